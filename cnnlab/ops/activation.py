@@ -1,0 +1,163 @@
+"""Activation functions: ReLU, leaky ReLU, sigmoid, tanh, softmax and log-softmax.
+
+Every function keeps the input's dtype (float32 stays float32) and works on any shape;
+softmax and log-softmax normalise along one axis (the last by default).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.tensor import Function, Tensor, as_tensor
+
+
+class ReLU(Function):
+    """Rectified linear unit.
+
+    Forward:  y = max(0, x)
+    Backward: ∂L/∂x = ∂L/∂y · 1[x > 0]   (0 at x = 0, as in PyTorch)
+    """
+
+    def forward(self, x):
+        self.mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, grad):
+        return (grad * self.mask,)
+
+
+class LeakyReLU(Function):
+    """Leaky ReLU with slope α for negative inputs.
+
+    Forward:  y = x if x > 0 else α x
+    Backward: ∂L/∂x = ∂L/∂y · (1 if x > 0 else α)
+    """
+
+    def forward(self, x, negative_slope):
+        slope = np.asarray(negative_slope, dtype=x.dtype)
+        self.scale = np.where(x > 0, np.ones((), dtype=x.dtype), slope)
+        return x * self.scale
+
+    def backward(self, grad):
+        return (grad * self.scale,)
+
+
+class Sigmoid(Function):
+    """Logistic sigmoid, computed without overflow for large |x|.
+
+    Forward:  y = σ(x) = 1 / (1 + e^(−x)), evaluated as 1 / (1 + e^(−|x|)) for x ≥ 0
+              and e^(−|x|) / (1 + e^(−|x|)) for x < 0, so e^(…) never exceeds 1.
+    Backward: ∂L/∂x = ∂L/∂y · y (1 − y)
+    """
+
+    def forward(self, x):
+        e = np.exp(-np.abs(x))
+        self.out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return self.out
+
+    def backward(self, grad):
+        y = self.out
+        return (grad * y * (1 - y),)
+
+
+class Tanh(Function):
+    """Hyperbolic tangent.
+
+    Forward:  y = tanh(x)
+    Backward: ∂L/∂x = ∂L/∂y · (1 − y²)
+    """
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, grad):
+        y = self.out
+        return (grad * (1 - y * y),)
+
+
+class Softmax(Function):
+    """Softmax along ``axis``.
+
+    Forward:  y_i = e^(x_i − m) / Σ_j e^(x_j − m),  m = max_j x_j (shift for stability)
+    Backward: ∂L/∂x_i = y_i (∂L/∂y_i − Σ_j ∂L/∂y_j y_j)
+    """
+
+    def forward(self, x, axis):
+        self.axis = axis
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        self.out = e / e.sum(axis=axis, keepdims=True)
+        return self.out
+
+    def backward(self, grad):
+        y = self.out
+        return (y * (grad - (grad * y).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """Log-softmax along ``axis``, via the log-sum-exp trick.
+
+    Forward:  y_i = x_i − m − log Σ_j e^(x_j − m),  m = max_j x_j
+    Backward: ∂L/∂x_i = ∂L/∂y_i − softmax(x)_i Σ_j ∂L/∂y_j
+    """
+
+    def forward(self, x, axis):
+        self.axis = axis
+        shifted = x - x.max(axis=axis, keepdims=True)
+        self.out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        return self.out
+
+    def backward(self, grad):
+        return (grad - np.exp(self.out) * grad.sum(axis=self.axis, keepdims=True),)
+
+
+def _float_tensor(x, op: str) -> Tensor:
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise ValueError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def _check_axis(x: Tensor, axis, op: str) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for an input of shape {x.shape}")
+    return int(axis) % x.ndim
+
+
+def relu(x) -> Tensor:
+    """max(0, x) element-wise. Shape: any → same shape."""
+    return ReLU.apply(_float_tensor(x, "relu"))
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, ``negative_slope`` · x otherwise. Shape: any → same shape."""
+    if not np.isscalar(negative_slope) or isinstance(negative_slope, (bool, str)):
+        raise ValueError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
+    return LeakyReLU.apply(_float_tensor(x, "leaky_relu"), negative_slope=float(negative_slope))
+
+
+def sigmoid(x) -> Tensor:
+    """1 / (1 + e^(−x)) element-wise, stable for large |x|. Shape: any → same shape."""
+    return Sigmoid.apply(_float_tensor(x, "sigmoid"))
+
+
+def tanh(x) -> Tensor:
+    """tanh(x) element-wise. Shape: any → same shape."""
+    return Tanh.apply(_float_tensor(x, "tanh"))
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    """Softmax along ``axis`` (entries along it are positive and sum to 1). Shape: any → same shape.
+
+    Example: ``softmax(logits)`` on (N, K) logits gives (N, K) class probabilities.
+    """
+    x = _float_tensor(x, "softmax")
+    return Softmax.apply(x, axis=_check_axis(x, axis, "softmax"))
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    """log(softmax(x)) along ``axis``, computed stably. Shape: any → same shape."""
+    x = _float_tensor(x, "log_softmax")
+    return LogSoftmax.apply(x, axis=_check_axis(x, axis, "log_softmax"))

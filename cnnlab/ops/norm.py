@@ -1,0 +1,244 @@
+"""Regularisation and normalisation: dropout, batch normalisation, local response normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.tensor import Function, Tensor, as_tensor
+
+
+class Dropout(Function):
+    """Inverted dropout with a precomputed, already rescaled mask.
+
+    Forward:  y = x ⊙ m / (1 − p),  m_i ~ Bernoulli(1 − p)
+    Backward: ∂L/∂x = ∂L/∂y ⊙ m / (1 − p)
+    """
+
+    def forward(self, x, scaled_mask):
+        self.scaled_mask = scaled_mask
+        return x * scaled_mask
+
+    def backward(self, grad):
+        return (grad * self.scaled_mask,)
+
+
+def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the survivors by 1/(1 − p).
+
+    The expected value of every element is unchanged, so evaluation needs no rescaling:
+    with ``training=False`` (or ``p == 0``) the input is returned as it is.
+
+    Args:
+        x: input of any shape.
+        p: drop probability, 0 ≤ p ≤ 1 (p = 1 drops everything).
+        training: apply dropout (True) or return ``x`` unchanged (False).
+        rng: a ``numpy.random.Generator`` or an int seed; None draws a fresh,
+            unseeded generator (not reproducible).
+
+    Shape: any → same shape.
+    """
+    x = as_tensor(x)
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got p={p!r}")
+    if not training or p == 0:
+        return x
+    if rng is None or isinstance(rng, (int, np.integer)):
+        rng = np.random.default_rng(rng)
+    elif not isinstance(rng, np.random.Generator):
+        raise TypeError(f"dropout: rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+    if p == 1:
+        scaled_mask = np.zeros(x.shape, dtype=x.dtype)
+    else:
+        keep = rng.random(x.shape) >= p
+        scaled_mask = keep.astype(x.dtype) * np.asarray(1 / (1 - p), dtype=x.dtype)
+    return Dropout.apply(x, scaled_mask=scaled_mask)
+
+
+def _channel_axes(ndim: int) -> tuple[int, ...]:
+    """Axes reduced by batch norm: every axis but the channel axis 1."""
+    return (0,) + tuple(range(2, ndim))
+
+
+class BatchNorm(Function):
+    """Batch normalisation per channel (axis 1), with batch statistics or fixed ones.
+
+    Forward:  x̂ = (x − μ) / σ,  σ = √(var + ε),  y = γ x̂ + β
+              μ, var are the batch mean and biased variance over the m = N·H·W values
+              of each channel in training, the running estimates in evaluation.
+    Backward (batch statistics, δ = ∂L/∂y, sums over the m values of a channel):
+              ∂L/∂γ = Σ δ x̂,   ∂L/∂β = Σ δ,
+              ∂L/∂x = (1/m) · γ/σ · (m δ − Σ δ − x̂ Σ(δ x̂))
+    Backward (fixed statistics): ∂L/∂x = δ γ/σ.
+
+    Shape: x (N, C) or (N, C, H, W); γ, β (C,).
+    """
+
+    def forward(self, x, gamma, beta, mean, var, eps, batch_stats):
+        axes = _channel_axes(x.ndim)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        self.axes, self.batch_stats = axes, batch_stats
+        self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype).reshape(shape)
+        self.x_hat = (x - mean.reshape(shape).astype(x.dtype)) * self.inv_std
+        self.gamma = gamma.reshape(shape)
+        return self.gamma * self.x_hat + beta.reshape(shape)
+
+    def backward(self, grad):
+        axes, x_hat = self.axes, self.x_hat
+        dgamma = (grad * x_hat).sum(axis=axes) if self.needs_input_grad[1] else None
+        dbeta = grad.sum(axis=axes) if self.needs_input_grad[2] else None
+        dx = None
+        if self.needs_input_grad[0]:
+            scale = self.gamma * self.inv_std
+            if self.batch_stats:
+                m = grad.size // grad.shape[1]
+                sum_grad = grad.sum(axis=axes, keepdims=True)
+                sum_grad_xhat = (grad * x_hat).sum(axis=axes, keepdims=True)
+                dx = scale / m * (m * grad - sum_grad - x_hat * sum_grad_xhat)
+            else:
+                dx = grad * scale
+        return dx, dgamma, dbeta
+
+
+def _running_buffer(buffer, name: str, channels: int):
+    if buffer is None:
+        return None
+    array = buffer.data if isinstance(buffer, Tensor) else buffer
+    if not isinstance(array, np.ndarray) or array.shape != (channels,):
+        shape = getattr(array, "shape", type(array).__name__)
+        raise ValueError(f"batch_norm: {name} must be a numpy array of shape ({channels},), got {shape}")
+    return array
+
+
+def batch_norm(
+    x,
+    gamma,
+    beta,
+    running_mean,
+    running_var,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel to zero mean and unit variance, then scale by γ and shift by β.
+
+    In training the batch statistics normalise the input and the running estimates are
+    updated in place (PyTorch's convention: the running variance uses the unbiased batch
+    variance, var · m/(m − 1)):
+
+        running_mean ← (1 − momentum) · running_mean + momentum · μ
+        running_var  ← (1 − momentum) · running_var  + momentum · var · m/(m − 1)
+
+    In evaluation the running estimates normalise the input.
+
+    Args:
+        x: input, shape (N, C) or (N, C, H, W).
+        gamma, beta: scale and shift tensors of shape (C,), or None for 1 and 0.
+        running_mean, running_var: numpy arrays of shape (C,) (updated in place when
+            training), or None to always use batch statistics.
+        training: use batch statistics (True) or the running estimates (False).
+        momentum: weight of the new batch statistics in the running estimates.
+        eps: added to the variance for numerical stability.
+
+    Shape: (N, C) → (N, C);  (N, C, H, W) → (N, C, H, W).
+    """
+    x = as_tensor(x)
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm: expected an input of shape (N, C) or (N, C, H, W), got {x.shape}")
+    channels = x.shape[1]
+    params = []
+    for name, value, default in (("gamma", gamma, 1), ("beta", beta, 0)):
+        value = Tensor(np.full(channels, default, dtype=x.dtype)) if value is None else as_tensor(value)
+        if value.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} has shape {value.shape}, expected ({channels},) for input {x.shape}")
+        params.append(value)
+    running_mean = _running_buffer(running_mean, "running_mean", channels)
+    running_var = _running_buffer(running_var, "running_var", channels)
+    if eps < 0:
+        raise ValueError(f"batch_norm: eps must be non-negative, got {eps}")
+
+    batch_stats = training or running_mean is None or running_var is None
+    if not batch_stats:
+        return BatchNorm.apply(x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False)
+
+    count = x.size // channels
+    if count < 2 and training:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, got input shape {x.shape}"
+        )
+    axes = _channel_axes(x.ndim)
+    mean = x.data.mean(axis=axes)
+    var = x.data.var(axis=axes)
+    if training:
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.astype(running_mean.dtype)
+        if running_var is not None:
+            running_var *= 1 - momentum
+            running_var += momentum * (var * (count / (count - 1))).astype(running_var.dtype)
+    return BatchNorm.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True)
+
+
+def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:
+    """s_i = Σ_{j=i−before}^{i+after} values_j along axis 1, zero outside the channels."""
+    channels = values.shape[1]
+    widths = [(0, 0)] * values.ndim
+    widths[1] = (before, after)
+    padded = np.pad(values, widths)
+    total = np.zeros_like(values)
+    for offset in range(before + after + 1):
+        total += padded[:, offset : offset + channels]
+    return total
+
+
+class LocalResponseNorm(Function):
+    """AlexNet's local response normalisation across channels (Krizhevsky et al., 2012, §3.3).
+
+    Forward:  b_i = a_i / D_i^β,   D_i = k + α Σ_{j ∈ W(i)} a_j²,
+              W(i) = {max(0, i − n/2), …, min(C − 1, i + n/2)}
+    Backward: ∂L/∂a_j = ∂L/∂b_j · D_j^(−β) − 2αβ a_j Σ_{i : j ∈ W(i)} ∂L/∂b_i · b_i / D_i
+
+    For even n the window holds n channels: n//2 before i and (n − 1)//2 after, as in PyTorch.
+    """
+
+    def forward(self, a, size, alpha, beta, k):
+        self.before, self.after = size // 2, (size - 1) // 2
+        self.alpha, self.beta = alpha, beta
+        denom = k + alpha * _window_sum(a * a, self.before, self.after)
+        self.a, self.denom = a, denom
+        self.scale = denom**-beta
+        self.out = a * self.scale
+        return self.out
+
+    def backward(self, grad):
+        # i ranges over the windows containing j: the window with its two sides swapped.
+        spread = _window_sum(grad * self.out / self.denom, self.after, self.before)
+        return (grad * self.scale - (2 * self.alpha * self.beta) * self.a * spread,)
+
+
+def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> Tensor:
+    """AlexNet's local response normalisation across the channels of (N, C, …) input.
+
+    b_i = a_i / (k + α Σ_{j=max(0, i−n/2)}^{min(C−1, i+n/2)} a_j²)^β, n = ``size``.
+
+    This is the paper's formula: α multiplies the plain sum of squares. PyTorch's
+    ``F.local_response_norm`` divides α by ``size`` (it averages the squares), so
+    ``local_response_norm(x, n, α, β, k)`` equals
+    ``torch.nn.functional.local_response_norm(x, n, α·n, β, k)``.
+
+    Shape: (N, C, H, W) (or any (N, C, …)) → same shape.
+    """
+    x = as_tensor(x)
+    if x.ndim < 3:
+        raise ValueError(f"local_response_norm: expected an input of shape (N, C, H, W), got {x.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got size={size!r}")
+    if k <= 0:
+        raise ValueError(f"local_response_norm: k must be positive, got k={k}")
+    dtype = x.dtype
+    return LocalResponseNorm.apply(
+        x,
+        size=int(size),
+        alpha=np.asarray(alpha, dtype=dtype),
+        beta=np.asarray(beta, dtype=dtype),
+        k=np.asarray(k, dtype=dtype),
+    )
