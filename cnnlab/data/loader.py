@@ -1,0 +1,91 @@
+"""Mini-batches from an ArrayDataset, built lazily: only one float batch exists at a time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnlab.data.dataset import ArrayDataset
+
+__all__ = ["DataLoader"]
+
+
+class DataLoader:
+    """Iterate over a dataset in mini-batches of normalised float32 images.
+
+    Each batch is cut from the uint8 images and converted on the fly::
+
+        x = images[batch] / 255            # [0, 1]
+        x = augment(x)                     # optional, still in [0, 1] (so fill 0 is black)
+        x = (x − dataset.mean) / dataset.std
+
+    so memory stays at the raw dataset plus one batch.
+
+    Args:
+        dataset: an ``ArrayDataset`` (or an ``(images uint8 (N, C, H, W), labels (N,))`` pair).
+        batch_size: samples per batch; the last batch is smaller unless ``drop_last``.
+        shuffle: visit samples in a new random order every epoch.
+        seed: the order of epoch e is ``default_rng([seed, e]).permutation(N)``: the same seed
+            gives the same sequence of epochs, a different seed a different one.
+        augment: a callable on a float batch (N, C, H, W), e.g. ``cnnlab.data.augment.Augmentation``.
+        drop_last: drop the last incomplete batch.
+
+    Yields:
+        ``(x float32 (B, C, H, W), y int64 (B,))``; ``len(loader)`` is the number of batches.
+    """
+
+    def __init__(self, dataset, batch_size=64, shuffle=True, seed=0, augment=None, drop_last=False):
+        if isinstance(dataset, tuple) and len(dataset) == 2:
+            images, labels = dataset
+            labels = np.asarray(labels)
+            classes = int(labels.max()) + 1 if len(labels) else 0
+            dataset = ArrayDataset(images, labels, [str(c) for c in range(classes)], "arrays")
+        if not isinstance(dataset, ArrayDataset):
+            raise TypeError(f"DataLoader: expected an ArrayDataset or an (images, labels) pair, received "
+                             f"{type(dataset).__name__}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, received batch_size={batch_size!r}")
+        if augment is not None and not callable(augment):
+            raise ValueError(f"DataLoader: augment must be callable or None, received {type(augment).__name__}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.augment = augment
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        count = len(self.dataset) / self.batch_size
+        return math.floor(count) if self.drop_last else math.ceil(count)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration use the order of ``epoch`` (e.g. when resuming training)."""
+        self.epoch = int(epoch)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The sample indices visited in ``epoch``."""
+        count = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(count)
+        return np.random.default_rng([self.seed, epoch]).permutation(count)
+
+    def __iter__(self):
+        order = self.order(self.epoch)
+        self.epoch += 1
+        dataset = self.dataset
+        mean, inverse_std = np.float32(dataset.mean), np.float32(1.0 / dataset.std)
+        for batch in range(len(self)):
+            index = order[batch * self.batch_size:(batch + 1) * self.batch_size]
+            x = dataset.images[index].astype(np.float32)
+            x *= np.float32(1 / 255)
+            if self.augment is not None:
+                x = np.asarray(self.augment(x), dtype=np.float32)
+            x -= mean
+            x *= inverse_std
+            yield x, dataset.labels[index]
+
+    def __repr__(self) -> str:
+        return (f"DataLoader({self.dataset.name!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"seed={self.seed}, augment={self.augment!r}, drop_last={self.drop_last})")
