@@ -12,16 +12,15 @@ from cnnlab.tensor import Tensor, no_grad
 def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """(f(x + ε) − f(x − ε)) / 2ε for each element of ``array``, perturbed in place."""
     grad = np.zeros_like(array)
-    flat = array.reshape(-1)
-    out = grad.reshape(-1)
-    for i in range(flat.size):
-        saved = flat[i]
-        flat[i] = saved + eps
+    # Index the array itself: reshape(-1) would perturb a copy of a non-contiguous array.
+    for i in np.ndindex(array.shape):
+        saved = array[i]
+        array[i] = saved + eps
         plus = f()
-        flat[i] = saved - eps
+        array[i] = saved - eps
         minus = f()
-        flat[i] = saved
-        out[i] = (plus - minus) / (2 * eps)
+        array[i] = saved
+        grad[i] = (plus - minus) / (2 * eps)
     return grad
 
 
@@ -47,7 +46,8 @@ def gradcheck(
     out = fn(*inputs)
     projection = rng.standard_normal(out.shape).astype(out.dtype)
     for x in inputs:
-        x.grad = None
+        if isinstance(x, Tensor):
+            x.grad = None
     (out * Tensor(projection)).sum().backward()
 
     def loss() -> float:

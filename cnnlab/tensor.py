@@ -331,6 +331,8 @@ class Function:
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         fn.needs_input_grad = tuple(record and t.requires_grad for t in tensors)
         out = fn.forward(*(t.data for t in tensors), **options)
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)  # e.g. the NumPy scalar of a 1-D @ 1-D or a[i, j]
         result = Tensor.__new__(Tensor)
         result.data = out
         result.grad = None

@@ -10,10 +10,18 @@ from cnnlab.tensor import Function, Tensor, unbroadcast
 def _pair(a, b) -> tuple[Tensor, Tensor]:
     """Make both operands tensors; a Python number takes the other's dtype (no float64 upcast)."""
     if not isinstance(a, Tensor):
-        a = Tensor(np.asarray(a, dtype=b.dtype if isinstance(b, Tensor) else None))
+        a = _operand(a, b.dtype if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
-        b = Tensor(np.asarray(b, dtype=a.dtype))
+        b = _operand(b, a.dtype)
     return a, b
+
+
+def _operand(value, dtype) -> Tensor:
+    value = np.asarray(value)
+    if dtype is not None and (dtype.kind == "f" or value.dtype.kind in "iub"):
+        value = value.astype(dtype, copy=False)
+    # A float next to an integer tensor stays float (0.5 must not become 0).
+    return Tensor(value)
 
 
 class Add(Function):
@@ -177,10 +185,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2[..., None]
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
         da = db = None
         if self.needs_input_grad[0]:
             da = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
@@ -223,6 +231,8 @@ def neg(a) -> Tensor:
 def pow(a, exponent: float) -> Tensor:  # noqa: A001 - mirrors the operator's name
     if isinstance(exponent, Tensor):
         raise TypeError("pow: the exponent must be a Python number, not a Tensor")
+    if isinstance(exponent, np.generic):
+        exponent = exponent.item()  # a NumPy float64 scalar would upcast float32
     return Pow.apply(a, exponent=exponent)
 
 

@@ -7,10 +7,12 @@ import numpy as np
 from cnnlab.tensor import Function, Tensor
 
 
-def _normalise_axis(axis, ndim: int) -> tuple[int, ...] | None:
+def _normalise_axis(axis, ndim: int, op: str = "reduce") -> tuple[int, ...] | None:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if any(not -ndim <= a < ndim for a in axes):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return tuple(a % ndim for a in axes)
 
 
@@ -63,14 +65,14 @@ class Max(Function):
 
 
 def sum(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return Sum.apply(a, axis=_normalise_axis(axis, a.ndim), keepdims=keepdims)
+    return Sum.apply(a, axis=_normalise_axis(axis, a.ndim, "sum"), keepdims=keepdims)
 
 
 def mean(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Mean.apply(a, axis=_normalise_axis(axis, a.ndim), keepdims=keepdims)
+    return Mean.apply(a, axis=_normalise_axis(axis, a.ndim, "mean"), keepdims=keepdims)
 
 
 def max(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     if a.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
-    return Max.apply(a, axis=_normalise_axis(axis, a.ndim), keepdims=keepdims)
+    return Max.apply(a, axis=_normalise_axis(axis, a.ndim, "max"), keepdims=keepdims)

@@ -27,8 +27,15 @@ class Transpose(Function):
     """z = a with its axes permuted;  da = dz with the inverse permutation."""
 
     def forward(self, a, axes):
-        if axes is not None and sorted(axis % a.ndim for axis in axes) != list(range(a.ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}")
+        if axes is not None:
+            # Normalise negative axes: the backward's inverse permutation needs them in [0, ndim).
+            if any(not -a.ndim <= axis < a.ndim for axis in axes) or sorted(
+                axis % a.ndim for axis in axes
+            ) != list(range(a.ndim)):
+                raise ValueError(
+                    f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}"
+                )
+            axes = tuple(axis % a.ndim for axis in axes)
         self.axes = axes
         return np.transpose(a, axes)
 
