@@ -1,0 +1,276 @@
+"""Applying kernels to pictures with the engine's ``conv2d``.
+
+Pictures here are in the usual image layout: (H, W) for grayscale, (H, W, C)
+for colour, values in [0, 1]. They are moved to the engine's NCHW layout, run
+through ``cnnlab.functional.conv2d`` and moved back.
+
+Cross-correlation versus convolution (the lecture's distinction):
+
+    cross-correlation   S(i, j) = Σ_m Σ_n I(i + m, j + n) K(m, n)
+    convolution         S(i, j) = Σ_m Σ_n I(i − m, j − n) K(m, n)
+                                = cross-correlation with K flipped in both axes
+
+CNN layers (and ``conv2d``) compute the cross-correlation; because the kernel is
+learned, the flip makes no difference to what a network can do. For a kernel
+that is symmetric under a 180° rotation (blur, identity, sharpness, surround,
+the edge kernels) both give the same picture; for Sobel the flip negates the
+result, for emboss it moves the light to the other corner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnlab import functional as F
+from cnnlab import kernels as kernel_bank
+from cnnlab.tensor import Tensor, no_grad
+
+
+def _conv2d(x, w, **options) -> np.ndarray:
+    with no_grad():
+        return F.conv2d(Tensor(x), Tensor(w), **options).data
+
+
+def _float_dtype(array: np.ndarray):
+    return array.dtype if array.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+def as_kernel(kernel, dtype=np.float32) -> np.ndarray:
+    """A kernel given by name (see ``cnnlab.kernels``) or as a 2-D array, as a (K_h, K_w) array."""
+    if isinstance(kernel, str):
+        return kernel_bank.get(kernel, dtype)
+    array = np.asarray(kernel, dtype=dtype)
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"apply_kernel: the kernel must be 2-D (K_h, K_w), got shape {array.shape}")
+    return array
+
+
+def _to_nchw(image: np.ndarray, op: str) -> np.ndarray:
+    """(H, W) → (1, 1, H, W); (H, W, C) → (1, C, H, W)."""
+    if image.ndim == 2:
+        return image[None, None]
+    if image.ndim == 3:
+        return np.ascontiguousarray(image.transpose(2, 0, 1))[None]
+    raise ValueError(f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {image.shape}")
+
+
+def _from_nchw(out: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return out[0, 0] if like.ndim == 2 else out[0].transpose(1, 2, 0)
+
+
+def _check_image(image, op: str) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {array.shape}")
+    if array.dtype.kind not in "fiub":
+        raise ValueError(f"{op}: expected a numeric image, got dtype {array.dtype}")
+    return array.astype(_float_dtype(array), copy=False)
+
+
+def apply_kernel(image, kernel, stride=1, padding=0) -> np.ndarray:
+    """Cross-correlate every channel of ``image`` with one 2-D kernel, using ``conv2d``.
+
+    S(i, j) = Σ_m Σ_n I(s·i + m − p, s·j + n − p) K(m, n), channel by channel
+    (a depthwise convolution: ``groups`` = number of channels).
+
+    Args:
+        image: (H, W) or (H, W, C) array.
+        kernel: a name from ``cnnlab.kernels`` or a (K_h, K_w) array.
+        stride, padding: as for ``conv2d`` (padding also 'valid' or 'same').
+
+    Shape:
+        (H, W) → (H_out, W_out); (H, W, C) → (H_out, W_out, C), with
+        H_out = floor((H + 2p − K_h) / s) + 1.
+
+    With the defaults the result equals ``scipy.signal.correlate2d(image, kernel, mode='valid')``
+    per channel.
+    """
+    image = _check_image(image, "apply_kernel")
+    k = as_kernel(kernel, image.dtype)
+    x = _to_nchw(image, "apply_kernel")
+    channels = x.shape[1]
+    w = np.broadcast_to(k, (channels, 1) + k.shape).copy()
+    out = _conv2d(x, w, stride=stride, padding=padding, groups=channels)
+    return _from_nchw(out, image)
+
+
+def convolve(image, kernel, stride=1, padding=0) -> np.ndarray:
+    """True (flipped-kernel) convolution: ``apply_kernel`` with the kernel rotated by 180°.
+
+    S(i, j) = Σ_m Σ_n I(i − m, j − n) K(m, n). With the defaults it equals
+    ``scipy.signal.convolve2d(image, kernel, mode='valid')`` per channel.
+    """
+    image = _check_image(image, "convolve")
+    k = as_kernel(kernel, image.dtype)
+    return apply_kernel(image, k[::-1, ::-1].copy(), stride=stride, padding=padding)
+
+
+def apply_colour_kernel(image, kernel, bias: float = 0.0, stride=1, padding=0) -> np.ndarray:
+    """An RGB picture through one 3-channel kernel: one output map.
+
+    z(i, j) = b + Σ_c Σ_m Σ_n I_c(i + m, j + n) K_c(m, n): each channel is
+    filtered by its own sub-kernel K_c and the results are summed (the
+    lecture's drawing of a colour convolution).
+
+    Args:
+        image: (H, W, C) array.
+        kernel: (C, K_h, K_w) array, one sub-kernel per channel.
+
+    Shape:
+        (H, W, C) → (H_out, W_out).
+    """
+    image = _check_image(image, "apply_colour_kernel")
+    k = np.asarray(kernel, dtype=image.dtype)
+    if image.ndim != 3:
+        raise ValueError(f"apply_colour_kernel: expected a (H, W, C) image, got shape {image.shape}")
+    if k.ndim != 3 or k.shape[0] != image.shape[2]:
+        raise ValueError(
+            f"apply_colour_kernel: expected a kernel of shape ({image.shape[2]}, K_h, K_w) for an image "
+            f"with {image.shape[2]} channels, got shape {k.shape}"
+        )
+    b = np.array([bias], dtype=image.dtype)
+    out = _conv2d(_to_nchw(image, "apply_colour_kernel"), k[None], b=Tensor(b), stride=stride, padding=padding)
+    return out[0, 0]
+
+
+def colour_contributions(image, kernel) -> np.ndarray:
+    """The per-channel terms of ``apply_colour_kernel``: (H, W, C), (C, K, K) → (C, H_out, W_out).
+
+    Their sum over the first axis is the colour convolution's output.
+    """
+    image = _check_image(image, "colour_contributions")
+    k = np.asarray(kernel, dtype=image.dtype)
+    if image.ndim != 3 or k.ndim != 3 or k.shape[0] != image.shape[2]:
+        raise ValueError(
+            f"colour_contributions: expected a (H, W, C) image and a (C, K_h, K_w) kernel, got shapes "
+            f"{image.shape} and {k.shape}"
+        )
+    out = _conv2d(_to_nchw(image, "colour_contributions"), k[:, None].copy(), groups=k.shape[0])
+    return out[0]
+
+
+def one_to_many(image, kernels, stride=1, padding=0) -> np.ndarray:
+    """One input channel to many output channels: each kernel gives its own feature map.
+
+    A conv layer with C_in = 1 and C_out = K: weight (K, 1, K_h, K_w).
+
+    Shape:
+        (H, W), (K, K_h, K_w) → (K, H_out, W_out).
+    """
+    image = _check_image(image, "one_to_many")
+    if image.ndim != 2:
+        raise ValueError(f"one_to_many: expected a (H, W) grayscale image, got shape {image.shape}")
+    if isinstance(kernels, np.ndarray):
+        stack = kernels.astype(image.dtype, copy=False)
+    else:
+        stack = np.stack([as_kernel(k, image.dtype) for k in kernels])
+    if stack.ndim != 3:
+        raise ValueError(f"one_to_many: expected kernels of shape (K, K_h, K_w), got shape {stack.shape}")
+    return _conv2d(image[None, None], stack[:, None].copy(), stride=stride, padding=padding)[0]
+
+
+def many_to_one(maps, kernel, bias: float = 0.0, stride=1, padding=0) -> np.ndarray:
+    """Many input channels to one output channel: filter each map with its slice and sum.
+
+    A conv layer with C_in = C and C_out = 1: weight (1, C, K_h, K_w).
+
+    Shape:
+        (C, H, W), (C, K_h, K_w) → (H_out, W_out).
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"many_to_one: expected feature maps of shape (C, H, W), got shape {maps.shape}")
+    maps = maps.astype(_float_dtype(maps), copy=False)
+    k = np.asarray(kernel, dtype=maps.dtype)
+    if k.ndim != 3 or k.shape[0] != maps.shape[0]:
+        raise ValueError(
+            f"many_to_one: expected a kernel of shape ({maps.shape[0]}, K_h, K_w) for {maps.shape[0]} maps, "
+            f"got shape {k.shape}"
+        )
+    b = Tensor(np.array([bias], dtype=maps.dtype))
+    return _conv2d(maps[None], k[None], b=b, stride=stride, padding=padding)[0, 0]
+
+
+@dataclass(frozen=True)
+class OutputSizeRow:
+    size: int
+    kernel: int
+    stride: int
+    padding: int
+    output: int
+
+
+def output_size_table(size: int, kernel: int = 3, strides=(1, 2, 3), paddings=(0, 1, 2)) -> list[OutputSizeRow]:
+    """Output sizes of a conv for each stride and padding, from ``cnnlab.functional.output_size``.
+
+    out = floor((n + 2p − k) / s) + 1.
+    """
+    for name, value in (("size", size), ("kernel", kernel)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"output_size_table: {name} must be a positive integer, got {value!r}")
+    return [
+        OutputSizeRow(size, kernel, s, p, F.output_size(size, kernel, stride=s, padding=p))
+        for s in strides
+        for p in paddings
+    ]
+
+
+def format_output_size_table(rows: list[OutputSizeRow]) -> str:
+    """A Markdown table of ``output_size_table`` rows."""
+    lines = [
+        "| input | kernel | stride | padding | output |",
+        "|------:|-------:|-------:|--------:|-------:|",
+    ]
+    lines += [f"| {r.size} | {r.kernel} | {r.stride} | {r.padding} | {r.output} |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_grayscale(image) -> np.ndarray:
+    """(H, W, 3) → (H, W) with the ITU-R 601 luma weights; (H, W) is returned as is."""
+    image = _check_image(image, "to_grayscale")
+    if image.ndim == 2:
+        return image
+    if image.shape[2] < 3:
+        return image[..., 0]
+    weights = np.array([0.299, 0.587, 0.114], dtype=image.dtype)
+    return image[..., :3] @ weights
+
+
+def load_image(path=None, grayscale: bool = False, size: int | None = None) -> tuple[np.ndarray, str]:
+    """A picture as a float32 array in [0, 1] and its name.
+
+    Without ``path``, a real photo that ships with scikit-image: the camera man
+    (512×512 grayscale) or, for colour, the astronaut (512×512 RGB); no download.
+    ``size`` resizes the longer side to that many pixels (anti-aliased).
+    """
+    if path is None:
+        from skimage import data
+
+        if grayscale:
+            array, name = data.camera(), "camera"
+        else:
+            array, name = data.astronaut(), "astronaut"
+    else:
+        from pathlib import Path
+
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as picture:
+                picture = picture.convert("L" if grayscale else "RGB")
+                array = np.asarray(picture)
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"load_image: cannot read an image from {str(path)!r}: {error}") from None
+        name = Path(path).stem
+    image = array.astype(np.float32) / 255.0
+    if grayscale and image.ndim == 3:
+        image = to_grayscale(image)
+    if size is not None:
+        from skimage.transform import resize
+
+        scale = size / max(image.shape[:2])
+        shape = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
+        image = resize(image, shape + image.shape[2:], anti_aliasing=scale < 1).astype(np.float32)
+    return image, name

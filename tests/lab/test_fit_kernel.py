@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from cnnlab import kernels
+from cnnlab.lab.apply import load_image
+from cnnlab.lab.fit_kernel import fit_kernel, make_target, recover_kernel, standardise
+
+
+@pytest.fixture(scope="module")
+def photo():
+    image, _ = load_image(grayscale=True, size=32)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("name", "bias"),
+    [("horizontal-edge", 0.0), ("sobel-x", 0.5), ("emboss", -0.2), ("sharpness", 0.1), ("surround", 0.0)],
+)
+def test_recovers_hidden_kernels_to_1e_3(photo, name, bias):
+    result = recover_kernel(name, image=photo, bias=bias, seed=1)
+    np.testing.assert_allclose(result.kernel, kernels.get(name, np.float64), rtol=0, atol=1e-3)
+    assert abs(result.bias - bias) < 1e-3
+    assert result.max_error < 1e-3
+    assert result.losses[-1] < 1e-6 * result.losses[0]
+
+
+def test_recovers_a_random_kernel(photo):
+    hidden = np.random.default_rng(3).uniform(-1, 1, (3, 3))
+    result = recover_kernel(hidden, image=photo, bias=0.3)
+    assert result.max_error < 1e-3
+
+
+def test_loss_decreases_overall_and_the_start_is_random(photo):
+    x = standardise(photo)
+    target = make_target(x, "blur")
+    short = fit_kernel(x, target, steps=5, seed=0)
+    assert len(short.losses) == 5 and short.steps == 5
+    assert np.abs(short.kernel - kernels.get("blur", np.float64)).max() > 1e-2
+    longer = fit_kernel(x, target, steps=200, seed=0)
+    assert longer.losses[-1] < 1e-3 * longer.losses[0]
+
+
+def test_target_is_the_filtered_picture(photo):
+    from scipy import signal
+
+    x = standardise(photo)
+    target = make_target(x, "sobel-y", bias=2.0)
+    np.testing.assert_allclose(target, signal.correlate2d(x, kernels.get("sobel-y", np.float64), "valid") + 2.0,
+                               atol=1e-12)
+
+
+def test_fit_kernel_checks_shapes(photo):
+    with pytest.raises(ValueError, match=r"fit_kernel: .*target must have shape \(30, 30\), got \(32, 32\)"):
+        fit_kernel(photo, photo)
+    with pytest.raises(ValueError, match="fit_kernel: expected a .* grayscale image"):
+        fit_kernel(np.zeros((3, 8, 8)), np.zeros((3, 6, 6)))
+    with pytest.raises(ValueError, match="constant"):
+        standardise(np.ones((8, 8)))
