@@ -1,0 +1,92 @@
+"""The model zoo: ``cnnlab.models.get(name)`` returns a built, seeded network.
+
+==========  =============  ==========================================================
+name        input          architecture
+==========  =============  ==========================================================
+lecture     1×28×28        the lecture's Keras net (137,660 parameters)
+lenet5      1×28×28        LeNet-5 with padding 2 (61,706)
+lenet32     1×32×32        LeNet variant: conv 20 / conv 50 / dense 500 / dense 10 (656,080)
+alexnet     3×227×227      AlexNet 2012 with grouped convs and LRN (60,965,224 for 1,000 classes)
+vgg16       3×224×224      VGG-16 (138,357,544 for 1,000 classes)
+fashion     1×28×28        two conv–conv–pool stages with batch norm, for Fashion-MNIST
+==========  =============  ==========================================================
+
+The builders (``cnnlab.models.lecture(num_classes, in_channels)``, …) return the
+unbuilt ``Sequential``: ``vgg16().summary((3, 224, 224))`` counts parameters from
+shapes without allocating them.
+"""
+
+from __future__ import annotations
+
+from cnnlab.models.classic import lecture, lenet5, lenet32
+from cnnlab.models.fashion import fashion
+from cnnlab.models.imagenet import alexnet, vgg16
+
+_MODELS = {
+    "lecture": (lecture, (1, 28, 28)),
+    "lenet5": (lenet5, (1, 28, 28)),
+    "lenet32": (lenet32, (1, 32, 32)),
+    "alexnet": (alexnet, (3, 227, 227)),
+    "vgg16": (vgg16, (3, 224, 224)),
+    "fashion": (fashion, (1, 28, 28)),
+}
+
+
+def available() -> list[str]:
+    """Names accepted by ``get``."""
+    return list(_MODELS)
+
+
+def default_input_shape(name: str) -> tuple[int, int, int]:
+    return _lookup(name)[1]
+
+
+def _lookup(name):
+    try:
+        return _MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"models.get: unknown model {name!r}; expected one of {available()}") from None
+
+
+def get(name: str, num_classes: int = 10, input_shape=None, seed: int = 0, class_names=None):
+    """A built model from the zoo, its weights drawn from ``seed``.
+
+    Args:
+        name: one of ``available()``.
+        num_classes: outputs of the last layer (logits; train with cross_entropy).
+        input_shape: per-sample (C, H, W); defaults to the model's own (see the table above).
+        seed: root seed; each layer draws from its own stream derived from it.
+        class_names: optional list of names, stored on the model (sets num_classes if it
+            was left at its default).
+    """
+    builder, default_shape = _lookup(name)
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if num_classes == 10 and len(class_names) != 10:
+            num_classes = len(class_names)
+        elif len(class_names) != num_classes:
+            raise ValueError(
+                f"models.get: received {len(class_names)} class_names for num_classes={num_classes}"
+            )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"models.get: num_classes must be a positive int, received {num_classes!r}")
+    shape = tuple(default_shape if input_shape is None else input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"models.get: input_shape must be (C, H, W), received {input_shape!r}")
+    model = builder(num_classes=num_classes, in_channels=shape[0])
+    model.seed = int(seed)
+    model.class_names = class_names
+    return model.build(shape)
+
+
+__all__ = [
+    "alexnet",
+    "available",
+    "default_input_shape",
+    "fashion",
+    "get",
+    "lecture",
+    "lenet5",
+    "lenet32",
+    "vgg16",
+]

@@ -1,0 +1,24 @@
+"""Layers and models: ``Module``, the built-in layers, ``Sequential`` and ``from_config``.
+
+The math lives in ``cnnlab.functional``; layers only own parameters and call it.
+"""
+
+from cnnlab.nn import init
+from cnnlab.nn.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from cnnlab.nn.config import from_config, register
+from cnnlab.nn.container import ModuleList, Sequential
+from cnnlab.nn.conv import Conv1D, Conv2D
+from cnnlab.nn.dense import Dense, Flatten
+from cnnlab.nn.layer import Layer, WeightSpec
+from cnnlab.nn.module import Module
+from cnnlab.nn.normalization import BatchNorm, LocalResponseNorm
+from cnnlab.nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from cnnlab.nn.regularization import Dropout
+from cnnlab.nn.summary import summary
+
+__all__ = [
+    "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
+    "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D", "Module", "ModuleList", "ReLU",
+    "Sequential", "Sigmoid", "Softmax", "Tanh", "WeightSpec", "from_config", "init", "register",
+    "summary",
+]

@@ -1,0 +1,163 @@
+"""Containers: ``Sequential`` (a stack of layers) and ``ModuleList`` (for branches in plain Python)."""
+
+from __future__ import annotations
+
+import re
+
+from cnnlab.nn.config import from_config, register
+from cnnlab.nn.layer import Layer
+from cnnlab.nn.module import Module
+
+
+def default_layer_name(module: Module) -> str:
+    """Keras's naming: Conv2D → conv2d, MaxPool2D → max_pool2d, ReLU → relu."""
+    cls = type(module)
+    if cls.__dict__.get("default_name"):
+        return cls.default_name
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", cls.__name__).lower()
+
+
+@register
+class Sequential(Module):
+    """Layers applied one after the other: ``Sequential(Conv2D(25, 3), MaxPool2D(2), ...)``.
+
+    Each layer is registered under a Keras-style unique name (conv2d, conv2d_1, …),
+    which is also the prefix of its weights in ``state_dict`` ("conv2d_1.weight").
+    ``build`` propagates the input shape through the layers with pure shape logic,
+    so it needs no forward pass.
+
+    Args:
+        *layers: modules, applied in order.
+        name: the model's name (shown by ``summary``).
+        seed: root seed of the weight initialisers (per-layer streams derive from it).
+    """
+
+    def __init__(self, *layers, name=None, seed=None):
+        super().__init__()
+        self.name = name
+        self.seed = seed
+        self._order: list[str] = []
+        for layer in layers:
+            self.add(layer)
+
+    def add(self, layer: Module) -> Sequential:
+        """Append a layer (under its Keras-style unique name)."""
+        if not isinstance(layer, Module):
+            raise TypeError(
+                f"Sequential: layers must be Module instances, received {type(layer).__name__}: {layer!r}"
+            )
+        base = getattr(layer, "name", None) if isinstance(layer, Sequential) else None
+        base = base or default_layer_name(layer)
+        name, i = base, 0
+        while name in self._modules or name in self.__dict__:
+            i += 1
+            name = f"{base}_{i}"
+        if isinstance(layer, Layer):
+            layer.layer_name = name
+        setattr(self, name, layer)
+        self._order.append(name)
+        self.built = False
+        return self
+
+    @property
+    def layers(self) -> list[Module]:
+        return [self._modules[name] for name in self._order]
+
+    def named_layers(self) -> list[tuple[str, Module]]:
+        return [(name, self._modules[name]) for name in self._order]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            return self._modules[index]
+        return self.layers[index]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def build(self, input_shape) -> Sequential:
+        """Create every layer's weights by propagating ``input_shape`` (per sample) through the stack."""
+        shape = tuple(int(n) for n in input_shape)
+        self._prepare_seeds()
+        self.input_shape = shape
+        for layer in self.layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.built = True
+        return self
+
+    def _build_on_call(self, input_shape) -> None:
+        self.build(input_shape)
+
+    def compute_output_shape(self, input_shape) -> tuple[int, ...]:
+        shape = tuple(int(n) for n in input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def count_parameters(self, input_shape=None) -> tuple[int, int]:
+        if input_shape is None:
+            return super().count_parameters()
+        trainable = frozen = 0
+        shape = tuple(int(n) for n in input_shape)
+        for layer in self.layers:
+            t, f = layer.count_parameters(shape)
+            trainable, frozen = trainable + t, frozen + f
+            shape = layer.compute_output_shape(shape)
+        return trainable, frozen
+
+    def get_config(self) -> dict:
+        return {
+            "class_name": type(self).__name__,
+            "config": {"name": self.name, "seed": self.seed, "layers": [m.get_config() for m in self.layers]},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        layers = [from_config(c) for c in config.get("layers", [])]
+        return cls(*layers, name=config.get("name"), seed=config.get("seed"))
+
+
+@register
+class ModuleList(Module):
+    """A list of sub-modules, registered as "0", "1", … (parallel branches of a plain-Python model).
+
+    Not callable itself: iterate over it in the owner's ``forward``.
+    """
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: items must be Module instances, received {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+    def forward(self, *inputs):
+        raise TypeError("ModuleList is not callable: iterate over it in forward()")
+
+    def get_config(self) -> dict:
+        return {"class_name": "ModuleList", "config": {"modules": [m.get_config() for m in self]}}
+
+    @classmethod
+    def from_config(cls, config: dict) -> ModuleList:
+        return cls([from_config(c) for c in config.get("modules", [])])

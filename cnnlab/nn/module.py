@@ -1,0 +1,408 @@
+"""``Module``: the base of every layer and model.
+
+A module owns parameters (``Tensor`` with ``requires_grad=True``), buffers
+(plain NumPy arrays such as batch-norm running statistics) and sub-modules,
+all registered by attribute assignment as in PyTorch::
+
+    class SentenceCNN(Module):
+        def __init__(self, widths=(3, 4, 5)):
+            super().__init__()
+            self.widths = widths
+            self.convs = ModuleList([Conv1D(8, w) for w in widths])
+            self.out = Dense(2)
+
+        def forward(self, x):
+            pooled = [conv(x).max(axis=2) for conv in self.convs]
+            return self.out(F.concat(pooled, axis=1))
+
+The lifecycle is Keras's: ``__init__`` stores hyperparameters only; weights are
+created from the first input shape, either by ``build(input_shape)`` (per-sample
+shape, e.g. ``(1, 28, 28)``) or lazily on the first call.
+
+Random initialisation is seeded: a layer given ``seed=`` uses it; otherwise the
+root module derives one stream per sub-module from its own seed (default 0) and
+the sub-module's dotted name, so different layers of one model get different,
+reproducible streams whatever order they are built in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import zlib
+
+import numpy as np
+
+from cnnlab.tensor import Tensor, as_tensor, no_grad
+
+# Set by ``summary`` while it runs a forward pass: every module call appends (module, output).
+_call_recorder: list | None = None
+
+
+@contextlib.contextmanager
+def _recording():
+    global _call_recorder
+    previous, _call_recorder = _call_recorder, []
+    try:
+        yield _call_recorder
+    finally:
+        _call_recorder = previous
+
+
+@contextlib.contextmanager
+def _eval_mode(module: Module):
+    """Temporarily put ``module`` in evaluation mode (no dropout, no running-stat updates)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.train(False)
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def _json_value(value):
+    """Tuples become lists and NumPy scalars Python numbers, so configs are JSON-ready."""
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _same_as_default(value, default) -> bool:
+    if isinstance(value, (tuple, list)) and not isinstance(default, (tuple, list)):
+        return all(v == default for v in value)
+    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
+        return list(value) == list(default)
+    return value == default
+
+
+class Module:
+    """Base class of layers and models.
+
+    Subclasses call ``super().__init__()`` first, store every ``__init__`` argument
+    as an attribute of the same name (that is what the default ``get_config`` and
+    ``__repr__`` read), and implement ``forward``.
+
+    Attributes:
+        training: True in training mode (dropout active, batch norm uses batch statistics).
+        input_shape: per-sample input shape, set by ``build`` or the first call.
+        class_names: optional list of class names, saved with the model.
+    """
+
+    default_name: str | None = None
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        self.training = True
+        self.built = False
+        self.input_shape: tuple[int, ...] | None = None
+        self.class_names: list[str] | None = None
+        self._derived_seed: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        if name in buffers and isinstance(value, np.ndarray):
+            buffers[name] = value
+            return
+        for registry in (params, buffers, modules):
+            registry.pop(name, None)
+        if isinstance(value, Module):
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif isinstance(value, Tensor) and value.requires_grad:
+            self.__dict__.pop(name, None)
+            params[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: parameters, buffers and modules live in dicts.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Register a non-trainable array (saved in ``state_dict``, not optimised)."""
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self.__dict__.pop(name, None)
+        self._buffers[name] = np.asarray(array)
+
+    # ----------------------------------------------------------------- walking
+    def named_modules(self, prefix: str = ""):
+        """(dotted name, module) for this module and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> list[Module]:
+        return [m for _, m in self.named_modules()]
+
+    def children(self) -> list[Module]:
+        return list(self._modules.values())
+
+    def named_parameters(self) -> list[tuple[str, Tensor]]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules appears once."""
+        seen: set[int] = set()
+        out = []
+        for prefix, module in self.named_modules():
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append((f"{prefix}.{name}" if prefix else name, p))
+        return out
+
+    def parameters(self) -> list[Tensor]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        out = []
+        for prefix, module in self.named_modules():
+            for name, b in module._buffers.items():
+                out.append((f"{prefix}.{name}" if prefix else name, b))
+        return out
+
+    def num_parameters(self) -> int:
+        """Number of trainable scalars (buffers such as running statistics not included)."""
+        return int(sum(p.size for p in self.parameters()))
+
+    # ------------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def astype(self, dtype) -> Module:
+        """Convert every parameter and floating buffer to ``dtype`` in place (e.g. float64 for checks)."""
+        for m in self.modules():
+            for p in m._parameters.values():
+                p.data = p.data.astype(dtype)
+                p.grad = None
+            for name, b in m._buffers.items():
+                if b.dtype.kind == "f":
+                    m._buffers[name] = b.astype(dtype)
+        return self
+
+    # ----------------------------------------------------------------- weights
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        return state
+
+    def _unbuilt_layers(self) -> list[str]:
+        return [name or type(m).__name__ for name, m in self.named_modules() if not m._weights_ready()]
+
+    def _weights_ready(self) -> bool:
+        return True
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays from ``state`` into this module's parameters and buffers, in place.
+
+        Raises ValueError naming the parameter when a shape differs, and (when
+        ``strict``) when names are missing from ``state`` or unexpected in it.
+        """
+        unbuilt = self._unbuilt_layers()
+        if unbuilt:
+            raise ValueError(
+                f"load_state_dict: {type(self).__name__} is not built (layers {unbuilt} have no "
+                "weights yet); call build(input_shape) first"
+            )
+        targets: dict[str, tuple[Module, str, bool]] = {}
+        for prefix, module in self.named_modules():
+            for name in module._parameters:
+                targets.setdefault(f"{prefix}.{name}" if prefix else name, (module, name, True))
+            for name in module._buffers:
+                targets[f"{prefix}.{name}" if prefix else name] = (module, name, False)
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"load_state_dict: names do not match {type(self).__name__}: "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        for key, (module, name, is_param) in targets.items():
+            if key not in state:
+                continue
+            value = np.asarray(state[key])
+            current = module._parameters[name].data if is_param else module._buffers[name]
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"load_state_dict: parameter '{key}' has shape {current.shape} in the model "
+                    f"but {value.shape} in the state"
+                )
+        for key, (module, name, is_param) in targets.items():
+            if key in state:
+                current = module._parameters[name].data if is_param else module._buffers[name]
+                current[...] = np.asarray(state[key])
+
+    # ----------------------------------------------------------------- seeding
+    def _prepare_seeds(self) -> None:
+        """Give each sub-module without a stream one derived from this module's seed and its name."""
+        root = getattr(self, "seed", None)
+        root = 0 if root is None else int(root)
+        for name, module in self.named_modules():
+            if module._derived_seed is None:
+                module._derived_seed = (root, zlib.crc32(name.encode()))
+
+    def _rng(self) -> np.random.Generator:
+        """This module's random generator: its own ``seed`` if set, else the derived stream."""
+        seed = getattr(self, "seed", None)
+        if seed is not None:
+            return np.random.default_rng(int(seed))
+        if self._derived_seed is None:
+            self._prepare_seeds()
+        return np.random.default_rng(list(self._derived_seed))
+
+    # --------------------------------------------------------------- lifecycle
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def __call__(self, *inputs, **kwargs):
+        inputs = tuple(as_tensor(x) if isinstance(x, np.ndarray) else x for x in inputs)
+        if self._derived_seed is None:
+            self._prepare_seeds()
+        if not self.built and inputs and isinstance(inputs[0], Tensor):
+            self._build_on_call(inputs[0].shape[1:])
+        out = self.forward(*inputs, **kwargs)
+        if _call_recorder is not None:
+            _call_recorder.append((self, out))
+        return out
+
+    def _build_on_call(self, input_shape) -> None:
+        # Composite modules: children build themselves when they are first called.
+        self.input_shape = tuple(int(n) for n in input_shape)
+        self.built = True
+
+    def build(self, input_shape) -> Module:
+        """Create every weight for per-sample inputs of ``input_shape`` (e.g. ``(1, 28, 28)``).
+
+        The default runs one forward pass on a zero sample in evaluation mode
+        without recording a graph; layers and ``Sequential`` override it with
+        pure shape logic. Returns ``self``.
+        """
+        input_shape = tuple(int(n) for n in input_shape)
+        self._prepare_seeds()
+        with no_grad(), _eval_mode(self):
+            self.forward(Tensor(np.zeros((1,) + input_shape, dtype=np.float32)))
+        self.input_shape = input_shape
+        self.built = True
+        return self
+
+    def compute_output_shape(self, input_shape) -> tuple[int, ...]:
+        """Per-sample output shape for per-sample ``input_shape``; builds the module if needed."""
+        input_shape = tuple(int(n) for n in input_shape)
+        self._prepare_seeds()
+        with no_grad(), _eval_mode(self):
+            out = self.forward(Tensor(np.zeros((1,) + input_shape, dtype=np.float32)))
+        return tuple(out.shape[1:])
+
+    def count_parameters(self, input_shape=None) -> tuple[int, int]:
+        """(trainable, non-trainable) scalars; non-trainable counts float buffers, as Keras does."""
+        if input_shape is not None and self._unbuilt_layers():
+            self.build(input_shape)
+        trainable = sum(p.size for p in self.parameters())
+        frozen = sum(b.size for _, b in self.named_buffers() if b.dtype.kind == "f")
+        return int(trainable), int(frozen)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        """``{"class_name": ..., "config": {init argument: value}}``, JSON-ready.
+
+        The default reads each ``__init__`` argument from the attribute of the
+        same name; ``cnnlab.nn.from_config`` rebuilds the module from it.
+        """
+        config = {}
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if name not in self.__dict__ and not hasattr(type(self), name):
+                raise NotImplementedError(
+                    f"{type(self).__name__}.get_config: argument '{name}' is not stored as an "
+                    "attribute of the same name; override get_config"
+                )
+            config[name] = _json_value(getattr(self, name))
+        return {"class_name": type(self).__name__, "config": config}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Module:
+        """Rebuild from the ``"config"`` part of ``get_config()``."""
+        return cls(**config)
+
+    def _non_default_arguments(self) -> list[str]:
+        parts = []
+        try:
+            config = self.get_config()["config"]
+        except NotImplementedError:
+            return parts
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name not in config or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if name not in self.__dict__:
+                continue
+            value = getattr(self, name)
+            if param.default is inspect.Parameter.empty:
+                parts.append(repr(value) if not parts else f"{name}={value!r}")
+            elif not _same_as_default(value, param.default):
+                parts.append(f"{name}={value!r}")
+        return parts
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({', '.join(self._non_default_arguments())}"
+        if not self._modules:
+            return head + ")"
+        lines = [head]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        return "\n".join(lines) + "\n)"
+
+    # --------------------------------------------------------------- reporting
+    def summary(self, input_shape=None) -> str:
+        """A Keras-like table: Layer (type) | Output Shape | Param #, with totals."""
+        from cnnlab.nn.summary import summary
+
+        return summary(self, input_shape)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, *args, **kwargs):
+        from cnnlab import training
+
+        return training.fit(self, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        from cnnlab import training
+
+        return training.evaluate(self, *args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        from cnnlab import training
+
+        return training.predict(self, *args, **kwargs)

@@ -1,0 +1,91 @@
+"""``BatchNorm`` and ``LocalResponseNorm``."""
+
+from __future__ import annotations
+
+import cnnlab.functional as F
+from cnnlab.nn.config import register
+from cnnlab.nn.layer import Layer, WeightSpec, positive_int
+
+
+@register
+class BatchNorm(Layer):
+    """Batch normalisation over the channel axis: y = γ (x − μ) / √(σ² + ε) + β.
+
+    1-d or 2-d by input rank: (N, C) after a Dense layer, (N, C, H, W) after a
+    convolution. Training uses batch statistics and updates the running mean and
+    variance buffers (PyTorch's convention: running ← (1 − momentum) running +
+    momentum · batch, unbiased variance); evaluation uses the running estimates.
+
+    Args:
+        momentum: weight of each new batch in the running estimates.
+        eps: added to the variance.
+        num_features: C, to create the weights now instead of at the first input.
+
+    Weights: gamma (C,) ones and beta (C,) zeros (trainable); buffers running_mean
+    (C,) zeros and running_var (C,) ones (non-trainable).
+
+    Shape: (N, C) → (N, C);  (N, C, H, W) → (N, C, H, W).
+    """
+
+    def __init__(self, momentum=0.1, eps=1e-5, num_features=None):
+        super().__init__()
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1], received momentum={momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm: eps must be positive, received eps={eps!r}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.num_features = None if num_features is None else positive_int(num_features, "num_features", "BatchNorm")
+        if self.num_features is not None:
+            self._create_weights((self.num_features,))
+
+    def _channels(self):
+        return self.gamma.shape[0] if self._weights_created else self.num_features
+
+    def check_input_shape(self, input_shape):
+        channels = self._channels()
+        c = f"C={channels}" if channels else "C"
+        expected = f"(N, {c}) or (N, {c}, H, W)"
+        if len(input_shape) not in (1, 3):
+            raise self._expect(input_shape, expected)
+        if channels is not None and input_shape[0] != channels:
+            raise self._expect(input_shape, expected, "channel count differs")
+
+    def weight_specs(self, input_shape):
+        c = (int(input_shape[0]),)
+        return [
+            WeightSpec("gamma", c, "ones"),
+            WeightSpec("beta", c, "zeros"),
+            WeightSpec("running_mean", c, "zeros", trainable=False),
+            WeightSpec("running_var", c, "ones", trainable=False),
+        ]
+
+    def forward(self, x):
+        return F.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
+                            self.training, self.momentum, self.eps)
+
+
+@register
+class LocalResponseNorm(Layer):
+    """AlexNet's local response normalisation across channels (paper formula, α not divided by size):
+
+    b_i = a_i / (k + α Σ_{j=max(0, i−n/2)}^{min(C−1, i+n/2)} a_j²)^β,  n = size.
+
+    Defaults are the paper's: n = 5, α = 1e-4, β = 0.75, k = 2.
+
+    Shape: (N, C, H, W) → same.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
+        super().__init__()
+        self.size = positive_int(size, "size", "LocalResponseNorm")
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+        if self.k <= 0:
+            raise ValueError(f"LocalResponseNorm: k must be positive, received k={k!r}")
+
+    def check_input_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise self._expect(input_shape, "(N, C, H, W)")
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

@@ -1,0 +1,35 @@
+"""``Dropout``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import cnnlab.functional as F
+from cnnlab.nn.config import register
+from cnnlab.nn.layer import Layer
+
+
+@register
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each element with probability ``rate`` and scale the
+    rest by 1/(1 − rate); in evaluation, the identity.
+
+    Args:
+        rate: drop probability in [0, 1).
+        seed: seed of the mask stream; None derives one from the model's seed.
+
+    Shape: any → same.
+    """
+
+    def __init__(self, rate=0.5, seed=None):
+        super().__init__()
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1), received rate={rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self._generator = None
+
+    def forward(self, x):
+        if self._generator is None:
+            self._generator = self._rng()
+        return F.dropout(x, self.rate, self.training, self._generator)
