@@ -195,7 +195,8 @@ class Augmentation:
         flip: mirror left-right with probability 1/2 (off by default: digits are not symmetric).
         noise: standard deviation of additive Gaussian noise, in the units of the batch
             (the DataLoader augments images in [0, 1], before mean/std normalisation).
-        seed: seed of the generator used when ``__call__`` is given none.
+        seed: seed of the generator used when ``__call__`` is given none (a DataLoader gives
+            one per epoch, derived from its own seed, the epoch and this seed).
 
     Calling it on a float batch (N, C, H, W) returns a new batch of the same shape and dtype;
     each image gets its own random parameters, combined into one affine map.
@@ -205,6 +206,8 @@ class Augmentation:
         for name, value in (("shift", shift), ("rotate", rotate), ("scale", scale), ("noise", noise)):
             if not np.isscalar(value) or value < 0:
                 raise ValueError(f"Augmentation: {name} must be a number >= 0, received {name}={value!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"Augmentation: seed must be an int >= 0 or None, received seed={seed!r}")
         if scale >= 1:
             raise ValueError(f"Augmentation: scale must be < 1 (factor in [1 - scale, 1 + scale]), "
                              f"received scale={scale!r}")
@@ -213,7 +216,7 @@ class Augmentation:
         self.scale = float(scale)
         self.flip = bool(flip)
         self.noise = float(noise)
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)
         self.rng = np.random.default_rng(seed)
 
     def get_config(self) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 __all__ = ["ArrayDataset", "Splits", "pixel_stats"]
 
 
-def pixel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
+def pixel_stats(images: np.ndarray, chunk: int = 1024) -> tuple[float, float]:
     """Mean and standard deviation of all pixels of uint8 ``images``, in [0, 1] units.
 
     Counted with a 256-bin histogram over chunks, so it is exact and never builds a float copy
@@ -39,7 +39,8 @@ class ArrayDataset:
         mean, std: normalisation statistics in [0, 1] pixel units; computed from these images
             when not given. ``load_dataset`` gives the test split the training split's values.
 
-    ``dataset[i]`` returns ``(image uint8 (C, H, W), label int)``; ``len(dataset)`` is N.
+    ``dataset[i]`` returns ``(image uint8 (C, H, W), label int)``, ``dataset[a:b]`` (or an index
+    array) ``(images (B, C, H, W), labels (B,))``; ``len(dataset)`` is N.
     """
 
     def __init__(self, images, labels, class_names, name: str, mean: float | None = None,
@@ -71,8 +72,10 @@ class ArrayDataset:
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        return self.images[index], int(self.labels[index])
+    def __getitem__(self, index) -> tuple[np.ndarray, int | np.ndarray]:
+        if isinstance(index, (int, np.integer)):
+            return self.images[index], int(self.labels[index])
+        return self.images[index], self.labels[index]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

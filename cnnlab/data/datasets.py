@@ -85,6 +85,8 @@ IDX_DATASETS = {
     },
 }
 
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion": "fashion-mnist"}
+
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
 
@@ -257,6 +259,7 @@ def load_dataset(name, image_size=None, data_dir=None, *, download: bool = True)
             raise ValueError(f"load_dataset: image_size must be a positive int or (H, W) pair, received "
                              f"{image_size!r}")
     key = str(name).lower()
+    key = _ALIASES.get(key, key)
     if key == "digits":
         splits = load_digits()
     elif key in IDX_DATASETS:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from cnnlab.data.augment import Augmentation
 from cnnlab.data.dataset import ArrayDataset
 
 __all__ = ["DataLoader"]
@@ -29,6 +30,9 @@ class DataLoader:
         seed: the order of epoch e is ``default_rng([seed, e]).permutation(N)``: the same seed
             gives the same sequence of epochs, a different seed a different one.
         augment: a callable on a float batch (N, C, H, W), e.g. ``cnnlab.data.augment.Augmentation``.
+            An ``Augmentation`` with an integer seed draws epoch e's random transforms from
+            ``default_rng([seed, e, 1, augment.seed])``, so a resumed run (``set_epoch``) sees
+            the same augmented batches as an uninterrupted one.
         drop_last: drop the last incomplete batch.
 
     Yields:
@@ -46,12 +50,16 @@ class DataLoader:
                              f"{type(dataset).__name__}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, received batch_size={batch_size!r}")
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"DataLoader: seed must be an int >= 0 or None, received seed={seed!r}")
         if augment is not None and not callable(augment):
             raise ValueError(f"DataLoader: augment must be callable or None, received {type(augment).__name__}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
-        self.seed = seed
+        self.seed = int(seed)
         self.augment = augment
         self.drop_last = bool(drop_last)
         self.epoch = 0
@@ -72,15 +80,21 @@ class DataLoader:
         return np.random.default_rng([self.seed, epoch]).permutation(count)
 
     def __iter__(self):
-        order = self.order(self.epoch)
+        epoch = self.epoch
+        order = self.order(epoch)
         self.epoch += 1
         dataset = self.dataset
+        augment_rng = None
+        if isinstance(self.augment, Augmentation) and self.augment.seed is not None:
+            augment_rng = np.random.default_rng([self.seed, epoch, 1, self.augment.seed])
         mean, inverse_std = np.float32(dataset.mean), np.float32(1.0 / dataset.std)
         for batch in range(len(self)):
             index = order[batch * self.batch_size:(batch + 1) * self.batch_size]
             x = dataset.images[index].astype(np.float32)
             x *= np.float32(1 / 255)
-            if self.augment is not None:
+            if augment_rng is not None:
+                x = self.augment(x, rng=augment_rng)
+            elif self.augment is not None:
                 x = np.asarray(self.augment(x), dtype=np.float32)
             x -= mean
             x *= inverse_std

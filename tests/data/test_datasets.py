@@ -188,3 +188,8 @@ def test_fashion_mnist_loads_from_system_dir():
     assert train.mean == pytest.approx(0.2860, abs=1e-4)
     assert train.std == pytest.approx(0.3530, abs=1e-4)
     assert dict(available_datasets())["fashion-mnist"] == f"available: {FASHION_DIR}"
+
+
+def test_fashion_mnist_aliases(isolated):
+    _write_fake_idx(isolated / "user" / "fashion-mnist")
+    assert len(load_dataset("Fashion_MNIST").train) == 12

@@ -130,3 +130,32 @@ def test_array_dataset_validation():
     np.testing.assert_array_equal(dataset.class_counts(), [1, 2])
     image, label = dataset[2]
     assert image.shape == (1, 2, 2) and label == 1
+
+
+def test_augmented_epochs_are_reproducible_after_set_epoch():
+    from cnnlab.data import Augmentation
+
+    dataset = _dataset(count=40, size=8)
+
+    def run(epochs, start=0, augmentation_seed=0):
+        loader = DataLoader(dataset, batch_size=16, seed=3,
+                            augment=Augmentation(shift=2, rotate=10.0, noise=0.01, seed=augmentation_seed))
+        loader.set_epoch(start)
+        return [np.concatenate([x for x, _ in loader]) for _ in range(epochs)]
+
+    uninterrupted = run(3)
+    resumed = run(1, start=2)
+    np.testing.assert_array_equal(resumed[0], uninterrupted[2])
+    assert not np.allclose(uninterrupted[0], uninterrupted[1])
+    assert not np.allclose(run(1, augmentation_seed=1)[0], uninterrupted[0])
+
+
+def test_dataset_slicing_and_loader_seed_validation():
+    dataset = _dataset(count=10)
+    images, labels = dataset[2:5]
+    assert images.shape == (3, 1, 4, 4)
+    np.testing.assert_array_equal(labels, [2, 3, 4])
+    with pytest.raises(ValueError, match="DataLoader: seed must be an int >= 0"):
+        DataLoader(dataset, seed=-1)
+    unseeded = DataLoader(dataset, seed=None)
+    assert len(_epoch_labels(unseeded)) == 10
