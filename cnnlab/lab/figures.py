@@ -257,3 +257,27 @@ def fit_kernel_figure(result, path, name: str = "hidden kernel") -> Path:
     )
     figure.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.83, wspace=0.15)
     return _save(figure, path)
+
+
+def invariance_figure(results: dict, path, title: str = "Test accuracy under transformed test images") -> Path:
+    """Accuracy against shift, rotation and scale, one line per model (``InvarianceCurves`` by name)."""
+    if not results:
+        raise ValueError("invariance_figure: no results to plot")
+    figure = _figure("invariance")
+    axes = figure.subplots(1, 3)
+    panels = (
+        ("shifts", "shift_accuracy", "shift (pixels, mean of 4 directions)"),
+        ("rotations", "rotation_accuracy", "rotation (degrees, mean of ±)"),
+        ("scales", "scale_accuracy", "scale factor"),
+    )
+    for axis, (xs, ys, label) in zip(axes, panels):
+        for name, curves in results.items():
+            axis.plot(getattr(curves, xs), getattr(curves, ys), marker="o", markersize=3, label=name)
+        axis.set_xlabel(label)
+        axis.set_ylim(0.0, 1.02)
+        axis.grid(True, alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(fontsize=9, loc="lower left")
+    figure.suptitle(title, fontsize=12)
+    figure.subplots_adjust(left=0.05, right=0.99, bottom=0.13, top=0.88, wspace=0.18)
+    return _save(figure, path)
