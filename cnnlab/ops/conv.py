@@ -3,19 +3,24 @@
 Notation (NCHW): input x (N, C_in, H, W), weights w (C_out, C_in/groups, K_h, K_w),
 bias b (C_out,), stride s, padding p, dilation d, output y (N, C_out, OH, OW).
 
-The forward pass is im2col + one matrix product per group: the patches of the padded
-input are copied, one kernel offset at a time, into a buffer already laid out as the
-GEMM wants it, (N, groups, C_in/groups · K_h · K_w, OH · OW), so ``w @ col`` is NCHW
-with no transpose. The backward pass reuses the same machinery (see ``Conv2d``).
+The forward pass is im2col + one matrix product for the whole batch (one per group):
+the patches of the input are copied, one kernel offset at a time, into a buffer laid
+out as (C_in·K_h·K_w, N·OH·OW), so ``w (C_out, C_in·K_h·K_w) @ col`` is a single large
+GEMM; its (C_out, N, OH, OW) result is transposed to NCHW while the bias is added.
+The backward pass reuses the same buffer and GEMMs (see ``Conv2d``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.ops import _im2col
+from cnnlab.ops import _kernels_numba
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
+
+# The im2col/col2im implementation the ops run: the compiled loops, or the NumPy
+# reference ``_im2col`` (same functions, same results; the tests swap it in).
+kernels = _kernels_numba
 
 
 def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -72,17 +77,27 @@ def _resolve_padding(padding, size, kernel, stride, dilation, op) -> tuple[tuple
     return (ph, ph), (pw, pw)
 
 
-def conv2d_array(x, w, stride, pads, dilation, groups):
-    """The forward convolution on arrays: y = Σ w · patches(x), no bias. Used by forward and backward."""
+def _to_nchw(y, bias=None):
+    """(C_out, N, OH, OW) → (N, C_out, OH, OW), adding the bias in the same pass."""
+    out = np.empty((y.shape[1], y.shape[0]) + y.shape[2:], dtype=y.dtype)
+    if bias is None:
+        np.copyto(out, y.transpose(1, 0, 2, 3))
+    else:
+        np.add(y.transpose(1, 0, 2, 3), bias.reshape(-1, 1, 1), out=out)
+    return out
+
+
+def conv2d_array(x, w, stride, pads, dilation, groups, bias=None):
+    """The forward convolution on arrays: (y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW))."""
     n, _, h, width = x.shape
     c_out, c_per_group, kh, kw = w.shape
     oh = output_size(h, kh, stride[0], pads[0], dilation[0])
     ow = output_size(width, kw, stride[1], pads[1], dilation[1])
-    col = _im2col.im2col(x, (kh, kw), stride, pads, dilation, (oh, ow))
-    col = col.reshape(n, groups, c_per_group * kh * kw, oh * ow)
+    col = kernels.im2col(x, (kh, kw), stride, pads, dilation, (oh, ow))
+    col = col.reshape(groups, c_per_group * kh * kw, n * oh * ow)
     w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-    y = np.matmul(w_mat, col)  # (N, groups, C_out/groups, OH·OW)
-    return y.reshape(n, c_out, oh, ow), col
+    y = np.matmul(w_mat, col) if groups > 1 else np.matmul(w_mat[0], col[0])
+    return _to_nchw(y.reshape(c_out, n, oh, ow), bias), col
 
 
 class Conv2d(Function):
@@ -96,24 +111,31 @@ class Conv2d(Function):
 
         ∂L/∂b[o] = Σ_{n, i, j} δ[n, o, i, j]
         ∂L/∂w[o, c, u, v] = Σ_{n, i, j} δ[n, o, i, j] · x[n, c, s·i + d·u, s·j + d·v]
-            (the input patches against δ: one matrix product with the saved im2col buffer)
+            = δ (C_out, N·OH·OW) @ colᵀ: the input patches against δ, one GEMM with
+              the forward's im2col buffer (a transposed view, no copy).
         ∂L/∂x = crop_p( full_conv( zero_insert_s(δ), rot180(w) with C_in and C_out swapped ) )
 
-    The last line is the lecture's formula: δ with s − 1 zeros inserted between
-    its rows and columns, padded by the dilated kernel extent d(K − 1) on every
-    side, cross-correlated with the 180°-rotated kernels (in/out channels swapped,
-    per group, dilation d), then cropped by the forward padding. Rows/columns of
-    the padded input that the forward never read (strides that do not divide the
-    input) get zero gradient. It goes through the same im2col + GEMM path as the
-    forward pass.
+    The last line is the lecture's formula: δ with s − 1 zeros inserted between its
+    rows and columns, padded by the dilated kernel extent d(K − 1) on every side,
+    cross-correlated with the 180°-rotated kernels (in/out channels swapped, per
+    group, dilation d), then cropped by the forward padding. Written out per input
+    pixel it is a sum over kernel offsets (u, v) of shifted products:
+
+        ∂L/∂x_padded[n, c, s·i + d·u, s·j + d·v] += Σ_o w[o, c, u, v] · δ[n, o, i, j]
+
+    i.e. dcol = wᵀ (C_in·K_h·K_w, C_out) @ δ (C_out, N·OH·OW), then col2im adds each
+    offset's slice back at its shifted position. Both evaluations run through the
+    same im2col/GEMM machinery; the backward picks the one with the smaller buffer:
+    col2im's is C_in·K_h·K_w × N·OH·OW, the full convolution's C_out·K_h·K_w × N × (the
+    padded-input area the forward read) — so the full convolution only when C_out is
+    well below C_in. Rows/columns of the padded input that the forward never read
+    (strides that do not divide the input) get zero gradient either way.
 
     Output size: OH = floor((H + 2p − d(K_h − 1) − 1) / s) + 1, likewise OW.
     """
 
     def forward(self, x, w, *bias, stride, pads, dilation, groups):
-        y, col = conv2d_array(x, w, stride, pads, dilation, groups)
-        if bias:
-            y += bias[0].reshape(1, -1, 1, 1)
+        y, col = conv2d_array(x, w, stride, pads, dilation, groups, bias[0] if bias else None)
         self.x_shape = x.shape
         self.w = w
         self.options = stride, pads, dilation, groups
@@ -125,23 +147,41 @@ class Conv2d(Function):
         groups = self.options[3]
         w = self.w
         c_out = w.shape[0]
-        n = self.x_shape[0]
-        grad = np.ascontiguousarray(grad, dtype=w.dtype)
-        oh, ow = grad.shape[2:]
         needs = self.needs_input_grad
+        # δ as (groups, C_out/groups, N·OH·OW), the GEMMs' layout
+        delta = np.ascontiguousarray(grad.transpose(1, 0, 2, 3), dtype=w.dtype)
+        delta = delta.reshape(groups, c_out // groups, -1)
         dx = dw = db = None
         if needs[1]:
-            # (N, G, C_out/G, L) @ (N, G, L, C_in/G·K·K), summed over the batch
-            delta = grad.reshape(n, groups, c_out // groups, oh * ow)
-            dw = np.matmul(delta, np.swapaxes(self.col, -1, -2)).sum(axis=0)
-            dw = dw.reshape(w.shape)
+            dw = np.matmul(delta, np.swapaxes(self.col, -1, -2)).reshape(w.shape)
         if needs[0]:
-            dx = self._input_grad(grad)
+            if self._full_convolution_is_smaller(grad.shape):
+                dx = self._input_grad_full_convolution(np.asarray(grad, dtype=w.dtype))
+            else:
+                dx = self._input_grad_col2im(delta, grad.shape)
         if self.has_bias and needs[2]:
-            db = grad.sum(axis=(0, 2, 3))
+            db = delta.reshape(c_out, -1).sum(axis=1)
         return (dx, dw, db) if self.has_bias else (dx, dw)
 
-    def _input_grad(self, grad):
+    def _full_convolution_is_smaller(self, grad_shape):
+        stride, _, dilation, _ = self.options
+        c_out, _, kh, kw = self.w.shape
+        c_in = self.x_shape[1]
+        oh, ow = grad_shape[2:]
+        read_h = (oh - 1) * stride[0] + dilation[0] * (kh - 1) + 1
+        read_w = (ow - 1) * stride[1] + dilation[1] * (kw - 1) + 1
+        return c_out * read_h * read_w < c_in * oh * ow
+
+    def _input_grad_col2im(self, delta, grad_shape):
+        stride, pads, dilation, groups = self.options
+        w = self.w
+        c_out, c_per_group, kh, kw = w.shape
+        w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
+        dcol = np.matmul(np.swapaxes(w_mat, -1, -2), delta)  # (groups, C_in/groups·K_h·K_w, N·OH·OW)
+        dcol = dcol.reshape(self.x_shape[1], kh, kw, self.x_shape[0], *grad_shape[2:])
+        return kernels.col2im(dcol, self.x_shape, stride, pads, dilation)
+
+    def _input_grad_full_convolution(self, grad):
         stride, pads, dilation, groups = self.options
         w = self.w
         c_out, c_per_group, kh, kw = w.shape

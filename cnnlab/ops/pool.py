@@ -1,16 +1,18 @@
 """Pooling: max, average and global average over spatial windows (NCHW).
 
-Windows are taken with the same im2col as the convolution (loops over window
-offsets only). Output size along each axis: floor((H + 2p − K) / s) + 1.
+Output size along each axis: floor((H + 2p − K) / s) + 1 (``conv.output_size``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.ops import _im2col
+from cnnlab.ops import _im2col, _kernels_numba
 from cnnlab.ops.conv import _pair, output_size
 from cnnlab.tensor import Function, Tensor, as_tensor
+
+# Max pooling's window loops: compiled, or the NumPy reference ``_im2col`` (the tests swap it in).
+kernels = _kernels_numba
 
 
 def _pool_options(op, x, kernel_size, stride, padding):
@@ -38,60 +40,52 @@ def _pool_options(op, x, kernel_size, stride, padding):
     return kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1])), tuple(out)
 
 
-def _scatter_windows(window_grads, x_shape, kernel, stride, pads, out_size):
-    """Sum window gradients (N, C, K_h, K_w, OH, OW) back onto the input (col2im)."""
-    (top, bottom), (left, right) = pads
-    n, c, h, w = x_shape
-    kh, kw = kernel
-    sh, sw = stride
-    oh, ow = out_size
-    dxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=window_grads.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            dxp[:, :, u : u + sh * (oh - 1) + 1 : sh, v : v + sw * (ow - 1) + 1 : sw] += window_grads[:, :, u, v]
-    return dxp[:, :, top : top + h, left : left + w]
-
-
 class MaxPool2d(Function):
     """y[n, c, i, j] = max_{u, v} x_padded[n, c, s·i + u, s·j + v]   (padding is −∞).
 
     Backward: each δ[n, c, i, j] goes only to the position that held the maximum
     of its window (the first one in row-major order on ties, like PyTorch);
-    overlapping windows add up.
+    overlapping windows add up. The forward saves that position (argmax) per output.
     """
 
     def forward(self, x, kernel, stride, pads, out_size):
-        col = _im2col.im2col(x, kernel, stride, pads, (1, 1), out_size, value=-np.inf)
-        n, c = x.shape[:2]
-        col = col.reshape(n, c, kernel[0] * kernel[1], *out_size)
-        self.argmax = col.argmax(axis=2)
-        self.options = x.shape, kernel, stride, pads, out_size
-        return np.take_along_axis(col, self.argmax[:, :, None], axis=2)[:, :, 0]
+        y, self.argmax = kernels.max_pool_forward(x, kernel, stride, pads, out_size)
+        self.x_shape = x.shape
+        return y
 
     def backward(self, grad):
-        x_shape, kernel, stride, pads, out_size = self.options
-        offsets = np.arange(kernel[0] * kernel[1]).reshape(1, 1, kernel[0], kernel[1], 1, 1)
-        window_grads = np.where(offsets == self.argmax[:, :, None, None], grad[:, :, None, None], 0)
-        window_grads = window_grads.astype(grad.dtype, copy=False)
-        return (_scatter_windows(window_grads, x_shape, kernel, stride, pads, out_size),)
+        return (kernels.max_pool_backward(grad, self.argmax, self.x_shape),)
 
 
 class AvgPool2d(Function):
     """y[n, c, i, j] = (1 / K_h K_w) Σ_{u, v} x_padded[n, c, s·i + u, s·j + v]   (padding zeros count).
 
     Backward: each δ[n, c, i, j] / (K_h K_w) goes to every position of its window.
+    Both are loops over the window offsets (u, v) only, one strided slice each.
     """
 
     def forward(self, x, kernel, stride, pads, out_size):
-        col = _im2col.im2col(x, kernel, stride, pads, (1, 1), out_size)
         self.options = x.shape, kernel, stride, pads, out_size
-        return col.mean(axis=(2, 3), dtype=x.dtype)
+        xp = _im2col.pad_input(x, pads)
+        total = np.zeros(x.shape[:2] + out_size, dtype=x.dtype)
+        for u in range(kernel[0]):
+            for v in range(kernel[1]):
+                total += xp[:, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])]
+        return total / np.asarray(kernel[0] * kernel[1], dtype=x.dtype)
 
     def backward(self, grad):
-        x_shape, kernel, stride, pads, out_size = self.options
+        (n, c, h, w), kernel, stride, pads, out_size = self.options
+        (top, bottom), (left, right) = pads
         share = grad / np.asarray(kernel[0] * kernel[1], dtype=grad.dtype)
-        window_grads = np.broadcast_to(share[:, :, None, None], x_shape[:2] + kernel + out_size)
-        return (_scatter_windows(window_grads, x_shape, kernel, stride, pads, out_size),)
+        dxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad.dtype)
+        for u in range(kernel[0]):
+            for v in range(kernel[1]):
+                dxp[:, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])] += share
+        return (dxp[:, :, top : top + h, left : left + w],)
+
+
+def _window(offset, stride, out):
+    return slice(offset, offset + stride * (out - 1) + 1, stride)
 
 
 class GlobalAvgPool2d(Function):

@@ -336,3 +336,63 @@ def _t(*shape, dtype=np.float32):
 def test_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ---------------------------------------------------------------- compiled kernels vs NumPy reference
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_numba_kernels_match_numpy_reference(case):
+    from cnnlab.ops import _im2col, _kernels_numba
+    from cnnlab.ops.conv import _resolve_padding
+
+    x, w, _, options = make_case(case)
+    kernel = w.shape[2:]
+    stride, dilation = _pair(options["stride"]), _pair(options["dilation"])
+    pads = _resolve_padding(options["padding"], x.shape[2:], kernel, stride, dilation, "test")
+    out_size = tuple(
+        output_size(x.shape[2 + a], kernel[a], stride[a], pads[a], dilation[a]) for a in range(2)
+    )
+    col = _kernels_numba.im2col(x, kernel, stride, pads, dilation, out_size)
+    np.testing.assert_array_equal(col, _im2col.im2col(x, kernel, stride, pads, dilation, out_size))
+    dcol = np.random.default_rng(9).standard_normal(col.shape)
+    np.testing.assert_allclose(
+        _kernels_numba.col2im(dcol, x.shape, stride, pads, dilation),
+        _im2col.col2im(dcol, x.shape, stride, pads, dilation),
+        rtol=1e-12, atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("input_grad", ["col2im", "full_convolution"])
+@pytest.mark.parametrize("reference", [False, True], ids=["numba", "numpy"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_every_path_against_torch(case, reference, input_grad, monkeypatch):
+    """Both evaluations of the lecture's ∂L/∂x, with compiled and reference kernels."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for conv2d")
+    from cnnlab.ops import _im2col, conv
+
+    if reference:
+        monkeypatch.setattr(conv, "kernels", _im2col)
+    full = input_grad == "full_convolution"
+    monkeypatch.setattr(conv.Conv2d, "_full_convolution_is_smaller", lambda self, shape: full)
+    x, w, b, options = make_case(case)
+    ty, torch_inputs = _torch_conv(torch, x, w, b, options)
+    tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = conv2d(*tensors, **options)
+    _compare(y.data, ty.detach().numpy(), np.float64)
+    upstream = np.random.default_rng(5).standard_normal(y.shape)
+    y.backward(upstream)
+    ty.backward(torch.tensor(upstream))
+    for ours, theirs in zip(tensors, torch_inputs):
+        _compare(ours.grad, theirs.grad.numpy(), np.float64)
+
+
+def test_input_grad_picks_the_smaller_buffer():
+    from cnnlab.ops.conv import Conv2d
+
+    fn = Conv2d()
+    fn.options = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    fn.x_shape = (2, 64, 8, 8)
+    fn.w = np.zeros((8, 64, 3, 3))
+    assert fn._full_convolution_is_smaller((2, 8, 8, 8))  # C_out ≪ C_in
+    fn.x_shape = (2, 8, 8, 8)
+    fn.w = np.zeros((64, 8, 3, 3))
+    assert not fn._full_convolution_is_smaller((2, 64, 8, 8))

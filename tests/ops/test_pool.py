@@ -173,3 +173,42 @@ def _t(*shape, dtype=np.float32):
 def test_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("case", CASES + [(1, 1, 4, 4, 2, None, 0)], ids=[*CASE_IDS, "ties"])
+def test_numba_max_pool_matches_numpy_reference(case):
+    from cnnlab.ops import _im2col, _kernels_numba
+    from cnnlab.ops.pool import _pool_options
+
+    x, options = make_case(case)
+    if case[-1] == 0 and case[4] == 2 and case[2] == 4:
+        x = np.round(x)  # many ties
+    kernel, stride, pads, out_size = _pool_options("test", Tensor(x), **options)
+    y, argmax = _kernels_numba.max_pool_forward(x, kernel, stride, pads, out_size)
+    y_ref, argmax_ref = _im2col.max_pool_forward(x, kernel, stride, pads, out_size)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    grad = np.random.default_rng(8).standard_normal(y.shape)
+    np.testing.assert_allclose(
+        _kernels_numba.max_pool_backward(grad, argmax, x.shape),
+        _im2col.max_pool_backward(grad, argmax_ref, x.shape),
+        rtol=1e-12, atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_numpy_reference_max_pool_against_torch(case, monkeypatch):
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for pooling")
+    from cnnlab.ops import _im2col, pool
+
+    monkeypatch.setattr(pool, "kernels", _im2col)
+    x, options = make_case(case)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, **options)
+    t = Tensor(x, requires_grad=True)
+    y = max_pool2d(t, **options)
+    _compare(y.data, ty.detach().numpy(), np.float64)
+    upstream = np.random.default_rng(3).standard_normal(y.shape)
+    y.backward(upstream)
+    ty.backward(torch.tensor(upstream))
+    _compare(t.grad, tx.grad.numpy(), np.float64)
