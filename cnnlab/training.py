@@ -1,0 +1,694 @@
+"""The training loop: ``fit``, ``evaluate``, ``predict`` and training checkpoints.
+
+``fit`` runs mini-batch gradient descent with a Keras-like progress bar::
+
+    Epoch 3/10
+    23/23 [==============================] - 2.1s 91ms/step - loss: 0.0812 - accuracy: 0.9756
+          - val_loss: 0.0731 - val_accuracy: 0.9778 - 684 img/s
+
+and returns a ``History``: per-epoch lists of loss, accuracy, val_loss,
+val_accuracy, lr and time. The run is reproducible (the same seed gives the
+same weights and numbers), Ctrl-C stops it cleanly at the end of the current
+batch, and a loss that becomes NaN or infinite stops it with a message before
+anything is written. A checkpoint (``ModelCheckpoint`` or ``save_checkpoint``)
+holds everything needed to continue: ``fit(..., resume=path)`` picks up at the
+saved epoch with the optimiser, callbacks and random generators as they were,
+so 2 epochs straight and 1 + 1 resumed give identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from cnnlab import optim
+from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.tensor import Tensor, no_grad
+
+__all__ = [
+    "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TrainingState",
+    "evaluate", "fit", "load_checkpoint", "model_from_checkpoint", "predict", "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "cnnlab-checkpoint"
+_MODEL_PREFIX = "model."
+_OPTIMIZER_PREFIX = "optimizer."
+
+
+class History(dict):
+    """Per-epoch training record: ``history['loss'][e]`` is the mean loss of epoch e + 1.
+
+    Keys: 'loss', 'accuracy', 'val_loss', 'val_accuracy' (with validation data),
+    'lr' (learning rate at the start of the epoch) and 'time' (seconds).
+
+    Attributes:
+        stop_reason: why training ended early (None when all epochs ran).
+        interrupted: True when Ctrl-C stopped it.
+        diverged: True when the loss or the weights became NaN or infinite.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop_reason: str | None = None
+        self.interrupted = False
+        self.diverged = False
+
+    @property
+    def epochs(self) -> int:
+        return len(self.get("loss", []))
+
+    def append(self, logs: dict) -> None:
+        for key, value in logs.items():
+            self.setdefault(key, []).append(float(value))
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v[-1]:.4f}" for k, v in self.items() if v)
+        return f"History(epochs={self.epochs}{', ' + last if last else ''})"
+
+
+class TrainingState:
+    """What callbacks see while ``fit`` runs.
+
+    Attributes:
+        model, optimizer, history, callbacks: the objects in use.
+        epochs: the total number of epochs asked for; epoch: the current one (from 0).
+        steps_per_epoch: batches per epoch; has_validation: whether val_* is logged.
+        stop_training: set (or call ``stop``) to end training after the current batch.
+    """
+
+    def __init__(self, model, optimizer, epochs, steps_per_epoch, has_validation, callbacks, seed,
+                 augment=None, normalization=None):
+        self.model = model
+        self.optimizer = optimizer
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.has_validation = has_validation
+        self.callbacks = list(callbacks)
+        self.seed = seed
+        self.augment = augment
+        self.normalization = normalization
+        self.history = History()
+        self.epoch = 0
+        self.epochs_done = 0
+        self.stop_training = False
+        self.interrupted = False
+
+    def stop(self, reason: str) -> None:
+        self.stop_training = True
+        if self.history.stop_reason is None:
+            self.history.stop_reason = reason
+
+    def weights_finite(self) -> bool:
+        return all(np.isfinite(p.data).all() for p in self.model.parameters())
+
+
+# ---------------------------------------------------------------------- data
+class _Batches:
+    """One view of the accepted data forms: an ArrayDataset, a DataLoader or (x, y) arrays."""
+
+    def __init__(self, data, batch_size: int, what: str, labels_required: bool = True):
+        from cnnlab.data import ArrayDataset, DataLoader
+
+        self.batch_size = batch_size
+        self.dataset = self.loader = None
+        self.x = self.y = None
+        self.class_names = None
+        self.normalization = None
+        if isinstance(data, ArrayDataset):
+            self.dataset = data
+            self.sample_shape = data.image_shape
+            self.num_samples = len(data)
+            self.class_names = list(data.class_names)
+            self.normalization = {"mean": data.mean, "std": data.std}
+        elif isinstance(data, DataLoader):
+            self.loader = data
+            dataset = getattr(data, "dataset", None)
+            self.sample_shape = getattr(dataset, "image_shape", None)
+            self.num_samples = len(dataset) if dataset is not None else None
+            if dataset is not None and hasattr(dataset, "class_names"):
+                self.class_names = list(dataset.class_names)
+                self.normalization = {"mean": dataset.mean, "std": dataset.std}
+        elif isinstance(data, (tuple, list)) and len(data) == 2:
+            x, y = np.asarray(data[0]), np.asarray(data[1])
+            if x.ndim < 2 or len(x) != len(y):
+                raise ValueError(
+                    f"{what}: expected (x, y) with x (N, ...) and y (N,), received shapes {x.shape} and {y.shape}"
+                )
+            self.x, self.y = _as_float(x, what), y
+            self.sample_shape = x.shape[1:]
+            self.num_samples = len(x)
+        elif isinstance(data, np.ndarray) and not labels_required:
+            if data.ndim < 2:
+                raise ValueError(f"{what}: expected an array (N, ...), received shape {data.shape}")
+            self.x = _as_float(data, what)
+            self.sample_shape = data.shape[1:]
+            self.num_samples = len(data)
+        else:
+            expected = "an ArrayDataset, a DataLoader or (x, y) arrays"
+            if not labels_required:
+                expected += " or an array x"
+            raise ValueError(f"{what}: expected {expected}, received {type(data).__name__}")
+        if self.num_samples == 0:
+            raise ValueError(f"{what}: the data is empty")
+
+    def __len__(self) -> int:
+        if self.loader is not None:
+            return len(self.loader)
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def batches(self, shuffle: bool = False, seed: int = 0, epoch: int = 0, augment=None):
+        """Yield (x float ndarray, y ndarray or None) batches; epoch e's order depends only on (seed, e)."""
+        from cnnlab.data import DataLoader
+
+        if self.loader is not None:
+            if shuffle and hasattr(self.loader, "set_epoch"):
+                self.loader.set_epoch(epoch)
+            yield from self.loader
+            return
+        if self.dataset is not None:
+            loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle, seed=seed,
+                                augment=augment)
+            loader.set_epoch(epoch)
+            yield from loader
+            return
+        order = np.random.default_rng([seed, epoch]).permutation(self.num_samples) if shuffle else None
+        for start in range(0, self.num_samples, self.batch_size):
+            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            x = self.x[index]
+            if augment is not None:
+                x = np.asarray(augment(x), dtype=x.dtype)
+            yield x, (None if self.y is None else self.y[index])
+
+
+def _as_float(x: np.ndarray, what: str) -> np.ndarray:
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) * np.float32(1 / 255)
+    if x.dtype.kind != "f":
+        raise ValueError(f"{what}: images must be floating point or uint8, received dtype {x.dtype}")
+    return x
+
+
+# ---------------------------------------------------------------------- loss
+def _loss_function(loss):
+    from cnnlab.ops.loss import cross_entropy, l1_loss, mse_loss
+
+    if callable(loss):
+        return loss
+    if loss == "cross_entropy":
+        return lambda out, y: cross_entropy(out, y)
+
+    def regression(fn):
+        def apply(out, y):
+            y = np.asarray(y)
+            if y.ndim == 1 and out.ndim == 2 and y.dtype.kind in "iu":
+                y = np.eye(out.shape[1], dtype=out.dtype)[y]  # labels → one-hot targets
+            return fn(out, y.astype(out.dtype, copy=False))
+
+        return apply
+
+    if loss == "mse":
+        return regression(mse_loss)
+    if loss == "l1":
+        return regression(l1_loss)
+    raise ValueError(
+        f"fit: unknown loss {loss!r}, expected 'cross_entropy', 'mse', 'l1' or a function (output, y) -> Tensor"
+    )
+
+
+def _correct(output: np.ndarray, y) -> int | None:
+    """Number of correct arg-max predictions, or None when y are not class labels."""
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if output.ndim != 2:
+        return None
+    if y.ndim == 2 and y.shape == output.shape:
+        y = y.argmax(axis=1)
+    if y.ndim != 1 or y.dtype.kind not in "iuf":
+        return None
+    return int(np.sum(output.argmax(axis=1) == y))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------- progress bar
+def _format_step_time(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms/step" if seconds < 1 else f"{seconds:.2f}s/step"
+
+
+def _format_logs(logs: dict) -> str:
+    return " - ".join(f"{key}: {value:.4f}" for key, value in logs.items() if key not in ("lr", "time"))
+
+
+class _ProgressBar:
+    """Keras-style per-epoch bar on tqdm: steps, elapsed, time per step, metrics, images/s."""
+
+    def __init__(self, epoch: int, epochs: int, steps: int, verbose: int):
+        self.verbose = verbose
+        self.steps = steps
+        self.start = time.perf_counter()
+        self.bar = None
+        if verbose == 1:
+            from tqdm import tqdm
+
+            class _Bar(tqdm):
+                stats = ""
+
+                @property
+                def format_dict(self):
+                    values = super().format_dict
+                    values["stats"] = self.stats
+                    return values
+
+            print(f"Epoch {epoch + 1}/{epochs}", file=sys.stderr, flush=True)
+            self.bar = _Bar(total=steps, bar_format="{n_fmt}/{total_fmt} [{bar:30}] - {stats}", ascii=".=",
+                            file=sys.stderr, mininterval=0.2, dynamic_ncols=False, leave=True)
+        self.prefix = f"Epoch {epoch + 1}/{epochs} - "
+
+    def _stats(self, step: int, images: int, logs: dict) -> str:
+        elapsed = time.perf_counter() - self.start
+        parts = [f"{elapsed:.1f}s {_format_step_time(elapsed / max(step, 1))}"]
+        if logs:
+            parts.append(_format_logs(logs))
+        parts.append(f"{images / max(elapsed, 1e-9):.0f} img/s")
+        return " - ".join(parts)
+
+    def update(self, step: int, images: int, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.stats = self._stats(step, images, logs)
+            self.bar.update(1)
+
+    def close(self, step: int, images: int, logs: dict) -> None:
+        stats = self._stats(step, images, logs)
+        if self.bar is not None:
+            self.bar.stats = stats
+            self.bar.close()
+        elif self.verbose >= 2:
+            print(f"{self.prefix}{step}/{self.steps} - {stats}", flush=True)
+
+
+# --------------------------------------------------------------- interrupts
+@contextlib.contextmanager
+def _stop_on_interrupt(state: TrainingState, verbose: int):
+    """During fit, Ctrl-C sets a flag (training stops after the batch); a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if state.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        state.interrupted = True
+        if verbose:
+            print("\nInterrupted: stopping at the end of this batch (Ctrl-C again to abort now)",
+                  file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+# ------------------------------------------------------------ random state
+def _generators(model, augment) -> dict[str, np.random.Generator]:
+    """Every NumPy generator held by the model's modules or the augmentation, by a stable name."""
+    found = {}
+    for prefix, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[f"model.{prefix}.{attr}"] = value
+    if augment is not None:
+        for attr, value in vars(augment).items():
+            if isinstance(value, np.random.Generator):
+                found[f"augment.{attr}"] = value
+    return found
+
+
+# --------------------------------------------------------------- checkpoints
+def save_checkpoint(path, state: TrainingState) -> None:
+    """Write model config + weights, optimiser state, epoch, history and callback state, atomically.
+
+    Refuses (ValueError) to write non-finite weights.
+    """
+    from cnnlab.io import save_arrays
+
+    model, optimizer = state.model, state.optimizer
+    if not state.weights_finite():
+        raise ValueError(f"save_checkpoint: the model has NaN or infinite weights; not writing {path}")
+    arrays = {_MODEL_PREFIX + name: value for name, value in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    arrays.update({_OPTIMIZER_PREFIX + key: value for key, value in optimizer_state.pop("state").items()})
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "version": 1,
+        "model_config": model.get_config(),
+        "input_shape": list(model.input_shape) if model.input_shape is not None else None,
+        "class_names": list(model.class_names) if model.class_names is not None else None,
+        "normalization": state.normalization,
+        "epoch": state.epochs_done,
+        "epochs": state.epochs,
+        "seed": state.seed,
+        "history": dict(state.history),
+        "optimizer": optimizer_state,
+        "callbacks": [
+            {"class": type(cb).__name__, "state": cb.state_dict()} for cb in state.callbacks
+        ],
+        "rng": {name: gen.bit_generator.state for name, gen in _generators(model, state.augment).items()},
+    }
+    save_arrays(path, arrays, metadata)
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint: ``{'model': state dict, 'optimizer': state dict, **metadata}``."""
+    from cnnlab.io import FileFormatError, load_arrays
+
+    arrays, metadata = load_arrays(path)
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise FileFormatError(f"{path}: not a cnnlab training checkpoint (format {metadata.get('format')!r})")
+    out = dict(metadata)
+    out["model"] = {k[len(_MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(_MODEL_PREFIX)}
+    optimizer_state = dict(metadata["optimizer"])
+    optimizer_state["state"] = {
+        k[len(_OPTIMIZER_PREFIX):]: v for k, v in arrays.items() if k.startswith(_OPTIMIZER_PREFIX)
+    }
+    out["optimizer"] = optimizer_state
+    out["path"] = str(path)
+    return out
+
+
+def model_from_checkpoint(checkpoint):
+    """Rebuild the model saved in a checkpoint (a path or what ``load_checkpoint`` returned)."""
+    from cnnlab.nn import from_config
+
+    if not isinstance(checkpoint, dict):
+        checkpoint = load_checkpoint(checkpoint)
+    model = from_config(checkpoint["model_config"])
+    if checkpoint.get("input_shape"):
+        model.build(tuple(checkpoint["input_shape"]))
+    model.load_state_dict(checkpoint["model"])
+    model.class_names = checkpoint.get("class_names")
+    if checkpoint.get("normalization"):
+        model.normalization = checkpoint["normalization"]
+    return model
+
+
+def _restore(state: TrainingState, checkpoint: dict) -> None:
+    """Put the model, optimiser, history and generators back as the checkpoint saved them."""
+    path = checkpoint["path"]
+    try:
+        state.model.load_state_dict(checkpoint["model"])
+    except ValueError as error:
+        raise ValueError(f"fit: cannot resume from {path}: {error}") from None
+    saved_type = checkpoint["optimizer"].get("type")
+    if saved_type != type(state.optimizer).__name__:
+        raise ValueError(
+            f"fit: cannot resume from {path}: it was trained with {saved_type}, "
+            f"this run uses {type(state.optimizer).__name__}"
+        )
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    state.history.update({k: list(v) for k, v in checkpoint["history"].items()})
+    state.epochs_done = int(checkpoint["epoch"])
+    _restore_generators(state, checkpoint.get("rng", {}))
+
+
+def _restore_generators(state: TrainingState, saved: dict) -> None:
+    """Set every saved generator's state; create it where a layer makes its generator lazily."""
+    generators = _generators(state.model, state.augment)
+    owners = {f"model.{prefix}": module for prefix, module in state.model.named_modules()}
+    owners["augment"] = state.augment
+    for name, bit_state in saved.items():
+        generator = generators.get(name)
+        if generator is None:
+            owner_name, _, attr = name.rpartition(".")
+            owner = owners.get(owner_name)
+            if owner is None or getattr(owner, attr, False) is not None:
+                continue
+            generator = np.random.Generator(getattr(np.random, bit_state["bit_generator"])())
+            setattr(owner, attr, generator)
+        generator.bit_generator.state = bit_state
+
+
+def _restore_callbacks(state: TrainingState, checkpoint: dict) -> None:
+    saved = checkpoint.get("callbacks", [])
+    for cb, entry in zip(state.callbacks, saved):
+        if entry.get("class") == type(cb).__name__:
+            cb.load_state_dict(entry["state"])
+
+
+# ---------------------------------------------------------------------- fit
+def _check_positive_int(name: str, value, op: str = "fit") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{op}: {name} must be an integer >= 1, received {name}={value!r}")
+    return int(value)
+
+
+def _ensure_built(model, sample_shape) -> None:
+    if model.parameters() and getattr(model, "built", True):
+        return
+    if sample_shape is None:
+        raise ValueError("fit: the model has no weights yet and the input shape is unknown; call model.build()")
+    model.build(tuple(sample_shape))
+
+
+def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=None, optimizer="adam",
+        lr: float = 1e-3, loss="cross_entropy", callbacks=(), augment=None, seed: int = 0, verbose: int = 1,
+        *, clip_norm: float | None = None, resume=None) -> History:
+    """Train ``model`` by mini-batch gradient descent; return the per-epoch ``History``.
+
+    Args:
+        model: a ``cnnlab.nn.Module`` (built, or built here from the data's sample shape).
+        train_data: an ArrayDataset (shuffled each epoch, normalised with its mean/std),
+            a DataLoader (used as it is) or (x, y) arrays (x float, or uint8 scaled to [0, 1]).
+        epochs: total number of epochs (a resumed run continues up to this number).
+        batch_size: samples per batch (not used for a DataLoader).
+        validation: data evaluated after each epoch (val_loss, val_accuracy), same forms.
+        optimizer: 'adam', 'adamw', 'sgd', 'momentum', 'nesterov' (built with ``lr``) or a
+            ``cnnlab.optim.Optimizer`` built on ``model.parameters()``.
+        lr: learning rate for an optimiser given by name.
+        loss: 'cross_entropy' (on the model's logits), 'mse', 'l1' or ``fn(output, y) -> Tensor``.
+        callbacks: ``cnnlab.callbacks.Callback`` instances.
+        augment: a ``cnnlab.data.Augmentation`` applied to training batches.
+        seed: seeds the shuffling; the same seed (and model seed) gives the same run.
+        verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        clip_norm: clip the global gradient norm to this value before each step.
+        resume: path of a checkpoint written by ``ModelCheckpoint``/``save_checkpoint``:
+            continue from its epoch with its weights, optimiser state and history.
+
+    The model is in training mode during the epochs and in evaluation mode for
+    validation. Ctrl-C ends training after the current batch (``history.interrupted``);
+    a non-finite loss ends it before the bad step (``history.diverged``) with a warning.
+    """
+    epochs = _check_positive_int("epochs", epochs)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0, 1 or 2, received verbose={verbose!r}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout cnnlab
+                f"fit: callbacks must be cnnlab.callbacks.Callback instances, received {cb!r}"
+            )
+    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
+        raise ValueError(f"fit: clip_norm must be a number > 0 or None, received clip_norm={clip_norm!r}")
+    train = _Batches(train_data, batch_size, "fit: train_data")
+    if train.loader is not None and augment is not None:
+        raise ValueError("fit: augment cannot be applied to a DataLoader; give the DataLoader augment= instead")
+    val = _Batches(validation, batch_size, "fit: validation") if validation is not None else None
+    loss_fn = _loss_function(loss)
+
+    _ensure_built(model, train.sample_shape)
+    if getattr(model, "class_names", None) is None and train.class_names is not None:
+        model.class_names = train.class_names
+    if train.normalization is not None:
+        model.normalization = train.normalization
+    if isinstance(optimizer, optim.Optimizer):
+        opt = optimizer
+    else:
+        opt = optim.get_optimizer(optimizer, model.parameters(), lr)
+
+    state = TrainingState(model, opt, epochs, len(train), val is not None, callbacks, seed, augment,
+                          normalization=train.normalization)
+    state.validation = val
+    checkpoint = load_checkpoint(resume) if resume is not None else None
+    if checkpoint is not None:
+        _restore(state, checkpoint)
+    history = state.history
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    if checkpoint is not None:
+        _restore_callbacks(state, checkpoint)
+        if verbose:
+            print(f"Resuming from {resume} after epoch {state.epochs_done}/{epochs}", file=sys.stderr)
+
+    with _stop_on_interrupt(state, verbose):
+        for epoch in range(state.epochs_done, epochs):
+            state.epoch = epoch
+            for cb in callbacks:
+                cb.on_epoch_begin(state, epoch)
+            logs = _train_one_epoch(state, train, loss_fn, augment, clip_norm, verbose)
+            if logs is None:
+                break
+            state.epochs_done = epoch + 1
+            history.append(logs)
+            for cb in callbacks:
+                cb.on_epoch_end(state, epoch, logs)
+            if state.stop_training:
+                break
+    for cb in callbacks:
+        cb.on_train_end(state)
+    model.train(False)
+    if history.stop_reason and verbose and not history.diverged:
+        print(history.stop_reason, file=sys.stderr)
+    return history
+
+
+def _train_one_epoch(state: TrainingState, train: _Batches, loss_fn, augment, clip_norm, verbose):
+    """One pass over the data; the epoch's logs, or None when it did not finish."""
+    model, opt, history = state.model, state.optimizer, state.history
+    lr = opt.lr
+    bar = _ProgressBar(state.epoch, state.epochs, len(train), verbose)
+    start = time.perf_counter()
+    total_loss, correct, labelled, seen, step = 0.0, 0, 0, 0, 0
+    logs: dict[str, float] = {}
+    model.train(True)
+    batches = train.batches(shuffle=True, seed=state.seed, epoch=state.epoch, augment=augment)
+    # Overflow is reported once, clearly, by the finiteness checks below instead of NumPy warnings.
+    errstate = np.errstate(over="ignore", invalid="ignore")
+    errstate.__enter__()
+    try:
+        for x, y in batches:
+            opt.zero_grad()
+            model.zero_grad()
+            output = model(Tensor(x))
+            loss = loss_fn(output, y)
+            value = float(loss.data)
+            if not math.isfinite(value):
+                _diverged(state, f"loss became {value} at epoch {state.epoch + 1}, batch {step + 1}")
+                break
+            loss.backward()
+            if clip_norm is not None:
+                optim.clip_grad_norm(model.parameters(), clip_norm)
+            opt.step()
+            n = len(x)
+            step += 1
+            seen += n
+            total_loss += value * n
+            batch_correct = _correct(output.data, y)
+            if batch_correct is not None:
+                correct += batch_correct
+                labelled += n
+            logs = {"loss": total_loss / seen}
+            if labelled:
+                logs["accuracy"] = correct / labelled
+            for cb in state.callbacks:
+                cb.on_batch_end(state, step - 1, logs)
+            bar.update(step, seen, logs)
+            if state.interrupted:
+                state.stop(f"interrupted at epoch {state.epoch + 1}, batch {step}/{len(train)}")
+                history.interrupted = True
+                break
+            if state.stop_training:
+                break
+    except KeyboardInterrupt:
+        state.interrupted = True
+        history.interrupted = True
+        state.stop(f"interrupted at epoch {state.epoch + 1}, batch {step + 1}/{len(train)}")
+    finally:
+        batches.close()
+        errstate.__exit__(None, None, None)
+    finished = step == len(train) and not history.diverged and not history.interrupted
+    if finished and not state.weights_finite():
+        _diverged(state, f"the weights became NaN or infinite at epoch {state.epoch + 1}")
+        finished = False
+    if not finished:
+        bar.close(step, seen, logs)
+        return None
+    if state.has_validation:
+        result = _evaluate_batches(model, state.validation, loss_fn)
+        logs["val_loss"] = result["loss"]
+        if "accuracy" in result:
+            logs["val_accuracy"] = result["accuracy"]
+        if not math.isfinite(result["loss"]):
+            _diverged(state, f"the validation loss became {result['loss']} at epoch {state.epoch + 1}")
+            bar.close(step, seen, logs)
+            return None
+        model.train(True)
+    logs["lr"] = lr
+    logs["time"] = time.perf_counter() - start
+    bar.close(step, seen, logs)
+    return logs
+
+
+def _diverged(state: TrainingState, what: str) -> None:
+    message = (
+        f"Training stopped: {what}. Nothing was saved for this epoch; lower the learning rate "
+        "or clip gradients (clip_norm=)."
+    )
+    state.history.diverged = True
+    state.stop(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+# --------------------------------------------------------- evaluate/predict
+def _forward_batches(model, batches: _Batches):
+    """(output ndarray, y) per batch, in evaluation mode without a graph; restores the mode."""
+    was_training = getattr(model, "training", False)
+    model.train(False)
+    try:
+        with no_grad():
+            for x, y in batches.batches(shuffle=False):
+                yield model(Tensor(x)).data, y
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model, data, batch_size: int = 256, loss="cross_entropy") -> dict:
+    """Mean loss and accuracy of ``model`` on ``data`` (ArrayDataset, DataLoader or (x, y)).
+
+    Returns ``{'loss': float, 'accuracy': float}`` (accuracy only for class labels).
+    Runs in evaluation mode under ``no_grad``.
+    """
+    batch_size = _check_positive_int("batch_size", batch_size, "evaluate")
+    return _evaluate_batches(model, _Batches(data, batch_size, "evaluate: data"), _loss_function(loss))
+
+
+def _evaluate_batches(model, batches: _Batches, loss_fn) -> dict:
+    total, correct, labelled, seen = 0.0, 0, 0, 0
+    for output, y in _forward_batches(model, batches):
+        n = len(output)
+        total += float(loss_fn(Tensor(output), y).data) * n
+        seen += n
+        batch_correct = _correct(output, y)
+        if batch_correct is not None:
+            correct += batch_correct
+            labelled += n
+    result = {"loss": total / seen}
+    if labelled:
+        result["accuracy"] = correct / labelled
+    return result
+
+
+def predict(model, x, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, K) = softmax of the model's outputs, in evaluation mode.
+
+    ``x``: a float array (N, C, H, W) normalised as in training, an ArrayDataset or a
+    DataLoader (their labels are ignored).
+    """
+    batch_size = _check_positive_int("batch_size", batch_size, "predict")
+    batches = _Batches(x, batch_size, "predict: x", labels_required=False)
+    outputs = [_softmax(output) for output, _ in _forward_batches(model, batches)]
+    return np.concatenate(outputs, axis=0)

@@ -1,0 +1,296 @@
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from cnnlab import nn
+from cnnlab.callbacks import Callback, ModelCheckpoint
+from cnnlab.data import Augmentation, DataLoader, load_dataset
+from cnnlab.io import load_arrays, load_model, save_model
+from cnnlab.optim import SGD
+from cnnlab.training import (
+    History,
+    TrainingState,
+    evaluate,
+    fit,
+    load_checkpoint,
+    model_from_checkpoint,
+    predict,
+    save_checkpoint,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The 8×8 digits: small enough for many short runs."""
+    return load_dataset("digits")
+
+
+def small_net(seed=0, dropout=0.2, filters=8, units=32):
+    layers = [nn.Conv2D(filters, 3, padding=1), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers += [nn.Dense(units), nn.ReLU(), nn.Dense(10)]
+    model = nn.Sequential(*layers, seed=seed)
+    return model.build((1, 8, 8))
+
+
+def weights(model):
+    return {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+
+
+def without_time(history):
+    return {k: v for k, v in history.items() if k != "time"}
+
+
+class OnBatch(Callback):
+    """Run ``action(state)`` once, after batch ``batch`` of epoch ``epoch`` (both from 0)."""
+
+    def __init__(self, epoch, batch, action):
+        self.epoch, self.batch, self.action = epoch, batch, action
+
+    def on_batch_end(self, state, batch, logs):
+        if state.epoch == self.epoch and batch == self.batch:
+            self.action(state)
+
+
+# ------------------------------------------------------------------ end to end
+def test_digits_cnn_reaches_95_percent(digits):
+    model = small_net(dropout=0.0, filters=16, units=64)
+    history = fit(model, digits.train, epochs=6, batch_size=32, validation=digits.test, lr=3e-3, verbose=0)
+    assert isinstance(history, History)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"}
+    assert all(len(v) == 6 for v in history.values())
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] >= 0.95
+    result = evaluate(model, digits.test)
+    assert result["accuracy"] == pytest.approx(history["val_accuracy"][-1])
+    assert result["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-5)
+    assert model.class_names == digits.train.class_names
+    assert model.normalization == {"mean": digits.train.mean, "std": digits.train.std}
+
+
+def test_progress_bar_shows_keras_style_metrics(digits, capsys):
+    model = small_net(dropout=0.0)
+    fit(model, digits.train.subset(np.arange(200)), epochs=2, batch_size=50, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/2" in err and "Epoch 2/2" in err
+    assert "4/4 [" in err
+    assert "ms/step" in err or "s/step" in err
+    assert "img/s" in err
+    final = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("4/4")][-1]
+    loss_text = final.split("loss: ")[1].split(" ")[0]
+    assert len(loss_text.split(".")[1]) == 4
+
+
+def test_verbose_2_prints_one_line_per_epoch(digits, capsys):
+    fit(small_net(), digits.train.subset(np.arange(100)), epochs=3, batch_size=50, verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == 3 and "accuracy:" in lines[0]
+
+
+def test_fit_accepts_arrays_and_dataloader(digits):
+    x = digits.train.normalize(digits.train.images[:256])
+    y = digits.train.labels[:256]
+    history = fit(small_net(), (x, y), epochs=2, batch_size=64, validation=(x, y), verbose=0)
+    assert len(history["val_loss"]) == 2
+    loader = DataLoader(digits.train.subset(np.arange(256)), batch_size=64, seed=3)
+    history = fit(small_net(), loader, epochs=2, verbose=0)
+    assert len(history["loss"]) == 2 and "val_loss" not in history
+
+
+def test_train_mode_in_epochs_eval_mode_for_validation_and_predict(digits):
+    modes = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            modes.append(self.training)
+            return x
+
+    model = nn.Sequential(nn.Flatten(), nn.Dense(10), Spy(), seed=0).build((1, 8, 8))
+    modes.clear()
+    data = digits.train.subset(np.arange(64))
+    fit(model, data, epochs=1, batch_size=32, validation=data, verbose=0)
+    assert modes == [True, True, False, False]  # two training batches, then two validation batches
+    modes.clear()
+    model.train()
+    probabilities = predict(model, data)
+    assert modes == [False] and model.training  # predict restores the mode it found
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_predict_and_evaluate_build_no_graph(digits):
+    model = small_net()
+    data = digits.test.subset(np.arange(20))
+    x, _ = next(iter(DataLoader(data, batch_size=20, shuffle=False)))
+    probabilities = predict(model, x)
+    assert probabilities.shape == (20, 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities, predict(model, data), rtol=1e-6)
+    assert all(p.grad is None for p in model.parameters())
+    accuracy = np.mean(probabilities.argmax(axis=1) == data.labels)
+    assert evaluate(model, data)["accuracy"] == pytest.approx(accuracy)
+
+
+# --------------------------------------------------------------- reproducible
+def test_same_seed_gives_identical_runs(digits):
+    data = digits.train.subset(np.arange(300))
+    runs = []
+    for _ in range(2):
+        model = small_net(seed=5, dropout=0.3)
+        augment = Augmentation(shift=1, rotate=10, seed=2)
+        history = fit(model, data, epochs=2, batch_size=32, validation=digits.test, augment=augment, seed=7,
+                      verbose=0)
+        runs.append((model, history))
+    (a, ha), (b, hb) = runs
+    assert without_time(ha) == without_time(hb)
+    assert_same_weights(a, b)
+    other = small_net(seed=5, dropout=0.3)
+    fit(other, data, epochs=2, batch_size=32, augment=Augmentation(shift=1, rotate=10, seed=2), seed=8, verbose=0)
+    assert not np.array_equal(weights(a)["dense_1.weight"], weights(other)["dense_1.weight"])
+
+
+# -------------------------------------------------------------- checkpoints
+def test_resume_gives_the_same_weights_as_training_straight(digits, tmp_path):
+    data = digits.train.subset(np.arange(320))
+    options = {"batch_size": 32, "validation": digits.test, "optimizer": "adam", "lr": 2e-3, "seed": 1,
+               "verbose": 0}
+
+    straight = small_net(seed=3, dropout=0.3)
+    h_straight = fit(straight, data, epochs=3, augment=Augmentation(shift=1, seed=4), **options)
+
+    path = tmp_path / "checkpoint.npz"
+    first = small_net(seed=3, dropout=0.3)
+    fit(first, data, epochs=1, augment=Augmentation(shift=1, seed=4),
+        callbacks=[ModelCheckpoint(path, save_best_only=False)], **options)
+    assert load_checkpoint(path)["epoch"] == 1
+
+    resumed = small_net(seed=3, dropout=0.3)
+    h_resumed = fit(resumed, data, epochs=3, augment=Augmentation(shift=1, seed=4), resume=path,
+                    callbacks=[ModelCheckpoint(path, save_best_only=False)], **options)
+    assert_same_weights(straight, resumed)
+    assert without_time(h_straight) == without_time(h_resumed)
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_checkpoint_contents_and_model_round_trip(digits, tmp_path):
+    model = small_net()
+    path = tmp_path / "best.npz"
+    fit(model, digits.train, epochs=2, batch_size=64, validation=digits.test, optimizer="sgd", lr=0.05,
+        callbacks=[ModelCheckpoint(path)], verbose=0)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["epoch"] in (1, 2)
+    assert checkpoint["optimizer"]["type"] == "SGD"
+    assert len(checkpoint["history"]["loss"]) == checkpoint["epoch"]
+    assert checkpoint["normalization"]["std"] == pytest.approx(digits.train.std)
+    restored = model_from_checkpoint(path)
+    if checkpoint["epoch"] == 2:
+        np.testing.assert_array_equal(predict(restored, digits.test), predict(model, digits.test))
+
+    # save_model → load_model gives identical predictions
+    save_model(model, tmp_path / "model.npz")
+    loaded = load_model(tmp_path / "model.npz")
+    np.testing.assert_array_equal(predict(loaded, digits.test), predict(model, digits.test))
+
+
+def test_resume_refuses_a_different_optimizer(digits, tmp_path):
+    path = tmp_path / "c.npz"
+    data = digits.train.subset(np.arange(64))
+    fit(small_net(), data, epochs=1, optimizer="adam", callbacks=[ModelCheckpoint(path)], verbose=0)
+    with pytest.raises(ValueError, match="Adam.*SGD"):
+        fit(small_net(), data, epochs=2, optimizer="sgd", resume=path, verbose=0)
+
+
+# ------------------------------------------------------- divergence, Ctrl-C
+def test_nan_loss_stops_training_and_writes_no_garbage(digits, tmp_path):
+    path = tmp_path / "checkpoint.npz"
+
+    def poison(state):
+        state.model.parameters()[0].data[...] = np.nan
+
+    model = small_net()
+    with pytest.warns(RuntimeWarning, match="loss became nan at epoch 2"):
+        history = fit(model, digits.train, epochs=4, batch_size=64, verbose=0,
+                      callbacks=[ModelCheckpoint(path, save_best_only=False), OnBatch(1, 2, poison)])
+    assert history.diverged and not history.interrupted
+    assert "loss became nan" in history.stop_reason
+    assert len(history["loss"]) == 1
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["epoch"] == 1
+    assert all(np.isfinite(v).all() for v in checkpoint["model"].values())
+    # and a checkpoint is never written from non-finite weights (the model is poisoned now)
+    state = TrainingState(model, SGD(model.parameters()), epochs=1, steps_per_epoch=1, has_validation=False,
+                          callbacks=[], seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        save_checkpoint(tmp_path / "bad.npz", state)
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_exploding_learning_rate_is_caught(digits):
+    model = small_net(dropout=0.0)
+    with pytest.warns(RuntimeWarning, match="Training stopped"):
+        history = fit(model, digits.train, epochs=3, batch_size=64, optimizer=SGD(model.parameters(), lr=1e12),
+                      verbose=0)
+    assert history.diverged
+    assert history.epochs < 3
+
+
+def test_ctrl_c_stops_after_the_batch_and_keeps_the_last_checkpoint(digits, tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    handler_before = signal.getsignal(signal.SIGINT)
+    batches_seen = []
+
+    class Count(Callback):
+        def on_batch_end(self, state, batch, logs):
+            batches_seen.append((state.epoch, batch))
+
+    def press_ctrl_c(state):
+        os.kill(os.getpid(), signal.SIGINT)
+
+    history = fit(small_net(), digits.train, epochs=3, batch_size=64, verbose=0,
+                  callbacks=[ModelCheckpoint(path, save_best_only=False), Count(), OnBatch(1, 4, press_ctrl_c)])
+    assert history.interrupted and not history.diverged
+    assert "interrupted at epoch 2, batch 5" in history.stop_reason
+    assert batches_seen[-1] == (1, 4)  # stopped right after the batch that saw Ctrl-C
+    assert len(history["loss"]) == 1
+    assert load_checkpoint(path)["epoch"] == 1
+    arrays, _ = load_arrays(path)
+    assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f")
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+# -------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": -1}, "batch_size"),
+    ({"verbose": 5}, "verbose"),
+    ({"loss": "hinge"}, "unknown loss 'hinge'"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer"),
+    ({"callbacks": [print]}, "Callback"),
+    ({"clip_norm": -1.0}, "clip_norm"),
+])
+def test_fit_validates_arguments(digits, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit(small_net(), digits.train, **{"verbose": 0, **kwargs})
+
+
+def test_fit_rejects_unknown_data():
+    with pytest.raises(ValueError, match="train_data: expected an ArrayDataset"):
+        fit(small_net(), "digits", verbose=0)
+    with pytest.raises(ValueError, match=r"\(x, y\)"):
+        fit(small_net(), (np.zeros((4, 1, 8, 8)), np.zeros(3, dtype=int)), verbose=0)
+
+
+def test_clip_norm_and_mse_loss_run(digits):
+    data = digits.train.subset(np.arange(128))
+    history = fit(small_net(), data, epochs=1, loss="mse", clip_norm=1.0, verbose=0)
+    assert np.isfinite(history["loss"][0]) and "accuracy" in history
+    result = evaluate(small_net(), (np.zeros((2, 1, 8, 8), np.float32), np.array([1, 2])), loss="l1")
+    assert result["loss"] > 0 and result["accuracy"] in (0.0, 0.5, 1.0)
