@@ -95,16 +95,15 @@ def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
     if not path.is_file():
         raise FileNotFoundError(f"load_arrays: no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise FileFormatError(f"{path}: not a cnnlab file (a bare .npy array, not an .npz archive)")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise FileFormatError(f"{path}: not a cnnlab file (a bare .npy array, not an .npz archive)")
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileFormatError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, zipfile.LargeZipFile) as error:
         raise FileFormatError(f"{path}: not a readable cnnlab file (truncated or corrupt?): {error}") from None
-    except AttributeError as error:  # np.load on a non-zip file returns an ndarray without .files
-        raise FileFormatError(f"{path}: not a cnnlab file: {error}") from None
     header = arrays.pop(_META_KEY, None)
     if header is None:
         raise FileFormatError(f"{path}: not a cnnlab file (no {_META_KEY} entry)")

@@ -128,7 +128,7 @@ class Layer(Module):
         if specs:
             rng = self._rng()
             for spec in specs:
-                values = init.get(spec.initializer)(rng, spec.shape, spec.fan_in, spec.fan_out, np.float32)
+                values = init.get(spec.initializer)(rng, spec.shape, spec.fan_in, spec.fan_out, self._dtype)
                 if spec.trainable:
                     setattr(self, spec.name, Tensor(values, requires_grad=True, name=spec.name))
                 else:

@@ -104,6 +104,7 @@ class Module:
         self.input_shape: tuple[int, ...] | None = None
         self.class_names: list[str] | None = None
         self._derived_seed: tuple[int, int] | None = None
+        self._dtype = np.dtype(np.float32)  # of the weights layers create (see ``astype``)
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name, value):
@@ -200,8 +201,12 @@ class Module:
             p.grad = None
 
     def astype(self, dtype) -> Module:
-        """Convert every parameter and floating buffer to ``dtype`` in place (e.g. float64 for checks)."""
+        """Convert every parameter and floating buffer to ``dtype`` in place (e.g. float64 for checks).
+
+        Weights created later (layers not built yet) are created in ``dtype`` too.
+        """
         for m in self.modules():
+            m._dtype = np.dtype(dtype)
             for p in m._parameters.values():
                 p.data = p.data.astype(dtype)
                 p.grad = None
@@ -243,21 +248,20 @@ class Module:
                 targets[f"{prefix}.{name}" if prefix else name] = (module, name, False)
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f"load_state_dict: names do not match {type(self).__name__}: "
-                f"missing {missing}, unexpected {unexpected}"
-            )
+        problems = []
         for key, (module, name, is_param) in targets.items():
             if key not in state:
                 continue
             value = np.asarray(state[key])
             current = module._parameters[name].data if is_param else module._buffers[name]
             if value.shape != current.shape:
-                raise ValueError(
-                    f"load_state_dict: parameter '{key}' has shape {current.shape} in the model "
-                    f"but {value.shape} in the state"
+                problems.append(
+                    f"parameter '{key}' has shape {current.shape} in the model but {value.shape} in the state"
                 )
+        if strict and (missing or unexpected):
+            problems.insert(0, f"names do not match: missing {missing}, unexpected {unexpected}")
+        if problems:
+            raise ValueError(f"load_state_dict ({type(self).__name__}): " + "; ".join(problems))
         for key, (module, name, is_param) in targets.items():
             if key in state:
                 current = module._parameters[name].data if is_param else module._buffers[name]

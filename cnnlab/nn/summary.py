@@ -26,16 +26,24 @@ def _rows_sequential(model: Sequential, shape):
 
 
 def _rows_traced(model: Module, shape):
+    """One row per call of a sub-module none of whose ancestors (below ``model``) was called too:
+    a direct child, or an item of a ``ModuleList`` that ``forward`` iterates over."""
     if model._unbuilt_layers() or not model.built:
         model.build(shape)
-    names = {id(child): name for name, child in model._modules.items()}
+    names = {id(m): name for name, m in model.named_modules() if name}
     with no_grad(), _eval_mode(model), _recording() as calls:
         model(Tensor(np.zeros((1,) + tuple(shape), dtype=np.float32)))
+    called = {names[id(m)] for m, _ in calls if id(m) in names}
     rows = []
     for module, out in calls:
-        if id(module) in names:
-            t, f = module.count_parameters()
-            rows.append((names[id(module)], type(module).__name__, tuple(out.shape[1:]), t + f))
+        name = names.get(id(module))
+        if name is None:
+            continue
+        parts = name.split(".")
+        if any(".".join(parts[:i]) in called for i in range(1, len(parts))):
+            continue
+        t, f = module.count_parameters()
+        rows.append((name, type(module).__name__, tuple(out.shape[1:]), t + f))
     return rows
 
 

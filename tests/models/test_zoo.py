@@ -1,0 +1,66 @@
+"""The model zoo: names, building, forward shapes, seeds, class names, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnlab.functional as F
+from cnnlab import models, nn
+
+
+def test_available_names():
+    assert models.available() == ["lecture", "lenet5", "lenet32", "alexnet", "vgg16", "fashion"]
+
+
+@pytest.mark.parametrize("name", ["lecture", "lenet5", "lenet32", "fashion"])
+def test_small_models_build_and_run(name):
+    model = models.get(name, seed=0)
+    shape = models.default_input_shape(name)
+    assert model.input_shape == shape
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    out = model(x)
+    assert out.shape == (2, 10) and out.dtype == np.float32
+    loss = F.cross_entropy(out, np.array([1, 2]))
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_seed_determinism():
+    a, b, c = models.get("lenet5", seed=3), models.get("lenet5", seed=3), models.get("lenet5", seed=4)
+    for (name, p), (_, q), (_, r) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+        if name.endswith("weight"):
+            assert not np.array_equal(p.data, r.data), name
+
+
+def test_num_classes_input_shape_and_class_names():
+    model = models.get("lenet32", num_classes=3, input_shape=(3, 32, 32))
+    assert model(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape == (1, 3)
+    named = models.get("lecture", class_names=["cat", "dog"])
+    assert named.class_names == ["cat", "dog"]
+    assert named.dense_1.weight.shape == (2, 100)
+    vgg_small = models.vgg16(num_classes=10)
+    assert vgg_small.compute_output_shape((3, 32, 32)) == (10,)
+
+
+def test_alexnet_structure():
+    model = models.alexnet()
+    groups = [layer.groups for layer in model if isinstance(layer, nn.Conv2D)]
+    assert groups == [1, 2, 1, 2, 2]
+    assert sum(isinstance(layer, nn.LocalResponseNorm) for layer in model) == 2
+    assert [layer.stride for layer in model if isinstance(layer, nn.MaxPool2D)] == [(2, 2)] * 3
+    assert model.compute_output_shape((3, 227, 227)) == (1000,)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        models.get("resnet")
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        models.get("lecture", num_classes=0)
+    with pytest.raises(ValueError, match="input_shape must be"):
+        models.get("lecture", input_shape=(28, 28))
+    with pytest.raises(ValueError, match="3 class_names for num_classes=5"):
+        models.get("lecture", num_classes=5, class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="spatially"):
+        models.get("alexnet", input_shape=(3, 32, 32))
