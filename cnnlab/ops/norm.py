@@ -49,7 +49,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     if p == 1:
         scaled_mask = np.zeros(x.shape, dtype=x.dtype)
     else:
-        keep = rng.random(x.shape) >= p
+        keep = rng.random(x.shape, dtype=np.float32) >= p
         scaled_mask = keep.astype(x.dtype) * np.asarray(1 / (1 - p), dtype=x.dtype)
     return Dropout.apply(x, scaled_mask=scaled_mask)
 
