@@ -155,6 +155,8 @@ def batch_norm(
     running_var = _running_buffer(running_var, "running_var", channels)
     if eps < 0:
         raise ValueError(f"batch_norm: eps must be non-negative, got {eps}")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
 
     batch_stats = training or running_mean is None or running_var is None
     if not batch_stats:

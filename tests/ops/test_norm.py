@@ -232,6 +232,14 @@ def test_batch_norm_shape_errors():
         batch_norm(x, gamma, beta, [0.0, 0.0, 0.0], np.ones(3))
 
 
+def test_batch_norm_option_errors():
+    x, gamma, beta = _bn_inputs((4, 3))
+    with pytest.raises(ValueError, match=r"batch_norm: momentum must be in \[0, 1\], got 1.5"):
+        batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), momentum=1.5)
+    with pytest.raises(ValueError, match="batch_norm: eps must be non-negative, got -1"):
+        batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps=-1)
+
+
 def test_batch_norm_needs_more_than_one_value_per_channel_in_training():
     with pytest.raises(ValueError, match=r"batch_norm: expected more than 1 value per channel when training, got input shape \(1, 3\)"):
         batch_norm(np.ones((1, 3)), None, None, np.zeros(3), np.ones(3))
