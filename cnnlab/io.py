@@ -121,7 +121,8 @@ def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def save_model(model, path) -> None:
-    """Save a built model: its config (architecture), weights and buffers, input shape and class names."""
+    """Save a built model: its config (architecture), weights and buffers, input shape, class names
+    and input normalisation (``model.normalization``, set by ``fit``)."""
     if model.input_shape is None:
         raise ValueError(
             f"save_model: {type(model).__name__} is not built (no input_shape); call build(input_shape) "
@@ -135,8 +136,20 @@ def save_model(model, path) -> None:
         "config": model.get_config(),
         "input_shape": list(model.input_shape),
         "class_names": None if model.class_names is None else [str(c) for c in model.class_names],
+        "normalization": _json_ready(getattr(model, "normalization", None)),
     }
     save_arrays(path, model.state_dict(), metadata)
+
+
+def _json_ready(value):
+    """NumPy scalars and arrays inside ``value`` as Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
 
 
 def load_model(path):
@@ -156,6 +169,7 @@ def load_model(path):
     except (ValueError, TypeError, KeyError) as error:
         raise FileFormatError(f"{path}: cannot rebuild the model from its config: {error}") from None
     model.class_names = metadata.get("class_names")
+    model.normalization = metadata.get("normalization")
     try:
         model.load_state_dict(arrays)
     except ValueError as error:

@@ -145,6 +145,7 @@ def test_missing_file_is_file_not_found(tmp_path):
 
 def test_save_then_load_model_gives_identical_predictions(tmp_path):
     model = models.get("fashion", seed=2, class_names=[f"c{i}" for i in range(10)])
+    model.normalization = {"mean": np.float32(0.286), "std": 0.353}
     x = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
     model(x)  # one training-mode pass moves the batch-norm running statistics
     model.eval()
@@ -155,6 +156,7 @@ def test_save_then_load_model_gives_identical_predictions(tmp_path):
     loaded.eval()
     np.testing.assert_array_equal(loaded(x).data, expected)
     assert loaded.class_names == model.class_names
+    assert loaded.normalization == pytest.approx({"mean": 0.286, "std": 0.353})
     assert loaded.input_shape == (1, 28, 28)
     assert loaded.get_config() == model.get_config()
     for name, value in model.state_dict().items():

@@ -91,6 +91,8 @@ class Module:
         training: True in training mode (dropout active, batch norm uses batch statistics).
         input_shape: per-sample input shape, set by ``build`` or the first call.
         class_names: optional list of class names, saved with the model.
+        normalization: optional ``{"mean": ..., "std": ...}`` of the training inputs (set by
+            ``fit``), saved with the model so that predictions can normalise raw images alike.
     """
 
     default_name: str | None = None
@@ -103,6 +105,7 @@ class Module:
         self.built = False
         self.input_shape: tuple[int, ...] | None = None
         self.class_names: list[str] | None = None
+        self.normalization: dict | None = None
         self._derived_seed: tuple[int, int] | None = None
         self._dtype = np.dtype(np.float32)  # of the weights layers create (see ``astype``)
 
