@@ -206,17 +206,45 @@ class _TorchOps:
     linear = staticmethod(TF.linear)
 
 
+def cnnlab_lenet(weights):
+    """LeNet-5 with cnnlab.nn layers when that package is there, else with cnnlab.functional ops.
+
+    Returns (forward(x) -> logits, parameters, implementation name).
+    """
+    try:
+        from cnnlab import nn
+    except ImportError:
+        params = [Tensor(w.copy(), requires_grad=True) for w in weights]
+        return (lambda x: lenet_forward(F, params, x, None)), params, "functional"
+    model = nn.Sequential(
+        nn.Conv2D(6, 5, padding=2, in_channels=1), nn.ReLU(), nn.MaxPool2D(2),
+        nn.Conv2D(16, 5, in_channels=6), nn.ReLU(), nn.MaxPool2D(2),
+        nn.Flatten(), nn.Dense(120, in_features=400), nn.ReLU(),
+        nn.Dense(84, in_features=120), nn.ReLU(), nn.Dense(10, in_features=84),
+    )
+    names = [name for name, _ in model.named_parameters()]
+    model.load_state_dict({name: w.copy() for name, w in zip(names, weights)})
+    return model, model.parameters(), "nn"
+
+
 def lenet_epoch_cnnlab(x, y, weights, batch_size=64, lr=0.01):
-    params = [Tensor(w.copy(), requires_grad=True) for w in weights]
+    forward, params, _ = cnnlab_lenet(weights)
+    try:
+        from cnnlab.optim import SGD
+    except ImportError:
+        SGD = None
+    optimizer = SGD(params, lr=lr) if SGD is not None else None
     for start in range(0, len(x), batch_size):
-        logits = lenet_forward(F, params, Tensor(x[start : start + batch_size]), None)
-        loss = F.cross_entropy(logits, y[start : start + batch_size])
+        loss = F.cross_entropy(forward(Tensor(x[start : start + batch_size])), y[start : start + batch_size])
         for p in params:
             p.grad = None
         loss.backward()
-        with no_grad():
-            for p in params:
-                p.data -= np.float32(lr) * p.grad
+        if optimizer is not None:
+            optimizer.step()
+        else:
+            with no_grad():
+                for p in params:
+                    p.data -= np.float32(lr) * p.grad
     return float(loss.data)
 
 
@@ -252,6 +280,7 @@ def bench_lenet(repeat):
         cnnlab_img_s=f"{len(x) / ours_ms * 1e3:.0f}",
         torch_img_s=f"{len(x) / torch_ms * 1e3:.0f}",
         data=source,
+        impl=cnnlab_lenet(weights)[2],
         final_loss_cnnlab=f"{losses['cnnlab']:.4f}",
         final_loss_torch=f"{losses['torch']:.4f}",
     )
