@@ -14,6 +14,7 @@ the bias. Forward-only cases run without graph recording in both.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import statistics
@@ -292,20 +293,27 @@ PARTS = {"conv": bench_conv, "pool": bench_pool, "dense": bench_dense, "lenet": 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("parts", nargs="*", help="parts to run (default: all)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (NumPy's BLAS uses its own)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for torch and NumPy's BLAS")
     parser.add_argument("--repeat", type=int, default=7, help="timed repetitions per case")
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
     torch.set_num_threads(args.threads)
-    print(
-        f"# cnnlab vs torch {torch.__version__}, numpy {np.__version__}, torch threads {args.threads}, "
-        f"cpus {os.cpu_count()}, sgemm_gflops={sgemm_gflops():.1f}",
-        flush=True,
-    )
-    for part in args.parts or PARTS:
-        PARTS[part](args.repeat)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # NumPy's BLAS then keeps its own default
+        threadpool_limits = None
+    limits = threadpool_limits(args.threads, user_api="blas") if threadpool_limits else contextlib.nullcontext()
+    with limits:
+        print(
+            f"# cnnlab vs torch {torch.__version__}, numpy {np.__version__}, threads {args.threads} "
+            f"(torch and {'NumPy BLAS' if threadpool_limits else 'torch only'}), cpus {os.cpu_count()}, "
+            f"load average {os.getloadavg()[0]:.2f}, sgemm_gflops={sgemm_gflops():.1f}",
+            flush=True,
+        )
+        for part in args.parts or PARTS:
+            PARTS[part](args.repeat)
 
 
 if __name__ == "__main__":
