@@ -502,6 +502,9 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
             raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout cnnlab
                 f"fit: callbacks must be cnnlab.callbacks.Callback instances, received {cb!r}"
             )
+    # Checkpoints are written last at each epoch's end, so they hold the state the other
+    # callbacks (a stepped LR schedule, early-stopping counters) leave for the next epoch.
+    callbacks.sort(key=lambda cb: isinstance(cb, ModelCheckpoint))
     if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
         raise ValueError(f"fit: clip_norm must be a number > 0 or None, received clip_norm={clip_norm!r}")
     train = _Batches(train_data, batch_size, "fit: train_data")
