@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model (default: the lecture net on digits)",
         description="Train a zoo model on a dataset and write the model, a checkpoint, a learning curve and "
         "a confusion matrix into OUT/<model>-<data>-NNN/. Without arguments: the lecture net on the "
-        "built-in digits resized to 28×28 (about 99%% test accuracy in well under a minute on 2 cores).",
+        "built-in digits resized to 28×28 (about 99% test accuracy in well under a minute on 2 cores).",
     )
     p.add_argument("--model", default=d["model"], help=f"zoo model (default {d['model']}); see 'cnnlab summary'")
     p.add_argument("--data", default=d["data"],
@@ -428,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL_NAME_OR_FILE", help="zoo model name or saved model / run directory")
     p.add_argument("--input-shape", type=_positive, nargs=3, metavar=("C", "H", "W"), default=None,
                    help="per-sample input shape for a zoo model (default: the model's own)")
-    p.add_argument("--num-classes", type=_positive, default=10, help="outputs of a zoo model (default 10)")
+    p.add_argument("--num-classes", type=_positive, default=None,
+                   help="outputs of a zoo model (default: as published, 1000 for alexnet and vgg16, else 10)")
     p.set_defaults(func=cmd_summary)
 
     p = subparsers.add_parser("datasets", help="list the datasets and where they are",

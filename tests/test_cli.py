@@ -171,6 +171,14 @@ def test_summary_of_zoo_model_and_saved_model(trained_run):
     assert result.returncode == 0 and "Total params: 137,660" in result.stdout
 
 
+def test_summary_uses_the_published_class_count(tmp_path):
+    result = cnnlab("summary", "alexnet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Total params: 60,965,224" in result.stdout  # 1,000 ImageNet classes
+    result = cnnlab("summary", "alexnet", "--num-classes", "10", cwd=tmp_path)
+    assert "Total params: 56,909,194" in result.stdout
+
+
 def test_datasets_lists_digits(tmp_path):
     result = cnnlab("datasets", cwd=tmp_path)
     assert result.returncode == 0

@@ -22,13 +22,14 @@ from cnnlab.models.classic import lecture, lenet5, lenet32
 from cnnlab.models.fashion import fashion
 from cnnlab.models.imagenet import alexnet, vgg16
 
+# name: (builder, input shape, number of classes it was published with)
 _MODELS = {
-    "lecture": (lecture, (1, 28, 28)),
-    "lenet5": (lenet5, (1, 28, 28)),
-    "lenet32": (lenet32, (1, 32, 32)),
-    "alexnet": (alexnet, (3, 227, 227)),
-    "vgg16": (vgg16, (3, 224, 224)),
-    "fashion": (fashion, (1, 28, 28)),
+    "lecture": (lecture, (1, 28, 28), 10),
+    "lenet5": (lenet5, (1, 28, 28), 10),
+    "lenet32": (lenet32, (1, 32, 32), 10),
+    "alexnet": (alexnet, (3, 227, 227), 1000),
+    "vgg16": (vgg16, (3, 224, 224), 1000),
+    "fashion": (fashion, (1, 28, 28), 10),
 }
 
 
@@ -48,26 +49,34 @@ def _lookup(name):
         raise ValueError(f"models.get: unknown model {name!r}; expected one of {available()}") from None
 
 
-def get(name: str, num_classes: int = 10, input_shape=None, seed: int = 0, class_names=None):
+def default_num_classes(name: str) -> int:
+    """Classes the model was published with: 1,000 (ImageNet) for alexnet and vgg16, else 10."""
+    return _lookup(name)[2]
+
+
+def get(name: str, num_classes: int | None = None, input_shape=None, seed: int = 0, class_names=None):
     """A built model from the zoo, its weights drawn from ``seed``.
 
     Args:
         name: one of ``available()``.
-        num_classes: outputs of the last layer (logits; train with cross_entropy).
+        num_classes: outputs of the last layer (logits; train with cross_entropy); default
+            ``len(class_names)`` when given, else ``default_num_classes(name)``.
         input_shape: per-sample (C, H, W); defaults to the model's own (see the table above).
         seed: root seed; each layer draws from its own stream derived from it.
         class_names: optional list of names, stored on the model (sets num_classes if it
             was left at its default).
     """
-    builder, default_shape = _lookup(name)
+    builder, default_shape, published_classes = _lookup(name)
     if class_names is not None:
         class_names = [str(c) for c in class_names]
-        if num_classes == 10 and len(class_names) != 10:
+        if num_classes is None:
             num_classes = len(class_names)
         elif len(class_names) != num_classes:
             raise ValueError(
                 f"models.get: received {len(class_names)} class_names for num_classes={num_classes}"
             )
+    if num_classes is None:
+        num_classes = published_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"models.get: num_classes must be a positive int, received {num_classes!r}")
     shape = tuple(default_shape if input_shape is None else input_shape)
@@ -83,6 +92,7 @@ __all__ = [
     "alexnet",
     "available",
     "default_input_shape",
+    "default_num_classes",
     "fashion",
     "get",
     "lecture",
