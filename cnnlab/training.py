@@ -272,8 +272,10 @@ class _ProgressBar:
                     return values
 
             print(f"Epoch {epoch + 1}/{epochs}", file=sys.stderr, flush=True)
+            # Redrawn 5× a second on a terminal; in a log file, every 30 s and at the end.
+            interval = 0.2 if sys.stderr.isatty() else 30.0
             self.bar = _Bar(total=steps, bar_format="{n_fmt}/{total_fmt} [{bar:30}] - {stats}", ascii=".=",
-                            file=sys.stderr, mininterval=0.2, dynamic_ncols=False, leave=True)
+                            file=sys.stderr, mininterval=interval, dynamic_ncols=False, leave=True)
         self.prefix = f"Epoch {epoch + 1}/{epochs} - "
 
     def _stats(self, step: int, images: int, logs: dict) -> str:
