@@ -228,7 +228,7 @@ def neg(a) -> Tensor:
     return Neg.apply(a)
 
 
-def pow(a, exponent: float) -> Tensor:  # noqa: A001 - mirrors the operator's name
+def pow(a, exponent: float) -> Tensor:
     if isinstance(exponent, Tensor):
         raise TypeError("pow: the exponent must be a Python number, not a Tensor")
     if isinstance(exponent, np.generic):
@@ -248,7 +248,7 @@ def sqrt(a) -> Tensor:
     return Sqrt.apply(a)
 
 
-def abs(a) -> Tensor:  # noqa: A001
+def abs(a) -> Tensor:
     return Abs.apply(a)
 
 

@@ -64,7 +64,7 @@ class Max(Function):
         return (_expand(grad, self.axis, self.keepdims) * self.weights,)
 
 
-def sum(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return Sum.apply(a, axis=_normalise_axis(axis, a.ndim, "sum"), keepdims=keepdims)
 
 
@@ -72,7 +72,7 @@ def mean(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return Mean.apply(a, axis=_normalise_axis(axis, a.ndim, "mean"), keepdims=keepdims)
 
 
-def max(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     if a.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
     return Max.apply(a, axis=_normalise_axis(axis, a.ndim, "max"), keepdims=keepdims)
