@@ -391,3 +391,94 @@ def test_input_grad_picks_the_smaller_buffer():
     fn.x_shape = (2, 8, 8, 8)
     fn.w = np.zeros((64, 8, 3, 3))
     assert not fn._full_convolution_is_smaller((2, 64, 8, 8))
+
+
+# (N, C_in, H, W, C_out, kernel, padding, dilation): odd/even/non-square, padding 0/1/2/'same', dilation
+SHIFTED_CASES = [
+    (2, 3, 7, 5, 4, 3, 1, 1),
+    (2, 9, 6, 8, 5, (2, 3), 2, 1),
+    (3, 8, 9, 9, 6, 3, 0, 2),
+    (1, 16, 5, 4, 3, 1, 0, 1),
+    (2, 4, 6, 6, 3, 3, (0, 2), (1, 2)),
+    (2, 5, 8, 7, 2, (2, 2), "same", 1),
+    (1, 2, 3, 3, 2, 3, 2, (2, 1)),
+]
+
+
+def _conv_with_path(monkeypatch, path, x, w, b, **options):
+    from cnnlab.ops import conv
+
+    monkeypatch.setattr(conv, "STRIDE1_PATH", path)
+    tensors = [Tensor(a, requires_grad=True) for a in ((x, w) if b is None else (x, w, b))]
+    y = conv2d(*tensors, **options)
+    upstream = np.random.default_rng(11).standard_normal(y.shape).astype(x.dtype)
+    y.backward(upstream)
+    assert y.data.dtype == x.dtype
+    assert y._ctx.shifted == (path == "shifted" and options.get("groups", 1) == 1)
+    return [y.data] + [t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", SHIFTED_CASES)
+def test_shifted_gemm_path_matches_im2col_path(case, bias, monkeypatch):
+    """Stride 1: the shifted-GEMM forward, ∂L/∂w and full-convolution ∂L/∂x equal im2col's (float64)."""
+    n, c_in, h, width, c_out, kernel, padding, dilation = case
+    kernel = _pair(kernel)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c_in, h, width))
+    w = rng.standard_normal((c_out, c_in) + kernel)
+    b = rng.standard_normal(c_out) if bias else None
+    options = dict(padding=padding, dilation=dilation)
+    reference = _conv_with_path(monkeypatch, "im2col", x, w, b, **options)
+    shifted = _conv_with_path(monkeypatch, "shifted", x, w, b, **options)
+    for ours, theirs in zip(shifted, reference):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_shifted_gemm_path_keeps_im2col_for_groups_and_strides(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 6, 6))
+    w = rng.standard_normal((6, 2, 3, 3))
+    grouped = _conv_with_path(monkeypatch, "shifted", x, w, None, padding=1, groups=2)
+    reference = _conv_with_path(monkeypatch, "im2col", x, w, None, padding=1, groups=2)
+    for ours, theirs in zip(grouped, reference):
+        np.testing.assert_array_equal(ours, theirs)
+    from cnnlab.ops import conv
+
+    monkeypatch.setattr(conv, "STRIDE1_PATH", "shifted")
+    y = conv2d(Tensor(x), Tensor(np.ones((3, 4, 3, 3))), stride=2, padding=1)
+    assert y.shape == (2, 3, 3, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shifted_gemm_path_against_torch(dtype, monkeypatch):
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for conv2d")
+    from cnnlab.ops import conv, _shifted_gemm
+
+    monkeypatch.setattr(conv, "STRIDE1_PATH", "shifted")
+    monkeypatch.setattr(_shifted_gemm, "BLOCK_BYTES", 4096)  # many column blocks
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 5, 9, 7)).astype(dtype)
+    w = rng.standard_normal((4, 5, 3, 2)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    options = dict(stride=1, padding=(2, 1), dilation=(1, 2), groups=1)
+    ty, torch_inputs = _torch_conv(torch, x, w, b, options)
+    tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = conv2d(*tensors, **options)
+    _compare(y.data, ty.detach().numpy(), dtype)
+    upstream = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(upstream)
+    ty.backward(torch.tensor(upstream))
+    for ours, theirs in zip(tensors, torch_inputs):
+        _compare(ours.grad, theirs.grad.numpy(), dtype)
+
+
+def test_auto_path_picks_shifted_gemm_for_wide_frames_only():
+    from cnnlab.ops.conv import use_shifted_gemm
+
+    pads1 = ((1, 1), (1, 1))
+    assert use_shifted_gemm((8, 32, 28, 28), (32, 32, 3, 3), (1, 1), pads1, (1, 1), 1)
+    assert not use_shifted_gemm((8, 1, 28, 28), (32, 1, 3, 3), (1, 1), pads1, (1, 1), 1)  # one channel
+    assert not use_shifted_gemm((8, 32, 14, 14), (32, 32, 3, 3), (1, 1), pads1, (1, 1), 1)  # 31% waste
+    assert not use_shifted_gemm((8, 32, 28, 28), (32, 32, 3, 3), (2, 2), pads1, (1, 1), 1)
+    assert not use_shifted_gemm((8, 32, 28, 28), (32, 16, 3, 3), (1, 1), pads1, (1, 1), 2)
