@@ -54,11 +54,6 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     return Dropout.apply(x, scaled_mask=scaled_mask)
 
 
-def _channel_axes(ndim: int) -> tuple[int, ...]:
-    """Axes reduced by batch norm: every axis but the channel axis 1."""
-    return (0,) + tuple(range(2, ndim))
-
-
 class BatchNorm(Function):
     """Batch normalisation per channel (axis 1), with batch statistics or fixed ones.
 
@@ -73,30 +68,53 @@ class BatchNorm(Function):
     Shape: x (N, C) or (N, C, H, W); γ, β (C,).
     """
 
-    def forward(self, x, gamma, beta, mean, var, eps, batch_stats):
-        axes = _channel_axes(x.ndim)
+    def forward(self, x, gamma, beta, mean, var, eps, batch_stats, centered=None):
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        self.axes, self.batch_stats = axes, batch_stats
+        self.batch_stats = batch_stats
         self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype).reshape(shape)
-        self.x_hat = (x - mean.reshape(shape).astype(x.dtype)) * self.inv_std
+        # x̂ = (x − μ)/σ, in place in the centred copy when the caller made one
+        if centered is None:
+            centered = x - mean.reshape(shape).astype(x.dtype)
+        self.x_hat = np.multiply(centered, self.inv_std, out=centered)
         self.gamma = gamma.reshape(shape)
-        return self.gamma * self.x_hat + beta.reshape(shape)
+        y = self.x_hat * self.gamma
+        y += beta.reshape(shape)
+        return y
 
     def backward(self, grad):
-        axes, x_hat = self.axes, self.x_hat
-        dgamma = (grad * x_hat).sum(axis=axes) if self.needs_input_grad[1] else None
-        dbeta = grad.sum(axis=axes) if self.needs_input_grad[2] else None
+        x_hat = self.x_hat
+        needs = self.needs_input_grad
+        # per-channel Σ δ and Σ δ x̂, each one fused pass (no δ·x̂ temporary)
+        sum_grad = channel_sum(grad)
+        sum_grad_xhat = channel_dot(grad, x_hat) if (needs[1] or needs[0] and self.batch_stats) else None
+        dgamma = sum_grad_xhat if needs[1] else None
+        dbeta = sum_grad if needs[2] else None
         dx = None
-        if self.needs_input_grad[0]:
+        if needs[0]:
+            shape = self.inv_std.shape
             scale = self.gamma * self.inv_std
+            dx = grad * scale
             if self.batch_stats:
                 m = grad.size // grad.shape[1]
-                sum_grad = grad.sum(axis=axes, keepdims=True)
-                sum_grad_xhat = (grad * x_hat).sum(axis=axes, keepdims=True)
-                dx = scale / m * (m * grad - sum_grad - x_hat * sum_grad_xhat)
-            else:
-                dx = grad * scale
+                # γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m), the lecture formula regrouped
+                dx -= x_hat * (scale * (sum_grad_xhat.reshape(shape) / np.asarray(m, dtype=grad.dtype)))
+                dx -= scale * (sum_grad.reshape(shape) / np.asarray(m, dtype=grad.dtype))
         return dx, dgamma, dbeta
+
+
+def channel_sum(x):
+    """Σ over every axis but 1: along the contiguous H·W rows first, then over the batch."""
+    if x.ndim == 2:
+        return x.sum(axis=0)
+    return x.reshape(x.shape[0], x.shape[1], -1).sum(axis=2).sum(axis=0)
+
+
+def channel_dot(a, b):
+    """Σ a·b over every axis but 1, without the product array."""
+    if a.ndim == 2:
+        return np.einsum("nc,nc->c", a, b)
+    n, c = a.shape[:2]
+    return np.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
 
 
 def _running_buffer(buffer, name: str, channels: int):
@@ -167,9 +185,11 @@ def batch_norm(
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input shape {x.shape}"
         )
-    axes = _channel_axes(x.ndim)
-    mean = x.data.mean(axis=axes)
-    var = x.data.var(axis=axes)
+    # two-pass statistics in x's dtype; the centred copy becomes x̂ in the forward
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = channel_sum(x.data) / np.asarray(count, dtype=x.dtype)
+    centered = x.data - mean.reshape(shape)
+    var = channel_dot(centered, centered) / np.asarray(count, dtype=x.dtype)
     if training:
         if running_mean is not None:
             running_mean *= 1 - momentum
@@ -177,7 +197,7 @@ def batch_norm(
         if running_var is not None:
             running_var *= 1 - momentum
             running_var += momentum * (var * (count / (count - 1))).astype(running_var.dtype)
-    return BatchNorm.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True)
+    return BatchNorm.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered)
 
 
 def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:
