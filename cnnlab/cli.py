@@ -19,6 +19,7 @@ Other sub-commands can be added by a module's ``register(subparsers)``: see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -222,7 +223,7 @@ def cmd_train(args) -> int:
 
     settings = {key: getattr(args, key) for key in (
         "model", "data", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed",
-        "image_size", "data_dir")}
+        "image_size", "data_dir", "threads")}
     info = {"dataset": args.data, "model": args.model, "args": settings,
             "command": "cnnlab " + " ".join(sys.argv[1:])}
     (run_dir / RUN_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
@@ -233,9 +234,10 @@ def cmd_train(args) -> int:
     callbacks = [ModelCheckpoint(checkpoint_path, save_best_only=False)]
     if args.schedule != "none":
         callbacks.append(LearningRateScheduler(args.schedule))
-    history = fit(model, train, epochs=args.epochs, batch_size=args.batch_size, validation=test,
-                  optimizer=args.optimizer, lr=args.lr, callbacks=callbacks, augment=augment, seed=args.seed,
-                  verbose=args.verbose, resume=checkpoint["path"] if checkpoint else None)
+    with _blas_threads(args.threads):
+        history = fit(model, train, epochs=args.epochs, batch_size=args.batch_size, validation=test,
+                      optimizer=args.optimizer, lr=args.lr, callbacks=callbacks, augment=augment, seed=args.seed,
+                      verbose=args.verbose, resume=checkpoint["path"] if checkpoint else None)
 
     if history.diverged:
         print(f"cnnlab train: {history.stop_reason}", file=sys.stderr)
@@ -357,6 +359,15 @@ def _add_data_dir(p) -> None:
     p.add_argument("--data-dir", default=None, help="extra folder holding (or to download) IDX datasets")
 
 
+def _blas_threads(threads: int | None):
+    """Limit the BLAS library's threads inside the block (no limit for None)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnnlab",
@@ -395,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a run (its directory or checkpoint.npz) up to --epochs, with its settings")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                    help="0 silent, 1 progress bar (default), 2 one line per epoch")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="threads for the matrix products (default: NumPy's BLAS default, one per core)")
     _add_data_dir(p)
     p.set_defaults(func=cmd_train)
 

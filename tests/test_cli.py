@@ -215,3 +215,12 @@ def test_defaults_and_augment_parsing():
     augment = parse_augment("shift=2,rotate=10,flip", seed=3)
     assert (augment.shift, augment.rotate, augment.flip, augment.seed) == (2, 10.0, True, 3)
     assert parse_augment("none") is None
+
+
+def test_threads_option_is_recorded_and_rejects_zero(tmp_path):
+    result = cnnlab("train", "--epochs", "1", "--threads", "1", "--verbose", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    info = json.loads((tmp_path / "runs" / "lecture-digits-001" / "run.json").read_text())
+    assert info["args"]["threads"] == 1
+    result = cnnlab("train", "--threads", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "--threads" in result.stderr
