@@ -1,4 +1,5 @@
-"""Compiled max-pooling loops: the window maximum, where it was, and the gradient scatter.
+"""Compiled loops: max pooling (window maximum, where it was, gradient scatter) and
+im2col/col2im for stride 1 without dilation.
 
 Same functions, signatures and results as the NumPy versions in ``_im2col`` (the
 readable reference, tested against these). NumPy cannot take an argmax over
@@ -10,8 +11,12 @@ When there is no padding the window size and stride are compiled in as constants
 window then unroll and vectorise, 4–5× faster than with run-time bounds (measured
 on 2×2/2 and 3×3/2 pooling of a (64, 32, 28, 28) batch).
 
-im2col/col2im are not here: NumPy's strided slice copies (``_im2col``) measured
-2–3× faster than the equivalent compiled element loops.
+im2col/col2im with stride 1 and no dilation: the element loops read and write whole
+rows at constant offsets (x_padded[n, c, i + u, j + v]), which numba vectorises; 2–4×
+faster than the NumPy slice copies on LeNet-sized maps (col2im of a (64, 6, 14, 14)
+input from 5×5 windows: 1.35 → 0.32 ms; im2col 0.66 → 0.30 ms). With a stride or a
+dilation the index arithmetic stops the vectorisation and the NumPy path, measured
+as fast, is used.
 
 Serial on purpose: on a small shared machine numba's parallel runtime costs more
 in thread wake-ups than it saves on these memory-bound loops (measured).
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from cnnlab.ops import _im2col
 
 
 @njit(cache=True)
@@ -87,6 +94,51 @@ def _max_pool_backward(grad, argmax, dx):
                 for j in range(ow):
                     where = argmax[n, c, i, j]
                     dx[n, c, where // w, where % w] += grad[n, c, i, j]
+
+
+@njit(cache=True)
+def _im2col_unit_stride(xp, col):
+    channels, kh, kw, n_images, oh, ow = col.shape
+    for c in range(channels):
+        for u in range(kh):
+            for v in range(kw):
+                for n in range(n_images):
+                    for i in range(oh):
+                        for j in range(ow):
+                            col[c, u, v, n, i, j] = xp[n, c, i + u, j + v]
+
+
+@njit(cache=True)
+def _col2im_unit_stride(col, dxp):
+    channels, kh, kw, n_images, oh, ow = col.shape
+    for n in range(n_images):
+        for c in range(channels):
+            for u in range(kh):
+                for v in range(kw):
+                    for i in range(oh):
+                        for j in range(ow):
+                            dxp[n, c, i + u, j + v] += col[c, u, v, n, i, j]
+
+
+def im2col(x, kernel, stride, pads, dilation, out_size):
+    """col (C, K_h, K_w, N, OH, OW) of x (N, C, H, W); see ``_im2col.im2col``."""
+    if stride != (1, 1) or dilation != (1, 1):
+        return _im2col.im2col(x, kernel, stride, pads, dilation, out_size)
+    xp = np.ascontiguousarray(_im2col.pad_input(x, pads))
+    col = np.empty((x.shape[1], *kernel, x.shape[0], *out_size), dtype=x.dtype)
+    _im2col_unit_stride(xp, col)
+    return col
+
+
+def col2im(col, x_shape, stride, pads, dilation):
+    """dx (N, C, H, W) with col (C, K_h, K_w, N, OH, OW) added back; see ``_im2col.col2im``."""
+    if stride != (1, 1) or dilation != (1, 1):
+        return _im2col.col2im(col, x_shape, stride, pads, dilation)
+    (top, bottom), (left, right) = pads
+    n, c, h, w = x_shape
+    dxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=col.dtype)
+    _col2im_unit_stride(np.ascontiguousarray(col), dxp)
+    return np.ascontiguousarray(dxp[:, :, top : top + h, left : left + w])
 
 
 def max_pool_forward(x, kernel, stride, pads, out_size):

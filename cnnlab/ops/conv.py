@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.ops import _im2col, _shifted_gemm
+from cnnlab.ops import _shifted_gemm
+from cnnlab.ops import _kernels_numba as kernels
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
 
@@ -90,7 +91,7 @@ def conv2d_array(x, w, stride, pads, dilation, groups, bias=None):
     c_out, c_per_group, kh, kw = w.shape
     oh = output_size(h, kh, stride[0], pads[0], dilation[0])
     ow = output_size(width, kw, stride[1], pads[1], dilation[1])
-    col = _im2col.im2col(x, (kh, kw), stride, pads, dilation, (oh, ow))
+    col = kernels.im2col(x, (kh, kw), stride, pads, dilation, (oh, ow))
     col = col.reshape(groups, c_per_group * kh * kw, n * oh * ow)
     w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
     y = _grouped_matmul(w_mat, col)  # (groups, C_out/groups, N·OH·OW)
@@ -271,7 +272,7 @@ class Conv2d(Function):
         w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
         dcol = _grouped_matmul(np.swapaxes(w_mat, -1, -2), delta)  # (groups, C_in/groups·K_h·K_w, N·OH·OW)
         dcol = dcol.reshape(self.x_shape[1], kh, kw, self.x_shape[0], *grad_shape[2:])
-        return _im2col.col2im(dcol, self.x_shape, stride, pads, dilation)
+        return kernels.col2im(dcol, self.x_shape, stride, pads, dilation)
 
     def _input_grad_full_convolution(self, grad):
         stride, pads, dilation, groups = self.options

@@ -359,6 +359,25 @@ def test_col2im_is_the_adjoint_of_im2col(case):
     assert np.sum(col * c) == pytest.approx(np.sum(x * dx), rel=1e-12)
 
 
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_compiled_im2col_and_col2im_match_numpy_reference(case):
+    from cnnlab.ops import _im2col, _kernels_numba
+    from cnnlab.ops.conv import _resolve_padding
+
+    x, w, _, options = make_case(case)
+    kernel = w.shape[2:]
+    stride, dilation = _pair(options["stride"]), _pair(options["dilation"])
+    pads = _resolve_padding(options["padding"], x.shape[2:], kernel, stride, dilation, "test")
+    out_size = tuple(
+        output_size(x.shape[2 + a], kernel[a], stride[a], pads[a], dilation[a]) for a in range(2)
+    )
+    col = _kernels_numba.im2col(x, kernel, stride, pads, dilation, out_size)
+    np.testing.assert_array_equal(col, _im2col.im2col(x, kernel, stride, pads, dilation, out_size))
+    c = np.random.default_rng(9).standard_normal(col.shape)
+    np.testing.assert_allclose(_kernels_numba.col2im(c, x.shape, stride, pads, dilation),
+                               _im2col.col2im(c, x.shape, stride, pads, dilation), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("input_grad", ["col2im", "full_convolution"])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_both_input_grad_paths_against_torch(case, input_grad, monkeypatch):
