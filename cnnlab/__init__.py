@@ -1,6 +1,10 @@
 """cnnlab: convolutional neural networks from first principles."""
 
+from cnnlab._memory import keep_freed_memory
 from cnnlab.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
+
+# Reuse freed buffers across batches instead of faulting fresh pages in each time (see _memory).
+keep_freed_memory()
 
 __all__ = ["Tensor", "enable_grad", "is_grad_enabled", "no_grad"]
 __version__ = "0.1.0"

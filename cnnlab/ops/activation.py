@@ -19,11 +19,12 @@ class ReLU(Function):
     """
 
     def forward(self, x):
-        self.mask = x > 0
-        return np.maximum(x, 0)
+        # y > 0 exactly where x > 0, so the backward reads its mask from y: one pass here.
+        self.out = np.maximum(x, 0)
+        return self.out
 
     def backward(self, grad):
-        return (grad * self.mask,)
+        return (grad * (self.out > 0),)
 
 
 class LeakyReLU(Function):

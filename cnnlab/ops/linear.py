@@ -19,7 +19,7 @@ class Linear(Function):
         self.x, self.w = x, w
         out = x @ w.T
         if b is not None:
-            out = out + b
+            out += b  # out is a fresh array: no second allocation
         return out
 
     def backward(self, grad):
