@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.ops import _shifted_gemm
 from cnnlab.ops import _kernels_numba as kernels
+from cnnlab.ops import _shifted_gemm
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
 
@@ -98,52 +98,6 @@ def conv2d_array(x, w, stride, pads, dilation, groups, bias=None):
     return _to_nchw(y.reshape(c_out, n, oh, ow), bias), col
 
 
-# Stride-1, ungrouped convolutions run as blocked shifted GEMMs (``_shifted_gemm``) when
-# the input has enough channels and the padded frame adds few wasted columns
-# (Hp·Wp / (OH·OW), e.g. 1.15 for 28×28 with padding 1, 1.31 for 14×14); measured on
-# the fashion model's layers: 28×28×32 → 32 fwd 66 → 44 ms, bwd 119 → 87 ms; at 14×14
-# or with few input channels im2col was as fast or faster. "im2col" or "shifted"
-# forces one path (the tests compare them).
-STRIDE1_PATH = "auto"
-SHIFTED_MIN_CHANNELS = 16
-SHIFTED_MAX_WASTE = 1.2
-
-
-def use_shifted_gemm(x_shape, w_shape, stride, pads, dilation, groups):
-    if stride != (1, 1) or groups != 1:
-        return False
-    if STRIDE1_PATH != "auto":
-        return STRIDE1_PATH == "shifted"
-    (hp, wp), (oh, ow), _ = _shifted_setup(x_shape, w_shape, pads, dilation)
-    return x_shape[1] >= SHIFTED_MIN_CHANNELS and hp * wp <= SHIFTED_MAX_WASTE * oh * ow
-
-
-def _shifted_setup(x_shape, w_shape, pads, dilation):
-    """(padded size (Hp, Wp), output size, column shift of each kernel offset (u, v))."""
-    _, _, h, width = x_shape
-    _, _, kh, kw = w_shape
-    (top, bottom), (left, right) = pads
-    hp, wp = h + top + bottom, width + left + right
-    out = (hp - dilation[0] * (kh - 1), wp - dilation[1] * (kw - 1))
-    shifts = [dilation[0] * u * wp + dilation[1] * v for u in range(kh) for v in range(kw)]
-    return (hp, wp), out, shifts
-
-
-def shifted_conv2d_array(x, w, pads, dilation, bias=None):
-    """Stride-1 forward as shifted GEMMs: (y (N, C_out, OH, OW), X (C_in, N·Hp·Wp) the padded input)."""
-    n, c_in, h, width = x.shape
-    c_out, _, kh, kw = w.shape
-    (hp, wp), (oh, ow), shifts = _shifted_setup(x.shape, w.shape, pads, dilation)
-    (top, _), (left, _) = pads
-    xp = np.zeros((c_in, n, hp, wp), dtype=x.dtype)
-    xp[:, :, top : top + h, left : left + width] = x.transpose(1, 0, 2, 3)
-    xp = xp.reshape(c_in, n * hp * wp)
-    w_mat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, kh * kw * c_in)
-    y = _shifted_gemm.correlate(w_mat, xp, shifts, xp.shape[1] - shifts[-1], xp.shape[1])
-    y = y.reshape(c_out, n, hp, wp)[:, :, :oh, :ow]
-    return _to_nchw(y, bias), xp
-
-
 def _grouped_matmul(a, b):
     """a[g] @ b[g] for each group, as 2-D products: NumPy's stacked matmul leaves BLAS
     for transposed operands (a 1000× slowdown for the ``colᵀ`` of ∂L/∂w)."""
@@ -184,7 +138,7 @@ class Conv2d(Function):
     well below C_in. Rows/columns of the padded input that the forward never read
     (strides that do not divide the input) get zero gradient either way.
 
-    Stride 1 without groups (when ``use_shifted_gemm`` picks it) evaluates the same
+    Stride 1 without groups (when ``_shifted_gemm.use_shifted_gemm`` picks it) evaluates the same
     three formulas without a whole-batch im2col buffer: in the flattened padded frame
     (C, N·Hp·Wp) every kernel offset is a column shift, so the forward and dW are
     GEMMs against shifted column ranges of x, and dX is the full convolution itself —
@@ -199,11 +153,11 @@ class Conv2d(Function):
         self.w = w
         self.options = stride, pads, dilation, groups
         self.has_bias = bool(bias)
-        self.shifted = use_shifted_gemm(x.shape, w.shape, stride, pads, dilation, groups)
+        self.shifted = _shifted_gemm.use_shifted_gemm(x.shape, w.shape, stride, pads, dilation, groups)
         if self.shifted:
-            y, xp = shifted_conv2d_array(x, w, pads, dilation, bias[0] if bias else None)
+            y, xp = _shifted_gemm.conv2d_forward(x, w, pads, dilation)
             self.xp = xp if self.needs_input_grad[1] else None
-            return y
+            return _to_nchw(y, bias[0] if bias else None)
         y, col = conv2d_array(x, w, stride, pads, dilation, groups, bias[0] if bias else None)
         self.col = col if self.needs_input_grad[1] else None
         return y
@@ -236,7 +190,7 @@ class Conv2d(Function):
         w = self.w
         c_out, c_in, kh, kw = w.shape
         n, _, h, width = self.x_shape
-        (hp, wp), (oh, ow), shifts = _shifted_setup(self.x_shape, w.shape, pads, dilation)
+        (hp, wp), (oh, ow), shifts = _shifted_gemm.frame(self.x_shape, w.shape, pads, dilation)
         s_max, m_cols = shifts[-1], n * hp * wp
         needs = self.needs_input_grad
         # δ written into padded coordinates, zero elsewhere, after s_max zero columns

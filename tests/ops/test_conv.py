@@ -425,9 +425,9 @@ SHIFTED_CASES = [
 
 
 def _conv_with_path(monkeypatch, path, x, w, b, **options):
-    from cnnlab.ops import conv
+    from cnnlab.ops import _shifted_gemm
 
-    monkeypatch.setattr(conv, "STRIDE1_PATH", path)
+    monkeypatch.setattr(_shifted_gemm, "STRIDE1_PATH", path)
     tensors = [Tensor(a, requires_grad=True) for a in ((x, w) if b is None else (x, w, b))]
     y = conv2d(*tensors, **options)
     upstream = np.random.default_rng(11).standard_normal(y.shape).astype(x.dtype)
@@ -462,9 +462,9 @@ def test_shifted_gemm_path_keeps_im2col_for_groups_and_strides(monkeypatch):
     reference = _conv_with_path(monkeypatch, "im2col", x, w, None, padding=1, groups=2)
     for ours, theirs in zip(grouped, reference):
         np.testing.assert_array_equal(ours, theirs)
-    from cnnlab.ops import conv
+    from cnnlab.ops import _shifted_gemm
 
-    monkeypatch.setattr(conv, "STRIDE1_PATH", "shifted")
+    monkeypatch.setattr(_shifted_gemm, "STRIDE1_PATH", "shifted")
     y = conv2d(Tensor(x), Tensor(np.ones((3, 4, 3, 3))), stride=2, padding=1)
     assert y.shape == (2, 3, 3, 3)
 
@@ -472,9 +472,9 @@ def test_shifted_gemm_path_keeps_im2col_for_groups_and_strides(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_shifted_gemm_path_against_torch(dtype, monkeypatch):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for conv2d")
-    from cnnlab.ops import conv, _shifted_gemm
+    from cnnlab.ops import _shifted_gemm
 
-    monkeypatch.setattr(conv, "STRIDE1_PATH", "shifted")
+    monkeypatch.setattr(_shifted_gemm, "STRIDE1_PATH", "shifted")
     monkeypatch.setattr(_shifted_gemm, "BLOCK_BYTES", 4096)  # many column blocks
     rng = np.random.default_rng(6)
     x = rng.standard_normal((3, 5, 9, 7)).astype(dtype)
@@ -493,7 +493,7 @@ def test_shifted_gemm_path_against_torch(dtype, monkeypatch):
 
 
 def test_auto_path_picks_shifted_gemm_for_wide_frames_only():
-    from cnnlab.ops.conv import use_shifted_gemm
+    from cnnlab.ops._shifted_gemm import use_shifted_gemm
 
     pads1 = ((1, 1), (1, 1))
     assert use_shifted_gemm((8, 32, 28, 28), (32, 32, 3, 3), (1, 1), pads1, (1, 1), 1)
