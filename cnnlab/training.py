@@ -1,4 +1,4 @@
-"""The training loop: ``fit``, ``evaluate``, ``predict`` and training checkpoints.
+"""The training loop: ``fit``, ``evaluate`` and ``predict`` (checkpoints: ``cnnlab.checkpoint``).
 
 ``fit`` runs mini-batch gradient descent with a Keras-like progress bar::
 
@@ -30,16 +30,33 @@ import numpy as np
 
 from cnnlab import optim
 from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    model_from_checkpoint,
+    restore_callbacks,
+    restore_training,
+    save_checkpoint,
+)
+from cnnlab.progress import ProgressBar
 from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
-    "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TrainingState",
-    "evaluate", "fit", "load_checkpoint", "model_from_checkpoint", "predict", "save_checkpoint",
+    "CHECKPOINT_FORMAT",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "TrainingState",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "predict",
+    "save_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "cnnlab-checkpoint"
-_MODEL_PREFIX = "model."
-_OPTIMIZER_PREFIX = "optimizer."
 
 
 class History(dict):
@@ -242,64 +259,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-# ------------------------------------------------------------- progress bar
-def _format_step_time(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms/step" if seconds < 1 else f"{seconds:.2f}s/step"
-
-
-def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{key}: {value:.4f}" for key, value in logs.items() if key not in ("lr", "time"))
-
-
-class _ProgressBar:
-    """Keras-style per-epoch bar on tqdm: steps, elapsed, time per step, metrics, images/s."""
-
-    def __init__(self, epoch: int, epochs: int, steps: int, verbose: int):
-        self.verbose = verbose
-        self.steps = steps
-        self.start = time.perf_counter()
-        self.bar = None
-        if verbose == 1:
-            from tqdm import tqdm
-
-            class _Bar(tqdm):
-                stats = ""
-
-                @property
-                def format_dict(self):
-                    values = super().format_dict
-                    values["stats"] = self.stats
-                    return values
-
-            print(f"Epoch {epoch + 1}/{epochs}", file=sys.stderr, flush=True)
-            # Redrawn 5× a second on a terminal; in a log file, every 30 s and at the end.
-            interval = 0.2 if sys.stderr.isatty() else 30.0
-            self.bar = _Bar(total=steps, bar_format="{n_fmt}/{total_fmt} [{bar:30}] - {stats}", ascii=".=",
-                            file=sys.stderr, mininterval=interval, dynamic_ncols=False, leave=True)
-        self.prefix = f"Epoch {epoch + 1}/{epochs} - "
-
-    def _stats(self, step: int, images: int, logs: dict) -> str:
-        elapsed = time.perf_counter() - self.start
-        parts = [f"{elapsed:.1f}s {_format_step_time(elapsed / max(step, 1))}"]
-        if logs:
-            parts.append(_format_logs(logs))
-        parts.append(f"{images / max(elapsed, 1e-9):.0f} img/s")
-        return " - ".join(parts)
-
-    def update(self, step: int, images: int, logs: dict) -> None:
-        if self.bar is not None:
-            self.bar.stats = self._stats(step, images, logs)
-            self.bar.update(1)
-
-    def close(self, step: int, images: int, logs: dict) -> None:
-        stats = self._stats(step, images, logs)
-        if self.bar is not None:
-            self.bar.stats = stats
-            self.bar.close()
-        elif self.verbose >= 2:
-            print(f"{self.prefix}{step}/{self.steps} - {stats}", flush=True)
-
-
 # --------------------------------------------------------------- interrupts
 @contextlib.contextmanager
 def _stop_on_interrupt(state: TrainingState, verbose: int):
@@ -323,132 +282,6 @@ def _stop_on_interrupt(state: TrainingState, verbose: int):
         yield
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-
-
-# ------------------------------------------------------------ random state
-def _generators(model, augment) -> dict[str, np.random.Generator]:
-    """Every NumPy generator held by the model's modules or the augmentation, by a stable name."""
-    found = {}
-    for prefix, module in model.named_modules():
-        for attr, value in vars(module).items():
-            if isinstance(value, np.random.Generator):
-                found[f"model.{prefix}.{attr}"] = value
-    if augment is not None:
-        for attr, value in vars(augment).items():
-            if isinstance(value, np.random.Generator):
-                found[f"augment.{attr}"] = value
-    return found
-
-
-# --------------------------------------------------------------- checkpoints
-def save_checkpoint(path, state: TrainingState) -> None:
-    """Write model config + weights, optimiser state, epoch, history and callback state, atomically.
-
-    Refuses (ValueError) to write non-finite weights.
-    """
-    from cnnlab.io import save_arrays
-
-    model, optimizer = state.model, state.optimizer
-    if not state.weights_finite():
-        raise ValueError(f"save_checkpoint: the model has NaN or infinite weights; not writing {path}")
-    arrays = {_MODEL_PREFIX + name: value for name, value in model.state_dict().items()}
-    optimizer_state = optimizer.state_dict()
-    arrays.update({_OPTIMIZER_PREFIX + key: value for key, value in optimizer_state.pop("state").items()})
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "version": 1,
-        "model_config": model.get_config(),
-        "input_shape": list(model.input_shape) if model.input_shape is not None else None,
-        "class_names": list(model.class_names) if model.class_names is not None else None,
-        "normalization": state.normalization,
-        "epoch": state.epochs_done,
-        "epochs": state.epochs,
-        "seed": state.seed,
-        "history": dict(state.history),
-        "optimizer": optimizer_state,
-        "callbacks": [
-            {"class": type(cb).__name__, "state": cb.state_dict()} for cb in state.callbacks
-        ],
-        "rng": {name: gen.bit_generator.state for name, gen in _generators(model, state.augment).items()},
-    }
-    save_arrays(path, arrays, metadata)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint: ``{'model': state dict, 'optimizer': state dict, **metadata}``."""
-    from cnnlab.io import FileFormatError, load_arrays
-
-    arrays, metadata = load_arrays(path)
-    if metadata.get("format") != CHECKPOINT_FORMAT:
-        raise FileFormatError(f"{path}: not a cnnlab training checkpoint (format {metadata.get('format')!r})")
-    out = dict(metadata)
-    out["model"] = {k[len(_MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(_MODEL_PREFIX)}
-    optimizer_state = dict(metadata["optimizer"])
-    optimizer_state["state"] = {
-        k[len(_OPTIMIZER_PREFIX):]: v for k, v in arrays.items() if k.startswith(_OPTIMIZER_PREFIX)
-    }
-    out["optimizer"] = optimizer_state
-    out["path"] = str(path)
-    return out
-
-
-def model_from_checkpoint(checkpoint):
-    """Rebuild the model saved in a checkpoint (a path or what ``load_checkpoint`` returned)."""
-    from cnnlab.nn import from_config
-
-    if not isinstance(checkpoint, dict):
-        checkpoint = load_checkpoint(checkpoint)
-    model = from_config(checkpoint["model_config"])
-    if checkpoint.get("input_shape"):
-        model.build(tuple(checkpoint["input_shape"]))
-    model.load_state_dict(checkpoint["model"])
-    model.class_names = checkpoint.get("class_names")
-    if checkpoint.get("normalization"):
-        model.normalization = checkpoint["normalization"]
-    return model
-
-
-def _restore(state: TrainingState, checkpoint: dict) -> None:
-    """Put the model, optimiser, history and generators back as the checkpoint saved them."""
-    path = checkpoint["path"]
-    try:
-        state.model.load_state_dict(checkpoint["model"])
-    except ValueError as error:
-        raise ValueError(f"fit: cannot resume from {path}: {error}") from None
-    saved_type = checkpoint["optimizer"].get("type")
-    if saved_type != type(state.optimizer).__name__:
-        raise ValueError(
-            f"fit: cannot resume from {path}: it was trained with {saved_type}, "
-            f"this run uses {type(state.optimizer).__name__}"
-        )
-    state.optimizer.load_state_dict(checkpoint["optimizer"])
-    state.history.update({k: list(v) for k, v in checkpoint["history"].items()})
-    state.epochs_done = int(checkpoint["epoch"])
-    _restore_generators(state, checkpoint.get("rng", {}))
-
-
-def _restore_generators(state: TrainingState, saved: dict) -> None:
-    """Set every saved generator's state; create it where a layer makes its generator lazily."""
-    generators = _generators(state.model, state.augment)
-    owners = {f"model.{prefix}": module for prefix, module in state.model.named_modules()}
-    owners["augment"] = state.augment
-    for name, bit_state in saved.items():
-        generator = generators.get(name)
-        if generator is None:
-            owner_name, _, attr = name.rpartition(".")
-            owner = owners.get(owner_name)
-            if owner is None or getattr(owner, attr, False) is not None:
-                continue
-            generator = np.random.Generator(getattr(np.random, bit_state["bit_generator"])())
-            setattr(owner, attr, generator)
-        generator.bit_generator.state = bit_state
-
-
-def _restore_callbacks(state: TrainingState, checkpoint: dict) -> None:
-    saved = checkpoint.get("callbacks", [])
-    for cb, entry in zip(state.callbacks, saved):
-        if entry.get("class") == type(cb).__name__:
-            cb.load_state_dict(entry["state"])
 
 
 # ---------------------------------------------------------------------- fit
@@ -530,12 +363,12 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
     state.validation = val
     checkpoint = load_checkpoint(resume) if resume is not None else None
     if checkpoint is not None:
-        _restore(state, checkpoint)
+        restore_training(state, checkpoint)
     history = state.history
     for cb in callbacks:
         cb.on_train_begin(state)
     if checkpoint is not None:
-        _restore_callbacks(state, checkpoint)
+        restore_callbacks(state, checkpoint)
         if verbose:
             print(f"Resuming from {resume} after epoch {state.epochs_done}/{epochs}", file=sys.stderr)
 
@@ -565,7 +398,7 @@ def _train_one_epoch(state: TrainingState, train: _Batches, loss_fn, augment, cl
     """One pass over the data; the epoch's logs, or None when it did not finish."""
     model, opt, history = state.model, state.optimizer, state.history
     lr = opt.lr
-    bar = _ProgressBar(state.epoch, state.epochs, len(train), verbose)
+    bar = ProgressBar(state.epoch, state.epochs, len(train), verbose)
     start = time.perf_counter()
     total_loss, correct, labelled, seen, step = 0.0, 0, 0, 0, 0
     logs: dict[str, float] = {}
