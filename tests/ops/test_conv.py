@@ -339,10 +339,8 @@ def test_errors(call, message):
 
 
 # ---------------------------------------------------------------- im2col / col2im
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_col2im_is_the_adjoint_of_im2col(case):
-    # <im2col(x), c> == <x, col2im(c)> for every x, c: col2im is im2col's transpose
-    from cnnlab.ops import _im2col
+def _im2col_arguments(case):
+    """(x, kernel, stride, pads, dilation, out_size) of a CASES entry, as conv2d resolves them."""
     from cnnlab.ops.conv import _resolve_padding
 
     x, w, _, options = make_case(case)
@@ -352,6 +350,15 @@ def test_col2im_is_the_adjoint_of_im2col(case):
     out_size = tuple(
         output_size(x.shape[2 + a], kernel[a], stride[a], pads[a], dilation[a]) for a in range(2)
     )
+    return x, kernel, stride, pads, dilation, out_size
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_col2im_is_the_adjoint_of_im2col(case):
+    # <im2col(x), c> == <x, col2im(c)> for every x, c: col2im is im2col's transpose
+    from cnnlab.ops import _im2col
+
+    x, kernel, stride, pads, dilation, out_size = _im2col_arguments(case)
     col = _im2col.im2col(x, kernel, stride, pads, dilation, out_size)
     c = np.random.default_rng(9).standard_normal(col.shape)
     dx = _im2col.col2im(c, x.shape, stride, pads, dilation)
@@ -362,15 +369,8 @@ def test_col2im_is_the_adjoint_of_im2col(case):
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_compiled_im2col_and_col2im_match_numpy_reference(case):
     from cnnlab.ops import _im2col, _kernels_numba
-    from cnnlab.ops.conv import _resolve_padding
 
-    x, w, _, options = make_case(case)
-    kernel = w.shape[2:]
-    stride, dilation = _pair(options["stride"]), _pair(options["dilation"])
-    pads = _resolve_padding(options["padding"], x.shape[2:], kernel, stride, dilation, "test")
-    out_size = tuple(
-        output_size(x.shape[2 + a], kernel[a], stride[a], pads[a], dilation[a]) for a in range(2)
-    )
+    x, kernel, stride, pads, dilation, out_size = _im2col_arguments(case)
     col = _kernels_numba.im2col(x, kernel, stride, pads, dilation, out_size)
     np.testing.assert_array_equal(col, _im2col.im2col(x, kernel, stride, pads, dilation, out_size))
     c = np.random.default_rng(9).standard_normal(col.shape)
