@@ -35,7 +35,7 @@ def main():
             x = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
             y = rng.integers(0, 10, 128)
 
-            def step():
+            def step(model=model, opt=opt, x=x, y=y):
                 loss = F.cross_entropy(model(Tensor(x)), y)
                 opt.zero_grad()
                 loss.backward()

@@ -67,7 +67,7 @@ class Tensor:
         dtype: optional dtype to cast to.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retain_grad", "name", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_retain_grad", "data", "grad", "name", "requires_grad")
     __array_priority__ = 1000  # so that ndarray <op> Tensor defers to Tensor
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -316,7 +316,7 @@ class Function:
     then, so a forward can skip saving what no backward will read.
     """
 
-    __slots__ = ("parents", "needs_input_grad", "__dict__")
+    __slots__ = ("__dict__", "needs_input_grad", "parents")
 
     def forward(self, *arrays, **options):
         raise NotImplementedError
@@ -361,6 +361,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 # Imported last: the op modules need Tensor and Function defined above.
-from cnnlab.ops import arithmetic as _arith  # noqa: E402
-from cnnlab.ops import reduce as _reduce  # noqa: E402
-from cnnlab.ops import shape as _shape  # noqa: E402
+from cnnlab.ops import arithmetic as _arith
+from cnnlab.ops import reduce as _reduce
+from cnnlab.ops import shape as _shape

@@ -447,7 +447,7 @@ def test_shifted_gemm_path_matches_im2col_path(case, bias, monkeypatch):
     x = rng.standard_normal((n, c_in, h, width))
     w = rng.standard_normal((c_out, c_in) + kernel)
     b = rng.standard_normal(c_out) if bias else None
-    options = dict(padding=padding, dilation=dilation)
+    options = {"padding": padding, "dilation": dilation}
     reference = _conv_with_path(monkeypatch, "im2col", x, w, b, **options)
     shifted = _conv_with_path(monkeypatch, "shifted", x, w, b, **options)
     for ours, theirs in zip(shifted, reference):
@@ -480,7 +480,7 @@ def test_shifted_gemm_path_against_torch(dtype, monkeypatch):
     x = rng.standard_normal((3, 5, 9, 7)).astype(dtype)
     w = rng.standard_normal((4, 5, 3, 2)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype)
-    options = dict(stride=1, padding=(2, 1), dilation=(1, 2), groups=1)
+    options = {"stride": 1, "padding": (2, 1), "dilation": (1, 2), "groups": 1}
     ty, torch_inputs = _torch_conv(torch, x, w, b, options)
     tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
     y = conv2d(*tensors, **options)
