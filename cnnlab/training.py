@@ -239,6 +239,28 @@ def _loss_function(loss):
     )
 
 
+class _Metrics:
+    """Mean loss and accuracy over the samples of the batches seen so far."""
+
+    def __init__(self):
+        self.total_loss, self.seen, self.correct, self.labelled = 0.0, 0, 0, 0
+
+    def add(self, loss: float, output: np.ndarray, y) -> None:
+        n = len(output)
+        self.seen += n
+        self.total_loss += loss * n
+        batch_correct = _correct(output, y)
+        if batch_correct is not None:
+            self.correct += batch_correct
+            self.labelled += n
+
+    def logs(self) -> dict[str, float]:
+        logs = {"loss": self.total_loss / self.seen}
+        if self.labelled:
+            logs["accuracy"] = self.correct / self.labelled
+        return logs
+
+
 def _correct(output: np.ndarray, y) -> int | None:
     """Number of correct arg-max predictions, or None when y are not class labels."""
     if y is None:
@@ -400,7 +422,7 @@ def _train_one_epoch(state: TrainingState, train: _Batches, loss_fn, augment, cl
     lr = opt.lr
     bar = ProgressBar(state.epoch, state.epochs, len(train), verbose)
     start = time.perf_counter()
-    total_loss, correct, labelled, seen, step = 0.0, 0, 0, 0, 0
+    metrics, step = _Metrics(), 0
     logs: dict[str, float] = {}
     model.train(True)
     batches = train.batches(shuffle=True, seed=state.seed, epoch=state.epoch, augment=augment)
@@ -421,20 +443,12 @@ def _train_one_epoch(state: TrainingState, train: _Batches, loss_fn, augment, cl
             if clip_norm is not None:
                 optim.clip_grad_norm(model.parameters(), clip_norm)
             opt.step()
-            n = len(x)
             step += 1
-            seen += n
-            total_loss += value * n
-            batch_correct = _correct(output.data, y)
-            if batch_correct is not None:
-                correct += batch_correct
-                labelled += n
-            logs = {"loss": total_loss / seen}
-            if labelled:
-                logs["accuracy"] = correct / labelled
+            metrics.add(value, output.data, y)
+            logs = metrics.logs()
             for cb in state.callbacks:
                 cb.on_batch_end(state, step - 1, logs)
-            bar.update(step, seen, logs)
+            bar.update(step, metrics.seen, logs)
             if state.interrupted:
                 state.stop(f"interrupted at epoch {state.epoch + 1}, batch {step}/{len(train)}")
                 history.interrupted = True
@@ -453,7 +467,7 @@ def _train_one_epoch(state: TrainingState, train: _Batches, loss_fn, augment, cl
         _diverged(state, f"the weights became NaN or infinite at epoch {state.epoch + 1}")
         finished = False
     if not finished:
-        bar.close(step, seen, logs)
+        bar.close(step, metrics.seen, logs)
         return None
     if state.has_validation:
         result = _evaluate_batches(model, state.validation, loss_fn)
@@ -462,12 +476,12 @@ def _train_one_epoch(state: TrainingState, train: _Batches, loss_fn, augment, cl
             logs["val_accuracy"] = result["accuracy"]
         if not math.isfinite(result["loss"]):
             _diverged(state, f"the validation loss became {result['loss']} at epoch {state.epoch + 1}")
-            bar.close(step, seen, logs)
+            bar.close(step, metrics.seen, logs)
             return None
         model.train(True)
     logs["lr"] = lr
     logs["time"] = time.perf_counter() - start
-    bar.close(step, seen, logs)
+    bar.close(step, metrics.seen, logs)
     return logs
 
 
@@ -505,19 +519,10 @@ def evaluate(model, data, batch_size: int = 256, loss="cross_entropy") -> dict:
 
 
 def _evaluate_batches(model, batches: _Batches, loss_fn) -> dict:
-    total, correct, labelled, seen = 0.0, 0, 0, 0
+    metrics = _Metrics()
     for output, y in _forward_batches(model, batches):
-        n = len(output)
-        total += float(loss_fn(Tensor(output), y).data) * n
-        seen += n
-        batch_correct = _correct(output, y)
-        if batch_correct is not None:
-            correct += batch_correct
-            labelled += n
-    result = {"loss": total / seen}
-    if labelled:
-        result["accuracy"] = correct / labelled
-    return result
+        metrics.add(float(loss_fn(Tensor(output), y).data), output, y)
+    return metrics.logs()
 
 
 def predict(model, x, batch_size: int = 256) -> np.ndarray:
