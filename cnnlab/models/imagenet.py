@@ -26,12 +26,7 @@ def alexnet(num_classes: int = 1000, in_channels: int = 3) -> Sequential:
         Conv2D(384, 3, padding=1, groups=2, activation="relu"),
         Conv2D(256, 3, padding=1, groups=2, activation="relu"),
         MaxPool2D(3, stride=2),
-        Flatten(),
-        Dense(4096, activation="relu"),
-        Dropout(0.5),
-        Dense(4096, activation="relu"),
-        Dropout(0.5),
-        Dense(num_classes),
+        *_classifier(num_classes),
         name="alexnet",
     )
 
@@ -50,7 +45,12 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3) -> Sequential:
     for filters, repeats in VGG16_STAGES:
         layers += [Conv2D(filters, 3, padding=1, activation="relu") for _ in range(repeats)]
         layers.append(MaxPool2D(2))
-    layers += [
+    return Sequential(*layers, *_classifier(num_classes), name="vgg16")
+
+
+def _classifier(num_classes: int) -> list:
+    """The head AlexNet and VGG-16 share: Flatten → Dense 4096 → Dense 4096 → Dense classes, dropout 0.5."""
+    return [
         Flatten(),
         Dense(4096, activation="relu"),
         Dropout(0.5),
@@ -58,4 +58,3 @@ def vgg16(num_classes: int = 1000, in_channels: int = 3) -> Sequential:
         Dropout(0.5),
         Dense(num_classes),
     ]
-    return Sequential(*layers, name="vgg16")

@@ -254,21 +254,27 @@ def _compare(ours, theirs, dtype):
         assert float(np.abs(ours - theirs).max()) / scale < 1e-4
 
 
+def _forward_backward_against_torch(torch, op, arrays, options, dim, seed):
+    """op's output and the gradients of every input agree with torch's for one upstream gradient."""
+    dtype = arrays[0].dtype.type
+    ty, torch_inputs = _torch_conv(torch, *arrays, options, dim=dim)
+    tensors = [Tensor(a, requires_grad=True) for a in arrays]
+    y = op(*tensors, **options)
+    _compare(y.data, ty.detach().numpy(), dtype)
+    upstream = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
+    y.backward(upstream)
+    ty.backward(torch.tensor(upstream))
+    for ours, theirs in zip(tensors, torch_inputs):
+        _compare(ours.grad, theirs.grad.numpy(), dtype)
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_against_torch(case, dtype):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for conv2d")
     x, w, b, options = make_case(case, dtype=dtype)
-    ty, torch_inputs = _torch_conv(torch, x, w, b, options)
-    tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-    y = conv2d(*tensors, **options)
-    _compare(y.data, ty.detach().numpy(), dtype)
-    upstream = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
-    y.backward(upstream)
-    ty.backward(torch.tensor(upstream))
-    for ours, theirs in zip(tensors, torch_inputs):
-        _compare(ours.grad, theirs.grad.numpy(), dtype)
+    _forward_backward_against_torch(torch, conv2d, (x, w, b), options, dim=2, seed=5)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -277,15 +283,7 @@ def test_against_torch(case, dtype):
 def test_conv1d_against_torch(case, dtype):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for conv1d")
     x, w, b, options = make_case_1d(case, dtype=dtype)
-    ty, torch_inputs = _torch_conv(torch, x, w, b, options, dim=1)
-    tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-    y = conv1d(*tensors, **options)
-    _compare(y.data, ty.detach().numpy(), dtype)
-    upstream = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
-    y.backward(upstream)
-    ty.backward(torch.tensor(upstream))
-    for ours, theirs in zip(tensors, torch_inputs):
-        _compare(ours.grad, theirs.grad.numpy(), dtype)
+    _forward_backward_against_torch(torch, conv1d, (x, w, b), options, dim=1, seed=6)
 
 
 def test_large_float32_against_torch():
