@@ -97,6 +97,9 @@ class Module:
 
     default_name: str | None = None
 
+    #: attributes holding a NumPy ``Generator`` this module draws from (saved in checkpoints)
+    generator_attributes: tuple[str, ...] = ()
+
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
@@ -158,6 +161,24 @@ class Module:
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_generators(self) -> list[tuple[str, np.random.Generator]]:
+        """(dotted module name + "." + attribute, Generator) for every declared random stream.
+
+        A stream a layer would create lazily on its first forward is created here,
+        exactly as that forward would, so a checkpoint can save and restore it.
+        """
+        if self._derived_seed is None:
+            self._prepare_seeds()
+        found = []
+        for prefix, module in self.named_modules():
+            for attr in type(module).generator_attributes:
+                generator = getattr(module, attr)
+                if generator is None:
+                    generator = module._rng()
+                    setattr(module, attr, generator)
+                found.append((f"{prefix}.{attr}", generator))
+        return found
 
     def modules(self) -> list[Module]:
         return [m for _, m in self.named_modules()]

@@ -21,6 +21,8 @@ class Dropout(Layer):
     Shape: any → same.
     """
 
+    generator_attributes = ("_generator",)
+
     def __init__(self, rate=0.5, seed=None):
         super().__init__()
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
