@@ -166,23 +166,68 @@ def test_wrong_input_in_a_sequential_names_the_layer():
 @pytest.mark.parametrize(
     "make,pattern",
     [
-        (lambda: nn.Conv2D(0, 3), r"filters must be a positive int, received filters=0"),
-        (lambda: nn.Conv2D(4, (3, 3, 3)), r"kernel_size must be an int or 2 ints, received kernel_size=\(3, 3, 3\)"),
-        (lambda: nn.Conv2D(4, 3, stride=0), r"stride must be >= 1, received stride=0"),
-        (lambda: nn.Conv2D(4, 3, padding="full"), r"padding must be an int, 'same' or 'valid'"),
+        (lambda: nn.Conv2D(0, 3), r"Conv2D: filters must be an int >= 1, received filters=0"),
+        (lambda: nn.Conv2D(4, (3, 3, 3)),
+         r"kernel_size must be an int or 2 ints >= 1, received kernel_size=\(3, 3, 3\)"),
+        (lambda: nn.Conv2D(4, 3, stride=0), r"stride must be an int or 2 ints >= 1, received stride=0"),
+        (lambda: nn.Conv2D(4, 3, stride=(1, 0)), r"received stride=\(1, 0\)"),
+        (lambda: nn.Conv2D(4, 3, padding="full"),
+         r"padding must be an int, 'same' or 'valid', received padding='full'"),
         (lambda: nn.Conv2D(5, 3, groups=2), r"filters must be divisible by groups"),
         (lambda: nn.Conv2D(4, 3, in_channels=3, groups=2), r"in_channels must be divisible by groups"),
-        (lambda: nn.Conv2D(4, 3, activation="gelu"), r"unknown activation 'gelu'"),
-        (lambda: nn.Conv2D(4, 3, kernel_initializer="xavier"), r"unknown initializer 'xavier'"),
-        (lambda: nn.Dense(-1), r"units must be a positive int"),
-        (lambda: nn.Dropout(1.0), r"rate must be in \[0, 1\)"),
+        (lambda: nn.Conv2D(4, 3, activation="gelu"), r"activation must be one of .*received activation='gelu'"),
+        (lambda: nn.Conv2D(4, 3, kernel_initializer="xavier"),
+         r"kernel_initializer must be one of .*'he_normal'.*received kernel_initializer='xavier'"),
+        (lambda: nn.Conv2D(4, 3, seed=-1), r"Conv2D: seed must be an int >= 0, received seed=-1"),
+        (lambda: nn.Dense(-1), r"Dense: units must be an int >= 1, received units=-1"),
+        (lambda: nn.Dropout(1.0), r"Dropout: rate must be a finite number in \[0, 1\), received rate=1.0"),
         (lambda: nn.MaxPool2D(2, padding=2), r"padding must be at most half the pool size"),
-        (lambda: nn.BatchNorm(momentum=2), r"momentum must be in \[0, 1\]"),
+        (lambda: nn.BatchNorm(momentum=2), r"momentum must be a finite number in \[0, 1\], received momentum=2"),
+        (lambda: nn.BatchNorm(eps=0), r"BatchNorm: eps must be a finite number > 0, received eps=0"),
+        (lambda: nn.LocalResponseNorm(k=0), r"LocalResponseNorm: k must be a finite number > 0"),
     ],
 )
-def test_bad_hyperparameters_are_rejected_eagerly(make, pattern):
+def test_bad_hyperparameter_values_raise_value_error(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
+
+
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (lambda: nn.Conv2D(4.0, 3), r"Conv2D: filters must be an int, received filters=4.0"),
+        (lambda: nn.Conv2D(4, "3"), r"kernel_size must be an int or 2 ints >= 1, received kernel_size='3'"),
+        (lambda: nn.Conv2D(4, (3, 2.5)), r"received kernel_size=\(3, 2.5\)"),
+        (lambda: nn.Conv2D(4, 3, padding=None), r"padding must be an int or 2 ints >= 0"),
+        (lambda: nn.Conv2D(4, 3, use_bias="no"), r"use_bias must be True or False, received use_bias='no'"),
+        (lambda: nn.Conv2D(4, 3, activation=len), r"activation must be None or a name"),
+        (lambda: nn.Dense(3, kernel_initializer=None), r"kernel_initializer must be a name"),
+        (lambda: nn.Dense(True), r"Dense: units must be an int, received units=True"),
+        (lambda: nn.Dense(3, in_features="4"), r"in_features must be an int"),
+        (lambda: nn.Dense(3, seed="0"), r"Dense: seed must be an int, received seed='0'"),
+        (lambda: nn.Dropout("half"), r"Dropout: rate must be a number"),
+        (lambda: nn.BatchNorm(eps="1e-5"), r"BatchNorm: eps must be a number"),
+        (lambda: nn.LeakyReLU(None), r"LeakyReLU: negative_slope must be a number"),
+        (lambda: nn.Softmax(axis=1.0), r"Softmax: axis must be an int"),
+        (lambda: nn.Sequential(nn.ReLU(), seed=1.5), r"Sequential: seed must be an int"),
+        (lambda: nn.Sequential("relu"), r"Sequential: layer must be a Module, received layer='relu'"),
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_raise_type_error(make, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        make()
+
+
+@pytest.mark.parametrize(
+    "shape,error",
+    [((1, 0, 8), ValueError), ((1, -3, 8), ValueError), ((1, 8.0, 8), TypeError),
+     ((1, float("inf"), 8), TypeError), ("1x8x8", TypeError)],
+)
+def test_bad_input_shapes_in_build_are_rejected_with_the_checks_wording(shape, error):
+    with pytest.raises(error, match=r"input_shape must be a tuple of ints >= 1"):
+        nn.Sequential(nn.Conv2D(2, 3)).build(shape)
+    with pytest.raises(error, match=r"Conv2D: input_shape must be"):
+        nn.Conv2D(2, 3).compute_output_shape(shape)
 
 
 def test_conv2d_and_dense_layers_against_torch(torch):
