@@ -9,7 +9,6 @@ Base 0 is the default, so ``manual_seed(0)`` gives the weights a fresh process g
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 from cnnlab._checks import check_int
@@ -20,7 +19,7 @@ DENSE_STREAM = 2
 
 _lock = threading.Lock()
 _base = 0
-_counters: dict[int, itertools.count] = {}
+_created: dict[int, int] = {}  # kind -> layers of that kind seeded so far
 
 
 def manual_seed(seed: int) -> None:
@@ -39,11 +38,12 @@ def manual_seed(seed: int) -> None:
     seed = check_int(seed, "manual_seed", "seed", minimum=0)
     with _lock:
         _base = seed
-        _counters.clear()
+        _created.clear()
 
 
 def next_eager_seed(kind: int) -> tuple[int, int, int]:
     """The seed of the next layer of ``kind`` (CONV_STREAM, DENSE_STREAM) built at construction."""
     with _lock:
-        counter = _counters.setdefault(kind, itertools.count())
-        return (_base, kind, next(counter))
+        n = _created.get(kind, 0)
+        _created[kind] = n + 1
+        return (_base, kind, n)
