@@ -120,8 +120,9 @@ class Sequential(Module):
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        layers = [from_config(c) for c in config.get("layers", [])]
-        return cls(*layers, name=config.get("name"), seed=config.get("seed"))
+        check_type(config, dict, "Sequential.from_config", "config", "a dict")
+        layers = check_type(config.get("layers", []), list, "Sequential.from_config", "layers", "a list")
+        return cls(*[from_config(c) for c in layers], name=config.get("name"), seed=config.get("seed"))
 
 
 @register
@@ -158,4 +159,6 @@ class ModuleList(Module):
 
     @classmethod
     def from_config(cls, config: dict) -> ModuleList:
-        return cls([from_config(c) for c in config.get("modules", [])])
+        check_type(config, dict, "ModuleList.from_config", "config", "a dict")
+        modules = check_type(config.get("modules", []), list, "ModuleList.from_config", "modules", "a list")
+        return cls([from_config(c) for c in modules])

@@ -32,6 +32,7 @@ import zlib
 
 import numpy as np
 
+from cnnlab._checks import check_type
 from cnnlab.nn.arguments import as_input_shape, init_arguments, non_default_arguments
 from cnnlab.tensor import Tensor, as_tensor, no_grad
 
@@ -261,8 +262,9 @@ class Module:
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
         """Copy arrays from ``state`` into this module's parameters and buffers, in place.
 
-        Raises ValueError naming the parameter when a shape differs, and (when
-        ``strict``) when names are missing from ``state`` or unexpected in it.
+        Raises ValueError naming the parameter when a shape differs or the values are
+        not real numbers (complex, objects), and (when ``strict``) when names are
+        missing from ``state`` or unexpected in it.
         """
         if not self.built:
             raise ValueError(
@@ -283,7 +285,9 @@ class Module:
                 continue
             value = np.asarray(state[key])
             current = module._parameters[name].data if is_param else module._buffers[name]
-            if value.shape != current.shape:
+            if value.dtype.kind not in "biuf":  # complex parts or objects would be lost in the copy
+                problems.append(f"parameter '{key}' holds {value.dtype}, not real numbers")
+            elif value.shape != current.shape:
                 problems.append(
                     f"parameter '{key}' has shape {current.shape} in the model but {value.shape} in the state"
                 )
@@ -374,6 +378,7 @@ class Module:
     @classmethod
     def from_config(cls, config: dict) -> Module:
         """Rebuild from the ``"config"`` part of ``get_config()``."""
+        check_type(config, dict, f"{cls.__name__}.from_config", "config", "a dict")
         return cls(**config)
 
     def _non_default_arguments(self) -> list[str]:

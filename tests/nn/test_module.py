@@ -383,3 +383,29 @@ def test_named_generators_come_only_from_generator_attributes():
     generators = model.named_generators()
     assert [name for name, _ in generators] == ["noisy._noise"]
     assert isinstance(generators[0][1], np.random.Generator)
+
+
+@pytest.mark.parametrize(
+    "config,pattern",
+    [
+        ({"class_name": "Sequential", "config": "layers"}, r"Sequential.from_config: config must be a dict"),
+        ({"class_name": "Sequential", "config": {"layers": "dense"}}, r"layers must be a list"),
+        ({"class_name": "ModuleList", "config": {"modules": 3}}, r"modules must be a list"),
+        ({"class_name": "Dense", "config": [3]}, r"Dense.from_config: config must be a dict"),
+        ({"class_name": "Dense", "config": {"units": 3, "use_bias": "yes"}}, r"use_bias must be True or False"),
+    ],
+)
+def test_malformed_configs_raise_type_error_naming_what_was_wrong(config, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        nn.from_config(config)
+
+
+def test_load_state_dict_refuses_values_that_are_not_real_numbers():
+    # Complex weights used to be copied with the imaginary part silently dropped.
+    model = nn.Dense(2, in_features=3, seed=0)
+    before = model.weight.data.copy()
+    state = model.state_dict()
+    state["weight"] = state["weight"] + 1j
+    with pytest.raises(ValueError, match=r"parameter 'weight' holds complex64, not real numbers"):
+        model.load_state_dict(state)
+    np.testing.assert_array_equal(model.weight.data, before)  # nothing copied

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import cnnlab.functional as F
 from cnnlab import models, nn
@@ -93,12 +94,8 @@ def test_lenet32_and_fashion_counts_by_hand():
 
 def test_summary_of_unbuilt_model_needs_an_input_shape():
     model = nn.Sequential(nn.Dense(3))
-    try:
+    with pytest.raises(ValueError, match="pass input_shape"):
         model.summary()
-    except ValueError as error:
-        assert "pass input_shape" in str(error)
-    else:
-        raise AssertionError("summary without a shape should fail")
 
 
 class TwoTower(nn.Module):
