@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # Lazy: cnnlab.nn loads the compiled loops (numba, ~0.2 s); plain ``import cnnlab`` stays light.
+    # Lazy: cnnlab.nn loads the compiled loops (numba, ~0.2 s); ``import cnnlab`` stays light.
     if name == "manual_seed":
         from cnnlab.nn.seeding import manual_seed
 

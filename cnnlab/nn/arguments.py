@@ -1,4 +1,4 @@
-"""A module's constructor arguments: normalised once when received, read back for configs and reprs.
+"""A module's constructor arguments: normalised once on arrival, read back for configs and reprs.
 
 Checks use ``cnnlab._checks``' wording ("Conv2D: stride must be ..., received
 stride=0"): a wrong type raises TypeError, a value out of range ValueError.
@@ -15,7 +15,7 @@ from cnnlab.nn import init
 
 
 def to_tuple(value, n: int, name: str, owner: str, minimum: int) -> tuple[int, ...]:
-    """An int or a sequence of ``n`` ints, each >= ``minimum``, as an ``n``-tuple (PyTorch's ``_pair``)."""
+    """An int or ``n`` ints, each >= ``minimum``, as an ``n``-tuple (PyTorch's ``_pair``)."""
     what = ("an int" if n == 1 else f"an int or {n} ints") + f" >= {minimum}"
     if isinstance(value, (tuple, list)):
         if len(value) != n:
@@ -45,7 +45,9 @@ def as_input_shape(input_shape, owner: str) -> tuple[int, ...]:
     """A per-sample ``input_shape`` as a tuple of ints >= 1; TypeError or ValueError otherwise."""
     what = "a tuple of ints >= 1 (per sample, e.g. (1, 28, 28))"
     if not isinstance(input_shape, (tuple, list)):
-        raise TypeError(f"{owner}: input_shape must be {what}, received input_shape={input_shape!r}")
+        raise TypeError(
+            f"{owner}: input_shape must be {what}, received input_shape={input_shape!r}"
+        )
     try:
         return tuple(check_int(n, owner, "input_shape", minimum=1) for n in input_shape)
     except (TypeError, ValueError) as error:

@@ -120,9 +120,11 @@ class Sequential(Module):
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        check_type(config, dict, "Sequential.from_config", "config", "a dict")
-        layers = check_type(config.get("layers", []), list, "Sequential.from_config", "layers", "a list")
-        return cls(*[from_config(c) for c in layers], name=config.get("name"), seed=config.get("seed"))
+        owner = "Sequential.from_config"
+        check_type(config, dict, owner, "config", "a dict")
+        layers = check_type(config.get("layers", []), list, owner, "layers", "a list")
+        layers = [from_config(c) for c in layers]
+        return cls(*layers, name=config.get("name"), seed=config.get("seed"))
 
 
 @register
@@ -159,6 +161,7 @@ class ModuleList(Module):
 
     @classmethod
     def from_config(cls, config: dict) -> ModuleList:
-        check_type(config, dict, "ModuleList.from_config", "config", "a dict")
-        modules = check_type(config.get("modules", []), list, "ModuleList.from_config", "modules", "a list")
+        owner = "ModuleList.from_config"
+        check_type(config, dict, owner, "config", "a dict")
+        modules = check_type(config.get("modules", []), list, owner, "modules", "a list")
         return cls([from_config(c) for c in modules])

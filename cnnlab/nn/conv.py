@@ -30,7 +30,8 @@ class _Conv(Layer):
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(
-                    f"{name}: padding must be an int, 'same' or 'valid', received padding={padding!r}"
+                    f"{name}: padding must be an int, 'same' or 'valid', "
+                    f"received padding={padding!r}"
                 )
             self.padding = padding
         else:

@@ -220,7 +220,7 @@ class Module:
 
     @property
     def built(self) -> bool:
-        """True once every parameter exists: this module's own and, recursively, its sub-modules'."""
+        """True once every parameter exists, this module's own and (recursively) its children's."""
         return all(m._weights_ready() for m in self.modules())
 
     def _weights_ready(self) -> bool:
@@ -228,7 +228,8 @@ class Module:
         return True
 
     def _unbuilt_layers(self) -> list[str]:
-        return [name or type(m).__name__ for name, m in self.named_modules() if not m._weights_ready()]
+        modules = self.named_modules()
+        return [name or type(m).__name__ for name, m in modules if not m._weights_ready()]
 
     @property
     def dtype(self) -> np.dtype:
@@ -285,7 +286,7 @@ class Module:
                 continue
             value = np.asarray(state[key])
             current = module._parameters[name].data if is_param else module._buffers[name]
-            if value.dtype.kind not in "biuf":  # complex parts or objects would be lost in the copy
+            if value.dtype.kind not in "biuf":  # a copy would drop complex parts, garble objects
                 problems.append(f"parameter '{key}' holds {value.dtype}, not real numbers")
             elif value.shape != current.shape:
                 problems.append(
@@ -324,8 +325,9 @@ class Module:
         inputs = tuple(as_tensor(x) if isinstance(x, np.ndarray) else x for x in inputs)
         if self._derived_seed is None:
             self._prepare_seeds()
-        if inputs and isinstance(inputs[0], Tensor) and (self.input_shape is None or not self.built):
-            self._build_on_call(inputs[0].shape[1:])
+        first = inputs[0] if inputs else None
+        if isinstance(first, Tensor) and (self.input_shape is None or not self.built):
+            self._build_on_call(first.shape[1:])
         out = self.forward(*inputs, **kwargs)
         if _call_recorder is not None:
             _call_recorder.append((self, out))

@@ -1,4 +1,4 @@
-"""Module: registration, nesting, state_dict, modes, seeds, config, and a branching model that trains."""
+"""Module: registration, nesting, state_dict, modes, built, dtype, seeds, config, branching."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Outer(nn.Module):
 
 @nn.register
 class SentenceCNN(nn.Module):
-    """Kim (2014)-style sentence CNN: parallel Conv1D of several widths, max over time, concat, dense."""
+    """Kim (2014)-style sentence CNN: parallel Conv1D of several widths, max over time, dense."""
 
     def __init__(self, widths=(2, 3, 4), filters=4, num_classes=2, seed=None):
         super().__init__()
@@ -106,7 +106,9 @@ def test_load_state_dict_errors_name_the_parameter():
     model = Outer()
     state = model.state_dict()
     state["first.scale"] = np.ones(4, dtype=np.float32)
-    with pytest.raises(ValueError, match=r"'first.scale' has shape \(3,\) in the model but \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"'first.scale' has shape \(3,\) in the model but \(4,\)"
+    ):
         model.load_state_dict(state)
     state = model.state_dict()
     del state["bias"]
@@ -200,7 +202,9 @@ def test_repr_shows_non_default_arguments():
 
 def test_config_round_trip_of_sequential_and_custom_module():
     model = nn.Sequential(
-        nn.Conv2D(4, (3, 5), stride=(1, 2), padding="same", groups=2, use_bias=False, activation="relu"),
+        nn.Conv2D(
+            4, (3, 5), stride=(1, 2), padding="same", groups=2, use_bias=False, activation="relu"
+        ),
         nn.BatchNorm(momentum=0.2),
         nn.MaxPool2D(2),
         nn.Dropout(0.3, seed=4),
@@ -248,7 +252,13 @@ def test_branching_model_trains_one_step_and_every_parameter_gets_a_gradient():
 
 def test_gradients_through_a_sequential_match_finite_differences():
     model = nn.Sequential(
-        nn.Conv2D(3, 3, padding=1), nn.BatchNorm(), nn.Tanh(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(4), seed=1
+        nn.Conv2D(3, 3, padding=1),
+        nn.BatchNorm(),
+        nn.Tanh(),
+        nn.MaxPool2D(2),
+        nn.Flatten(),
+        nn.Dense(4),
+        seed=1,
     ).build((2, 4, 4))
     model.astype(np.float64)
     x = Tensor(np.random.default_rng(1).standard_normal((3, 2, 4, 4)), requires_grad=True)
@@ -260,10 +270,16 @@ def test_gradients_through_a_sequential_match_finite_differences():
 
 def test_layers_given_their_input_size_are_built_at_construction():
     # Regression: Dense(3, in_features=4) had weights, yet was reported "not built".
-    for layer in [nn.Dense(3, in_features=4), nn.Conv2D(4, 3, in_channels=2), nn.Conv1D(4, 3, in_channels=2),
-                  nn.BatchNorm(num_features=3)]:
+    for layer in [
+        nn.Dense(3, in_features=4),
+        nn.Conv2D(4, 3, in_channels=2),
+        nn.Conv1D(4, 3, in_channels=2),
+        nn.BatchNorm(num_features=3),
+    ]:
         assert layer.parameters() and layer.built, layer
-    model = nn.Sequential(nn.Conv2D(4, 3, in_channels=1), nn.ReLU(), nn.Flatten(), nn.Dense(2, in_features=16))
+    model = nn.Sequential(
+        nn.Conv2D(4, 3, in_channels=1), nn.ReLU(), nn.Flatten(), nn.Dense(2, in_features=16)
+    )
     assert model.built
     assert model.count_parameters() == (4 * 9 + 4 + 2 * 16 + 2, 0)
     model.load_state_dict(model.state_dict())  # no build asked for
@@ -347,7 +363,9 @@ def test_dtype_follows_parameters_created_directly_in_float64():
 
 
 def test_named_generators_lists_declared_streams_by_dotted_name():
-    model = nn.Sequential(nn.Dense(4), nn.Dropout(0.5), nn.Dense(3), nn.Dropout(0.2, seed=3), seed=1)
+    model = nn.Sequential(
+        nn.Dense(4), nn.Dropout(0.5), nn.Dense(3), nn.Dropout(0.2, seed=3), seed=1
+    )
     model.build((5,))
     generators = dict(model.named_generators())
     assert list(generators) == ["dropout._generator", "dropout_1._generator"]
@@ -388,11 +406,17 @@ def test_named_generators_come_only_from_generator_attributes():
 @pytest.mark.parametrize(
     "config,pattern",
     [
-        ({"class_name": "Sequential", "config": "layers"}, r"Sequential.from_config: config must be a dict"),
+        (
+            {"class_name": "Sequential", "config": "layers"},
+            r"Sequential.from_config: config must be a dict",
+        ),
         ({"class_name": "Sequential", "config": {"layers": "dense"}}, r"layers must be a list"),
         ({"class_name": "ModuleList", "config": {"modules": 3}}, r"modules must be a list"),
         ({"class_name": "Dense", "config": [3]}, r"Dense.from_config: config must be a dict"),
-        ({"class_name": "Dense", "config": {"units": 3, "use_bias": "yes"}}, r"use_bias must be True or False"),
+        (
+            {"class_name": "Dense", "config": {"units": 3, "use_bias": "yes"}},
+            r"use_bias must be True or False",
+        ),
     ],
 )
 def test_malformed_configs_raise_type_error_naming_what_was_wrong(config, pattern):

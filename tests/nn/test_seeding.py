@@ -71,11 +71,17 @@ def test_manual_seed_0_gives_the_weights_of_a_fresh_process(tmp_path):
         "assert 'cnnlab.nn' not in sys.modules  # import cnnlab stays light\n"
         "from cnnlab import nn\n"
         "layers = [nn.Dense(5, in_features=4), nn.Conv2D(3, 3, in_channels=2)]\n"
-        "np.save(sys.argv[1], np.concatenate([p.data.ravel() for l in layers for p in l.parameters()]))\n"
+        "weights = [p.data.ravel() for layer in layers for p in layer.parameters()]\n"
+        "np.save(sys.argv[1], np.concatenate(weights))\n"
     )
     out = tmp_path / "fresh.npy"
-    subprocess.run([sys.executable, "-c", script, str(out)], check=True, cwd=tmp_path,
-                   env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", script, str(out)],
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
     fresh = np.load(out)
     _eager_layers()  # this process has created layers before
     cnnlab.manual_seed(0)
@@ -91,15 +97,20 @@ def test_explicit_seeds_and_model_seeds_do_not_depend_on_manual_seed():
     lazy = nn.Sequential(nn.Dense(3), seed=5).build((4,))
     cnnlab.manual_seed(2)
     np.testing.assert_array_equal(nn.Dense(3, in_features=4, seed=7).weight.data, seeded)
-    for (name, p), (_, q) in zip(model.named_parameters(), models.get("lecture", seed=0).named_parameters()):
+    for (name, p), (_, q) in zip(
+        model.named_parameters(), models.get("lecture", seed=0).named_parameters()
+    ):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
-    np.testing.assert_array_equal(nn.Sequential(nn.Dense(3), seed=5).build((4,)).dense.weight.data,
-                                  lazy.dense.weight.data)
+    np.testing.assert_array_equal(
+        nn.Sequential(nn.Dense(3), seed=5).build((4,)).dense.weight.data, lazy.dense.weight.data
+    )
 
 
 def test_manual_seed_is_the_one_in_nn_and_checks_its_argument():
     assert cnnlab.manual_seed is seeding.manual_seed
-    with pytest.raises(ValueError, match=r"manual_seed: seed must be an int >= 0, received seed=-1"):
+    with pytest.raises(
+        ValueError, match=r"manual_seed: seed must be an int >= 0, received seed=-1"
+    ):
         cnnlab.manual_seed(-1)
     with pytest.raises(TypeError, match=r"manual_seed: seed must be an int, received seed='3'"):
         cnnlab.manual_seed("3")
