@@ -61,7 +61,7 @@ class _Conv(Layer):
             self._create_weights((self.in_channels,))
 
     def _channels(self) -> int | None:
-        if self._weights_created:
+        if self.built:
             return self.weight.shape[1] * self.groups
         return self.in_channels
 

@@ -48,7 +48,7 @@ class Dense(Layer):
             self._create_weights((self.in_features,))
 
     def _features(self):
-        return self.weight.shape[1] if self._weights_created else self.in_features
+        return self.weight.shape[1] if self.built else self.in_features
 
     def check_input_shape(self, input_shape):
         features = self._features()

@@ -87,7 +87,7 @@ class Layer(Module):
         return input_shape
 
     def count_parameters(self, input_shape=None) -> tuple[int, int]:
-        if self._weights_created or input_shape is None:
+        if self.built or input_shape is None:
             return super().count_parameters()
         specs = self.weight_specs(tuple(input_shape))
         return (
@@ -115,7 +115,7 @@ class Layer(Module):
         """Validate ``input_shape`` (per sample) and create the weights if not done yet."""
         input_shape = as_input_shape(input_shape, self._label())
         self.compute_output_shape(input_shape)
-        if not self._weights_created:
+        if not self.built:
             self._create_weights(input_shape)
         self.input_shape = input_shape
         return self

@@ -39,7 +39,7 @@ class BatchNorm(Layer):
             self._create_weights((self.num_features,))
 
     def _channels(self):
-        return self.gamma.shape[0] if self._weights_created else self.num_features
+        return self.gamma.shape[0] if self.built else self.num_features
 
     def check_input_shape(self, input_shape):
         channels = self._channels()
