@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import sys
 import zlib
 from pathlib import Path
 
@@ -91,6 +92,9 @@ def _read_header(handle, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
         LIMITS.check("max_idx_bytes", nbytes, f"IDX header (shape {shape} of {dtype.name})")
     except LimitExceededError as error:
         raise IDXLimitExceededError(path, str(error)) from None
+    if math.prod(max(size, 1) for size in shape) * dtype.itemsize > sys.maxsize:
+        # NumPy refuses such a shape even when a zero size makes it empty.
+        raise IDXFormatError(path, f"IDX header declares shape {shape}, too large for any array")
     return shape, dtype, 4 + 4 * ndim
 
 

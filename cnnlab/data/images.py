@@ -80,9 +80,12 @@ def _limit_error(path, pixels: int, pillow: bool = False) -> LimitExceededError:
 def _decoding(path):
     """Translate whatever Pillow raises on a bad file into cnnlab's errors, naming the file."""
     # Pillow's bomb warning fires only above its own limit; ours has been checked by then, so a
-    # user who raised cnnlab's limit is not warned twice. (catch_warnings is process-wide state.)
+    # user who raised cnnlab's limit is not warned twice. Pillow's other warnings ("Corrupt EXIF
+    # data", ...) report damage it has worked around: the file either decodes or raises, and a
+    # raw warning with Pillow's source line helps nobody. (catch_warnings is process-wide state.)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
         try:
             yield
         except CnnlabError:

@@ -244,3 +244,10 @@ def test_write_idx_is_atomic_through_a_symlink(tmp_path):
     write_idx(link, np.arange(3, dtype=np.uint8))
     assert target.read_text() == "keep me"
     np.testing.assert_array_equal(read_idx(link), [0, 1, 2])
+
+
+def test_zero_size_with_huge_other_sizes_names_the_file(tmp_path):
+    # Found by the fuzz suite: an empty shape NumPy still can't represent.
+    path = _write_bytes(_header(0x0C, (0, 318, 3372, 66361, 32404262)), False, tmp_path)
+    with pytest.raises(IDXFormatError, match=f"{path.name}: IDX header declares shape .* too large"):
+        read_idx(path)
