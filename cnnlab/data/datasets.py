@@ -203,8 +203,11 @@ def load_idx_dataset(name: str, data_dir=None, download: bool = True) -> Splits:
     test_images, test_labels = read_idx_pair(files["test_images"], files["test_labels"])
     for labels, key in ((train_labels, "train_labels"), (test_labels, "test_labels")):
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise IDXFormatError(files[key], f"labels must lie in [0, {len(class_names)}) for {name}'s "
-                                             f"{len(class_names)} classes, found [{labels.min()}, {labels.max()}]")
+            raise IDXFormatError(
+                files[key],
+                f"labels must lie in [0, {len(class_names)}) for {name}'s classes, "
+                f"found [{labels.min()}, {labels.max()}]",
+            )
     return _make_splits(name, train_images, train_labels, test_images, test_labels, class_names)
 
 

@@ -12,7 +12,11 @@ from cnnlab.limits import override
 
 
 def _save(tmp_path, array_or_image, name, **options):
-    picture = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    picture = (
+        array_or_image
+        if isinstance(array_or_image, Image.Image)
+        else Image.fromarray(array_or_image)
+    )
     path = tmp_path / name
     picture.save(path, **options)
     return path
@@ -43,8 +47,9 @@ def test_big_endian_16bit_tiff(tmp_path):
 
 def test_float_tiff_is_not_black(tmp_path):
     unit = np.array([[0.0, 0.25], [0.5, 0.75]], dtype=np.float32)
-    np.testing.assert_array_equal(read_image(_save(tmp_path, Image.fromarray(unit, mode="F"), "u.tif"))[0],
-                                  unit)
+    np.testing.assert_array_equal(
+        read_image(_save(tmp_path, Image.fromarray(unit, mode="F"), "u.tif"))[0], unit
+    )
     wide = np.array([[10.0, 60.0], [110.0, 210.0]], dtype=np.float32)  # any other range: min..max
     image = read_image(_save(tmp_path, Image.fromarray(wide, mode="F"), "w.tif"))
     np.testing.assert_allclose(image[0], [[0.0, 0.25], [0.5, 1.0]], atol=1e-6)
@@ -132,12 +137,14 @@ def test_bilevel_and_colour_to_gray(tmp_path):
     np.testing.assert_allclose(gray[0, 0], [0.299, 0.587, 0.114], atol=1e-6)
     colour = read_image(tmp_path / "bits.bmp", channels=3)
     assert colour.shape == (3, 1, 2) and (colour == colour[:1]).all()
-    with pytest.raises(ValueError, match="read_image: channels must be one of 1, 3, received channels=2"):
+    with pytest.raises(
+        ValueError, match="read_image: channels must be one of 1, 3, received channels=2"
+    ):
         read_image(tmp_path / "rgb.png", channels=2)
 
 
 def _png_declaring(tmp_path, width, height):
-    data = (tmp_path / "small.png")
+    data = tmp_path / "small.png"
     Image.fromarray(np.zeros((2, 2), dtype=np.uint8)).save(data)
     raw = bytearray(data.read_bytes())
     raw[16:24] = struct.pack(">II", width, height)
@@ -151,7 +158,9 @@ def test_decompression_bomb_is_refused_naming_the_file(tmp_path):
     path = _png_declaring(tmp_path, 100_000, 100_000)
     tracemalloc.start()
     try:
-        with pytest.raises(LimitExceededError, match=r"bomb.png: image declares 10,000,000,000 pixels"):
+        with pytest.raises(
+            LimitExceededError, match=r"bomb.png: image declares 10,000,000,000 pixels"
+        ):
             read_image(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -192,7 +201,9 @@ def test_bad_files_name_the_file(tmp_path):
 
 def test_postscript_is_never_handed_to_ghostscript(tmp_path):
     # Pillow's EPS plugin runs Ghostscript; only IMAGE_FORMATS are ever tried.
-    (tmp_path / "drawing.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    (tmp_path / "drawing.eps").write_bytes(
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    )
     with pytest.raises(FileFormatError, match="drawing.eps: cannot read the image"):
         read_image(tmp_path / "drawing.eps")
 
@@ -223,7 +234,9 @@ def test_dark_on_white_digit_is_inverted_and_centred(tmp_path):
     x = prepare_image(image, (1, 28, 28))
     assert x.shape == (1, 28, 28) and x.dtype == np.float32
     plane = x[0]
-    assert plane[0].max() == 0 and plane[-1].max() == 0 and plane[:, 0].max() == 0  # dark background
+    assert (
+        plane[0].max() == 0 and plane[-1].max() == 0 and plane[:, 0].max() == 0
+    )  # dark background
     assert plane.max() == 1.0 and plane.mean() < 0.3  # light ink
     height, width = _ink_box(plane)
     assert height == 20 and width < 20  # the longer side fits the 20x20 box, aspect kept
@@ -254,7 +267,9 @@ def test_digit_box_scales_with_the_frame(tmp_path):
 
 def test_prepare_colour_image_is_a_plain_resize(tmp_path):
     rng = np.random.default_rng(0)
-    image = read_image(_save(tmp_path, rng.integers(200, 256, (30, 40, 3), dtype=np.uint8), "c.png"), 3)
+    image = read_image(
+        _save(tmp_path, rng.integers(200, 256, (30, 40, 3), dtype=np.uint8), "c.png"), 3
+    )
     x = prepare_image(image, (3, 16, 16))
     np.testing.assert_allclose(x, resize_image(image, 16), atol=1e-6)  # light, yet not inverted
     gray_model = prepare_image(image, (1, 16, 16), fit="resize", invert=False)

@@ -1,4 +1,4 @@
-"""Fuzz the IDX reader: whatever the bytes, only cnnlab's own errors come out, and memory stays bounded.
+"""Fuzz the IDX reader: whatever the bytes, only cnnlab's own errors come out, memory stays bounded.
 
 Budget from the hypothesis profile in conftest.py ("ci" by default; "long" for maintainers).
 """
@@ -20,8 +20,14 @@ _SMALL_LIMIT = 1 << 20
 
 def _valid_file_bytes(dtype: str, shape: tuple, seed: int) -> bytes:
     array = (np.random.default_rng(seed).standard_normal(shape) * 50).astype(dtype)
-    header = bytes([0, 0, {"uint8": 8, "int8": 9, "int16": 11, "int32": 12, "float32": 13,
-                           "float64": 14}[dtype], len(shape)])
+    header = bytes(
+        [
+            0,
+            0,
+            {"uint8": 8, "int8": 9, "int16": 11, "int32": 12, "float32": 13, "float64": 14}[dtype],
+            len(shape),
+        ]
+    )
     header += b"".join(int(s).to_bytes(4, "big") for s in shape)
     return header + array.astype(np.dtype(dtype).newbyteorder(">")).tobytes()
 
@@ -69,8 +75,11 @@ def _read_allowing_only_cnnlab_errors(path):
     return array
 
 
-@given(original=_valid, mutations=st.lists(_mutation, max_size=6), where=st.sampled_from(["raw", "inside",
-                                                                                        "outside"]))
+@given(
+    original=_valid,
+    mutations=st.lists(_mutation, max_size=6),
+    where=st.sampled_from(["raw", "inside", "outside"]),
+)
 def test_mutated_valid_files(tmp_path, original, mutations, where):
     # Mutate the IDX bytes (then store raw or gzip them), or mutate the gzip stream itself.
     if where == "outside":
@@ -82,12 +91,21 @@ def test_mutated_valid_files(tmp_path, original, mutations, where):
     path.write_bytes(data)
     array = _read_allowing_only_cnnlab_errors(path)
     if not mutations and array is not None:
-        assert array.tobytes() == np.frombuffer(original[4 + 4 * original[3]:], array.dtype.newbyteorder(">")
-                                                ).astype(array.dtype).tobytes()
+        assert (
+            array.tobytes()
+            == np.frombuffer(original[4 + 4 * original[3] :], array.dtype.newbyteorder(">"))
+            .astype(array.dtype)
+            .tobytes()
+        )
 
 
-@given(code=st.integers(0, 255), dims=st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=70),
-       ndim_offset=st.integers(-2, 2), payload=st.binary(max_size=64), compress=st.booleans())
+@given(
+    code=st.integers(0, 255),
+    dims=st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=70),
+    ndim_offset=st.integers(-2, 2),
+    payload=st.binary(max_size=64),
+    compress=st.booleans(),
+)
 def test_random_headers(tmp_path, code, dims, ndim_offset, payload, compress):
     ndim = max(0, min(255, len(dims) + ndim_offset))
     data = bytes([0, 0, code, ndim]) + b"".join(d.to_bytes(4, "big") for d in dims) + payload
@@ -96,7 +114,10 @@ def test_random_headers(tmp_path, code, dims, ndim_offset, payload, compress):
     _read_allowing_only_cnnlab_errors(path)
 
 
-@given(data=st.binary(max_size=300), prefix=st.sampled_from([b"", b"\x1f\x8b", b"\x00\x00\x08", b"\x00\x00"]))
+@given(
+    data=st.binary(max_size=300),
+    prefix=st.sampled_from([b"", b"\x1f\x8b", b"\x00\x00\x08", b"\x00\x00"]),
+)
 def test_random_bytes(tmp_path, data, prefix):
     path = tmp_path / "noise"
     path.write_bytes(prefix + data)

@@ -30,7 +30,9 @@ def _encode(mode: str, fmt: str, seed: int = 0) -> bytes:
     elif mode == "I;16":
         picture = Image.fromarray(rng.integers(0, 65536, size[::-1], dtype=np.uint16))
     else:
-        picture = Image.frombytes("L", size, rng.integers(0, 256, size[0] * size[1], dtype=np.uint8).tobytes())
+        picture = Image.frombytes(
+            "L", size, rng.integers(0, 256, size[0] * size[1], dtype=np.uint8).tobytes()
+        )
         picture = picture.convert(mode)
     buffer = io.BytesIO()
     options = {"transparency": 0} if mode == "P" and fmt == "PNG" else {}
@@ -39,11 +41,24 @@ def _encode(mode: str, fmt: str, seed: int = 0) -> bytes:
 
 
 SEEDS = [
-    _encode("L", "PNG"), _encode("RGB", "PNG"), _encode("RGBA", "PNG"), _encode("LA", "PNG"),
-    _encode("P", "PNG"), _encode("I;16", "PNG"), _encode("1", "PNG"), _encode("RGB", "JPEG"),
-    _encode("L", "JPEG"), _encode("CMYK", "JPEG"), _encode("P", "GIF"), _encode("RGB", "BMP"),
-    _encode("F", "TIFF"), _encode("CMYK", "TIFF"), _encode("I;16", "TIFF"), _encode("RGBA", "WEBP"),
-    _encode("L", "PPM"), _encode("RGB", "PPM"),
+    _encode("L", "PNG"),
+    _encode("RGB", "PNG"),
+    _encode("RGBA", "PNG"),
+    _encode("LA", "PNG"),
+    _encode("P", "PNG"),
+    _encode("I;16", "PNG"),
+    _encode("1", "PNG"),
+    _encode("RGB", "JPEG"),
+    _encode("L", "JPEG"),
+    _encode("CMYK", "JPEG"),
+    _encode("P", "GIF"),
+    _encode("RGB", "BMP"),
+    _encode("F", "TIFF"),
+    _encode("CMYK", "TIFF"),
+    _encode("I;16", "TIFF"),
+    _encode("RGBA", "WEBP"),
+    _encode("L", "PPM"),
+    _encode("RGB", "PPM"),
 ]
 
 _mutation = st.one_of(
@@ -113,8 +128,14 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-@given(width=st.integers(0, 2**31), height=st.integers(0, 2**31), depth=st.sampled_from([1, 2, 4, 8, 16, 3]),
-       colour=st.sampled_from([0, 2, 3, 4, 6, 5]), payload=st.binary(max_size=200), compress=st.booleans())
+@given(
+    width=st.integers(0, 2**31),
+    height=st.integers(0, 2**31),
+    depth=st.sampled_from([1, 2, 4, 8, 16, 3]),
+    colour=st.sampled_from([0, 2, 3, 4, 6, 5]),
+    payload=st.binary(max_size=200),
+    compress=st.booleans(),
+)
 def test_random_png_headers(tmp_path, width, height, depth, colour, payload, compress):
     # A well-formed PNG container (valid CRCs) around an arbitrary header and pixel stream.
     header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
@@ -125,9 +146,23 @@ def test_random_png_headers(tmp_path, width, height, depth, colour, payload, com
     _check(path)
 
 
-@given(data=st.binary(max_size=300),
-       prefix=st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\x00",
-                               b"MM\x00*", b"RIFF\x00\x00\x00\x00WEBP", b"P5\n", b"%!PS-Adobe-3.0"]))
+@given(
+    data=st.binary(max_size=300),
+    prefix=st.sampled_from(
+        [
+            b"",
+            b"\x89PNG\r\n\x1a\n",
+            b"\xff\xd8\xff",
+            b"GIF89a",
+            b"BM",
+            b"II*\x00",
+            b"MM\x00*",
+            b"RIFF\x00\x00\x00\x00WEBP",
+            b"P5\n",
+            b"%!PS-Adobe-3.0",
+        ]
+    ),
+)
 def test_random_bytes(tmp_path, data, prefix):
     path = tmp_path / "noise"
     path.write_bytes(prefix + data)
@@ -136,7 +171,10 @@ def test_random_bytes(tmp_path, data, prefix):
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 50), (3, 40, 1), (1, 2, 2)])
 def test_prepare_tiny_and_thin_images(shape):
-    for image in (np.zeros(shape, np.float32), np.ones(shape, np.float32),
-                  np.random.default_rng(0).random(shape, dtype=np.float32)):
+    for image in (
+        np.zeros(shape, np.float32),
+        np.ones(shape, np.float32),
+        np.random.default_rng(0).random(shape, dtype=np.float32),
+    ):
         prepared = prepare_image(image, (1, 28, 28))
         assert prepared.shape == (1, 28, 28) and np.isfinite(prepared).all()
