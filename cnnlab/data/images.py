@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.errors import CnnlabError, FileFormatError, LimitExceededError
@@ -105,12 +105,16 @@ def _decoding(path):
             raise _limit_error(path, _pixels_in(str(error)), pillow=True) from None
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: no such image file") from None
+        except UnidentifiedImageError:
+            raise FileFormatError(
+                path, "cannot read the image: not a PNG, JPEG, BMP, GIF, TIFF, WebP or PNM file"
+            ) from None
         except Exception as error:  # noqa: BLE001 (reason below)
             # Pillow's decoders raise a zoo of types on corrupt input (OSError, ValueError,
             # SyntaxError, struct.error, EOFError, IndexError, TypeError, ...): every one of them
             # means the file can't be read as an image.
             raise FileFormatError(
-                path, f"cannot read the image: {error or type(error).__name__}"
+                path, f"cannot read the image: {str(error) or type(error).__name__}"
             ) from None
 
 

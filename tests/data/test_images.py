@@ -191,7 +191,7 @@ def test_truncated_png_names_the_file(tmp_path):
 
 def test_bad_files_name_the_file(tmp_path):
     (tmp_path / "text.png").write_text("just text")
-    with pytest.raises(FileFormatError, match="text.png: cannot read the image"):
+    with pytest.raises(FileFormatError, match="text.png: cannot read the image: not a PNG, JPEG"):
         read_image(tmp_path / "text.png")
     with pytest.raises(FileNotFoundError, match="missing.png: no such image file"):
         read_image(tmp_path / "missing.png")
