@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._checks import check_choice, check_number
+from cnnlab._checks import check_choice, check_int, check_number
 from cnnlab.data.dataset import ArrayDataset, Splits, pixel_stats
 from cnnlab.data.images import probe_image, read_image, resize_image
 from cnnlab.errors import CnnlabError, FileFormatError
@@ -185,6 +185,16 @@ def _reason(error: Exception, path: Path) -> str:
     return text.removeprefix(prefix)
 
 
+def _size_pair(image_size) -> tuple[int, int]:
+    pair = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+    if len(pair) != 2:
+        raise ValueError(
+            "load_image_folder: image_size must be an int or an (H, W) pair, "
+            f"received image_size={image_size!r}"
+        )
+    return tuple(check_int(n, "load_image_folder", "image_size", minimum=1) for n in pair)
+
+
 def _read_images(
     root: Path,
     paths: list[Path],
@@ -194,11 +204,7 @@ def _read_images(
     strict: bool,
 ) -> tuple[np.ndarray, list[int]]:
     """Decode every image to uint8 (N, C, H, W); returns the images and the indices kept."""
-    size = (
-        None
-        if image_size is None
-        else ((image_size,) * 2 if np.isscalar(image_size) else tuple(image_size))
-    )
+    size = None if image_size is None else _size_pair(image_size)
     out, kept, sizes = None, [], {}
     for index, path in enumerate(paths):
         try:
@@ -282,6 +288,8 @@ def load_image_folder(
     test_fraction = check_number(
         test_fraction, "load_image_folder", "test_fraction", low=0, high=1, high_open=True
     )
+    if image_size is not None:
+        _size_pair(image_size)
     strict = check_choice(on_error, ("skip", "raise"), "load_image_folder", "on_error") == "raise"
     skipped: list[SkippedImage] = []
     has_split = (root / "train").is_dir() and (root / "test").is_dir()
@@ -296,17 +304,11 @@ def load_image_folder(
         parts_of += [number] * len(found)
         nested += found_nested
     if not class_names or not paths:
+        loose = f"; {len(unsorted)} image(s) lie outside any class sub-folder" if unsorted else ""
         raise FileFormatError(
             root,
             f"no images found: expected one sub-folder per class holding "
-            f"{', '.join(IMAGE_EXTENSIONS)} files (optionally under train/ and "
-            "test/)"
-            + (
-                f"; {len(unsorted)} image(s) lie directly in the folder, "
-                "outside any class sub-folder"
-                if unsorted
-                else ""
-            ),
+            f"{', '.join(IMAGE_EXTENSIONS)} files (optionally under train/ and test/){loose}",
         )
     if channels is None:
         channels, failed = _choose_channels(paths, skipped, strict)

@@ -186,3 +186,11 @@ def test_16bit_float_and_alpha_only_images_load_in_a_folder(tmp_path):
     assert [[0, 100], [255, 200]] in images[0]  # 16-bit: full range, not clipped at 255
     assert [[0, 64], [128, 255]] in images[0]  # float in [0, 1]: kept, not black
     assert [[0, 255], [255, 255]] in images[1]  # alpha-only: the drawing, dark on white
+
+
+def test_image_size_is_checked_before_reading(tmp_path):
+    _write_gray_classes(tmp_path)
+    with pytest.raises(ValueError, match="load_image_folder: image_size must be an int >= 1"):
+        load_image_folder(tmp_path, image_size=(0, 5))
+    with pytest.raises(ValueError, match=r"image_size must be an int or an \(H, W\) pair"):
+        load_image_folder(tmp_path, image_size=(1, 2, 3))
