@@ -28,6 +28,7 @@ import numbers
 import re
 
 import numpy as np
+from PIL import Image
 
 from cnnlab._checks import check_int, check_number, check_type
 
@@ -171,8 +172,6 @@ def flip_images(images) -> np.ndarray:
 
 def resize_images(images, size) -> np.ndarray:
     """Resize uint8 images (N, C, H, W) to ``size`` (int or (H, W)) with Pillow's bilinear filter."""
-    from PIL import Image
-
     images = _check_images(images, "resize_images")
     if images.dtype != np.uint8:
         raise ValueError(f"resize_images: expected uint8 images, received dtype {images.dtype}")

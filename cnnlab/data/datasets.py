@@ -35,6 +35,7 @@ from cnnlab.atomic import write_bytes
 from cnnlab.data.augment import resize_images
 from cnnlab.data.dataset import ArrayDataset, Splits, pixel_stats
 from cnnlab.data.idx import IDXFormatError, read_idx_pair
+from cnnlab.data.imagefolder import load_image_folder
 from cnnlab.errors import CnnlabError
 
 __all__ = ["DatasetNotFoundError", "available_datasets", "load_dataset", "load_digits", "load_idx_dataset"]
@@ -225,6 +226,7 @@ def load_digits() -> Splits:
     ``sklearn.model_selection.train_test_split(test_size=0.2, stratify=labels, random_state=0)``:
     1,437 training and 360 test images, each class in the same proportion in both.
     """
+    # scikit-learn takes seconds to import; only 'digits' needs it.
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
@@ -269,8 +271,6 @@ def load_dataset(name, image_size=None, data_dir=None, *, download: bool = True)
     elif key in IDX_DATASETS:
         splits = load_idx_dataset(key, data_dir, download=download)
     elif Path(str(name)).expanduser().is_dir():
-        from cnnlab.data.imagefolder import load_image_folder
-
         return load_image_folder(name, image_size=image_size)
     else:
         names = ", ".join(repr(n) for n, _ in available_datasets())
