@@ -234,3 +234,8 @@ def test_parse_augment_spec_checks_the_seed_apart_from_the_spec():
     assert "augmentation spec" not in str(info.value)
     with pytest.raises(TypeError, match="parse_augment_spec: spec must be a str"):
         parse_augment_spec(None)
+
+
+def test_flip_maybe_is_refused_not_silently_no_flip():
+    with pytest.raises(ValueError, match=r"augmentation spec 'shift=2,flip=maybe': flip must be"):
+        parse_augment_spec("shift=2,flip=maybe")

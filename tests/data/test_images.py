@@ -293,3 +293,26 @@ def test_prepare_image_argument_checks():
         prepare_image(np.zeros((8, 8)), (1, 28, 28))
     with pytest.raises(ValueError, match="input_shape must be"):
         prepare_image(image, (28, 28))
+
+
+def test_photo_of_a_digit_on_grey_paper(tmp_path):
+    # Grey, noisy paper, dark ink, JPEG artefacts: as a phone photo of a written digit.
+    from PIL import ImageFilter, ImageFont
+
+    picture = Image.new("L", (150, 200), 200)
+    draw = ImageDraw.Draw(picture)
+    try:
+        font = ImageFont.load_default(size=120)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font, scaled up below
+        font = ImageFont.load_default()
+    draw.text((20, 30), "3", fill=40, font=font)
+    noise = np.random.default_rng(0).normal(0, 8, (200, 150))
+    pixels = np.clip(np.asarray(picture.filter(ImageFilter.GaussianBlur(1))) + noise, 0, 255)
+    path = _save(tmp_path, pixels.astype(np.uint8), "photo.jpg", quality=80)
+    x = prepare_image(read_image(path), (1, 28, 28))[0]
+    border = np.concatenate([x[:2].ravel(), x[-2:].ravel(), x[:, :2].ravel(), x[:, -2:].ravel()])
+    assert border.max() < 0.1 and x.max() == 1.0  # inverted, paper removed
+    height, width = _ink_box(x, threshold=0.3)
+    assert max(height, width) in (19, 20, 21)
+    row, col = _centre_of_mass(x)
+    assert abs(row - 13.5) <= 1.5 and abs(col - 13.5) <= 1.5
