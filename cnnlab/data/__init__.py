@@ -10,7 +10,13 @@ into a model's input (MNIST-style polarity, crop and centring for single-channel
 from cnnlab.data import augment
 from cnnlab.data.augment import Augmentation, parse_augment_spec
 from cnnlab.data.dataset import ArrayDataset, Splits, pixel_stats
-from cnnlab.data.datasets import DatasetNotFoundError, available_datasets, load_dataset, load_digits
+from cnnlab.data.datasets import (
+    DatasetNotFoundError,
+    available_datasets,
+    load_dataset,
+    load_digits,
+    preparation_for,
+)
 from cnnlab.data.idx import (
     IDXFormatError,
     IDXLimitExceededError,
@@ -45,6 +51,7 @@ __all__ = [
     "load_image_folder",
     "parse_augment_spec",
     "pixel_stats",
+    "preparation_for",
     "prepare_image",
     "probe_image",
     "read_idx",

@@ -38,7 +38,14 @@ from cnnlab.data.idx import IDXFormatError, read_idx_pair
 from cnnlab.data.imagefolder import load_image_folder
 from cnnlab.errors import CnnlabError
 
-__all__ = ["DatasetNotFoundError", "available_datasets", "load_dataset", "load_digits", "load_idx_dataset"]
+__all__ = [
+    "DatasetNotFoundError",
+    "available_datasets",
+    "load_dataset",
+    "load_digits",
+    "load_idx_dataset",
+    "preparation_for",
+]
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 
@@ -277,6 +284,29 @@ def load_dataset(name, image_size=None, data_dir=None, *, download: bool = True)
         raise ValueError(f"load_dataset: unknown dataset {name!r}: expected one of {names} or the path of "
                          "an existing image folder")
     return splits if image_size is None else _resize_splits(splits, image_size)
+
+
+#: How each dataset's images were framed, as ``prepare_image`` keyword arguments: MNIST's
+#: digits fill a 20x20 box of 28x28 centred by mass; scikit-learn's digits (resized) and
+#: Fashion-MNIST's items (longest edge to 28, centred) fill the frame. All are light on dark.
+_PREPARATION = {
+    "mnist": {"fit": "digit", "box": 20 / 28},
+    "digits": {"fit": "digit", "box": 1.0},
+    "fashion-mnist": {"fit": "digit", "box": 1.0},
+}
+
+
+def preparation_for(name) -> dict:
+    """``prepare_image`` keyword arguments that frame a new image as dataset ``name``'s were.
+
+    For 'mnist', 'digits' and 'fashion-mnist': polarity detection (``invert`` left to None), the
+    ink cropped, fitted to the dataset's box and centred. For anything else (an image folder,
+    an unknown name): ``{'fit': 'resize', 'invert': False}``, the images as they are, resized,
+    since a model trained on a person's own images learnt them as they are.
+    """
+    key = str(name).lower()
+    key = _ALIASES.get(key, key)
+    return dict(_PREPARATION.get(key, {"fit": "resize", "invert": False}))
 
 
 def available_datasets(data_dir=None) -> list[tuple[str, str]]:

@@ -316,3 +316,16 @@ def test_photo_of_a_digit_on_grey_paper(tmp_path):
     assert max(height, width) in (19, 20, 21)
     row, col = _centre_of_mass(x)
     assert abs(row - 13.5) <= 1.5 and abs(col - 13.5) <= 1.5
+
+
+def test_preparation_for_each_dataset_frames_like_its_training_images(tmp_path):
+    from cnnlab.data import load_dataset, preparation_for
+
+    assert preparation_for("MNIST") == {"fit": "digit", "box": 20 / 28}
+    assert preparation_for("/home/me/photos") == {"fit": "resize", "invert": False}
+    # A dark-on-white digit prepared for 'digits' fills the frame as the digits' training images do.
+    image = read_image(_save(tmp_path, _seven(), "seven.png"))
+    x = prepare_image(image, (1, 28, 28), **preparation_for("digits"))[0]
+    assert _ink_box(x)[0] == 28
+    train = load_dataset("digits", image_size=28).train.images[:50, 0] / 255.0
+    assert all(_ink_box(picture)[0] >= 26 for picture in train)
