@@ -23,7 +23,7 @@ def _expand(grad: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     return np.expand_dims(grad, axis)
 
 
-class Sum(Function):
+class SumFunction(Function):
     """z = Σ_axis a;  dz/da = 1 broadcast back over the summed axes."""
 
     def forward(self, a, axis, keepdims):
@@ -34,7 +34,7 @@ class Sum(Function):
         return (np.broadcast_to(_expand(grad, self.axis, self.keepdims), self.shape),)
 
 
-class Mean(Function):
+class MeanFunction(Function):
     """z = (1/n) Σ_axis a;  dz/da = 1/n."""
 
     def forward(self, a, axis, keepdims):
@@ -48,7 +48,7 @@ class Mean(Function):
         return (np.broadcast_to(grad, self.shape),)
 
 
-class Max(Function):
+class MaxFunction(Function):
     """z = max_axis a;  the gradient goes to the maximum (shared equally among ties)."""
 
     def forward(self, a, axis, keepdims):
@@ -65,14 +65,14 @@ class Max(Function):
 
 
 def sum(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Sum.apply(a, axis=_normalise_axis(axis, a.ndim, "sum"), keepdims=keepdims)
+    return SumFunction.apply(a, axis=_normalise_axis(axis, a.ndim, "sum"), keepdims=keepdims)
 
 
 def mean(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Mean.apply(a, axis=_normalise_axis(axis, a.ndim, "mean"), keepdims=keepdims)
+    return MeanFunction.apply(a, axis=_normalise_axis(axis, a.ndim, "mean"), keepdims=keepdims)
 
 
 def max(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     if a.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
-    return Max.apply(a, axis=_normalise_axis(axis, a.ndim, "max"), keepdims=keepdims)
+    return MaxFunction.apply(a, axis=_normalise_axis(axis, a.ndim, "max"), keepdims=keepdims)
