@@ -54,7 +54,9 @@ def torch_check(torch):
     """
 
     def check(ours, theirs, *arrays, seed: int = 0, grad: bool = True):
-        float_dtypes = {a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
+        float_dtypes = {
+            a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+        }
         assert len(float_dtypes) == 1, f"expected one float dtype, got {float_dtypes}"
         (dtype,) = float_dtypes
         tolerance = TORCH_TOLERANCE[dtype]
@@ -135,7 +137,9 @@ def naive_conv2d():
         dh, dw = _pair(dilation)
         n, c_in, h, width = x.shape
         c_out, c_per_group, kh, kw = w.shape
-        (top, bottom), (left, right) = _explicit_pads(padding, (h, width), (kh, kw), (sh, sw), (dh, dw))
+        (top, bottom), (left, right) = _explicit_pads(
+            padding, (h, width), (kh, kw), (sh, sw), (dh, dw)
+        )
         xp = np.zeros((n, c_in, h + top + bottom, width + left + right), dtype=x.dtype)
         xp[:, :, top : top + h, left : left + width] = x
         oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
@@ -151,7 +155,9 @@ def naive_conv2d():
                         for c in range(c_per_group):
                             for u in range(kh):
                                 for v in range(kw):
-                                    pixel = xp[b_i, g * c_per_group + c, sh * i + dh * u, sw * j + dw * v]
+                                    pixel = xp[
+                                        b_i, g * c_per_group + c, sh * i + dh * u, sw * j + dw * v
+                                    ]
                                     total += w[o, c, u, v] * pixel
                         y[b_i, o, i, j] = total
         return y
@@ -177,7 +183,9 @@ def naive_pool():
         for i in range(oh):
             for j in range(ow):
                 window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
-                y[:, :, i, j] = window.max(axis=(2, 3)) if kind == "max" else window.mean(axis=(2, 3))
+                y[:, :, i, j] = (
+                    window.max(axis=(2, 3)) if kind == "max" else window.mean(axis=(2, 3))
+                )
         return y
 
     return pool

@@ -27,8 +27,14 @@ from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = [
-    "ConvPlan", "Conv2dFunction", "RouteNotApplicableError", "conv1d", "conv2d", "conv2d_plan",
-    "conv_routes", "output_size",
+    "Conv2dFunction",
+    "ConvPlan",
+    "RouteNotApplicableError",
+    "conv1d",
+    "conv2d",
+    "conv2d_plan",
+    "conv_routes",
+    "output_size",
 ]
 
 FORWARD_ROUTES = ("im2col", "shifted_gemm")
@@ -69,8 +75,12 @@ def _pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each >= minimum, as a pair."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, received {name}={value!r}")
-        return tuple(check_int(v, op, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(value))
+            raise ValueError(
+                f"{op}: {name} must be an int or a pair of ints, received {name}={value!r}"
+            )
+        return tuple(
+            check_int(v, op, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(value)
+        )
     value = check_int(value, op, name, minimum=minimum)
     return value, value
 
@@ -135,8 +145,10 @@ def conv_routes(forward=None, weight_grad=None, input_grad=None, loops=None):
     """
     forced = dict(_FORCED.get() or {})
     for name, value, choices in (
-        ("forward", forward, FORWARD_ROUTES), ("weight_grad", weight_grad, WEIGHT_GRAD_ROUTES),
-        ("input_grad", input_grad, INPUT_GRAD_ROUTES), ("loops", loops, LOOPS),
+        ("forward", forward, FORWARD_ROUTES),
+        ("weight_grad", weight_grad, WEIGHT_GRAD_ROUTES),
+        ("input_grad", input_grad, INPUT_GRAD_ROUTES),
+        ("loops", loops, LOOPS),
     ):
         if value is not None:
             forced[name] = check_choice(value, choices, "conv_routes", name)
@@ -178,13 +190,16 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
         f"'shifted_gemm' needs stride 1 and groups=1; this convolution has stride {stride} "
         f"and groups={groups}"
     )
-    forward = forced.get("forward") or _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies)
+    forward = forced.get("forward") or _automatic_forward(
+        x_shape, w_shape, pads, dilation, shifted_applies
+    )
     if forward == "shifted_gemm" and not shifted_applies:
         raise RouteNotApplicableError(f"conv2d: forward route {why_not_shifted}")
     weight_grad = forced.get("weight_grad") or forward
     if weight_grad != forward:
         raise RouteNotApplicableError(
-            f"conv2d: weight_grad route '{weight_grad}' needs the {weight_grad} forward's saved input, "
+            f"conv2d: weight_grad route '{weight_grad}' needs the {weight_grad} forward's saved "
+            f"input, "
             f"and the forward route is '{forward}'"
         )
     input_grad = forced.get("input_grad") or _automatic_input_grad(
@@ -200,7 +215,9 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
         )
     unit = stride == (1, 1) and dilation == (1, 1)
     # compiled loops where they vectorise (unit steps), NumPy slices elsewhere (measured)
-    forward_loops = None if forward == "shifted_gemm" else loops or ("compiled" if unit else "numpy")
+    forward_loops = (
+        None if forward == "shifted_gemm" else loops or ("compiled" if unit else "numpy")
+    )
     if input_grad == "shifted_gemm":
         input_grad_loops = None
     elif input_grad == "full_convolution":  # its im2col runs at stride 1
@@ -232,7 +249,8 @@ def _automatic_input_grad(x_shape, w_shape, stride, pads, dilation, forward) -> 
 
 def _output_shape(x_shape, w_shape, stride, pads, dilation) -> tuple[int, int]:
     return tuple(
-        output_size(x_shape[2 + a], w_shape[2 + a], stride[a], pads[a], dilation[a]) for a in range(2)
+        output_size(x_shape[2 + a], w_shape[2 + a], stride[a], pads[a], dilation[a])
+        for a in range(2)
     )
 
 
@@ -274,7 +292,15 @@ class Conv2dFunction(Function):
             self.saved = xp if keep else None
             return im2col.to_nchw(y, bias[0] if bias else None)
         y, col = im2col.forward(
-            x, w, stride, pads, dilation, groups, out_size, plan.forward_loops, bias[0] if bias else None
+            x,
+            w,
+            stride,
+            pads,
+            dilation,
+            groups,
+            out_size,
+            plan.forward_loops,
+            bias[0] if bias else None,
         )
         self.saved = col if keep else None
         return y
@@ -292,7 +318,9 @@ class Conv2dFunction(Function):
         dx = dw = db = None
         if needs[1]:
             if plan.weight_grad == "shifted_gemm":
-                dw = shifted_gemm.conv2d_weight_grad(self.saved, padded_delta, x_shape, w.shape, pads, dilation)
+                dw = shifted_gemm.conv2d_weight_grad(
+                    self.saved, padded_delta, x_shape, w.shape, pads, dilation
+                )
             else:
                 dw = im2col.weight_grad(delta, self.saved, w.shape)
         if needs[0]:
@@ -304,7 +332,15 @@ class Conv2dFunction(Function):
                 )
             else:
                 dx = im2col.input_grad(
-                    delta, w, x_shape, grad.shape, stride, pads, dilation, groups, plan.input_grad_loops
+                    delta,
+                    w,
+                    x_shape,
+                    grad.shape,
+                    stride,
+                    pads,
+                    dilation,
+                    groups,
+                    plan.input_grad_loops,
                 )
         if self.has_bias and needs[2]:
             db = grad.sum(axis=(0, 2, 3))
@@ -313,22 +349,31 @@ class Conv2dFunction(Function):
 
 def _check_inputs(op, x, w, b, groups, x_rank, layout):
     if x.ndim != x_rank:
-        raise ValueError(f"{op}: expected input x of shape {layout[0]} ({x_rank}-D), got shape {x.shape}")
+        raise ValueError(
+            f"{op}: expected input x of shape {layout[0]} ({x_rank}-D), got shape {x.shape}"
+        )
     if w.ndim != x_rank:
-        raise ValueError(f"{op}: expected weights w of shape {layout[1]} ({x_rank}-D), got shape {w.shape}")
+        raise ValueError(
+            f"{op}: expected weights w of shape {layout[1]} ({x_rank}-D), got shape {w.shape}"
+        )
     groups = check_int(groups, op, "groups", minimum=1)
     c_in, c_out = x.shape[1], w.shape[0]
     if c_in % groups:
         raise ValueError(f"{op}: input channels C_in={c_in} are not divisible by groups={groups}")
     if c_out % groups:
-        raise ValueError(f"{op}: output channels C_out={c_out} (w.shape[0]) are not divisible by groups={groups}")
+        raise ValueError(
+            f"{op}: output channels C_out={c_out} (w.shape[0]) are not divisible by "
+            f"groups={groups}"
+        )
     if w.shape[1] != c_in // groups:
         raise ValueError(
             f"{op}: weights w of shape {w.shape} have {w.shape[1]} input channels, expected "
             f"C_in/groups = {c_in}/{groups} = {c_in // groups} for input x of shape {x.shape}"
         )
     if b is not None and b.shape != (c_out,):
-        raise ValueError(f"{op}: bias b must have shape (C_out,) = ({c_out},), got shape {b.shape}")
+        raise ValueError(
+            f"{op}: bias b must have shape (C_out,) = ({c_out},), got shape {b.shape}"
+        )
     for name, t in (("x", x), ("w", w), ("b", b)):
         if t is not None and t.dtype.kind != "f":
             raise ValueError(f"{op}: {name} must be a floating-point tensor, got dtype {t.dtype}")
@@ -387,7 +432,13 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     plan = _plan(x.shape, w.shape, stride, pads, dilation, groups)
     tensors = (x, w) if b is None else (x, w, b)
     return Conv2dFunction.apply(
-        *tensors, stride=stride, pads=pads, dilation=dilation, groups=groups, out_size=out_size, plan=plan
+        *tensors,
+        stride=stride,
+        pads=pads,
+        dilation=dilation,
+        groups=groups,
+        out_size=out_size,
+        plan=plan,
     )
 
 
@@ -444,7 +495,12 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     stride, dilation, groups = (1, stride), (1, dilation), int(groups)
     out_size = _output_shape(x4.shape, w4.shape, stride, pads, dilation)
     y = Conv2dFunction.apply(
-        *tensors, stride=stride, pads=pads, dilation=dilation, groups=groups, out_size=out_size,
+        *tensors,
+        stride=stride,
+        pads=pads,
+        dilation=dilation,
+        groups=groups,
+        out_size=out_size,
         plan=_plan(x4.shape, w4.shape, stride, pads, dilation, groups),
     )
     return reshape(y, (n, w.shape[0], y.shape[3]))

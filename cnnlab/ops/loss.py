@@ -131,7 +131,8 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
                 f"cross_entropy: label {target_array[bad][0]} is out of range for K={k} classes "
                 f"(expected labels in [0, {k}))"
             )
-        return CrossEntropyLabelsFunction.apply(logits, labels=target_array.astype(np.intp), reduction=reduction)
+        labels = target_array.astype(np.intp)
+        return CrossEntropyLabelsFunction.apply(logits, labels=labels, reduction=reduction)
     if target_array.shape != (n, k):
         raise ValueError(
             f"cross_entropy: target has shape {target_array.shape}, expected labels ({n},) "

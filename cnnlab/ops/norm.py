@@ -179,7 +179,9 @@ def batch_norm(
 
     batch_stats = training or running_mean is None or running_var is None
     if not batch_stats:
-        return BatchNormFunction.apply(x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False)
+        return BatchNormFunction.apply(
+            x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False
+        )
 
     count = x.size // channels
     if count < 2 and training:
@@ -198,7 +200,9 @@ def batch_norm(
         if running_var is not None:
             running_var *= 1 - momentum
             running_var += momentum * (var * (count / (count - 1))).astype(running_var.dtype)
-    return BatchNormFunction.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered)
+    return BatchNormFunction.apply(
+        x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered
+    )
 
 
 def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:

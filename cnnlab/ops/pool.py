@@ -26,8 +26,15 @@ from cnnlab.ops.pool_routes import window_loops, window_slices
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = [
-    "AvgPool2dFunction", "GlobalAvgPool2dFunction", "MaxPool2dFunction", "PoolPlan",
-    "avg_pool2d", "global_avg_pool2d", "max_pool2d", "max_pool2d_plan", "pool_routes",
+    "AvgPool2dFunction",
+    "GlobalAvgPool2dFunction",
+    "MaxPool2dFunction",
+    "PoolPlan",
+    "avg_pool2d",
+    "global_avg_pool2d",
+    "max_pool2d",
+    "max_pool2d_plan",
+    "pool_routes",
 ]
 
 MAX_POOL_ROUTES = ("compiled_fixed_window", "compiled_generic", "numpy")
@@ -48,8 +55,8 @@ _FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("pool_route
 def pool_routes(max_pool=None):
     """Force max pooling's route inside the block (None: the planner's choice).
 
-        with pool_routes(max_pool="numpy"):
-            y = max_pool2d(x, 2)
+    with pool_routes(max_pool="numpy"):
+        y = max_pool2d(x, 2)
     """
     if max_pool is not None:
         check_choice(max_pool, MAX_POOL_ROUTES, "pool_routes", "max_pool")
@@ -79,12 +86,12 @@ def _plan(pads) -> PoolPlan:
     return _forced_plan(forced) if forced else _automatic_plan(padded)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _forced_plan(route) -> PoolPlan:
     return PoolPlan(route)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _automatic_plan(padded) -> PoolPlan:
     """Compiled loops always (measured faster than NumPy's slices), with the window
     compiled in when no padding clips it."""
@@ -93,13 +100,15 @@ def _automatic_plan(padded) -> PoolPlan:
 
 def _check_input(op, x):
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected input x of shape (N, C, H, W) (4-D), got shape {x.shape}")
+        raise ValueError(
+            f"{op}: expected input x of shape (N, C, H, W) (4-D), got shape {x.shape}"
+        )
     if x.dtype.kind != "f":
         raise ValueError(f"{op}: x must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _pool_options(op, x_shape, kernel_size, stride, padding):
-    """(kernel, stride, pads ((top, bottom), (left, right)), out_size) for an (N, C, H, W) input."""
+    """(kernel, stride, pads ((top, bottom), (left, right)), out_size) for an (N, C, H, W) x."""
     kernel = _pair(kernel_size, "kernel_size", op, minimum=1)
     stride = kernel if stride is None else _pair(stride, "stride", op, minimum=1)
     pad = _pair(padding, "padding", op, minimum=0)
@@ -135,7 +144,9 @@ class MaxPool2dFunction(Function):
             y, self.argmax = window_slices.max_pool_forward(x, kernel, stride, pads, out_size)
         else:
             fixed = self.route == "compiled_fixed_window"
-            y, self.argmax = window_loops.max_pool_forward(x, kernel, stride, pads, out_size, fixed)
+            y, self.argmax = window_loops.max_pool_forward(
+                x, kernel, stride, pads, out_size, fixed
+            )
         return y
 
     def backward(self, grad):
@@ -156,7 +167,9 @@ class AvgPool2dFunction(Function):
         total = np.zeros(x.shape[:2] + out_size, dtype=x.dtype)
         for u in range(kernel[0]):
             for v in range(kernel[1]):
-                total += xp[:, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])]
+                total += xp[
+                    :, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])
+                ]
         return total / np.asarray(kernel[0] * kernel[1], dtype=x.dtype)
 
     def backward(self, grad):
@@ -166,7 +179,9 @@ class AvgPool2dFunction(Function):
         dxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad.dtype)
         for u in range(kernel[0]):
             for v in range(kernel[1]):
-                dxp[:, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])] += share
+                dxp[
+                    :, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])
+                ] += share
         return (dxp[:, :, top : top + h, left : left + w],)
 
 
@@ -202,7 +217,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """
     x = as_tensor(x)
     _check_input("max_pool2d", x)
-    kernel, stride, pads, out_size = _pool_options("max_pool2d", x.shape, kernel_size, stride, padding)
+    kernel, stride, pads, out_size = _pool_options(
+        "max_pool2d", x.shape, kernel_size, stride, padding
+    )
     return MaxPool2dFunction.apply(
         x, kernel=kernel, stride=stride, pads=pads, out_size=out_size, plan=_plan(pads)
     )
@@ -216,7 +233,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """
     x = as_tensor(x)
     _check_input("avg_pool2d", x)
-    kernel, stride, pads, out_size = _pool_options("avg_pool2d", x.shape, kernel_size, stride, padding)
+    kernel, stride, pads, out_size = _pool_options(
+        "avg_pool2d", x.shape, kernel_size, stride, padding
+    )
     return AvgPool2dFunction.apply(x, kernel=kernel, stride=stride, pads=pads, out_size=out_size)
 
 

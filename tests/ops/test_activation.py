@@ -123,5 +123,6 @@ def test_integer_input_is_rejected(op):
 
 
 def test_leaky_relu_slope_must_be_a_number():
-    with pytest.raises(TypeError, match="leaky_relu: negative_slope must be a number, received negative_slope='x'"):
+    message = "leaky_relu: negative_slope must be a number, received negative_slope='x'"
+    with pytest.raises(TypeError, match=message):
         leaky_relu(_input(), "x")

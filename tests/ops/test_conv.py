@@ -76,8 +76,15 @@ def test_lecture_stride_1_then_max_pool():
 
 @pytest.mark.parametrize(
     ("n", "k", "s", "p", "d", "expected"),
-    [(6, 3, 1, 0, 1, 4), (6, 3, 2, 0, 1, 2), (28, 5, 1, 2, 1, 28), (7, 3, 2, 1, 1, 4), (9, 3, 1, 0, 2, 5),
-     (224, 11, 4, 2, 1, 55), (5, 5, 1, 0, 1, 1)],
+    [
+        (6, 3, 1, 0, 1, 4),
+        (6, 3, 2, 0, 1, 2),
+        (28, 5, 1, 2, 1, 28),
+        (7, 3, 2, 1, 1, 4),
+        (9, 3, 1, 0, 2, 5),
+        (224, 11, 4, 2, 1, 55),
+        (5, 5, 1, 0, 1, 1),
+    ],
 )
 def test_output_size(n, k, s, p, d, expected):
     assert output_size(n, k, s, p, d) == expected
@@ -98,7 +105,12 @@ def test_forward_matches_naive_loops(case, naive_conv2d):
 def test_same_padding_keeps_size_at_stride_1():
     x, w, _b, _ = make_case((2, 3, 7, 6, 4, (4, 3), 1, 0, 1, 1))
     for dilation in (1, 2):
-        assert conv2d(Tensor(x), Tensor(w), padding="same", dilation=dilation).shape == (2, 4, 7, 6)
+        assert conv2d(Tensor(x), Tensor(w), padding="same", dilation=dilation).shape == (
+            2,
+            4,
+            7,
+            6,
+        )
 
 
 def test_same_padding_with_stride_follows_tensorflow(naive_conv2d):
@@ -122,7 +134,10 @@ def test_gradcheck(case):
 
 def test_gradcheck_without_bias():
     x, w, _, options = make_case(CASES[3])
-    errors = gradcheck(lambda x, w: conv2d(x, w, **options), [Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)])
+    errors = gradcheck(
+        lambda x, w: conv2d(x, w, **options),
+        [Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)],
+    )
     assert max(errors.values()) < 1e-6, errors
 
 
@@ -192,8 +207,12 @@ def test_conv1d_matches_conv2d_and_gradcheck(case, naive_conv2d):
     x, w, b, options = make_case_1d(case)
     y = conv1d(Tensor(x), Tensor(w), Tensor(b), **options)
     if not isinstance(options["padding"], str):
-        opts2 = dict(options, stride=(1, options["stride"]), padding=(0, options["padding"]),
-                     dilation=(1, options["dilation"]))
+        opts2 = dict(
+            options,
+            stride=(1, options["stride"]),
+            padding=(0, options["padding"]),
+            dilation=(1, options["dilation"]),
+        )
         y2 = naive_conv2d(x[:, :, None], w[:, :, None], b, **opts2)[:, :, 0]
         np.testing.assert_allclose(y.data, y2, rtol=1e-12, atol=1e-12)
     inputs = [Tensor(a, requires_grad=True) for a in (x, w, b)]
@@ -210,28 +229,44 @@ def _torch_options(options):
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_against_torch(case, dtype, torch, torch_check):
     x, w, b, options = make_case(case, dtype=dtype)
-    torch_check(lambda x, w, b: conv2d(x, w, b, **options),
-                lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **_torch_options(options)),
-                x, w, b, seed=5)
+    torch_check(
+        lambda x, w, b: conv2d(x, w, b, **options),
+        lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **_torch_options(options)),
+        x,
+        w,
+        b,
+        seed=5,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", [c for c in CASES_1D if c[5] == 1 or not isinstance(c[6], str)],
-                         ids=lambda c: str(c))
+@pytest.mark.parametrize(
+    "case", [c for c in CASES_1D if c[5] == 1 or not isinstance(c[6], str)], ids=lambda c: str(c)
+)
 def test_conv1d_against_torch(case, dtype, torch, torch_check):
     x, w, b, options = make_case_1d(case, dtype=dtype)
-    torch_check(lambda x, w, b: conv1d(x, w, b, **options),
-                lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **_torch_options(options)),
-                x, w, b, seed=6)
+    torch_check(
+        lambda x, w, b: conv1d(x, w, b, **options),
+        lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **_torch_options(options)),
+        x,
+        w,
+        b,
+        seed=6,
+    )
 
 
 def test_large_float32_against_torch(torch, torch_check):
     # a realistic layer: the automatic plan picks the shifted-GEMM route here
     case = (8, 16, 14, 14, 32, 3, 1, 1, 1, 1)
     x, w, b, options = make_case(case, dtype=np.float32, seed=3)
-    torch_check(lambda x, w, b: conv2d(x, w, b, **options),
-                lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **_torch_options(options)),
-                x, w, b, seed=7)
+    torch_check(
+        lambda x, w, b: conv2d(x, w, b, **options),
+        lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **_torch_options(options)),
+        x,
+        w,
+        b,
+        seed=7,
+    )
 
 
 def _t(*shape, dtype=np.float32):
@@ -241,23 +276,77 @@ def _t(*shape, dtype=np.float32):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: conv2d(_t(3, 8, 8), _t(4, 3, 3, 3)), r"conv2d: expected input x of shape \(N, C_in, H, W\).*got shape \(3, 8, 8\)"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3)), r"conv2d: expected weights w .*got shape \(4, 3, 3\)"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 2, 3, 3)), r"conv2d: weights w of shape \(4, 2, 3, 3\) have 2 input channels, expected C_in/groups = 3/1 = 3"),
-        (lambda: conv2d(_t(1, 4, 8, 8), _t(3, 2, 3, 3), groups=2), r"conv2d: output channels C_out=3 .*not divisible by groups=2"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 1, 3, 3), groups=2), r"conv2d: input channels C_in=3 are not divisible by groups=2"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), groups=0), r"conv2d: groups must be an int >= 1, received groups=0"),
-        (lambda: conv2d(_t(1, 3, 4, 4), _t(4, 3, 5, 5)), r"conv2d: kernel height 5 .*larger than the padded input height 4"),
-        (lambda: conv2d(_t(1, 3, 4, 4), _t(4, 3, 3, 3), dilation=2), r"conv2d: kernel height 3 \(dilated extent 5\)"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=0), r"conv2d: stride must be an int >= 1, received stride=0"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, 2, 3)), r"conv2d: stride must be an int or a pair of ints, received stride=\(1, 2, 3\)"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding=-1), r"conv2d: padding must be an int >= 0, received padding=-1"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding="full"), r"conv2d: padding must be one of 'valid', 'same', received padding='full'"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), _t(3)), r"conv2d: bias b must have shape \(C_out,\) = \(4,\), got shape \(3,\)"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3, dtype=np.float64)), r"conv2d: x, w and b must share one dtype"),
-        (lambda: conv2d(_t(1, 3, 8, 8, dtype=np.int64), _t(4, 3, 3, 3)), r"conv2d: x must be a floating-point"),
-        (lambda: conv1d(_t(1, 3, 8, 8), _t(4, 3, 3)), r"conv1d: expected input x of shape \(N, C_in, L\)"),
-        (lambda: conv1d(_t(1, 3, 4), _t(4, 3, 5)), r"conv1d: kernel size 5 .*larger than the padded input length 4"),
+        (
+            lambda: conv2d(_t(3, 8, 8), _t(4, 3, 3, 3)),
+            r"conv2d: expected input x of shape \(N, C_in, H, W\).*got shape \(3, 8, 8\)",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3)),
+            r"conv2d: expected weights w .*got shape \(4, 3, 3\)",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 2, 3, 3)),
+            (
+                r"conv2d: weights w of shape \(4, 2, 3, 3\) have 2 input channels, "
+                r"expected C_in/groups = 3/1 = 3"
+            ),
+        ),
+        (
+            lambda: conv2d(_t(1, 4, 8, 8), _t(3, 2, 3, 3), groups=2),
+            r"conv2d: output channels C_out=3 .*not divisible by groups=2",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 1, 3, 3), groups=2),
+            r"conv2d: input channels C_in=3 are not divisible by groups=2",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), groups=0),
+            r"conv2d: groups must be an int >= 1, received groups=0",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 4, 4), _t(4, 3, 5, 5)),
+            r"conv2d: kernel height 5 .*larger than the padded input height 4",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 4, 4), _t(4, 3, 3, 3), dilation=2),
+            r"conv2d: kernel height 3 \(dilated extent 5\)",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=0),
+            r"conv2d: stride must be an int >= 1, received stride=0",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, 2, 3)),
+            r"conv2d: stride must be an int or a pair of ints, received stride=\(1, 2, 3\)",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding=-1),
+            r"conv2d: padding must be an int >= 0, received padding=-1",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding="full"),
+            r"conv2d: padding must be one of 'valid', 'same', received padding='full'",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), _t(3)),
+            r"conv2d: bias b must have shape \(C_out,\) = \(4,\), got shape \(3,\)",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3, dtype=np.float64)),
+            r"conv2d: x, w and b must share one dtype",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8, dtype=np.int64), _t(4, 3, 3, 3)),
+            r"conv2d: x must be a floating-point",
+        ),
+        (
+            lambda: conv1d(_t(1, 3, 8, 8), _t(4, 3, 3)),
+            r"conv1d: expected input x of shape \(N, C_in, L\)",
+        ),
+        (
+            lambda: conv1d(_t(1, 3, 4), _t(4, 3, 5)),
+            r"conv1d: kernel size 5 .*larger than the padded input length 4",
+        ),
     ],
 )
 def test_errors(call, message):
@@ -268,13 +357,24 @@ def test_errors(call, message):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding=1.5), r"conv2d: padding must be an int, received padding=1.5"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, "2")), r"conv2d: stride\[1\] must be an int, received stride\[1\]='2'"),
-        (lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), groups=1.0), r"conv2d: groups must be an int, received groups=1.0"),
-        (lambda: conv1d(_t(1, 3, 8), _t(4, 3, 3), stride=(1, 2)), r"conv1d: stride must be an int, received stride=\(1, 2\)"),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding=1.5),
+            r"conv2d: padding must be an int, received padding=1.5",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, "2")),
+            r"conv2d: stride\[1\] must be an int, received stride\[1\]='2'",
+        ),
+        (
+            lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), groups=1.0),
+            r"conv2d: groups must be an int, received groups=1.0",
+        ),
+        (
+            lambda: conv1d(_t(1, 3, 8), _t(4, 3, 3), stride=(1, 2)),
+            r"conv1d: stride must be an int, received stride=\(1, 2\)",
+        ),
     ],
 )
 def test_wrong_argument_types_raise_type_error(call, message):
     with pytest.raises(TypeError, match=message):
         call()
-

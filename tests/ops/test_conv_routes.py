@@ -89,7 +89,7 @@ def test_grid_covers_every_value_of_every_axis():
     assert {c[5] for c in GRID} >= {1, 3, 5, (2, 3)}
     assert {c[8] for c in GRID} == {1, 2}
     assert {1, 2} <= {c[9] for c in GRID} and any(c[9] == c[1] > 2 for c in GRID)  # depthwise
-    # the shifted-GEMM routes apply to stride 1 and one group only: those cases alone cover the rest
+    # the shifted-GEMM routes apply to stride 1 and one group only: those cases cover the rest
     shifted = [c for c in GRID if c[6] == 1 and c[9] == 1]
     assert {c[7] for c in shifted} == {0, 1, 2, "same"} and {c[8] for c in shifted} == {1, 2}
     assert {c[5] for c in shifted} >= {1, 3, 5, (2, 3)}
@@ -102,8 +102,10 @@ def test_every_route_matches_naive_loops(case, routes, forced, naive_conv2d):
     x, w, b, options = make_case(case)
     forward, input_grad, loops = routes
     with_grad = [Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b)]
-    y = forced(conv_routes(forward=forward, input_grad=input_grad, loops=loops),
-               lambda: conv2d(*with_grad, **options))
+    y = forced(
+        conv_routes(forward=forward, input_grad=input_grad, loops=loops),
+        lambda: conv2d(*with_grad, **options),
+    )
     _assert_plan_followed(y, forward, input_grad, loops)
     np.testing.assert_allclose(y.data, naive_conv2d(x, w, b, **options), rtol=1e-12, atol=1e-12)
 
@@ -113,8 +115,10 @@ def test_every_route_matches_naive_loops(case, routes, forced, naive_conv2d):
 def test_every_route_passes_finite_differences(case, routes, forced, check_gradients):
     x, w, b, options = make_case(case)
     forward, input_grad, loops = routes
-    errors = forced(conv_routes(forward=forward, input_grad=input_grad, loops=loops),
-                    lambda: check_gradients(lambda x, w, b: conv2d(x, w, b, **options), x, w, b))
+    errors = forced(
+        conv_routes(forward=forward, input_grad=input_grad, loops=loops),
+        lambda: check_gradients(lambda x, w, b: conv2d(x, w, b, **options), x, w, b),
+    )
     assert set(errors) == {0, 1, 2}
 
 
@@ -123,10 +127,16 @@ def test_every_route_passes_finite_differences(case, routes, forced, check_gradi
 def test_every_route_in_float32_against_torch(case, routes, forced, torch, torch_check):
     x, w, b, options = make_case(case, dtype=np.float32, seed=1)
     forward, input_grad, loops = routes
-    forced(conv_routes(forward=forward, input_grad=input_grad, loops=loops),
-           lambda: torch_check(lambda x, w, b: conv2d(x, w, b, **options),
-                               lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **options),
-                               x, w, b))
+    forced(
+        conv_routes(forward=forward, input_grad=input_grad, loops=loops),
+        lambda: torch_check(
+            lambda x, w, b: conv2d(x, w, b, **options),
+            lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **options),
+            x,
+            w,
+            b,
+        ),
+    )
 
 
 @pytest.mark.parametrize("input_grad", ["col2im", "full_convolution"])
@@ -162,11 +172,16 @@ def _im2col_arguments(case):
 def test_compiled_im2col_and_col2im_equal_the_numpy_slices(case):
     x, kernel, stride, pads, dilation, out_size = _im2col_arguments(case)
     col = im2col.im2col(x, kernel, stride, pads, dilation, out_size, loops="compiled")
-    np.testing.assert_array_equal(col, im2col.im2col(x, kernel, stride, pads, dilation, out_size, "numpy"))
+    np.testing.assert_array_equal(
+        col, im2col.im2col(x, kernel, stride, pads, dilation, out_size, "numpy")
+    )
     c = np.random.default_rng(9).standard_normal(col.shape)
-    np.testing.assert_allclose(im2col.col2im(c, x.shape, stride, pads, dilation, "compiled"),
-                               im2col.col2im(c, x.shape, stride, pads, dilation, "numpy"),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        im2col.col2im(c, x.shape, stride, pads, dilation, "compiled"),
+        im2col.col2im(c, x.shape, stride, pads, dilation, "numpy"),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("loops", ["numpy", "compiled"])
@@ -187,7 +202,9 @@ def test_shifted_gemm_over_many_column_blocks_equals_im2col(monkeypatch):
     results = {}
     for route in ("shifted_gemm", "im2col"):
         tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-        with conv_routes(forward=route, input_grad="shifted_gemm" if route == "shifted_gemm" else "col2im"):
+        with conv_routes(
+            forward=route, input_grad="shifted_gemm" if route == "shifted_gemm" else "col2im"
+        ):
             y = conv2d(*tensors, **options)
         y.backward(np.random.default_rng(3).standard_normal(y.shape))
         results[route] = [y.data] + [t.grad for t in tensors]
@@ -206,18 +223,30 @@ def test_automatic_plan_picks_shifted_gemm_for_wide_frames_only():
 
 def test_automatic_plan_picks_the_smaller_input_grad_buffer():
     assert conv2d_plan((2, 64, 8, 8), (8, 64, 3, 3), padding=1, groups=1).input_grad in (
-        "full_convolution", "shifted_gemm")
+        "full_convolution",
+        "shifted_gemm",
+    )
     # im2col forward: C_out ≪ C_in → full convolution, C_out ≫ C_in → col2im
-    assert conv2d_plan((2, 64, 8, 8), (8, 64, 3, 3), stride=2, padding=1).input_grad == "full_convolution"
+    assert (
+        conv2d_plan((2, 64, 8, 8), (8, 64, 3, 3), stride=2, padding=1).input_grad
+        == "full_convolution"
+    )
     assert conv2d_plan((2, 8, 8, 8), (64, 8, 3, 3), stride=2, padding=1).input_grad == "col2im"
 
 
 def test_automatic_plan_compiles_loops_only_for_unit_steps():
     unit = conv2d_plan((4, 1, 28, 28), (6, 1, 5, 5), padding=2)  # LeNet's first layer
-    assert (unit.forward, unit.forward_loops, unit.input_grad_loops) == ("im2col", "compiled", "compiled")
+    assert (unit.forward, unit.forward_loops, unit.input_grad_loops) == (
+        "im2col",
+        "compiled",
+        "compiled",
+    )
     strided = conv2d_plan((4, 64, 9, 9), (8, 64, 3, 3), stride=2)
     assert (strided.forward_loops, strided.input_grad, strided.input_grad_loops) == (
-        "numpy", "full_convolution", "compiled")  # the full convolution's im2col runs at stride 1
+        "numpy",
+        "full_convolution",
+        "compiled",
+    )  # the full convolution's im2col runs at stride 1
     dilated = conv2d_plan((4, 2, 9, 9), (8, 2, 3, 3), dilation=2)
     assert (dilated.forward_loops, dilated.input_grad_loops) == ("numpy", "numpy")
 
@@ -230,7 +259,9 @@ def test_plan_is_cached_by_shapes():
 def test_forcing_shifted_gemm_on_a_grouped_conv_raises_instead_of_falling_back():
     # the old module switch STRIDE1_PATH="shifted" silently ran im2col for groups and strides
     with conv_routes(forward="shifted_gemm"):
-        with pytest.raises(RouteNotApplicableError, match="needs stride 1 and groups=1; .*groups=2"):
+        with pytest.raises(
+            RouteNotApplicableError, match="needs stride 1 and groups=1; .*groups=2"
+        ):
             conv2d(np.ones((1, 4, 6, 6)), np.ones((2, 2, 3, 3)), groups=2)
         with pytest.raises(RouteNotApplicableError, match=r"stride \(2, 2\)"):
             conv2d_plan((1, 4, 6, 6), (2, 4, 3, 3), stride=2)
@@ -239,32 +270,36 @@ def test_forcing_shifted_gemm_on_a_grouped_conv_raises_instead_of_falling_back()
 
 
 def test_forcing_a_weight_grad_route_that_lacks_its_buffer_raises():
-    with conv_routes(forward="im2col", weight_grad="shifted_gemm"), pytest.raises(
-        RouteNotApplicableError, match="forward route is 'im2col'"
+    with (
+        conv_routes(forward="im2col", weight_grad="shifted_gemm"),
+        pytest.raises(RouteNotApplicableError, match="forward route is 'im2col'"),
     ):
         conv2d_plan((1, 4, 6, 6), (2, 4, 3, 3))
 
 
 def test_forcing_loops_on_a_plan_without_copies_raises():
-    with conv_routes(forward="shifted_gemm", input_grad="shifted_gemm", loops="compiled"):
-        with pytest.raises(RouteNotApplicableError, match="makes none"):
-            conv2d_plan((1, 4, 6, 6), (2, 4, 3, 3))
+    routes = conv_routes(forward="shifted_gemm", input_grad="shifted_gemm", loops="compiled")
+    with routes, pytest.raises(RouteNotApplicableError, match="makes none"):
+        conv2d_plan((1, 4, 6, 6), (2, 4, 3, 3))
 
 
 def test_route_not_applicable_is_a_cnnlab_value_error():
     from cnnlab.errors import CnnlabError
 
-    assert issubclass(RouteNotApplicableError, CnnlabError) and issubclass(RouteNotApplicableError, ValueError)
+    assert issubclass(RouteNotApplicableError, CnnlabError) and issubclass(
+        RouteNotApplicableError, ValueError
+    )
 
 
 def test_unknown_route_names_are_refused():
-    with pytest.raises(ValueError, match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', "
-                                         "received forward='winograd'"):
-        with conv_routes(forward="winograd"):
-            pass
+    with pytest.raises(
+        ValueError,
+        match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', "
+        "received forward='winograd'",
+    ), conv_routes(forward="winograd"):
+        pass
     with pytest.raises(ValueError, match="conv_routes: loops must be one of"):
-        with conv_routes(loops="numba"):
-            pass
+        conv_routes(loops="numba").__enter__()
 
 
 def test_override_blocks_nest_and_end():
@@ -275,7 +310,10 @@ def test_override_blocks_nest_and_end():
             inner = conv2d_plan(*shape)
         outer = conv2d_plan(*shape)
     assert (inner.input_grad, inner.forward_loops, inner.input_grad_loops) == (
-        "full_convolution", "numpy", "numpy")
+        "full_convolution",
+        "numpy",
+        "numpy",
+    )
     assert dataclasses.replace(outer, input_grad=automatic.input_grad) == automatic
     assert outer.input_grad == "full_convolution" != automatic.input_grad
     assert conv2d_plan(*shape) == automatic
@@ -283,7 +321,9 @@ def test_override_blocks_nest_and_end():
 
 def test_the_route_switches_are_gone():
     # the module global, the monkeypatched private method and the choice inside the loops file
-    assert not hasattr(shifted_gemm, "STRIDE1_PATH") and not hasattr(shifted_gemm, "use_shifted_gemm")
+    assert not hasattr(shifted_gemm, "STRIDE1_PATH") and not hasattr(
+        shifted_gemm, "use_shifted_gemm"
+    )
     assert not hasattr(conv.Conv2dFunction, "_full_convolution_is_smaller")
     from cnnlab.ops.conv_routes import im2col_loops
 

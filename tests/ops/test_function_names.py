@@ -14,7 +14,11 @@ def _classes(package, base):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         module = importlib.import_module(info.name)
         for name, value in vars(module).items():
-            if inspect.isclass(value) and issubclass(value, base) and value.__module__ == info.name:
+            if (
+                inspect.isclass(value)
+                and issubclass(value, base)
+                and value.__module__ == info.name
+            ):
                 found[name] = value
     return found
 

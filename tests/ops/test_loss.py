@@ -219,5 +219,8 @@ def test_regression_errors(name):
 
 @pytest.mark.parametrize("op", [cross_entropy, mse_loss, l1_loss])
 def test_bad_reduction_is_rejected(op):
-    with pytest.raises(ValueError, match=rf"{op.__name__}: reduction must be one of 'mean', 'sum', 'none', received reduction='avg'"):
+    message = (
+        rf"{op.__name__}: reduction must be one of 'mean', 'sum', 'none', received reduction='avg'"
+    )
+    with pytest.raises(ValueError, match=message):
         op(_logits(), _labels() if op is cross_entropy else _logits(), reduction="avg")

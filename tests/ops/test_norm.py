@@ -7,7 +7,6 @@ from cnnlab.ops.norm import batch_norm, dropout, local_response_norm
 from cnnlab.tensor import Tensor
 
 
-
 def test_dropout_zeroes_and_rescales():
     x = np.ones((200, 50))
     y = dropout(x, p=0.25, rng=0).data
@@ -68,7 +67,8 @@ def test_dropout_keeps_dtype(dtype):
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_dropout_rejects_bad_p(p):
-    with pytest.raises(ValueError, match=r"dropout: p must be a finite number in \[0, 1\], received p="):
+    message = r"dropout: p must be a finite number in \[0, 1\], received p="
+    with pytest.raises(ValueError, match=message):
         dropout(np.ones(3), p)
 
 
@@ -79,7 +79,8 @@ def test_dropout_rejects_p_of_the_wrong_type(p):
 
 
 def test_dropout_rejects_bad_rng():
-    with pytest.raises(TypeError, match="dropout: rng must be a numpy Generator, an int seed or None, received rng=0.5"):
+    message = "dropout: rng must be a numpy Generator, an int seed or None, received rng=0.5"
+    with pytest.raises(TypeError, match=message):
         dropout(np.ones(3), 0.5, rng=0.5)
 
 
@@ -238,9 +239,10 @@ def test_batch_norm_shape_errors():
 
 def test_batch_norm_option_errors():
     x, gamma, beta = _bn_inputs((4, 3))
-    with pytest.raises(ValueError, match=r"batch_norm: momentum must be a finite number in \[0, 1\], received momentum=1.5"):
+    message = r"batch_norm: momentum must be a finite number in \[0, 1\], received momentum=1.5"
+    with pytest.raises(ValueError, match=message):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), momentum=1.5)
-    with pytest.raises(ValueError, match="batch_norm: eps must be a finite number > 0, received eps=-1"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, received eps=-1"):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps=-1)
 
 
@@ -248,7 +250,8 @@ def test_batch_norm_op_rejects_eps_zero_like_the_layer():
     # the op accepted eps=0 (>= 0) where the layer requires eps > 0; a constant channel
     # then divided by zero
     x, gamma, beta = _bn_inputs((4, 3))
-    with pytest.raises(ValueError, match="batch_norm: eps must be a finite number > 0, received eps=0"):
+    message = "batch_norm: eps must be a finite number > 0, received eps=0"
+    with pytest.raises(ValueError, match=message):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps=0)
     with pytest.raises(TypeError, match="batch_norm: eps must be a number, received eps='1e-5'"):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps="1e-5")
@@ -331,9 +334,12 @@ def test_local_response_norm_keeps_dtype(dtype):
 def test_local_response_norm_errors():
     with pytest.raises(ValueError, match=r"local_response_norm: expected an input of shape \(N, C, H, W\), got \(2, 6\)"):
         local_response_norm(np.ones((2, 6)))
-    with pytest.raises(ValueError, match="local_response_norm: size must be an int >= 1, received size=0"):
+    message = "local_response_norm: size must be an int >= 1, received size=0"
+    with pytest.raises(ValueError, match=message):
         local_response_norm(_lrn_input(), size=0)
-    with pytest.raises(TypeError, match="local_response_norm: size must be an int, received size=2.5"):
+    message = "local_response_norm: size must be an int, received size=2.5"
+    with pytest.raises(TypeError, match=message):
         local_response_norm(_lrn_input(), size=2.5)
-    with pytest.raises(ValueError, match="local_response_norm: k must be a finite number > 0, received k=0"):
+    message = "local_response_norm: k must be a finite number > 0, received k=0"
+    with pytest.raises(ValueError, match=message):
         local_response_norm(_lrn_input(), k=0)

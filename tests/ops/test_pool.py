@@ -19,7 +19,6 @@ from cnnlab.ops.pool import (
 from cnnlab.ops.pool_routes import window_loops, window_slices
 from cnnlab.tensor import Tensor
 
-
 # (N, C, H, W, kernel, stride, padding)
 CASES = [
     (1, 1, 4, 4, 2, None, 0),
@@ -65,7 +64,9 @@ def test_max_pool_gradient_goes_to_the_maximum_only():
 def test_max_pool_ties_go_to_the_first_maximum():
     x = Tensor(np.ones((1, 1, 4, 4)), requires_grad=True)
     max_pool2d(x, 2).sum().backward()
-    np.testing.assert_array_equal(x.grad[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        x.grad[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+    )
 
 
 def test_overlapping_windows_add_up():
@@ -77,7 +78,9 @@ def test_overlapping_windows_add_up():
     assert t.grad[0, 0, 2, 2] == 4 and t.grad.sum() == 4
     t.grad = None
     avg_pool2d(t, 3, stride=2).sum().backward()
-    assert t.grad[0, 0, 2, 2] == pytest.approx(4 / 9) and t.grad[0, 0, 0, 0] == pytest.approx(1 / 9)
+    assert t.grad[0, 0, 2, 2] == pytest.approx(4 / 9) and t.grad[0, 0, 0, 0] == pytest.approx(
+        1 / 9
+    )
 
 
 def test_rows_never_read_get_zero_gradient():
@@ -111,8 +114,11 @@ TORCH_POOLS = {"max": "max_pool2d", "avg": "avg_pool2d"}
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@pytest.mark.parametrize("case", CASES + [(4, 8, 28, 28, 2, None, 0), (4, 8, 28, 28, 3, 2, 0)],
-                         ids=CASE_IDS + ["big2", "big3s2"])
+@pytest.mark.parametrize(
+    "case",
+    CASES + [(4, 8, 28, 28, 2, None, 0), (4, 8, 28, 28, 3, 2, 0)],
+    ids=CASE_IDS + ["big2", "big3s2"],
+)
 def test_against_torch(case, kind, dtype, torch, torch_check):
     x, options = make_case(case, dtype=dtype)
     theirs = getattr(torch.nn.functional, TORCH_POOLS[kind])
@@ -136,14 +142,38 @@ def _t(*shape, dtype=np.float32):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: max_pool2d(_t(3, 8, 8), 2), r"max_pool2d: expected input x of shape \(N, C, H, W\).*got shape \(3, 8, 8\)"),
-        (lambda: avg_pool2d(_t(1, 3, 4, 4), 5), r"avg_pool2d: kernel height 5 is larger than the padded input height 4"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 0), r"max_pool2d: kernel_size must be an int >= 1, received kernel_size=0"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=0), r"max_pool2d: stride must be an int >= 1, received stride=0"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 2, padding=2), r"max_pool2d: padding must be at most half the kernel size"),
-        (lambda: avg_pool2d(_t(1, 3, 8, 8), 2, padding=-1), r"avg_pool2d: padding must be an int >= 0, received padding=-1"),
-        (lambda: global_avg_pool2d(_t(3, 8)), r"global_avg_pool2d: expected input x of shape \(N, C, H, W\)"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8, dtype=np.int64), 2), r"max_pool2d: x must be a floating-point"),
+        (
+            lambda: max_pool2d(_t(3, 8, 8), 2),
+            r"max_pool2d: expected input x of shape \(N, C, H, W\).*got shape \(3, 8, 8\)",
+        ),
+        (
+            lambda: avg_pool2d(_t(1, 3, 4, 4), 5),
+            r"avg_pool2d: kernel height 5 is larger than the padded input height 4",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 0),
+            r"max_pool2d: kernel_size must be an int >= 1, received kernel_size=0",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=0),
+            r"max_pool2d: stride must be an int >= 1, received stride=0",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 2, padding=2),
+            r"max_pool2d: padding must be at most half the kernel size",
+        ),
+        (
+            lambda: avg_pool2d(_t(1, 3, 8, 8), 2, padding=-1),
+            r"avg_pool2d: padding must be an int >= 0, received padding=-1",
+        ),
+        (
+            lambda: global_avg_pool2d(_t(3, 8)),
+            r"global_avg_pool2d: expected input x of shape \(N, C, H, W\)",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8, dtype=np.int64), 2),
+            r"max_pool2d: x must be a floating-point",
+        ),
     ],
 )
 def test_errors(call, message):
@@ -151,13 +181,17 @@ def test_errors(call, message):
         call()
 
 
-
-
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: max_pool2d(_t(1, 3, 8, 8), "2"), r"max_pool2d: kernel_size must be an int, received kernel_size='2'"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=1.5), r"max_pool2d: stride must be an int, received stride=1.5"),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), "2"),
+            r"max_pool2d: kernel_size must be an int, received kernel_size='2'",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=1.5),
+            r"max_pool2d: stride must be an int, received stride=1.5",
+        ),
     ],
 )
 def test_wrong_argument_types_raise_type_error(call, message):
@@ -186,7 +220,9 @@ POOL_GRID_IDS = ["n{}c{}_{}x{}_k{}_s{}_p{}".format(*case) for case in POOL_GRID]
 @pytest.mark.parametrize("case", POOL_GRID, ids=POOL_GRID_IDS)
 def test_every_max_pool_route_matches_naive_loops(case, route, forced, naive_pool):
     x, options = make_case(case)
-    y = forced(pool_routes(max_pool=route), lambda: max_pool2d(Tensor(x, requires_grad=True), **options))
+    y = forced(
+        pool_routes(max_pool=route), lambda: max_pool2d(Tensor(x, requires_grad=True), **options)
+    )
     assert y._ctx.route == route
     np.testing.assert_array_equal(y.data, naive_pool(x, kind="max", **options))
 
@@ -195,13 +231,18 @@ def test_every_max_pool_route_matches_naive_loops(case, route, forced, naive_poo
 @pytest.mark.parametrize("case", POOL_GRID, ids=POOL_GRID_IDS)
 def test_every_max_pool_route_passes_finite_differences(case, route, forced, check_gradients):
     x, options = make_case(case)
-    errors = forced(pool_routes(max_pool=route), lambda: check_gradients(lambda t: max_pool2d(t, **options), x))
+    errors = forced(
+        pool_routes(max_pool=route), lambda: check_gradients(lambda t: max_pool2d(t, **options), x)
+    )
     assert set(errors) == {0}
 
 
 @pytest.mark.parametrize("route", ["compiled_fixed_window", "compiled_generic"])
-@pytest.mark.parametrize("case", [*POOL_GRID, (2, 2, 4, 4, 2, None, 0), (2, 3, 6, 6, 3, 2, 1)],
-                         ids=[*POOL_GRID_IDS, "ties", "ties_padded"])
+@pytest.mark.parametrize(
+    "case",
+    [*POOL_GRID, (2, 2, 4, 4, 2, None, 0), (2, 3, 6, 6, 3, 2, 1)],
+    ids=[*POOL_GRID_IDS, "ties", "ties_padded"],
+)
 def test_compiled_max_pool_equals_numpy_slices(case, route):
     """Values, argmax (first maximum on ties) and the scattered gradient, where both run."""
     x, options = make_case(case)
@@ -210,21 +251,27 @@ def test_compiled_max_pool_equals_numpy_slices(case, route):
     kernel, stride, pads, out_size = _pool_options("test", x.shape, **options)
     if route == "compiled_fixed_window" and pads != ((0, 0), (0, 0)):
         pytest.skip("route does not apply: 'compiled_fixed_window' needs padding 0")
-    y, argmax = window_loops.max_pool_forward(x, kernel, stride, pads, out_size,
-                                              fixed_window=route == "compiled_fixed_window")
+    y, argmax = window_loops.max_pool_forward(
+        x, kernel, stride, pads, out_size, fixed_window=route == "compiled_fixed_window"
+    )
     y_ref, argmax_ref = window_slices.max_pool_forward(x, kernel, stride, pads, out_size)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
     grad = np.random.default_rng(8).standard_normal(y.shape)
-    np.testing.assert_allclose(window_loops.max_pool_backward(grad, argmax, x.shape),
-                               window_slices.max_pool_backward(grad, argmax_ref, x.shape),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        window_loops.max_pool_backward(grad, argmax, x.shape),
+        window_slices.max_pool_backward(grad, argmax_ref, x.shape),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_automatic_max_pool_plan_compiles_the_window_in_when_unpadded():
     assert max_pool2d_plan((64, 32, 28, 28), 2) == PoolPlan("compiled_fixed_window")
     assert max_pool2d_plan((64, 32, 28, 28), 3, stride=2) == PoolPlan("compiled_fixed_window")
-    assert max_pool2d_plan((64, 32, 28, 28), 3, stride=2, padding=1) == PoolPlan("compiled_generic")
+    assert max_pool2d_plan((64, 32, 28, 28), 3, stride=2, padding=1) == PoolPlan(
+        "compiled_generic"
+    )
     assert max_pool2d_plan((4, 1, 9, 9), 3) is max_pool2d_plan((4, 1, 9, 9), 3)  # cached
 
 
@@ -241,10 +288,12 @@ def test_forcing_the_fixed_window_route_on_padded_pooling_raises_instead_of_fall
 
 
 def test_unknown_max_pool_route_is_refused():
-    with pytest.raises(ValueError, match="pool_routes: max_pool must be one of 'compiled_fixed_window', "
-                                         "'compiled_generic', 'numpy', received max_pool='reshape'"):
-        with pool_routes(max_pool="reshape"):
-            pass
+    with pytest.raises(
+        ValueError,
+        match="pool_routes: max_pool must be one of 'compiled_fixed_window', "
+        "'compiled_generic', 'numpy', received max_pool='reshape'",
+    ), pool_routes(max_pool="reshape"):
+        pass
 
 
 def test_max_pool_no_longer_lives_in_the_im2col_file():

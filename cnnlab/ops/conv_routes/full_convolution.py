@@ -20,7 +20,10 @@ from cnnlab.ops.conv_routes import im2col
 
 
 def zero_insert(grad, stride):
-    """δ (N, C, OH, OW) with s − 1 zeros between its rows and columns: (N, C, (OH−1)s_h+1, (OW−1)s_w+1)."""
+    """δ (N, C, OH, OW) with s − 1 zeros between its rows and columns.
+
+    Shape: (N, C, (OH − 1)s_h + 1, (OW − 1)s_w + 1).
+    """
     if stride == (1, 1):
         return grad
     n, c, oh, ow = grad.shape
@@ -30,7 +33,10 @@ def zero_insert(grad, stride):
 
 
 def rotated_kernels(w, groups):
-    """w (C_out, C_in/G, K_h, K_w) rotated 180°, in/out channels swapped per group: (C_in, C_out/G, K_h, K_w)."""
+    """w (C_out, C_in/G, K_h, K_w) rotated 180°, in/out channels swapped per group.
+
+    Shape: (C_in, C_out/G, K_h, K_w).
+    """
     c_out, c_per_group, kh, kw = w.shape
     flipped = w[:, :, ::-1, ::-1].reshape(groups, c_out // groups, c_per_group, kh, kw)
     flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3, 4))

@@ -23,7 +23,7 @@ LOOPS = ("compiled", "numpy")
 
 
 def pad_input(x, pads, value=0.0):
-    """x (N, C, H, W) padded by ((top, bottom), (left, right)); returned as is when there is none."""
+    """x (N, C, H, W) padded by ((top, bottom), (left, right)); as is when there is none."""
     (top, bottom), (left, right) = pads
     if top == bottom == left == right == 0:
         return x
@@ -124,7 +124,7 @@ def weight_grad(delta, col, w_shape):
 
 
 def input_grad(delta, w, x_shape, grad_shape, stride, pads, dilation, groups, loops):
-    """∂L/∂x by col2im: dcol = wᵀ (C_in·K_h·K_w, C_out) @ δ per group, added back at each offset."""
+    """∂L/∂x by col2im: dcol = wᵀ (C_in·K_h·K_w, C_out) @ δ per group, added back per offset."""
     c_out, c_per_group, kh, kw = w.shape
     w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
     dcol = grouped_matmul(np.swapaxes(w_mat, -1, -2), delta)  # (groups, C_in/g·K_h·K_w, N·OH·OW)

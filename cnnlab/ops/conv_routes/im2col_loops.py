@@ -67,7 +67,7 @@ def _add_strided(col, dxp, sh, sw, dh, dw):
 
 
 def fill_columns(xp, col, stride, dilation):
-    """col[c, u, v, n, i, j] = xp[n, c, s_h·i + d_h·u, s_w·j + d_w·v]; xp (N, C, Hp, Wp) contiguous."""
+    """col[c, u, v, n, i, j] = xp[n, c, s_h·i + d_h·u, s_w·j + d_w·v]; xp (N, C, Hp, Wp)."""
     if stride == (1, 1) and dilation == (1, 1):
         _fill_unit_stride(xp, col)
     else:

@@ -97,7 +97,9 @@ def conv2d_forward(x, w, pads, dilation):
 
 
 def padded_delta(grad, x_shape, w_shape, pads, dilation):
-    """δ (N, C_out, OH, OW) in padded coordinates after s_max zero columns: (C_out, s_max + N·Hp·Wp).
+    """δ (N, C_out, OH, OW) in padded coordinates after s_max zero columns.
+
+    Shape: (C_out, s_max + N·Hp·Wp).
 
     Zero everywhere but the valid output pixels, so the cropped-away columns of the
     forward contribute nothing.
@@ -128,4 +130,6 @@ def conv2d_input_grad(delta, w, x_shape, pads, dilation):
     rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0)).reshape(c_in, -1)
     dxp = correlate(rotated, delta, shifts, m_cols, m_cols).reshape(c_in, n, hp, wp)
     (top, _), (left, _) = pads
-    return np.ascontiguousarray(dxp[:, :, top : top + h, left : left + width].transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(
+        dxp[:, :, top : top + h, left : left + width].transpose(1, 0, 2, 3)
+    )

@@ -48,7 +48,7 @@ def _max_pool_generic(x, kh, kw, sh, sw, pt, pl, out, argmax):
 
 
 def _fixed_window_max_pool(kh, kw, sh, sw):
-    """``_max_pool_generic`` without padding, for one window size and stride known at compile time."""
+    """``_max_pool_generic`` without padding, for one window and stride known at compile time."""
 
     @njit(cache=True)
     def max_pool(x, out, argmax):
@@ -106,7 +106,7 @@ def max_pool_forward(x, kernel, stride, pads, out_size, fixed_window):
 
 
 def max_pool_backward(grad, argmax, x_shape):
-    """Each grad[n, c, i, j] added at its window's maximum; see ``window_slices.max_pool_backward``."""
+    """Each grad[n, c, i, j] added at its window's maximum (as ``window_slices``)."""
     dx = np.zeros(x_shape, dtype=grad.dtype)
     _max_pool_backward(np.ascontiguousarray(grad), argmax, dx)
     return dx

@@ -13,7 +13,7 @@ def _window(offset, stride, out):
 
 
 def max_pool_forward(x, kernel, stride, pads, out_size):
-    """(y, argmax): y[n, c, i, j] = max of the window (−∞ padding); argmax its flat index r·W + q in x.
+    """(y, argmax): y[n, c, i, j] = max of the window (−∞ padding), argmax its flat index r·W + q.
 
     The first maximum in row-major window order wins ties, as in PyTorch.
     """
