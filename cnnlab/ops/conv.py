@@ -22,7 +22,9 @@ import numpy as np
 
 from cnnlab._checks import check_choice, check_int
 from cnnlab.errors import CnnlabError
+from cnnlab.ops import conv_shapes
 from cnnlab.ops.conv_routes import full_convolution, im2col, shifted_gemm
+from cnnlab.ops.conv_shapes import output_size
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
 
@@ -49,57 +51,6 @@ LOOPS = im2col.LOOPS
 # channels im2col was as fast or faster.
 SHIFTED_MIN_CHANNELS = 16
 SHIFTED_MAX_WASTE = 1.2
-
-
-def output_size(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Length of a convolution/pooling output along one axis.
-
-    out = floor((n + 2p − d(k − 1) − 1) / s) + 1
-
-    ``padding`` may also be a pair (before, after) for asymmetric padding, in
-    which case 2p is replaced by before + after. Raises ValueError when the
-    (dilated) kernel does not fit in the padded input, i.e. the result is < 1.
-    """
-    total_padding = sum(padding) if isinstance(padding, (tuple, list)) else 2 * padding
-    out = (n + total_padding - dilation * (kernel - 1) - 1) // stride + 1
-    if out < 1:
-        raise ValueError(
-            f"output_size: a kernel of size {kernel} (dilation {dilation}, extent "
-            f"{dilation * (kernel - 1) + 1}) does not fit in an input of size {n} with padding "
-            f"{padding}; expected n + padding >= dilation·(kernel − 1) + 1"
-        )
-    return out
-
-
-def _pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, each >= minimum, as a pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(
-                f"{op}: {name} must be an int or a pair of ints, received {name}={value!r}"
-            )
-        return tuple(
-            check_int(v, op, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(value)
-        )
-    value = check_int(value, op, name, minimum=minimum)
-    return value, value
-
-
-def _same_padding(n: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """TensorFlow's 'same': out = ceil(n / s); the extra pixel of an odd total goes after."""
-    out = -(-n // stride)
-    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - n, 0)
-    return total // 2, total - total // 2
-
-
-def _resolve_padding(padding, size, kernel, stride, dilation, op):
-    """Padding as ((top, bottom), (left, right))."""
-    if isinstance(padding, str):
-        if check_choice(padding, ("valid", "same"), op, "padding") == "valid":
-            return (0, 0), (0, 0)
-        return tuple(_same_padding(size[i], kernel[i], stride[i], dilation[i]) for i in range(2))
-    ph, pw = _pair(padding, "padding", op, minimum=0)
-    return (ph, ph), (pw, pw)
 
 
 class RouteNotApplicableError(CnnlabError, ValueError):
@@ -163,11 +114,13 @@ def conv2d_plan(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1) -> 
     """The ``ConvPlan`` conv2d follows for these shapes and arguments (as ``conv2d`` takes them),
     under the ``conv_routes`` in force. Raises ``RouteNotApplicableError`` for a forced
     route that does not apply."""
-    stride = _pair(stride, "stride", "conv2d_plan", minimum=1)
-    dilation = _pair(dilation, "dilation", "conv2d_plan", minimum=1)
+    stride = conv_shapes.pair(stride, "stride", "conv2d_plan", minimum=1)
+    dilation = conv_shapes.pair(dilation, "dilation", "conv2d_plan", minimum=1)
     groups = check_int(groups, "conv2d_plan", "groups", minimum=1)
     x_shape, w_shape = tuple(x_shape), tuple(w_shape)
-    pads = _resolve_padding(padding, x_shape[2:], w_shape[2:], stride, dilation, "conv2d_plan")
+    pads = conv_shapes.resolve_padding(
+        padding, x_shape[2:], w_shape[2:], stride, dilation, "conv2d_plan"
+    )
     return _plan(x_shape, w_shape, stride, pads, dilation, groups)
 
 
@@ -241,17 +194,10 @@ def _automatic_input_grad(x_shape, w_shape, stride, pads, dilation, forward) -> 
     if forward == "shifted_gemm":
         return "shifted_gemm"
     c_out, _, kh, kw = w_shape
-    oh, ow = _output_shape(x_shape, w_shape, stride, pads, dilation)
+    oh, ow = conv_shapes.output_shape(x_shape, w_shape, stride, pads, dilation)
     read_h = (oh - 1) * stride[0] + dilation[0] * (kh - 1) + 1
     read_w = (ow - 1) * stride[1] + dilation[1] * (kw - 1) + 1
     return "full_convolution" if c_out * read_h * read_w < x_shape[1] * oh * ow else "col2im"
-
-
-def _output_shape(x_shape, w_shape, stride, pads, dilation) -> tuple[int, int]:
-    return tuple(
-        output_size(x_shape[2 + a], w_shape[2 + a], stride[a], pads[a], dilation[a])
-        for a in range(2)
-    )
 
 
 class Conv2dFunction(Function):
@@ -347,43 +293,6 @@ class Conv2dFunction(Function):
         return (dx, dw, db) if self.has_bias else (dx, dw)
 
 
-def _check_inputs(op, x, w, b, groups, x_rank, layout):
-    if x.ndim != x_rank:
-        raise ValueError(
-            f"{op}: expected input x of shape {layout[0]} ({x_rank}-D), got shape {x.shape}"
-        )
-    if w.ndim != x_rank:
-        raise ValueError(
-            f"{op}: expected weights w of shape {layout[1]} ({x_rank}-D), got shape {w.shape}"
-        )
-    groups = check_int(groups, op, "groups", minimum=1)
-    c_in, c_out = x.shape[1], w.shape[0]
-    if c_in % groups:
-        raise ValueError(f"{op}: input channels C_in={c_in} are not divisible by groups={groups}")
-    if c_out % groups:
-        raise ValueError(
-            f"{op}: output channels C_out={c_out} (w.shape[0]) are not divisible by "
-            f"groups={groups}"
-        )
-    if w.shape[1] != c_in // groups:
-        raise ValueError(
-            f"{op}: weights w of shape {w.shape} have {w.shape[1]} input channels, expected "
-            f"C_in/groups = {c_in}/{groups} = {c_in // groups} for input x of shape {x.shape}"
-        )
-    if b is not None and b.shape != (c_out,):
-        raise ValueError(
-            f"{op}: bias b must have shape (C_out,) = ({c_out},), got shape {b.shape}"
-        )
-    for name, t in (("x", x), ("w", w), ("b", b)):
-        if t is not None and t.dtype.kind != "f":
-            raise ValueError(f"{op}: {name} must be a floating-point tensor, got dtype {t.dtype}")
-    dtypes = {t.dtype for t in (x, w, b) if t is not None}
-    if len(dtypes) > 1:
-        raise ValueError(
-            f"{op}: x, w and b must share one dtype, got {', '.join(str(t.dtype) for t in (x, w, b) if t is not None)}"
-        )
-
-
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """2-D convolution (cross-correlation) of a batch of images.
 
@@ -411,13 +320,13 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)
-    _check_inputs(
+    conv_shapes.check_inputs(
         "conv2d", x, w, b, groups, 4, ("(N, C_in, H, W)", "(C_out, C_in/groups, K_h, K_w)")
     )
-    stride = _pair(stride, "stride", "conv2d", minimum=1)
-    dilation = _pair(dilation, "dilation", "conv2d", minimum=1)
+    stride = conv_shapes.pair(stride, "stride", "conv2d", minimum=1)
+    dilation = conv_shapes.pair(dilation, "dilation", "conv2d", minimum=1)
     kernel = w.shape[2:]
-    pads = _resolve_padding(padding, x.shape[2:], kernel, stride, dilation, "conv2d")
+    pads = conv_shapes.resolve_padding(padding, x.shape[2:], kernel, stride, dilation, "conv2d")
     for axis, name in ((0, "height"), (1, "width")):
         extent = dilation[axis] * (kernel[axis] - 1) + 1
         padded = x.shape[2 + axis] + sum(pads[axis])
@@ -428,7 +337,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
                 f"expected extent <= padded input"
             )
     groups = int(groups)
-    out_size = _output_shape(x.shape, w.shape, stride, pads, dilation)
+    out_size = conv_shapes.output_shape(x.shape, w.shape, stride, pads, dilation)
     plan = _plan(x.shape, w.shape, stride, pads, dilation, groups)
     tensors = (x, w) if b is None else (x, w, b)
     return Conv2dFunction.apply(
@@ -440,13 +349,6 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
         out_size=out_size,
         plan=plan,
     )
-
-
-def _single(value, name, op, minimum):
-    """An int >= minimum, or a one-element tuple/list of one."""
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]
-    return check_int(value, op, name, minimum=minimum)
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
@@ -472,15 +374,17 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)
-    _check_inputs("conv1d", x, w, b, groups, 3, ("(N, C_in, L)", "(C_out, C_in/groups, K)"))
-    stride = _single(stride, "stride", "conv1d", 1)
-    dilation = _single(dilation, "dilation", "conv1d", 1)
+    conv_shapes.check_inputs(
+        "conv1d", x, w, b, groups, 3, ("(N, C_in, L)", "(C_out, C_in/groups, K)")
+    )
+    stride = conv_shapes.single(stride, "stride", "conv1d", 1)
+    dilation = conv_shapes.single(dilation, "dilation", "conv1d", 1)
     if isinstance(padding, str):
-        pads = _resolve_padding(
+        pads = conv_shapes.resolve_padding(
             padding, (1,) + x.shape[2:], (1,) + w.shape[2:], (1, stride), (1, dilation), "conv1d"
         )
     else:
-        p = _single(padding, "padding", "conv1d", 0)
+        p = conv_shapes.single(padding, "padding", "conv1d", 0)
         pads = ((0, 0), (p, p))
     extent = dilation * (w.shape[2] - 1) + 1
     if extent > x.shape[2] + sum(pads[1]):
@@ -493,7 +397,7 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     w4 = reshape(w, w.shape[:2] + (1, w.shape[2]))
     tensors = (x4, w4) if b is None else (x4, w4, b)
     stride, dilation, groups = (1, stride), (1, dilation), int(groups)
-    out_size = _output_shape(x4.shape, w4.shape, stride, pads, dilation)
+    out_size = conv_shapes.output_shape(x4.shape, w4.shape, stride, pads, dilation)
     y = Conv2dFunction.apply(
         *tensors,
         stride=stride,

@@ -1,6 +1,6 @@
 """Pooling: max, average and global average over spatial windows (NCHW).
 
-Output size along each axis: floor((H + 2p − K) / s) + 1 (``conv.output_size``).
+Output size along each axis: floor((H + 2p − K) / s) + 1 (``conv_shapes.output_size``).
 
 Max pooling has three routes (``cnnlab.ops.pool_routes``): "compiled_fixed_window"
 (compiled loops with the window and stride as constants; no padding),
@@ -20,8 +20,9 @@ import functools
 import numpy as np
 
 from cnnlab._checks import check_choice
-from cnnlab.ops.conv import RouteNotApplicableError, _pair, output_size
+from cnnlab.ops.conv import RouteNotApplicableError
 from cnnlab.ops.conv_routes.im2col import pad_input
+from cnnlab.ops.conv_shapes import output_size, pair
 from cnnlab.ops.pool_routes import window_loops, window_slices
 from cnnlab.tensor import Function, Tensor, as_tensor
 
@@ -109,9 +110,9 @@ def _check_input(op, x):
 
 def _pool_options(op, x_shape, kernel_size, stride, padding):
     """(kernel, stride, pads ((top, bottom), (left, right)), out_size) for an (N, C, H, W) x."""
-    kernel = _pair(kernel_size, "kernel_size", op, minimum=1)
-    stride = kernel if stride is None else _pair(stride, "stride", op, minimum=1)
-    pad = _pair(padding, "padding", op, minimum=0)
+    kernel = pair(kernel_size, "kernel_size", op, minimum=1)
+    stride = kernel if stride is None else pair(stride, "stride", op, minimum=1)
+    pad = pair(padding, "padding", op, minimum=0)
     if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
         raise ValueError(
             f"{op}: padding must be at most half the kernel size, received padding={padding!r} "

@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cnnlab.ops import conv
+from cnnlab.ops import conv, conv_shapes
 from cnnlab.ops.conv import (
     ConvPlan,
     RouteNotApplicableError,
@@ -161,7 +161,9 @@ def _im2col_arguments(case):
     x, w, _, options = make_case(case)
     kernel = w.shape[2:]
     stride, dilation = _pair(options["stride"]), _pair(options["dilation"])
-    pads = conv._resolve_padding(options["padding"], x.shape[2:], kernel, stride, dilation, "test")
+    pads = conv_shapes.resolve_padding(
+        options["padding"], x.shape[2:], kernel, stride, dilation, "test"
+    )
     out_size = tuple(
         output_size(x.shape[2 + a], kernel[a], stride[a], pads[a], dilation[a]) for a in range(2)
     )
@@ -292,11 +294,14 @@ def test_route_not_applicable_is_a_cnnlab_value_error():
 
 
 def test_unknown_route_names_are_refused():
-    with pytest.raises(
-        ValueError,
-        match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', "
-        "received forward='winograd'",
-    ), conv_routes(forward="winograd"):
+    with (
+        pytest.raises(
+            ValueError,
+            match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', "
+            "received forward='winograd'",
+        ),
+        conv_routes(forward="winograd"),
+    ):
         pass
     with pytest.raises(ValueError, match="conv_routes: loops must be one of"):
         conv_routes(loops="numba").__enter__()
