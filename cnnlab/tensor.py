@@ -119,9 +119,7 @@ class Tensor:
         return Tensor(self.data)
 
     def astype(self, dtype) -> Tensor:
-        from cnnlab.ops.arithmetic import cast
-
-        return cast(self, dtype)
+        return _arith.cast(self, dtype)
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after ``backward``."""
