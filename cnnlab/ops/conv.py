@@ -152,8 +152,7 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
     if weight_grad != forward:
         raise RouteNotApplicableError(
             f"conv2d: weight_grad route '{weight_grad}' needs the {weight_grad} forward's saved "
-            f"input, "
-            f"and the forward route is '{forward}'"
+            f"input, and the forward route is '{forward}'"
         )
     input_grad = forced.get("input_grad") or _automatic_input_grad(
         x_shape, w_shape, stride, pads, dilation, forward
@@ -232,22 +231,14 @@ class Conv2dFunction(Function):
         self.options = stride, pads, dilation, groups
         self.plan = plan
         self.has_bias = bool(bias)
+        b = bias[0] if bias else None
         keep = self.needs_input_grad[1]  # ∂L/∂w reads the forward's buffer
         if plan.forward == "shifted_gemm":
             y, xp = shifted_gemm.conv2d_forward(x, w, pads, dilation)
             self.saved = xp if keep else None
-            return im2col.to_nchw(y, bias[0] if bias else None)
-        y, col = im2col.forward(
-            x,
-            w,
-            stride,
-            pads,
-            dilation,
-            groups,
-            out_size,
-            plan.forward_loops,
-            bias[0] if bias else None,
-        )
+            return im2col.to_nchw(y, b)
+        loops = plan.forward_loops
+        y, col = im2col.forward(x, w, stride, pads, dilation, groups, out_size, loops, b)
         self.saved = col if keep else None
         return y
 
@@ -256,38 +247,30 @@ class Conv2dFunction(Function):
         w, plan, x_shape = self.w, self.plan, self.x_shape
         needs = self.needs_input_grad
         grad = np.asarray(grad, dtype=w.dtype)
-        padded_delta = delta = None
-        if "shifted_gemm" in (plan.weight_grad, plan.input_grad) and (needs[0] or needs[1]):
+        shifted_dw = plan.weight_grad == "shifted_gemm" and needs[1]
+        shifted_dx = plan.input_grad == "shifted_gemm" and needs[0]
+        im2col_dw = plan.weight_grad == "im2col" and needs[1]
+        col2im_dx = plan.input_grad == "col2im" and needs[0]
+        if shifted_dw or shifted_dx:
             padded_delta = shifted_gemm.padded_delta(grad, x_shape, w.shape, pads, dilation)
-        if plan.weight_grad == "im2col" and needs[1] or plan.input_grad == "col2im" and needs[0]:
+        if im2col_dw or col2im_dx:
             delta = im2col.delta_matrix(grad, groups)
         dx = dw = db = None
-        if needs[1]:
-            if plan.weight_grad == "shifted_gemm":
-                dw = shifted_gemm.conv2d_weight_grad(
-                    self.saved, padded_delta, x_shape, w.shape, pads, dilation
-                )
-            else:
-                dw = im2col.weight_grad(delta, self.saved, w.shape)
-        if needs[0]:
-            if plan.input_grad == "shifted_gemm":
-                dx = shifted_gemm.conv2d_input_grad(padded_delta, w, x_shape, pads, dilation)
-            elif plan.input_grad == "full_convolution":
-                dx = full_convolution.input_grad(
-                    grad, w, x_shape, stride, pads, dilation, groups, plan.input_grad_loops
-                )
-            else:
-                dx = im2col.input_grad(
-                    delta,
-                    w,
-                    x_shape,
-                    grad.shape,
-                    stride,
-                    pads,
-                    dilation,
-                    groups,
-                    plan.input_grad_loops,
-                )
+        if shifted_dw:
+            dw = shifted_gemm.conv2d_weight_grad(
+                self.saved, padded_delta, x_shape, w.shape, pads, dilation
+            )
+        elif im2col_dw:
+            dw = im2col.weight_grad(delta, self.saved, w.shape)
+        loops = plan.input_grad_loops
+        if shifted_dx:
+            dx = shifted_gemm.conv2d_input_grad(padded_delta, w, x_shape, pads, dilation)
+        elif col2im_dx:
+            options = stride, pads, dilation, groups, loops
+            dx = im2col.input_grad(delta, w, x_shape, grad.shape, *options)
+        elif needs[0]:
+            options = stride, pads, dilation, groups, loops
+            dx = full_convolution.input_grad(grad, w, x_shape, *options)
         if self.has_bias and needs[2]:
             db = grad.sum(axis=(0, 2, 3))
         return (dx, dw, db) if self.has_bias else (dx, dw)
