@@ -56,8 +56,8 @@ _FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("pool_route
 def pool_routes(max_pool=None):
     """Force max pooling's route inside the block (None: the planner's choice).
 
-    with pool_routes(max_pool="numpy"):
-        y = max_pool2d(x, 2)
+        with pool_routes(max_pool="numpy"):
+            y = max_pool2d(x, 2)
     """
     if max_pool is not None:
         check_choice(max_pool, MAX_POOL_ROUTES, "pool_routes", "max_pool")
@@ -94,8 +94,8 @@ def _forced_plan(route) -> PoolPlan:
 
 @functools.cache
 def _automatic_plan(padded) -> PoolPlan:
-    """Compiled loops always (measured faster than NumPy's slices), with the window
-    compiled in when no padding clips it."""
+    """Compiled loops always (they read the input once, where NumPy first copies every
+    window out), with the window compiled in when no padding clips it."""
     return PoolPlan("compiled_generic" if padded else "compiled_fixed_window")
 
 
