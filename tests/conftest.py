@@ -166,6 +166,36 @@ def naive_conv2d():
 
 
 @pytest.fixture
+def naive_conv2d_grads():
+    """naive_conv2d_grads(x, w, delta, stride=1, padding=0, dilation=1, groups=1) -> (dx, dw, db):
+    the chain rule one product at a time: every y[n, o, i, j] adds δ[n, o, i, j] times each
+    input pixel it read to ∂L/∂w, and times each weight to ∂L/∂x (padding dropped)."""
+
+    def grads(x, w, delta, stride=1, padding=0, dilation=1, groups=1):
+        sh, sw = _pair(stride)
+        dh, dw_ = _pair(dilation)
+        n, c_in, h, width = x.shape
+        c_out, c_per_group, kh, kw = w.shape
+        (top, bottom), (left, right) = _explicit_pads(
+            padding, (h, width), (kh, kw), (sh, sw), (dh, dw_)
+        )
+        xp = np.zeros((n, c_in, h + top + bottom, width + left + right), dtype=x.dtype)
+        xp[:, :, top : top + h, left : left + width] = x
+        dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+        out_per_group = c_out // groups
+        for b_i, o, i, j in np.ndindex(delta.shape):
+            g = o // out_per_group
+            for c, u, v in np.ndindex(c_per_group, kh, kw):
+                row, col = sh * i + dh * u, sw * j + dw_ * v
+                dw[o, c, u, v] += delta[b_i, o, i, j] * xp[b_i, g * c_per_group + c, row, col]
+                dxp[b_i, g * c_per_group + c, row, col] += delta[b_i, o, i, j] * w[o, c, u, v]
+        dx = dxp[:, :, top : top + h, left : left + width]
+        return dx, dw, delta.sum(axis=(0, 2, 3))
+
+    return grads
+
+
+@pytest.fixture
 def naive_pool():
     """naive_pool(x, kernel_size, stride=None, padding=0, kind="max"|"avg"): one window at a time
     (max pads with −∞; avg counts the padded zeros, as PyTorch's count_include_pad)."""

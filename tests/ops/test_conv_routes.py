@@ -2,8 +2,9 @@
 
 The grid covers every value of every axis the engine issue named (strides 1–3, paddings
 0/1/2/'same', kernels 1/3/5 and non-square, dilation 1–2, groups 1/2/depthwise, odd, even
-and non-square inputs), and each route set runs on all of it: the naive-loop forward and
-float64 finite differences. Cases a route cannot compute skip with the planner's reason.
+and non-square inputs), and each route set runs on all of it: the naive-loop forward, the
+naive-loop gradients and float64 finite differences. Cases a route cannot compute skip
+with the planner's reason.
 """
 
 import dataclasses
@@ -108,6 +109,24 @@ def test_every_route_matches_naive_loops(case, routes, forced, naive_conv2d):
     )
     _assert_plan_followed(y, forward, input_grad, loops)
     np.testing.assert_allclose(y.data, naive_conv2d(x, w, b, **options), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("routes", ROUTE_SETS, ids=ROUTE_IDS)
+@pytest.mark.parametrize("case", GRID, ids=GRID_IDS)
+def test_every_route_gradients_match_naive_loops(case, routes, forced, naive_conv2d_grads):
+    """All three gradients, the lecture's full-convolution ∂L/∂x included, without torch."""
+    x, w, b, options = make_case(case)
+    forward, input_grad, loops = routes
+    tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = forced(
+        conv_routes(forward=forward, input_grad=input_grad, loops=loops),
+        lambda: conv2d(*tensors, **options),
+    )
+    delta = np.random.default_rng(4).standard_normal(y.shape)
+    y.backward(delta)
+    expected = naive_conv2d_grads(x, w, delta, **options)
+    for name, ours, theirs in zip(("x", "w", "b"), (t.grad for t in tensors), expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-11, err_msg=name)
 
 
 @pytest.mark.parametrize("routes", ROUTE_SETS, ids=ROUTE_IDS)
