@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._checks import check_int
 from cnnlab.tensor import Function, Tensor
 
 
 def _normalise_axis(axis, ndim: int, op: str = "reduce") -> tuple[int, ...] | None:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(check_int(a, op, "axis") for a in axis)
+    else:
+        axes = (check_int(axis, op, "axis"),)
     if any(not -ndim <= a < ndim for a in axes):
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return tuple(a % ndim for a in axes)
