@@ -1,7 +1,9 @@
 """Training figures as PNG files: learning curves and confusion matrices.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global
-state, no display needed), so they work on headless machines and in tests.
+state, no display needed), so they work on headless machines and in tests. Every
+figure is written through ``cnnlab.atomic``: a crash never leaves half a PNG, and a
+symlink at the destination is replaced, never followed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from cnnlab.atomic import atomic_writer
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix", "plot_history"]
 
@@ -27,7 +31,8 @@ def _save(figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    with atomic_writer(path) as handle:
+        figure.savefig(handle, format="png")
     return path
 
 
