@@ -35,11 +35,10 @@ import time
 
 import numpy as np
 
-from cnnlab import _memory, optim
+from cnnlab import _memory, checkpoint, optim
 from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.batches import Batches, split_validation
 from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler
-from cnnlab.checkpoint import load_checkpoint, restore_callbacks, restore_training
 from cnnlab.interrupts import stop_signals
 from cnnlab.nn import BatchNorm, Sequential, Softmax
 from cnnlab.progress import ProgressBar, format_duration
@@ -282,17 +281,17 @@ def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:
 def _resume(run: _Run, resume) -> None:
     """Restore the checkpoint ``resume`` (if any) and start the callbacks."""
     state = run.state
-    checkpoint = load_checkpoint(resume) if resume is not None else None
-    if checkpoint is not None:
-        restore_training(state, checkpoint)
+    saved = checkpoint.load_checkpoint(resume) if resume is not None else None
+    if saved is not None:
+        checkpoint.restore_training(state, saved)
     for cb in state.callbacks:
         cb.on_train_begin(state)
-    if checkpoint is None:
+    if saved is None:
         return
-    restore_callbacks(state, checkpoint)
+    checkpoint.restore_callbacks(state, saved)
     if run.verbose:
         print(f"Resuming from {resume} after epoch {state.epochs_done}/{state.epochs}", file=sys.stderr)
-        planned = checkpoint.get("epochs")
+        planned = saved.get("epochs")
         scheduled = any(isinstance(cb, LearningRateScheduler) for cb in state.callbacks)
         if scheduled and isinstance(planned, int) and state.epochs > planned:
             print(f"note: the run was planned for {planned} epochs; the learning-rate schedule now "
