@@ -19,13 +19,20 @@ import os
 import sys
 import time
 
-__all__ = ["ProgressBar", "format_duration", "format_metrics"]
+__all__ = [
+    "ESTIMATE_CHECKPOINT_BYTES", "ESTIMATE_EPOCH_SECONDS", "ProgressBar", "checkpoint_bytes",
+    "estimate_line", "format_duration", "format_metrics",
+]
 
 MAX_COLUMNS = 80
 BAR_WIDTH = 30
 #: seconds between redraws on a terminal, and between progress lines in a log
 TERMINAL_INTERVAL = 0.2
 LOG_INTERVAL = 30.0
+#: fit announces a run whose epoch will take longer than this (10 min) ...
+ESTIMATE_EPOCH_SECONDS = 600.0
+#: ... or whose checkpoint will be larger than this (100 MB)
+ESTIMATE_CHECKPOINT_BYTES = 100e6
 
 
 def _format_step_time(seconds: float) -> str:
@@ -45,6 +52,28 @@ def format_duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+def checkpoint_bytes(model, optimizer) -> int:
+    """Approximate size of a checkpoint: weights and buffers, plus the optimiser's state.
+
+    parameters × (1 + ``optimizer.state_slots``) × bytes per value, plus the buffers.
+    """
+    weights = sum(value.nbytes for value in model.state_dict().values())
+    slots = optimizer.state_slots * sum(p.data.nbytes for p in model.parameters())
+    return weights + slots
+
+
+def estimate_line(epoch_seconds: float, size_bytes: int) -> str | None:
+    """``'estimate: 3 h 12 min per epoch, checkpoint 683 MB'``, or None when not worth saying.
+
+    Said when the epoch takes longer than ``ESTIMATE_EPOCH_SECONDS`` (10 min) or the
+    checkpoint is larger than ``ESTIMATE_CHECKPOINT_BYTES`` (100 MB).
+    """
+    if epoch_seconds <= ESTIMATE_EPOCH_SECONDS and size_bytes <= ESTIMATE_CHECKPOINT_BYTES:
+        return None
+    size = f"{size_bytes / 1e6:.0f} MB"
+    return f"estimate: {format_duration(epoch_seconds)} per epoch, checkpoint {size}"
 
 
 def terminal_columns(stream) -> int:

@@ -23,15 +23,14 @@ holds everything needed to continue: ``fit(..., resume=path)`` picks up at the s
 with the optimiser, callbacks and random generators as they were (what a learning-rate
 schedule does when the resumed run asks for more epochs: ``LearningRateScheduler``).
 
-Before a long run, ``fit`` prints an estimate (``ESTIMATE_EPOCH_SECONDS``,
-``ESTIMATE_CHECKPOINT_BYTES``), e.g. ``estimate: 3 h 12 min per epoch, checkpoint 683 MB``.
+Before a long run, ``fit`` prints an estimate from its first batches, e.g.
+``estimate: 3 h 12 min per epoch, checkpoint 683 MB``, when an epoch will take more than
+10 minutes or a checkpoint will exceed 100 MB (``cnnlab.progress.estimate_line``).
 """
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 
 import numpy as np
 
@@ -40,23 +39,17 @@ from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.batches import Batches, split_validation
 from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler
 from cnnlab.interrupts import stop_signals
-from cnnlab.nn import BatchNorm, Sequential, Softmax
-from cnnlab.progress import ProgressBar, format_duration
-from cnnlab.tensor import Tensor, no_grad
+from cnnlab.loop import DIVERGENCE_THRESHOLD, Run, run_epochs
+from cnnlab.nn import BatchNorm
+from cnnlab.scoring import (
+    ends_in_softmax,
+    evaluate_batches,
+    forward_batches,
+    loss_function,
+    softmax,
+)
 
-__all__ = [
-    "DIVERGENCE_THRESHOLD", "ESTIMATE_CHECKPOINT_BYTES", "ESTIMATE_EPOCH_SECONDS", "History",
-    "TrainingState", "checkpoint_bytes", "estimate_line", "evaluate", "fit", "predict",
-]
-
-DIVERGENCE_THRESHOLD = 1e3
-#: print the estimate when an epoch will take longer than this (10 min) ...
-ESTIMATE_EPOCH_SECONDS = 600.0
-#: ... or when a checkpoint will be larger than this (100 MB)
-ESTIMATE_CHECKPOINT_BYTES = 100e6
-#: batches timed for the estimate, after the first one (which includes compilation)
-ESTIMATE_BATCHES = 3
-_clock = time.perf_counter
+__all__ = ["DIVERGENCE_THRESHOLD", "History", "TrainingState", "evaluate", "fit", "predict"]
 
 
 class History(dict):
@@ -128,24 +121,6 @@ class TrainingState:
         return all(np.isfinite(p.data).all() for p in self.model.parameters())
 
 
-class _Run:
-    """fit's settings for the loop: the data, the loss, and the stop and report options."""
-
-    def __init__(self, state, train, validation, loss_fn, augment, clip_norm, verbose, merge_single,
-                 divergence_threshold, stop_request):
-        self.state, self.train, self.validation = state, train, validation
-        self.loss_fn, self.augment, self.clip_norm, self.verbose = loss_fn, augment, clip_norm, verbose
-        self.merge_single = merge_single
-        self.divergence_threshold = divergence_threshold
-        self.stop_request = stop_request
-        self.first_batch_loss: float | None = None
-        self.estimate_start = 0.0
-
-    def reference_loss(self) -> float | None:
-        losses = self.state.history.get("loss")
-        return losses[0] if losses else self.first_batch_loss
-
-
 def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=None, optimizer="adam",
         lr: float = 1e-3, loss="cross_entropy", callbacks=(), augment=None, seed: int = 0,
         verbose: int = 1, *, clip_norm: float | None = None, resume=None,
@@ -201,7 +176,7 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
                        callbacks, augment, seed, verbose, clip_norm, weight_decay, momentum,
                        validation_split, patience, divergence_threshold, stop_request)
         _resume(run, resume)
-        _loop(run)
+        run_epochs(run)
     history = run.state.history
     model.train(False)
     if history.stop_reason and verbose:
@@ -211,7 +186,7 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
 
 def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, loss, callbacks,
              augment, seed, verbose, clip_norm, weight_decay, momentum, validation_split, patience,
-             divergence_threshold, stop_request) -> _Run:
+             divergence_threshold, stop_request) -> Run:
     """Check the arguments, build the data streams, the model and the optimiser."""
     epochs = check_int(epochs, "fit", "epochs", 1)
     batch_size = check_int(batch_size, "fit", "batch_size", 1)
@@ -238,7 +213,7 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
     val = None
     if validation is not None:
         val = Batches(validation, batch_size, "fit: validation", normalization=normalization)
-    loss_fn = _loss_function(loss)
+    loss_fn = loss_function(loss)
 
     _ensure_built(model, train.sample_shape)
     if getattr(model, "class_names", None) is None and train.class_names is not None:
@@ -254,7 +229,7 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
     if merge_single and verbose:
         print(f"note: the last training batch would hold 1 image, which batch norm cannot normalise; "
               f"it joins the batch before ({steps} batches per epoch)", file=sys.stderr, flush=True)
-    return _Run(state, train, val, loss_fn, augment, clip_norm, verbose, merge_single,
+    return Run(state, train, val, loss_fn, augment, clip_norm, verbose, merge_single,
                 divergence_threshold, stop_request)
 
 
@@ -278,7 +253,7 @@ def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:
     return optim.get_optimizer(name, model.parameters(), lr, **options)
 
 
-def _resume(run: _Run, resume) -> None:
+def _resume(run: Run, resume) -> None:
     """Restore the checkpoint ``resume`` (if any) and start the callbacks."""
     state = run.state
     saved = checkpoint.load_checkpoint(resume) if resume is not None else None
@@ -301,176 +276,6 @@ def _resume(run: _Run, resume) -> None:
                    f"{state.epochs} epochs")
 
 
-def _loop(run: _Run) -> None:
-    """The epochs, then ``on_train_end``; each epoch ends with the callbacks, then checkpoints."""
-    state = run.state
-    for epoch in range(state.epochs_done, state.epochs):
-        if state.stop_training or _signalled(run, 0):
-            break
-        state.epoch = epoch
-        for cb in state.callbacks:
-            cb.on_epoch_begin(state, epoch)
-        logs = _train_one_epoch(run)
-        if logs is None:
-            break
-        state.epochs_done = epoch + 1
-        state.history.append(logs)
-        for cb in state.callbacks:
-            cb.on_epoch_end(state, epoch, logs)
-        for cb in state.callbacks:
-            cb.on_checkpoint(state, epoch, logs)
-    for cb in state.callbacks:
-        cb.on_train_end(state)
-
-
-def _signalled(run: _Run, step: int) -> bool:
-    """Whether a signal asked to stop; records it in the state and history."""
-    request, state = run.stop_request, run.state
-    if not request.requested:
-        return False
-    where = f"at epoch {state.epoch + 1}, batch {step}/{state.steps_per_epoch}" if step else (
-        f"before epoch {state.epoch + 1}" if state.epochs_done else "before training started")
-    state.interrupted = state.history.interrupted = True
-    state.history.signal = request.signal_name
-    state.stop(f"interrupted ({request.signal_name}) {where}")
-    return True
-
-
-def _train_one_epoch(run: _Run):
-    """One pass over the data; the epoch's logs, or None when it did not finish."""
-    state = run.state
-    model, opt, history = state.model, state.optimizer, state.history
-    lr = opt.lr
-    bar = ProgressBar(state.epoch, state.epochs, state.steps_per_epoch, run.verbose)
-    start = time.perf_counter()
-    metrics, step = _Metrics(), 0
-    logs: dict[str, float] = {}
-    model.train(True)
-    batches = run.train.batches(shuffle=True, seed=state.seed, epoch=state.epoch, augment=run.augment,
-                                merge_single=run.merge_single)
-    # Overflow is reported once, clearly, by the divergence checks instead of NumPy warnings.
-    with np.errstate(over="ignore", invalid="ignore"):
-        try:
-            for x, y in batches:
-                opt.zero_grad()
-                model.zero_grad()
-                output = model(Tensor(x))
-                loss = run.loss_fn(output, y)
-                value = float(loss.data)
-                if _loss_diverged(run, value, step):
-                    break
-                loss.backward()
-                if run.clip_norm is not None:
-                    optim.clip_grad_norm(model.parameters(), run.clip_norm)
-                opt.step()
-                step += 1
-                metrics.add(value, output.data, y)
-                logs = metrics.logs()
-                for cb in state.callbacks:
-                    cb.on_batch_end(state, step - 1, logs)
-                bar.update(step, metrics.seen, logs)
-                _maybe_estimate(run, step)
-                if _signalled(run, step) or state.stop_training:
-                    break
-        except KeyboardInterrupt:  # a second Ctrl-C: abort the batch, still stop cleanly
-            state.interrupted = history.interrupted = True
-            history.signal = "SIGINT"
-            state.stop(f"interrupted (SIGINT twice) at epoch {state.epoch + 1}, batch {step + 1}")
-        finally:
-            batches.close()
-        finished = step == state.steps_per_epoch and not history.diverged and not history.interrupted
-        if finished and not state.weights_finite():
-            _diverged(state, f"the weights became NaN or infinite at epoch {state.epoch + 1}")
-            finished = False
-        if finished and run.validation is not None:
-            finished = _validate(run, logs)
-    if not finished:
-        bar.close(step, metrics.seen, logs)
-        return None
-    logs["lr"] = lr
-    logs["time"] = time.perf_counter() - start
-    bar.close(step, metrics.seen, logs)
-    return logs
-
-
-def _validate(run: _Run, logs: dict) -> bool:
-    """Add val_loss (and val_accuracy) to ``logs``; False when the validation loss is not finite."""
-    result = _evaluate_batches(run.state.model, run.validation, run.loss_fn)
-    logs["val_loss"] = result["loss"]
-    if "accuracy" in result:
-        logs["val_accuracy"] = result["accuracy"]
-    run.state.model.train(True)
-    if not math.isfinite(result["loss"]):
-        _diverged(run.state, f"the validation loss became {result['loss']} at epoch {run.state.epoch + 1}")
-        return False
-    return True
-
-
-def _loss_diverged(run: _Run, value: float, step: int) -> bool:
-    state = run.state
-    where = f"at epoch {state.epoch + 1}, batch {step + 1}"
-    if not math.isfinite(value):
-        _diverged(state, f"the loss became {value} {where}")
-        return True
-    if run.first_batch_loss is None:
-        run.first_batch_loss = value
-    reference = run.reference_loss()
-    if run.divergence_threshold is None or reference is None or reference <= 0:
-        return False
-    if value > run.divergence_threshold * reference:
-        _diverged(state, f"the loss exploded to {value:.4g} {where}, more than "
-                         f"{run.divergence_threshold:g} times the first epoch's {reference:.4g}")
-        return True
-    return False
-
-
-def _diverged(state: TrainingState, what: str) -> None:
-    state.history.diverged = True
-    state.stop(f"Training stopped: {what}. This epoch was not saved. Lower the learning rate, "
-               "or clip the gradient norm (fit's clip_norm=, cnnlab train's --clip-norm).")
-
-
-def checkpoint_bytes(model, optimizer: optim.Optimizer) -> int:
-    """Approximate size of a checkpoint: weights and buffers, plus the optimiser's state arrays.
-
-    parameters × (1 + ``optimizer.state_slots``) × bytes per value, plus the buffers.
-    """
-    weights = sum(np.asarray(value).nbytes for value in model.state_dict().values())
-    return weights + optimizer.state_slots * sum(p.data.nbytes for p in model.parameters())
-
-
-def estimate_line(epoch_seconds: float, size_bytes: int, epoch_threshold: float | None = None,
-                  size_threshold: float | None = None) -> str | None:
-    """``'estimate: 3 h 12 min per epoch, checkpoint 683 MB'`` when either exceeds its threshold.
-
-    The thresholds default to ``ESTIMATE_EPOCH_SECONDS`` (10 min) and
-    ``ESTIMATE_CHECKPOINT_BYTES`` (100 MB); below both, None (nothing worth saying).
-    """
-    epoch_threshold = ESTIMATE_EPOCH_SECONDS if epoch_threshold is None else epoch_threshold
-    size_threshold = ESTIMATE_CHECKPOINT_BYTES if size_threshold is None else size_threshold
-    if epoch_seconds <= epoch_threshold and size_bytes <= size_threshold:
-        return None
-    return f"estimate: {format_duration(epoch_seconds)} per epoch, checkpoint {size_bytes / 1e6:.0f} MB"
-
-
-def _maybe_estimate(run: _Run, step: int) -> None:
-    """After the first batches of the run, estimate the epoch's time and print it if long."""
-    state = run.state
-    if state.estimate is not None:
-        return
-    if step == 1:
-        run.estimate_start = _clock()
-    timed = min(ESTIMATE_BATCHES, state.steps_per_epoch - 1)
-    if timed < 1 or step != 1 + timed:
-        return
-    per_batch = (_clock() - run.estimate_start) / timed
-    state.estimate = {"epoch_seconds": per_batch * state.steps_per_epoch,
-                      "checkpoint_bytes": checkpoint_bytes(state.model, state.optimizer)}
-    line = estimate_line(state.estimate["epoch_seconds"], state.estimate["checkpoint_bytes"])
-    if line and run.verbose:
-        print(f"\n{line}", file=sys.stderr, flush=True)
-
-
 def _has_batch_norm(model) -> bool:
     return any(isinstance(m, BatchNorm) for m in model.modules())
 
@@ -481,72 +286,6 @@ def _ensure_built(model, sample_shape) -> None:
     if sample_shape is None:
         raise ValueError("fit: the model has no weights yet and the input shape is unknown; call model.build()")
     model.build(tuple(sample_shape))
-
-
-def _loss_function(loss):
-    from cnnlab.ops.loss import cross_entropy, l1_loss, mse_loss
-
-    if callable(loss):
-        return loss
-    check_choice(loss, ("cross_entropy", "mse", "l1"), "fit", "loss")
-    if loss == "cross_entropy":
-        return lambda out, y: cross_entropy(out, y)
-
-    def regression(out, y):
-        y = np.asarray(y)
-        if y.ndim == 1 and out.ndim == 2 and y.dtype.kind in "iu":
-            y = np.eye(out.shape[1], dtype=out.dtype)[y]  # labels → one-hot targets
-        return (mse_loss if loss == "mse" else l1_loss)(out, y.astype(out.dtype, copy=False))
-
-    return regression
-
-
-class _Metrics:
-    """Mean loss and accuracy over the samples of the batches seen so far."""
-
-    def __init__(self):
-        self.total_loss, self.seen, self.correct, self.labelled = 0.0, 0, 0, 0
-
-    def add(self, loss: float, output: np.ndarray, y) -> None:
-        n = len(output)
-        self.seen += n
-        self.total_loss += loss * n
-        batch_correct = _correct(output, y)
-        if batch_correct is not None:
-            self.correct += batch_correct
-            self.labelled += n
-
-    def logs(self) -> dict[str, float]:
-        logs = {"loss": self.total_loss / self.seen}
-        if self.labelled:
-            logs["accuracy"] = self.correct / self.labelled
-        return logs
-
-
-def _correct(output: np.ndarray, y) -> int | None:
-    """Number of correct arg-max predictions, or None when y are not class labels."""
-    if y is None:
-        return None
-    y = np.asarray(y)
-    if output.ndim != 2:
-        return None
-    if y.ndim == 2 and y.shape == output.shape:
-        y = y.argmax(axis=1)
-    if y.ndim != 1 or y.dtype.kind not in "iuf":
-        return None
-    return int(np.sum(output.argmax(axis=1) == y))
-
-
-def _forward_batches(model, batches: Batches):
-    """(output ndarray, y) per batch in dataset order, in evaluation mode without a graph."""
-    was_training = getattr(model, "training", False)
-    model.train(False)
-    try:
-        with no_grad():
-            for x, y in batches.batches(shuffle=False):
-                yield model(Tensor(x)).data, y
-    finally:
-        model.train(was_training)
 
 
 def evaluate(model, data, batch_size: int = 256, loss="cross_entropy") -> dict:
@@ -560,14 +299,7 @@ def evaluate(model, data, batch_size: int = 256, loss="cross_entropy") -> dict:
     batch_size = check_int(batch_size, "evaluate", "batch_size", 1)
     batches = Batches(data, batch_size, "evaluate: data",
                       normalization=getattr(model, "normalization", None))
-    return _evaluate_batches(model, batches, _loss_function(loss))
-
-
-def _evaluate_batches(model, batches: Batches, loss_fn) -> dict:
-    metrics = _Metrics()
-    for output, y in _forward_batches(model, batches):
-        metrics.add(float(loss_fn(Tensor(output), y).data), output, y)
-    return metrics.logs()
+    return evaluate_batches(model, batches, loss_function(loss, "evaluate"))
 
 
 def predict(model, x, batch_size: int = 256) -> np.ndarray:
@@ -582,18 +314,9 @@ def predict(model, x, batch_size: int = 256) -> np.ndarray:
     batch_size = check_int(batch_size, "predict", "batch_size", 1)
     batches = Batches(x, batch_size, "predict: x", labels_required=False,
                       normalization=getattr(model, "normalization", None))
-    already = _ends_in_softmax(model)
-    outputs = [output if already else _softmax(output) for output, _ in _forward_batches(model, batches)]
+    probabilities = ends_in_softmax(model)
+    outputs = [output if probabilities else softmax(output)
+               for output, _ in forward_batches(model, batches)]
     return np.concatenate(outputs, axis=0)
 
 
-def _ends_in_softmax(model) -> bool:
-    while isinstance(model, Sequential) and len(model) > 0:
-        model = model[len(model) - 1]
-    return isinstance(model, Softmax)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)

@@ -5,9 +5,9 @@ import pytest
 
 from cnnlab import nn
 from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.checkpoint import load_checkpoint
 from cnnlab.data import load_dataset
 from cnnlab.optim import SGD, StepLR
-from cnnlab.checkpoint import load_checkpoint
 from cnnlab.training import fit
 
 
@@ -52,7 +52,6 @@ def test_hooks_are_called_in_order(data):
     assert len(record.lrs) == 4
 
 
-# ----------------------------------------------------------- early stopping
 def test_early_stopping_stops_after_patience(data):
     train, test = data
     # min_delta so large that nothing after the first epoch counts as an improvement
@@ -93,7 +92,6 @@ def test_early_stopping_rejects_unknown_monitor(data):
         EarlyStopping(patience=-1)
 
 
-# --------------------------------------------------------------- checkpoint
 def test_save_best_only_writes_only_improvements(data, tmp_path):
     train, test = data
     path = tmp_path / "best.npz"
@@ -108,7 +106,6 @@ def test_save_best_only_writes_only_improvements(data, tmp_path):
     assert saved["history"]["val_accuracy"] == accuracies[:best_epoch]
 
 
-# ------------------------------------------------------------ LR schedules
 def test_step_schedule_by_name_changes_lr_per_epoch(data):
     train, _ = data
     history = fit(tiny_net(), train, epochs=4, batch_size=128, optimizer="sgd", lr=0.1,
@@ -171,3 +168,33 @@ def test_scheduler_state_survives_resume(data, tmp_path):
     resumed = run(3, resume=path)["lr"]
     # The resumed run rebuilds the 'step' schedule for 3 epochs (step_size 1) and restores its position.
     assert resumed == pytest.approx(straight)
+
+
+def test_callbacks_run_in_the_order_given_and_checkpoints_are_a_separate_later_step(
+    data, tmp_path
+):
+    train, _ = data
+    calls = []
+
+    class Named(Callback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_epoch_end(self, state, epoch, logs):
+            calls.append(f"{self.name}.on_epoch_end")
+
+        def on_checkpoint(self, state, epoch, logs):
+            calls.append(f"{self.name}.on_checkpoint")
+
+    path = tmp_path / "c.npz"
+    checkpoint = ModelCheckpoint(path, save_best_only=False)
+    schedule = LearningRateScheduler("step", step_size=1, gamma=0.5)
+    fit(tiny_net(), train, epochs=1, batch_size=128, lr=0.1, optimizer="sgd", verbose=0,
+        callbacks=[checkpoint, Named("a"), schedule, Named("b")])
+    assert calls == ["a.on_epoch_end", "b.on_epoch_end", "a.on_checkpoint", "b.on_checkpoint"]
+    saved = load_checkpoint(path)
+    # the checkpoint comes first in the list, yet it holds the schedule already stepped
+    assert [entry["class"] for entry in saved["callbacks"]] == [
+        "ModelCheckpoint", "Named", "LearningRateScheduler", "Named"]
+    assert saved["callbacks"][2]["state"]["last_step"] == 1
+    assert saved["optimizer"]["lr"] == pytest.approx(0.05)

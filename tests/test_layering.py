@@ -43,7 +43,7 @@ def test_the_stack_imports_without_a_cycle():
 
 
 def test_training_no_longer_re_exports_checkpoint_names():
-    import cnnlab.training as training
+    from cnnlab import training
 
     for name in ("CHECKPOINT_FORMAT", "load_checkpoint", "model_from_checkpoint", "save_checkpoint"):
         assert not hasattr(training, name), f"import {name} from cnnlab.checkpoint"

@@ -7,7 +7,6 @@ from cnnlab import Tensor
 from cnnlab.optim import SGD, Adam, AdamW, CosineLR, OneCycleLR, StepLR, clip_grad_norm, get_optimizer
 
 
-
 @pytest.fixture
 def torch():
     """torch is the oracle for the updates and schedules; only the tests that use it skip without it."""

@@ -6,12 +6,12 @@ import warnings
 import numpy as np
 import pytest
 
-from cnnlab import Tensor, nn, no_grad, training
+from cnnlab import Tensor, loop, nn, no_grad, progress, training
 from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from cnnlab.data import Augmentation, DataLoader, load_dataset
 from cnnlab.io import load_arrays, load_model, save_model
 from cnnlab.optim import SGD, Adam, AdamW
-from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from cnnlab.training import History, TrainingState, evaluate, fit, predict
 
 
@@ -441,7 +441,7 @@ def test_resume_with_nothing_left_to_do_says_so(digits, tmp_path):
 
 def test_a_long_epoch_is_announced_from_the_first_batches(digits, monkeypatch, capsys):
     ticks = iter(range(0, 10_000, 100))
-    monkeypatch.setattr(training, "_clock", lambda: next(ticks))  # 100 s between the two readings
+    monkeypatch.setattr(loop, "_clock", lambda: next(ticks))  # 100 s between the two readings
     model = small_net()
     fit(model, digits.train, epochs=1, batch_size=64, verbose=1)  # 23 batches: 23 × 100 / 3 s
     err = capsys.readouterr().err
@@ -453,9 +453,9 @@ def test_a_large_checkpoint_is_announced(digits, monkeypatch, capsys):
     data = digits.train.subset(np.arange(320))
     fit(model, data, epochs=1, batch_size=64, verbose=1)
     assert "estimate:" not in capsys.readouterr().err  # a fast epoch and a small file: nothing to say
-    monkeypatch.setattr(training, "ESTIMATE_CHECKPOINT_BYTES", 1000)
+    monkeypatch.setattr(progress, "ESTIMATE_CHECKPOINT_BYTES", 1000)
     fit(model, data, epochs=1, batch_size=64, verbose=1)
-    expected = training.checkpoint_bytes(model, Adam(model.parameters()))
+    expected = progress.checkpoint_bytes(model, Adam(model.parameters()))
     assert f"checkpoint {expected / 1e6:.0f} MB" in capsys.readouterr().err
 
 
@@ -463,10 +463,10 @@ def test_checkpoint_bytes_counts_parameters_times_optimizer_slots():
     model = nn.Sequential(nn.Flatten(), nn.Dense(1000), nn.BatchNorm(), nn.Dense(10), seed=0).build((1, 10, 10))
     params = sum(p.data.size for p in model.parameters())
     buffers = 2 * 1000 + sum(np.asarray(v).size for k, v in model.state_dict().items() if "num_batches" in k)
-    assert training.checkpoint_bytes(model, Adam(model.parameters())) == 4 * (3 * params + buffers)
-    assert training.checkpoint_bytes(model, SGD(model.parameters())) == 4 * (params + buffers)
-    assert training.estimate_line(11_520, 683e6) == "estimate: 3 h 12 min per epoch, checkpoint 683 MB"
-    assert training.estimate_line(60, 1e6) is None
+    assert progress.checkpoint_bytes(model, Adam(model.parameters())) == 4 * (3 * params + buffers)
+    assert progress.checkpoint_bytes(model, SGD(model.parameters())) == 4 * (params + buffers)
+    assert progress.estimate_line(11_520, 683e6) == "estimate: 3 h 12 min per epoch, checkpoint 683 MB"
+    assert progress.estimate_line(60, 1e6) is None
 
 
 def test_module_methods_show_the_real_signature_and_documentation():
