@@ -27,7 +27,7 @@ class Batches:
     """One view of the accepted data forms (see the module docstring).
 
     Args:
-        data: an ArrayDataset, a DataLoader, ``(x, y)`` or (when ``labels_required`` is False) ``x``.
+        data: an ArrayDataset, a DataLoader, ``(x, y)`` or, unless ``labels_required``, ``x``.
         batch_size: samples per batch (a DataLoader keeps its own).
         what: the owner and argument named in error messages, e.g. ``'fit: train_data'``.
         normalization: ``{'mean', 'std'}`` applied to uint8 arrays after scaling to [0, 1].
@@ -50,12 +50,13 @@ class Batches:
         elif isinstance(data, (tuple, list)) and len(data) == 2:
             x, y = np.asarray(data[0]), np.asarray(data[1])
             if x.ndim < 2 or len(x) != len(y):
-                raise ValueError(f"{what}: expected (x, y) with x (N, ...) and y (N,), received shapes "
-                                 f"{x.shape} and {y.shape}")
+                raise ValueError(f"{what}: expected (x, y) with x (N, ...) and y (N,), "
+                                 f"received shapes {x.shape} and {y.shape}")
             self.x, self.y = _check_images(x, what), y
         elif isinstance(data, np.ndarray) and not labels_required:
             if data.ndim < 2:
-                raise ValueError(f"{what}: expected an array (N, ...), received shape {data.shape}")
+                raise ValueError(f"{what}: expected an array (N, ...), "
+                                 f"received shape {data.shape}")
             self.x = _check_images(data, what)
         else:
             expected = "an ArrayDataset, a DataLoader or (x, y) arrays"
@@ -71,7 +72,8 @@ class Batches:
             self.sample_shape = self.x.shape[1:]
             self.num_samples = len(self.x)
             if self.x.dtype == np.uint8 and normalization:
-                self.pixel_normalization = (float(normalization["mean"]), float(normalization["std"]))
+                mean, std = float(normalization["mean"]), float(normalization["std"])
+                self.pixel_normalization = (mean, std)
         if self.num_samples == 0:
             raise ValueError(f"{what}: the data is empty")
 
@@ -103,16 +105,19 @@ class Batches:
             yield from self.loader
             return
         if self.dataset is not None:
-            loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle, seed=seed,
-                                augment=augment if shuffle else None)
+            loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle,
+                                seed=seed, augment=augment if shuffle else None)
             loader.set_epoch(epoch)
             yield from loader
             return
-        order = np.random.default_rng([seed, epoch]).permutation(self.num_samples) if shuffle else None
+        order = None
+        if shuffle:
+            order = np.random.default_rng([seed, epoch]).permutation(self.num_samples)
         for start in range(0, self.num_samples, self.batch_size):
             stop = start + self.batch_size
             index = slice(start, stop) if order is None else order[start:stop]
-            yield self._prepare(self.x[index], augment), (None if self.y is None else self.y[index])
+            y = None if self.y is None else self.y[index]
+            yield self._prepare(self.x[index], augment), y
 
     def _prepare(self, x: np.ndarray, augment) -> np.ndarray:
         if x.dtype == np.uint8:
@@ -140,7 +145,8 @@ def _merge_last_single(stream):
 
 def _check_images(x: np.ndarray, what: str) -> np.ndarray:
     if x.dtype != np.uint8 and x.dtype.kind != "f":
-        raise TypeError(f"{what}: images must be floating point or uint8, received dtype {x.dtype}")
+        raise TypeError(f"{what}: images must be floating point or uint8, "
+                        f"received dtype {x.dtype}")
     return x
 
 
@@ -152,10 +158,11 @@ def split_validation(data, fraction: float, seed: int):
     subsets that keep its mean/std; ``(x, y)`` gives two pairs. A DataLoader cannot be split
     (give ``validation=`` instead).
     """
-    fraction = check_number(fraction, "fit", "validation_split", 0.0, 1.0, low_open=True, high_open=True)
+    fraction = check_number(fraction, "fit", "validation_split", 0.0, 1.0, low_open=True,
+                            high_open=True)
     if isinstance(data, DataLoader):
-        raise TypeError("fit: validation_split cannot split a DataLoader; give validation= instead, "
-                        "or the ArrayDataset itself")
+        raise TypeError("fit: validation_split cannot split a DataLoader; give validation= "
+                        "instead, or the ArrayDataset itself")
     if isinstance(data, ArrayDataset):
         count = len(data)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
@@ -166,7 +173,8 @@ def split_validation(data, fraction: float, seed: int):
     held_out = round(count * fraction)
     if not 0 < held_out < count:
         raise ValueError(f"fit: validation_split={fraction} of {count} samples leaves "
-                         f"{held_out} for validation and {count - held_out} for training; both need one")
+                         f"{held_out} for validation and {count - held_out} for training; "
+                         "both need one")
     order = np.random.default_rng([seed, 1]).permutation(count)
     validation, train = np.sort(order[:held_out]), np.sort(order[held_out:])
     if isinstance(data, ArrayDataset):

@@ -30,10 +30,11 @@ _clock = time.perf_counter
 class Run:
     """fit's settings for the loop: the data, the loss, and the stop and report options."""
 
-    def __init__(self, state, train, validation, loss_fn, augment, clip_norm, verbose, merge_single,
-                 divergence_threshold, stop_request):
+    def __init__(self, state, train, validation, loss_fn, augment, clip_norm, verbose,
+                 merge_single, divergence_threshold, stop_request):
         self.state, self.train, self.validation = state, train, validation
-        self.loss_fn, self.augment, self.clip_norm, self.verbose = loss_fn, augment, clip_norm, verbose
+        self.loss_fn, self.augment, self.clip_norm = loss_fn, augment, clip_norm
+        self.verbose = verbose
         self.merge_single = merge_single
         self.divergence_threshold = divergence_threshold
         self.stop_request = stop_request
@@ -90,7 +91,8 @@ def _train_one_epoch(run: Run):
     metrics, step = Metrics(), 0
     logs: dict[str, float] = {}
     model.train(True)
-    batches = run.train.batches(shuffle=True, seed=state.seed, epoch=state.epoch, augment=run.augment,
+    batches = run.train.batches(shuffle=True, seed=state.seed, epoch=state.epoch,
+                                augment=run.augment,
                                 merge_single=run.merge_single)
     # Overflow is reported once, clearly, by the divergence checks instead of NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -122,7 +124,8 @@ def _train_one_epoch(run: Run):
             state.stop(f"interrupted (SIGINT twice) at epoch {state.epoch + 1}, batch {step + 1}")
         finally:
             batches.close()
-        finished = step == state.steps_per_epoch and not history.diverged and not history.interrupted
+        stopped = history.diverged or history.interrupted
+        finished = step == state.steps_per_epoch and not stopped
         if finished and not state.weights_finite():
             _diverged(state, f"the weights became NaN or infinite at epoch {state.epoch + 1}")
             finished = False
@@ -138,14 +141,15 @@ def _train_one_epoch(run: Run):
 
 
 def _validate(run: Run, logs: dict) -> bool:
-    """Add val_loss (and val_accuracy) to ``logs``; False when the validation loss is not finite."""
+    """Add val_loss (and val_accuracy) to ``logs``; False when the loss is not finite."""
     result = evaluate_batches(run.state.model, run.validation, run.loss_fn)
     logs["val_loss"] = result["loss"]
     if "accuracy" in result:
         logs["val_accuracy"] = result["accuracy"]
     run.state.model.train(True)
     if not math.isfinite(result["loss"]):
-        _diverged(run.state, f"the validation loss became {result['loss']} at epoch {run.state.epoch + 1}")
+        where = f"at epoch {run.state.epoch + 1}"
+        _diverged(run.state, f"the validation loss became {result['loss']} {where}")
         return False
     return True
 

@@ -296,7 +296,8 @@ class Schedule:
     """
 
     def __init__(self, optimizer: Optimizer):
-        check_type(optimizer, Optimizer, type(self).__name__, "optimizer", "a cnnlab.optim.Optimizer")
+        check_type(optimizer, Optimizer, type(self).__name__, "optimizer",
+                   "a cnnlab.optim.Optimizer")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_step = 0
@@ -362,11 +363,11 @@ class OneCycleLR(Schedule):
                  div_factor: float = 25.0, final_div_factor: float = 1e4):
         self.total_steps = check_int(total_steps, "OneCycleLR", "total_steps", 2)
         self.max_lr = check_number(max_lr, "OneCycleLR", "max_lr", 0.0, low_open=True)
-        self.pct_start = check_number(pct_start, "OneCycleLR", "pct_start", 0.0, 1.0, low_open=True,
-                                      high_open=True)
+        self.pct_start = check_number(pct_start, "OneCycleLR", "pct_start", 0.0, 1.0,
+                                      low_open=True, high_open=True)
         self.div_factor = check_number(div_factor, "OneCycleLR", "div_factor", 0.0, low_open=True)
-        self.final_div_factor = check_number(final_div_factor, "OneCycleLR", "final_div_factor", 0.0,
-                                             low_open=True)
+        self.final_div_factor = check_number(final_div_factor, "OneCycleLR",
+                                             "final_div_factor", 0.0, low_open=True)
         super().__init__(optimizer)
 
     @staticmethod

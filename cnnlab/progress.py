@@ -40,7 +40,7 @@ def _format_step_time(seconds: float) -> str:
 
 
 def format_metrics(logs: dict) -> str:
-    """``'loss: 0.0812 - accuracy: 0.9756'``: every logged value but 'lr' and 'time', 4 decimals."""
+    """``'loss: 0.0812 - accuracy: 0.9756'``: the logs but 'lr' and 'time', to 4 decimals."""
     return " - ".join(f"{key}: {value:.4f}" for key, value in logs.items() if key not in ("lr", "time"))
 
 
@@ -77,7 +77,7 @@ def estimate_line(epoch_seconds: float, size_bytes: int) -> str | None:
 
 
 def terminal_columns(stream) -> int:
-    """The width to lay lines out in: the terminal's, at most 80; 80 when unknown or reported as 0."""
+    """The width for lines: the terminal's, at most 80; 80 when unknown or reported as 0."""
     try:
         columns = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, ValueError, OSError):
@@ -86,7 +86,7 @@ def terminal_columns(stream) -> int:
 
 
 def wrap(parts: list[str], width: int, separator: str = " - ") -> list[str]:
-    """Join ``parts`` with ``separator`` into lines of at most ``width`` characters (a part is never split)."""
+    """Join ``parts`` with ``separator`` into lines of at most ``width`` (parts stay whole)."""
     lines, current = [], ""
     for part in parts:
         candidate = f"{current}{separator}{part}" if current else part
@@ -107,7 +107,7 @@ class ProgressBar:
         epoch, epochs: this epoch (from 0) and the total, for the "Epoch 3/10" header.
         steps: batches in the epoch.
         verbose: 0 silent, 1 bar (or log lines), 2 one line per epoch.
-        stream: where verbose=1 writes (default ``sys.stderr``); verbose=2 writes to ``sys.stdout``.
+        stream: where to write (default: ``sys.stderr`` for verbose=1, ``sys.stdout`` for 2).
         clock: a function returning seconds (tests give a fake one).
     """
 
@@ -117,7 +117,9 @@ class ProgressBar:
         self.steps = steps
         self.clock = clock
         self.start = clock()
-        self.stream = stream if stream is not None else (sys.stderr if verbose == 1 else sys.stdout)
+        if stream is None:
+            stream = sys.stderr if verbose == 1 else sys.stdout
+        self.stream = stream
         self.terminal = verbose == 1 and _isatty(self.stream)
         self.width = terminal_columns(self.stream) if self.terminal else MAX_COLUMNS
         self.last_draw = self.start

@@ -20,7 +20,7 @@ LOSSES = ("cross_entropy", "mse", "l1")
 
 
 def loss_function(loss, owner: str = "fit"):
-    """``fn(output Tensor, y) -> Tensor`` for 'cross_entropy' (on logits), 'mse', 'l1' or a function.
+    """``fn(output Tensor, y) -> Tensor`` for 'cross_entropy' (logits), 'mse', 'l1' or a function.
 
     For 'mse' and 'l1', integer labels (N,) against outputs (N, K) become one-hot targets.
     """

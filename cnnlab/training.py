@@ -140,7 +140,8 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
         batch_size: samples per batch (not used for a DataLoader).
         validation: data evaluated after each epoch (val_loss, val_accuracy), same forms.
         optimizer: 'adam', 'adamw', 'sgd', 'momentum', 'nesterov' (built with ``lr``,
-            ``weight_decay`` and ``momentum``) or a ``cnnlab.optim.Optimizer`` on ``model.parameters()``.
+            ``weight_decay`` and ``momentum``) or a ``cnnlab.optim.Optimizer`` built on
+            ``model.parameters()``.
         lr: learning rate for an optimiser given by name.
         loss: 'cross_entropy' (on the model's logits), 'mse', 'l1' or ``fn(output, y) -> Tensor``.
         callbacks: ``cnnlab.callbacks.Callback`` instances, run in the order given.
@@ -198,8 +199,8 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
     if clip_norm is not None:
         clip_norm = check_number(clip_norm, "fit", "clip_norm", 0.0, low_open=True)
     if divergence_threshold is not None:
-        divergence_threshold = check_number(divergence_threshold, "fit", "divergence_threshold", 1.0,
-                                            low_open=True)
+        divergence_threshold = check_number(
+            divergence_threshold, "fit", "divergence_threshold", 1.0, low_open=True)
     if patience is not None:
         callbacks.append(EarlyStopping(patience=check_int(patience, "fit", "patience", 0)))
     if validation_split:
@@ -227,8 +228,9 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
                           normalization=getattr(model, "normalization", None))
     state.validation = val
     if merge_single and verbose:
-        print(f"note: the last training batch would hold 1 image, which batch norm cannot normalise; "
-              f"it joins the batch before ({steps} batches per epoch)", file=sys.stderr, flush=True)
+        print("note: the last training batch would hold 1 image, which batch norm cannot "
+              f"normalise; it joins the batch before ({steps} batches per epoch)",
+              file=sys.stderr, flush=True)
     return Run(state, train, val, loss_fn, augment, clip_norm, verbose, merge_single,
                 divergence_threshold, stop_request)
 
@@ -239,7 +241,8 @@ def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:
             raise ValueError("fit: weight_decay and momentum apply to an optimizer given by name; "
                              "set them on the Optimizer instance instead")
         return optimizer
-    name = check_choice(optimizer, ("adam", "adamw", "sgd", "momentum", "nesterov"), "fit", "optimizer")
+    names = ("adam", "adamw", "sgd", "momentum", "nesterov")
+    name = check_choice(optimizer, names, "fit", "optimizer")
     options = {}
     if weight_decay is not None:
         options["weight_decay"] = check_number(weight_decay, "fit", "weight_decay", 0.0)
@@ -265,12 +268,13 @@ def _resume(run: Run, resume) -> None:
         return
     checkpoint.restore_callbacks(state, saved)
     if run.verbose:
-        print(f"Resuming from {resume} after epoch {state.epochs_done}/{state.epochs}", file=sys.stderr)
+        print(f"Resuming from {resume} after epoch {state.epochs_done}/{state.epochs}",
+              file=sys.stderr)
         planned = saved.get("epochs")
         scheduled = any(isinstance(cb, LearningRateScheduler) for cb in state.callbacks)
         if scheduled and isinstance(planned, int) and state.epochs > planned:
-            print(f"note: the run was planned for {planned} epochs; the learning-rate schedule now "
-                  f"continues as if planned for {state.epochs}", file=sys.stderr)
+            print(f"note: the run was planned for {planned} epochs; the learning-rate "
+                  f"schedule now continues as if planned for {state.epochs}", file=sys.stderr)
     if state.epochs_done >= state.epochs:
         state.stop(f"nothing to do: {resume} has already trained {state.epochs_done} of "
                    f"{state.epochs} epochs")
@@ -284,7 +288,8 @@ def _ensure_built(model, sample_shape) -> None:
     if model.parameters() and getattr(model, "built", True):
         return
     if sample_shape is None:
-        raise ValueError("fit: the model has no weights yet and the input shape is unknown; call model.build()")
+        raise ValueError("fit: the model has no weights yet and the input shape is unknown; "
+                         "call model.build()")
     model.build(tuple(sample_shape))
 
 

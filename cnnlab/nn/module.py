@@ -449,8 +449,8 @@ class Module:
         from cnnlab import training
 
         return training.fit(
-            self, train_data, epochs, batch_size, validation, optimizer, lr, loss, callbacks, augment,
-            seed, verbose, clip_norm=clip_norm, resume=resume, weight_decay=weight_decay,
+            self, train_data, epochs, batch_size, validation, optimizer, lr, loss, callbacks,
+            augment, seed, verbose, clip_norm=clip_norm, resume=resume, weight_decay=weight_decay,
             momentum=momentum, validation_split=validation_split, patience=patience,
             divergence_threshold=divergence_threshold, keep_freed_memory=keep_freed_memory,
         )
