@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from cnnlab import optim
-from cnnlab._checks import check_choice, check_int, check_type
+from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.checkpoint import save_checkpoint
 
 __all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
@@ -70,7 +70,8 @@ class _Monitor(Callback):
         check_choice(mode, ("auto", "min", "max"), type(self).__name__, "mode")
         self.monitor = monitor
         self.mode = mode
-        self.min_delta = abs(float(min_delta))
+        # Keras's convention: the sign of min_delta does not matter, its size does.
+        self.min_delta = abs(check_number(min_delta, type(self).__name__, "min_delta"))
         self.best: float | None = None
 
     def _resolve(self, state) -> None:

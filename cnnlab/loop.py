@@ -10,7 +10,6 @@ checkpointed. The reasons are written to ``history.stop_reason`` (see ``cnnlab.t
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -115,7 +114,7 @@ def _train_one_epoch(run: Run):
                 for cb in state.callbacks:
                     cb.on_batch_end(state, step - 1, logs)
                 bar.update(step, metrics.seen, logs)
-                _maybe_estimate(run, step)
+                _maybe_estimate(run, step, bar)
                 if _signalled(run, step) or state.stop_training:
                     break
         except KeyboardInterrupt:  # a second Ctrl-C: abort the batch, still stop cleanly
@@ -178,7 +177,7 @@ def _diverged(state, what: str) -> None:
                "or clip the gradient norm (fit's clip_norm=, cnnlab train's --clip-norm).")
 
 
-def _maybe_estimate(run: Run, step: int) -> None:
+def _maybe_estimate(run: Run, step: int, bar: ProgressBar) -> None:
     """After the first batches of the run, estimate the epoch's time and print it if long."""
     state = run.state
     if state.estimate is not None:
@@ -193,6 +192,6 @@ def _maybe_estimate(run: Run, step: int) -> None:
                       "checkpoint_bytes": checkpoint_bytes(state.model, state.optimizer)}
     line = estimate_line(state.estimate["epoch_seconds"], state.estimate["checkpoint_bytes"])
     if line and run.verbose:
-        print(f"\n{line}", file=sys.stderr, flush=True)
+        bar.message(line)
 
 

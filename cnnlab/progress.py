@@ -165,6 +165,15 @@ class ProgressBar:
             return
         self.last_draw = now
 
+    def message(self, text: str) -> None:
+        """A line of its own in the middle of the epoch (on stderr); the bar resumes below it."""
+        if self.terminal:
+            self._write("\r" + text.ljust(self.drawn) + "\n")
+            self.drawn = 0
+            self.last_draw = float("-inf")  # redraw the bar at the next update
+        else:
+            print(text, file=sys.stderr, flush=True)
+
     def close(self, step: int, images: int, logs: dict) -> None:
         """The epoch's final lines: the bar (or counter) with images/s, then the metrics."""
         elapsed = self.clock() - self.start

@@ -103,3 +103,18 @@ def test_format_metrics_and_wrap():
     assert format_metrics(LOGS).count(" - ") == 3 and "lr" not in format_metrics(LOGS)
     assert wrap(["aaaa", "bbbb", "cc"], 11) == ["aaaa - bbbb", "cc"]
     assert wrap(["a" * 20], 5) == ["a" * 20]
+
+
+def test_a_message_mid_epoch_gets_its_own_line_and_the_bar_resumes_below():
+    stream = Terminal()
+    bar = ProgressBar(0, 1, 10, 1, stream=stream, clock=FakeClock(1.0))
+    bar.update(1, 128, {"loss": 0.5})
+    bar.message("estimate: 3 h 12 min per epoch, checkpoint 683 MB")
+    bar.update(2, 256, {"loss": 0.4})
+    text = stream.getvalue()
+    _, first, second = text.split("\n")
+    _, bar_line, message = first.split("\r")
+    assert bar_line.startswith("1/10 [")
+    assert message.rstrip() == "estimate: 3 h 12 min per epoch, checkpoint 683 MB"
+    assert len(message) >= len(bar_line)  # the message covers the bar it replaces
+    assert second.startswith("\r2/10 [")  # redrawn at once, below the message
