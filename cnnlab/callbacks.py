@@ -83,7 +83,8 @@ class _Monitor(Callback):
     def _value(self, logs: dict) -> float:
         if self.monitor not in logs:
             raise ValueError(
-                f"{type(self).__name__}: monitor={self.monitor!r} is not logged; available: {sorted(logs)}"
+                f"{type(self).__name__}: monitor={self.monitor!r} is not logged; "
+                f"available: {sorted(logs)}"
             )
         return float(logs[self.monitor])
 
@@ -145,7 +146,8 @@ class EarlyStopping(_Monitor):
             )
 
     def on_train_end(self, state):
-        if self.restore_best_weights and self._best_weights is not None and self.stopped_epoch is not None:
+        stopped = self.stopped_epoch is not None
+        if self.restore_best_weights and self._best_weights is not None and stopped:
             state.model.load_state_dict(self._best_weights)
 
     def state_dict(self):
@@ -172,7 +174,8 @@ class ModelCheckpoint(_Monitor):
         mode: 'min', 'max' or 'auto'.
     """
 
-    def __init__(self, path, save_best_only: bool = True, monitor: str | None = None, mode: str = "auto"):
+    def __init__(self, path, save_best_only: bool = True, monitor: str | None = None,
+                 mode: str = "auto"):
         super().__init__(monitor, mode)
         self.path = path
         self.save_best_only = bool(save_best_only)
@@ -186,7 +189,8 @@ class ModelCheckpoint(_Monitor):
         if self.save_best_only and not self._improved(value):
             return
         if not all(math.isfinite(float(v)) for v in logs.values()) or not state.weights_finite():
-            state.stop(f"ModelCheckpoint: epoch {epoch + 1} has non-finite loss or weights; not saving it")
+            state.stop(f"ModelCheckpoint: epoch {epoch + 1} has non-finite loss or weights; "
+                       "not saving it")
             return
         if self.save_best_only:
             self.best = value
@@ -240,7 +244,9 @@ class LearningRateScheduler(Callback):
         self.schedule = schedule
         self.per_batch = bool(per_batch)
         self.options = options
-        self.scheduler: optim.Schedule | None = schedule if isinstance(schedule, optim.Schedule) else None
+        self.scheduler: optim.Schedule | None = None
+        if isinstance(schedule, optim.Schedule):
+            self.scheduler = schedule
 
     def on_train_begin(self, state):
         if not isinstance(self.schedule, str):
@@ -255,13 +261,15 @@ class LearningRateScheduler(Callback):
         else:
             # initial_lr, not lr: on resume the optimiser already holds the schedule's last rate.
             options.setdefault("max_lr", state.optimizer.initial_lr)
-            self.scheduler = optim.OneCycleLR(state.optimizer, total_steps=max(2, steps), **options)
+            self.scheduler = optim.OneCycleLR(state.optimizer, total_steps=max(2, steps),
+                                              **options)
 
     def on_epoch_begin(self, state, epoch):
         if self.scheduler is None:
             lr = self.schedule(epoch, state.optimizer.lr)
             if not isinstance(lr, (int, float, np.floating)) or not math.isfinite(lr) or lr < 0:
-                raise ValueError(f"LearningRateScheduler: the schedule returned lr={lr!r} for epoch {epoch}")
+                raise ValueError(f"LearningRateScheduler: the schedule returned lr={lr!r} "
+                                 f"for epoch {epoch}")
             state.optimizer.lr = float(lr)
 
     def on_batch_end(self, state, batch, logs):

@@ -72,8 +72,12 @@ def _signalled(run: Run, step: int) -> bool:
     request, state = run.stop_request, run.state
     if not request.requested:
         return False
-    where = f"at epoch {state.epoch + 1}, batch {step}/{state.steps_per_epoch}" if step else (
-        f"before epoch {state.epoch + 1}" if state.epochs_done else "before training started")
+    if step:
+        where = f"at epoch {state.epoch + 1}, batch {step}/{state.steps_per_epoch}"
+    elif state.epochs_done:
+        where = f"before epoch {state.epochs_done + 1}"
+    else:
+        where = "before training started"
     state.interrupted = state.history.interrupted = True
     state.history.signal = request.signal_name
     state.stop(f"interrupted ({request.signal_name}) {where}")
@@ -91,8 +95,7 @@ def _train_one_epoch(run: Run):
     logs: dict[str, float] = {}
     model.train(True)
     batches = run.train.batches(shuffle=True, seed=state.seed, epoch=state.epoch,
-                                augment=run.augment,
-                                merge_single=run.merge_single)
+                                augment=run.augment, merge_single=run.merge_single)
     # Overflow is reported once, clearly, by the divergence checks instead of NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         try:

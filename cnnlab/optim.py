@@ -28,7 +28,8 @@ from cnnlab._checks import check_int, check_number, check_type
 from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer", "Schedule", "StepLR",
+    "OPTIMIZERS", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer", "Schedule",
+    "StepLR",
     "clip_grad_norm", "get_optimizer",
 ]
 
@@ -84,7 +85,9 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        """``{'type', 'lr', 'initial_lr', 'step_count', <hyperparameters>, 'state': {'i.key': ndarray}}``.
+        """``{'type', 'lr', 'initial_lr', 'step_count', <hyperparameters>, 'state'}``.
+
+        ``state`` maps ``'i.key'`` (parameter index, slot name) to an ndarray.
 
         Only numbers, strings and NumPy arrays, so it can be stored without pickle.
         """
@@ -109,7 +112,8 @@ class Optimizer:
         """Restore what ``state_dict`` returned (same parameters, same order)."""
         name = type(self).__name__
         if state.get("type", name) != name:
-            raise ValueError(f"{name}.load_state_dict: received the state of a {state.get('type')}")
+            raise ValueError(f"{name}.load_state_dict: received the state of a "
+                             f"{state.get('type')}")
         restored: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state.get("state", {}).items():
             index_text, _, entry = key.partition(".")
@@ -202,7 +206,8 @@ class Adam(Optimizer):
         name = type(self).__name__
         check_type(betas, (tuple, list), name, "betas", "a pair (beta1, beta2)")
         if len(betas) != 2:
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), received betas={betas!r}")
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), "
+                             f"received betas={betas!r}")
         self.betas = (
             check_number(betas[0], name, "betas[0]", 0.0, 1.0, high_open=True),
             check_number(betas[1], name, "betas[1]", 0.0, 1.0, high_open=True),
@@ -254,7 +259,7 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def get_optimizer(name: str, params, lr: float, **options) -> Optimizer:
-    """Build an optimiser by name: 'sgd', 'momentum' (SGD, μ = 0.9), 'nesterov', 'adam', 'adamw'."""
+    """An optimiser by name: 'sgd', 'momentum' (SGD, μ = 0.9), 'nesterov', 'adam', 'adamw'."""
     key = str(name).lower()
     if key == "momentum":
         return SGD(params, lr=lr, momentum=options.pop("momentum", 0.9), **options)
@@ -321,7 +326,7 @@ class Schedule:
 
 
 class StepLR(Schedule):
-    """η_t = η₀ · γ^⌊t / step_size⌋: multiply the learning rate by γ every ``step_size`` steps."""
+    """η_t = η₀ · γ^⌊t / step_size⌋: the learning rate times γ every ``step_size`` steps."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         self.step_size = check_int(step_size, "StepLR", "step_size", 1)
@@ -345,7 +350,8 @@ class CosineLR(Schedule):
 
     def lr_at(self, step):
         t = min(step, self.total_steps)
-        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.total_steps)) / 2
+        cosine = (1 + math.cos(math.pi * t / self.total_steps)) / 2
+        return self.min_lr + (self.base_lr - self.min_lr) * cosine
 
 
 class OneCycleLR(Schedule):
@@ -359,8 +365,8 @@ class OneCycleLR(Schedule):
     (PyTorch also cycles momentum by default; this schedule changes only η.)
     """
 
-    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
-                 div_factor: float = 25.0, final_div_factor: float = 1e4):
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int,
+                 pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4):
         self.total_steps = check_int(total_steps, "OneCycleLR", "total_steps", 2)
         self.max_lr = check_number(max_lr, "OneCycleLR", "max_lr", 0.0, low_open=True)
         self.pct_start = check_number(pct_start, "OneCycleLR", "pct_start", 0.0, 1.0,
@@ -381,5 +387,6 @@ class OneCycleLR(Schedule):
         last = float(self.total_steps - 1)
         step = min(step, self.total_steps - 1)
         if step <= warmup_end:
-            return self._cos_anneal(initial, self.max_lr, step / warmup_end if warmup_end > 0 else 1.0)
+            fraction = step / warmup_end if warmup_end > 0 else 1.0
+            return self._cos_anneal(initial, self.max_lr, fraction)
         return self._cos_anneal(self.max_lr, final, (step - warmup_end) / (last - warmup_end))

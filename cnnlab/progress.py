@@ -41,7 +41,8 @@ def _format_step_time(seconds: float) -> str:
 
 def format_metrics(logs: dict) -> str:
     """``'loss: 0.0812 - accuracy: 0.9756'``: the logs but 'lr' and 'time', to 4 decimals."""
-    return " - ".join(f"{key}: {value:.4f}" for key, value in logs.items() if key not in ("lr", "time"))
+    shown = [(key, value) for key, value in logs.items() if key not in ("lr", "time")]
+    return " - ".join(f"{key}: {value:.4f}" for key, value in shown)
 
 
 def format_duration(seconds: float) -> str:

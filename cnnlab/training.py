@@ -121,9 +121,9 @@ class TrainingState:
         return all(np.isfinite(p.data).all() for p in self.model.parameters())
 
 
-def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=None, optimizer="adam",
-        lr: float = 1e-3, loss="cross_entropy", callbacks=(), augment=None, seed: int = 0,
-        verbose: int = 1, *, clip_norm: float | None = None, resume=None,
+def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=None,
+        optimizer="adam", lr: float = 1e-3, loss="cross_entropy", callbacks=(), augment=None,
+        seed: int = 0, verbose: int = 1, *, clip_norm: float | None = None, resume=None,
         weight_decay: float | None = None, momentum: float | None = None,
         validation_split: float = 0.0, patience: int | None = None,
         divergence_threshold: float | None = DIVERGENCE_THRESHOLD,
@@ -210,7 +210,8 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
     normalization = getattr(model, "normalization", None)
     train = Batches(train_data, batch_size, "fit: train_data", normalization=normalization)
     if train.loader is not None and augment is not None:
-        raise ValueError("fit: augment cannot be applied to a DataLoader; give the DataLoader augment= instead")
+        raise ValueError("fit: augment cannot be applied to a DataLoader; "
+                         "give the DataLoader augment= instead")
     val = None
     if validation is not None:
         val = Batches(validation, batch_size, "fit: validation", normalization=normalization)
@@ -232,7 +233,7 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
               f"normalise; it joins the batch before ({steps} batches per epoch)",
               file=sys.stderr, flush=True)
     return Run(state, train, val, loss_fn, augment, clip_norm, verbose, merge_single,
-                divergence_threshold, stop_request)
+               divergence_threshold, stop_request)
 
 
 def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:

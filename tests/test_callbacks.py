@@ -90,6 +90,10 @@ def test_early_stopping_rejects_unknown_monitor(data):
         EarlyStopping(mode="up")
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=-1)
+    with pytest.raises(TypeError, match="EarlyStopping: patience must be an int"):
+        EarlyStopping(patience=2.5)
+    with pytest.raises(TypeError, match="EarlyStopping: min_delta must be a number"):
+        EarlyStopping(min_delta="0.1")
 
 
 def test_save_best_only_writes_only_improvements(data, tmp_path):
