@@ -127,7 +127,7 @@ def _model_path(path_text: str) -> Path:
 def _load_any_model(path: Path):
     """``load_model`` for model files, ``model_from_checkpoint`` for checkpoints."""
     from cnnlab.io import FileFormatError, load_arrays, load_model
-    from cnnlab.training import CHECKPOINT_FORMAT, model_from_checkpoint
+    from cnnlab.checkpoint import CHECKPOINT_FORMAT, model_from_checkpoint
 
     try:
         _, metadata = load_arrays(path)
@@ -179,7 +179,8 @@ def cmd_train(args) -> int:
     from cnnlab import models
     from cnnlab.callbacks import LearningRateScheduler, ModelCheckpoint
     from cnnlab.io import save_model
-    from cnnlab.training import evaluate, fit, load_checkpoint, model_from_checkpoint
+    from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
+    from cnnlab.training import evaluate, fit
 
     checkpoint = None
     if args.resume:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from cnnlab.cli import DEFAULTS, build_parser, parse_augment
 from cnnlab.io import load_model
-from cnnlab.training import load_checkpoint
+from cnnlab.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
