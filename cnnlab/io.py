@@ -100,7 +100,7 @@ def _translated(path):
         yield
     except CnnlabError:
         raise
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the boundary where any parse failure names the file
         raise FileFormatError(
             path, f"not a readable cnnlab file (truncated or corrupt?): {type(error).__name__}: {error}"
         ) from None
@@ -241,7 +241,7 @@ def _open_regular_file(path: Path):
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):  # a FIFO would block, a device would never end
             raise FileFormatError(path, "not a regular file")
-        return open(path, "rb")  # noqa: SIM115 - closed by _Archive.close
+        return open(path, "rb")  # closed by _Archive.close
     except FileNotFoundError:
         raise FileFormatError(path, "no such file") from None
     except OSError as error:

@@ -18,8 +18,8 @@ import numpy as np
 from cnnlab.errors import CnnlabError, FileFormatError
 from cnnlab.nn.config import declared_weights, from_config, shape_only_from_config
 
-__all__ = ["check_class_names", "check_input_shape", "check_normalization", "check_weight",
-           "expected_weights", "rebuild_model"]
+__all__ = ["build_with_weights", "check_class_names", "check_input_shape", "check_model_fields",
+           "check_normalization", "check_weight", "compare_entries", "read_weights", "rebuild_model"]
 
 _MAX_INPUT_AXES = 8
 _MAX_INPUT_SIZE = 2**31
@@ -120,6 +120,39 @@ def compare_entries(path, declared, entries: dict, prefix: str) -> None:
         raise FileFormatError(path, "the weights do not fit the architecture: " + "; ".join(problems[:10]))
 
 
+def check_model_fields(archive, metadata: dict, config_field: str, prefix: str) -> dict:
+    """Validate the model part of an archive's metadata against its arrays, reading none of them.
+
+    Returns ``{"input_shape", "class_names", "normalization", "declared"}``; ``declared``
+    is ``(name, shape, trainable)`` per weight, or None for a custom module whose
+    weights only a forward pass would tell.
+    """
+    path = archive.path
+    input_shape = check_input_shape(path, metadata.get("input_shape"))
+    skeleton, declared = expected_weights(path, metadata.get(config_field), input_shape, config_field)
+    if declared is not None:
+        compare_entries(path, declared, archive.entries, prefix)
+    outputs = None
+    if input_shape is not None and declared is not None:  # shape logic alone gives the output shape
+        output_shape = tuple(skeleton.compute_output_shape(input_shape))
+        outputs = output_shape[0] if len(output_shape) == 1 else None
+    channels = None if input_shape is None else input_shape[0]
+    return {
+        "input_shape": input_shape,
+        "class_names": check_class_names(path, metadata.get("class_names"), outputs),
+        "normalization": check_normalization(path, metadata.get("normalization"), channels),
+        "declared": declared,
+    }
+
+
+def read_weights(archive, prefix: str) -> dict[str, np.ndarray]:
+    """Every array named ``prefix + name``, by ``name``, each a finite float tensor."""
+    return {
+        key[len(prefix):]: check_weight(archive.path, key, archive.read(key))
+        for key in archive.entries if key.startswith(prefix)
+    }
+
+
 def rebuild_model(archive, metadata: dict, config_field: str, prefix: str):
     """The model an archive's metadata describes, with its weights (arrays ``prefix + name``).
 
@@ -127,27 +160,12 @@ def rebuild_model(archive, metadata: dict, config_field: str, prefix: str):
     the declared weights with the archive's declared arrays, read and check the
     arrays, and only then build the model (whose allocation now matches the file).
     """
-    path = archive.path
-    config = metadata.get(config_field)
-    input_shape = check_input_shape(path, metadata.get("input_shape"))
-    skeleton, declared = expected_weights(path, config, input_shape, config_field)
-    if declared is not None:
-        compare_entries(path, declared, archive.entries, prefix)
-    outputs = channels = None
-    if input_shape is not None:
-        channels = input_shape[0]
-    if input_shape is not None and declared is not None:  # shape logic alone gives the output shape
-        output_shape = tuple(skeleton.compute_output_shape(input_shape))
-        outputs = output_shape[0] if len(output_shape) == 1 else None
-    class_names = check_class_names(path, metadata.get("class_names"), outputs)
-    normalization = check_normalization(path, metadata.get("normalization"), channels)
-    weights = {
-        key[len(prefix):]: check_weight(path, key[len(prefix):], archive.read(key))
-        for key in archive.entries if key.startswith(prefix)
-    }
-    model = build_with_weights(path, config, input_shape, weights, config_field)
-    model.class_names = class_names
-    model.normalization = normalization
+    fields = check_model_fields(archive, metadata, config_field, prefix)
+    weights = read_weights(archive, prefix)
+    model = build_with_weights(archive.path, metadata[config_field], fields["input_shape"], weights,
+                               config_field)
+    model.class_names = fields["class_names"]
+    model.normalization = fields["normalization"]
     return model
 
 

@@ -138,9 +138,10 @@ def test_pickled_array_is_never_unpickled(tmp_path):
         io.load_arrays(path)
 
 
-def test_missing_file_is_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.npz"):
-        io.load_arrays(tmp_path / "nope.npz")
+def test_missing_file_is_a_file_format_error_naming_it(tmp_path):
+    for load in (io.load_arrays, io.load_model):
+        with pytest.raises(io.FileFormatError, match="nope.npz: no such file"):
+            load(tmp_path / "nope.npz")
 
 
 def test_save_then_load_model_gives_identical_predictions(tmp_path):
