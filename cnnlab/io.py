@@ -119,7 +119,10 @@ class _Archive:
                         self.path, "not a cnnlab file: not a zip archive (cnnlab models and checkpoints "
                         "are .npz archives; nothing else is read, and nothing is ever unpickled)"
                     )
-                self._zip = zipfile.ZipFile(self._handle)
+                try:
+                    self._zip = zipfile.ZipFile(self._handle)
+                except NotImplementedError as error:  # zipfile refuses versions above its own
+                    raise FileFormatError(self.path, f"an entry needs a newer zip reader ({error})") from None
                 self._infos = self._check_directory(os.fstat(self._handle.fileno()).st_size)
                 self.entries = {key: self._declared(key, info) for key, info in self._infos.items()}
                 self.metadata = self._read_header()

@@ -15,6 +15,7 @@ would allocate with what a file holds *before* any weight exists.
 
 from __future__ import annotations
 
+import math
 import threading
 
 from cnnlab._checks import check_int
@@ -127,19 +128,34 @@ def _build(config):
         if arguments.get("seed") is not None:
             check_int(arguments["seed"], f"from_config: {name}", "seed", 0, 2**63 - 1)
         deferred = {}
-        if getattr(_local, "shape_only", False) and cls.__module__.startswith("cnnlab."):
+        if cls.__module__.startswith("cnnlab."):
             for key in _EAGER_ARGUMENTS:
                 if arguments.get(key) is not None:
                     deferred[key] = check_int(arguments[key], f"from_config: {name}", key, 1)
-                    arguments[key] = None
-        module = cls.from_config(arguments)
-        for key, value in deferred.items():
-            setattr(module, key, value)
+        lazy = {**arguments, **dict.fromkeys(deferred)}
+        module = cls.from_config(lazy)
+        if deferred and getattr(_local, "shape_only", False):
+            for key, value in deferred.items():
+                setattr(module, key, value)
+        elif deferred:
+            _check_eager_weights(module, name, deferred)
+            module = cls.from_config(arguments)
     except CnnlabError:
         raise
     except _CONSTRUCTION_ERRORS as error:
         raise FileFormatError(f"from_config: cannot build {name}: {error}") from None
     return module
+
+
+def _check_eager_weights(layer, name: str, sizes: dict) -> None:
+    """Bound what a layer given its input size would allocate in ``__init__``, before it does."""
+    size = next(iter(sizes.values()))
+    total = 0
+    for spec in layer.weight_specs((size,)):
+        nbytes = math.prod(spec.shape) * layer._dtype.itemsize
+        total += nbytes
+        LIMITS.check("max_array_bytes", nbytes, f"from_config: {name}'s {spec.name} {spec.shape}")
+    LIMITS.check("max_total_bytes", total, f"from_config: {name}'s weights")
 
 
 def declared_weights(module, input_shape) -> list[tuple[str, tuple[int, ...], bool]] | None:
