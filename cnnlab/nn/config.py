@@ -99,7 +99,7 @@ def _check_size(config) -> None:
         else:
             continue
         deepest = max(deepest, depth)
-        LIMITS.check("max_nesting", deepest, "from_config: the config")
+        LIMITS.check("max_nesting", deepest, "from_config: the config's nesting depth")
         LIMITS.check("max_entries", modules, "from_config: the config's module count")
         stack.extend((child, depth + 1) for child in children)
 
@@ -126,12 +126,12 @@ def _build(config):
     arguments = dict(arguments)
     try:
         if arguments.get("seed") is not None:
-            check_int(arguments["seed"], f"from_config: {name}", "seed", 0, 2**63 - 1)
+            check_int(arguments["seed"], name, "seed", 0, 2**63 - 1)
         deferred = {}
         if cls.__module__.startswith("cnnlab."):
             for key in _EAGER_ARGUMENTS:
                 if arguments.get(key) is not None:
-                    deferred[key] = check_int(arguments[key], f"from_config: {name}", key, 1)
+                    deferred[key] = check_int(arguments[key], name, key, 1)
         lazy = {**arguments, **dict.fromkeys(deferred)}
         module = cls.from_config(lazy)
         if deferred and getattr(_local, "shape_only", False):
