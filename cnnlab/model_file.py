@@ -26,6 +26,12 @@ _MAX_INPUT_SIZE = 2**31
 _MAX_CLASS_NAME = 1000
 
 
+def _naming(path, error: CnnlabError, field: str) -> FileFormatError:
+    """``error`` (from_config's, which knows no file) again, naming the file and the field; same type."""
+    kind = type(error) if isinstance(error, FileFormatError) else FileFormatError
+    return kind(path, f"{field}: {error}")
+
+
 def check_input_shape(path, value, field: str = "input_shape") -> tuple[int, ...] | None:
     """None, or a per-sample shape of 1 to 8 whole numbers >= 1."""
     if value is None:
@@ -99,7 +105,7 @@ def expected_weights(path, config, input_shape, field: str):
         skeleton = shape_only_from_config(config)
         return skeleton, declared_weights(skeleton, input_shape)
     except CnnlabError as error:
-        raise FileFormatError(path, f"{field}: {error}") from None
+        raise _naming(path, error, field) from None
     except (ValueError, TypeError, OverflowError) as error:
         raise FileFormatError(path, f"{field} does not fit input_shape {input_shape}: {error}") from None
 
@@ -176,7 +182,7 @@ def build_with_weights(path, config, input_shape, weights: dict, config_field: s
         if input_shape is not None:
             model.build(input_shape)
     except CnnlabError as error:
-        raise FileFormatError(path, f"{config_field}: {error}") from None
+        raise _naming(path, error, config_field) from None
     except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as error:
         raise FileFormatError(path, f"cannot rebuild the model from its {config_field}: {error}") from None
     try:
