@@ -32,8 +32,14 @@ from cnnlab.model_file import build_with_weights, check_model_fields, read_weigh
 if TYPE_CHECKING:
     from cnnlab.training import TrainingState
 
-__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "model_from_checkpoint", "restore_callbacks",
-           "restore_training", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "restore_callbacks",
+    "restore_training",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "cnnlab-checkpoint"
 _MODEL_PREFIX = "model."
@@ -42,8 +48,11 @@ _AUGMENT_STREAM = "augment.rng"
 #: the bit generators a checkpoint may restore (``np.random.default_rng`` makes PCG64)
 BIT_GENERATORS = ("PCG64",)
 #: optimisers a checkpoint may name, and the per-parameter state arrays each keeps
-OPTIMIZERS = {optim.SGD: ("momentum_buffer",), optim.Adam: ("exp_avg", "exp_avg_sq"),
-              optim.AdamW: ("exp_avg", "exp_avg_sq")}
+OPTIMIZERS = {
+    optim.SGD: ("momentum_buffer",),
+    optim.Adam: ("exp_avg", "exp_avg_sq"),
+    optim.AdamW: ("exp_avg", "exp_avg_sq"),
+}
 _OWNER = "checkpoint"  # how the argument checks name the owner of a field
 _MAX_EPOCHS = 10**6
 _MAX_STEPS = 2**62
@@ -51,7 +60,7 @@ _OPTIMIZER_STATE_KEY = re.compile(r"(\d{1,9})\.([A-Za-z_]\w{0,63})")
 
 
 def _streams(model, augment) -> dict[str, np.random.Generator]:
-    """Every random stream a checkpoint saves, by a stable name: the model's declared ones, the augmentation's."""
+    """Every random stream a checkpoint saves, by name: the model's and the augmentation's."""
     found = {f"model.{name}": generator for name, generator in model.named_generators()}
     rng = getattr(augment, "rng", None)
     if isinstance(rng, np.random.Generator):
@@ -60,13 +69,15 @@ def _streams(model, augment) -> dict[str, np.random.Generator]:
 
 
 def save_checkpoint(path, state: TrainingState) -> None:
-    """Write model config + weights, optimiser state, epoch, history and callback state, atomically.
+    """Write model config + weights, optimiser state, epoch, history, callback state, atomically.
 
     Refuses (ValueError) to write non-finite weights, or a generator other than PCG64.
     """
     model, optimizer = state.model, state.optimizer
     if not state.weights_finite():
-        raise ValueError(f"save_checkpoint: the model has NaN or infinite weights; not writing {path}")
+        raise ValueError(
+            f"save_checkpoint: the model has NaN or infinite weights; not writing {path}"
+        )
     streams = _streams(model, state.augment)
     for name, generator in streams.items():
         kind = type(generator.bit_generator).__name__
@@ -77,7 +88,9 @@ def save_checkpoint(path, state: TrainingState) -> None:
             )
     arrays = {_MODEL_PREFIX + name: value for name, value in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
-    arrays.update({_OPTIMIZER_PREFIX + key: value for key, value in optimizer_state.pop("state").items()})
+    arrays.update(
+        {_OPTIMIZER_PREFIX + key: value for key, value in optimizer_state.pop("state").items()}
+    )
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "version": 1,
@@ -99,7 +112,7 @@ def save_checkpoint(path, state: TrainingState) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    """Read and check a checkpoint: ``{'model': state dict, 'optimizer': state dict, 'path', **metadata}``.
+    """Read and check a checkpoint: ``{'model', 'optimizer' (state dicts), 'path', **metadata}``.
 
     Raises ``FileFormatError`` (``LimitExceededError`` for a limit) naming the file and field.
     """
@@ -111,14 +124,19 @@ def load_checkpoint(path) -> dict:
             )
         with _checking(path):
             check_choice(metadata.get("version"), (1,), _OWNER, "version")
-        stray = [key for key in archive.entries
-                 if not key.startswith((_MODEL_PREFIX, _OPTIMIZER_PREFIX))][:10]
+        stray = [
+            key
+            for key in archive.entries
+            if not key.startswith((_MODEL_PREFIX, _OPTIMIZER_PREFIX))
+        ][:10]
         if stray:
             raise FileFormatError(path, f"unexpected arrays {stray}")
         fields = check_model_fields(archive, metadata, "model_config", _MODEL_PREFIX)
-        trainable = None if fields["declared"] is None else [
-            shape for _, shape, is_trainable in fields["declared"] if is_trainable
-        ]
+        trainable = (
+            None
+            if fields["declared"] is None
+            else [shape for _, shape, is_trainable in fields["declared"] if is_trainable]
+        )
         out = dict(metadata)
         out.update(fields)
         del out["declared"]
@@ -136,7 +154,7 @@ def load_checkpoint(path) -> dict:
 
 @contextlib.contextmanager
 def _checking(path):
-    """A ``cnnlab._checks`` failure on a field (it names the field) as a FileFormatError naming the file."""
+    """A ``cnnlab._checks`` failure (it names the field) as a FileFormatError naming the file."""
     try:
         yield
     except FileFormatError:
@@ -153,16 +171,21 @@ def _check_progress(path, metadata: dict) -> dict:
         seed = metadata.get("seed")
         if seed is not None:
             check_int(seed, _OWNER, "seed", 0, 2**63 - 1)
-        history = check_type(metadata.get("history", {}), dict, _OWNER, "history",
-                             "an object of lists of numbers")
+        history = check_type(
+            metadata.get("history", {}), dict, _OWNER, "history", "an object of lists of numbers"
+        )
         LIMITS.check("max_entries", len(history), f"{path}: history")
         for key, values in history.items():
             check_type(values, list, _OWNER, f"history[{key!r}]", "a list of numbers")
             check_int(len(values), _OWNER, f"len(history[{key!r}])", 0, _MAX_EPOCHS)
             for value in values:  # NaN is a legitimate record of a diverged epoch
                 check_number(value, _OWNER, f"history[{key!r}] item", finite=False)
-    return {"epoch": epoch, "epochs": epochs, "seed": seed,
-            "history": {key: list(values) for key, values in history.items()}}
+    return {
+        "epoch": epoch,
+        "epochs": epochs,
+        "seed": seed,
+        "history": {key: list(values) for key, values in history.items()},
+    }
 
 
 _HYPERPARAMETERS = {
@@ -186,24 +209,34 @@ def _optimizer_class(name):
 
 
 def _check_optimizer(path, saved) -> dict:
-    """The optimiser's hyperparameters: a known optimiser, known names only, each value in range."""
+    """The optimiser's hyperparameters: a known optimiser, known names, each value in range."""
     with _checking(path):
         check_type(saved, dict, _OWNER, "optimizer", "an object")
         cls = _optimizer_class(saved.get("type"))
         if cls is None:
-            check_choice(saved.get("type"), [c.__name__ for c in OPTIMIZERS], _OWNER, "optimizer.type")
+            check_choice(
+                saved.get("type"), [c.__name__ for c in OPTIMIZERS], _OWNER, "optimizer.type"
+            )
         allowed = {"type", "lr", "initial_lr", "step_count", *cls.hyperparameters}
         unknown = sorted(map(str, set(saved) - allowed))
         if unknown:
             raise FileFormatError(
-                path, f"field 'optimizer' has unknown hyperparameters {unknown[:10]} for {cls.__name__} "
-                f"(known: {sorted(allowed)})"
+                path,
+                f"field 'optimizer' has unknown hyperparameters {unknown[:10]} for {cls.__name__} "
+                f"(known: {sorted(allowed)})",
             )
-        out = {"type": cls.__name__, "lr": check_number(saved.get("lr"), _OWNER, "optimizer.lr", 0.0)}
+        out = {
+            "type": cls.__name__,
+            "lr": check_number(saved.get("lr"), _OWNER, "optimizer.lr", 0.0),
+        }
         if "initial_lr" in saved:
-            out["initial_lr"] = check_number(saved["initial_lr"], _OWNER, "optimizer.initial_lr", 0.0)
+            out["initial_lr"] = check_number(
+                saved["initial_lr"], _OWNER, "optimizer.initial_lr", 0.0
+            )
         if "step_count" in saved:
-            out["step_count"] = check_int(saved["step_count"], _OWNER, "optimizer.step_count", 0, _MAX_STEPS)
+            out["step_count"] = check_int(
+                saved["step_count"], _OWNER, "optimizer.step_count", 0, _MAX_STEPS
+            )
         for name in cls.hyperparameters:
             if name in saved:
                 _HYPERPARAMETERS[name](saved[name], f"optimizer.{name}")
@@ -217,14 +250,18 @@ def _check_optimizer_arrays(path, entries: dict, type_name: str, trainable) -> N
     for name, entry in entries.items():
         if not name.startswith(_OPTIMIZER_PREFIX):
             continue
-        match = _OPTIMIZER_STATE_KEY.fullmatch(name[len(_OPTIMIZER_PREFIX):])
+        match = _OPTIMIZER_STATE_KEY.fullmatch(name[len(_OPTIMIZER_PREFIX) :])
         if match is None or match.group(2) not in keys:
-            raise FileFormatError(path, f"array {name!r} is not {type_name} state (i.{'/'.join(keys)})")
+            raise FileFormatError(
+                path, f"array {name!r} is not {type_name} state (i.{'/'.join(keys)})"
+            )
         if trainable is None:
             continue
         index = int(match.group(1))
         if index >= len(trainable) or trainable[index] != entry.shape:
-            expected = "no such parameter" if index >= len(trainable) else f"shape {trainable[index]}"
+            expected = (
+                "no such parameter" if index >= len(trainable) else f"shape {trainable[index]}"
+            )
             raise FileFormatError(
                 path, f"array {name!r} of shape {entry.shape} does not fit the model ({expected})"
             )
@@ -235,7 +272,9 @@ _CALLBACK_FIELDS = {
     "mode": lambda v: check_choice(v, ("auto", "min", "max"), _OWNER, "mode"),
     "best": lambda v: v is None or check_number(v, _OWNER, "best", finite=False),
     "wait": lambda v: check_int(v, _OWNER, "wait", 0, _MAX_EPOCHS),
-    "last_saved_epoch": lambda v: v is None or check_int(v, _OWNER, "last_saved_epoch", 0, _MAX_EPOCHS),
+    "last_saved_epoch": lambda v: (
+        v is None or check_int(v, _OWNER, "last_saved_epoch", 0, _MAX_EPOCHS)
+    ),
     "base_lr": lambda v: check_number(v, _OWNER, "base_lr", 0.0),
     "last_step": lambda v: check_int(v, _OWNER, "last_step", 0, _MAX_STEPS),
     "type": lambda v: check_type(v, str, _OWNER, "type", "a name"),
@@ -243,7 +282,7 @@ _CALLBACK_FIELDS = {
 
 
 def _check_callbacks(path, saved) -> list[dict]:
-    """A list of ``{"class": name, "state": {...}}``; the state fields cnnlab's callbacks read, checked."""
+    """A list of ``{"class": name, "state": {...}}``; fields cnnlab's callbacks read, checked."""
     with _checking(path):
         check_type(saved, list, _OWNER, "callbacks", "a list")
         LIMITS.check("max_entries", len(saved), f"{path}: callbacks")
@@ -262,19 +301,25 @@ def _check_callbacks(path, saved) -> list[dict]:
 
 
 def _check_streams(path, saved) -> dict:
-    """Each saved generator state: PCG64's exact fields and ranges; nothing is looked up by name."""
+    """Each saved generator state: PCG64's exact fields and ranges; nothing looked up by name."""
     with _checking(path):
         check_type(saved, dict, _OWNER, "rng", "an object of generator states")
         LIMITS.check("max_entries", len(saved), f"{path}: rng")
         for name, state in saved.items():
             what = f"rng[{name!r}]"
             check_type(state, dict, _OWNER, what, "a generator state object")
-            check_choice(state.get("bit_generator"), BIT_GENERATORS, _OWNER, f"{what}.bit_generator")
+            check_choice(
+                state.get("bit_generator"), BIT_GENERATORS, _OWNER, f"{what}.bit_generator"
+            )
             if set(state) != {"bit_generator", "state", "has_uint32", "uinteger"}:
-                raise FileFormatError(path, f"{what} has fields {sorted(map(str, state))}, not PCG64's")
+                raise FileFormatError(
+                    path, f"{what} has fields {sorted(map(str, state))}, not PCG64's"
+                )
             inner = check_type(state["state"], dict, _OWNER, f"{what}.state", "an object")
             if set(inner) != {"state", "inc"}:
-                raise FileFormatError(path, f"{what}.state has fields {sorted(map(str, inner))}, not PCG64's")
+                raise FileFormatError(
+                    path, f"{what}.state has fields {sorted(map(str, inner))}, not PCG64's"
+                )
             for key in ("state", "inc"):
                 check_int(inner[key], _OWNER, f"{what}.state.{key}", 0, 2**128 - 1)
             check_int(state["has_uint32"], _OWNER, f"{what}.has_uint32", 0, 1)
@@ -287,8 +332,13 @@ def model_from_checkpoint(checkpoint):
     if not isinstance(checkpoint, dict):
         checkpoint = load_checkpoint(checkpoint)
     path = checkpoint.get("path", "checkpoint")
-    model = build_with_weights(path, checkpoint["model_config"], checkpoint.get("input_shape"),
-                               checkpoint["model"], "model_config")
+    model = build_with_weights(
+        path,
+        checkpoint["model_config"],
+        checkpoint.get("input_shape"),
+        checkpoint["model"],
+        "model_config",
+    )
     model.class_names = checkpoint.get("class_names")
     if checkpoint.get("normalization"):
         model.normalization = checkpoint["normalization"]
@@ -308,15 +358,19 @@ def restore_training(state: TrainingState, checkpoint: dict) -> None:
     saved = checkpoint["optimizer"]
     if saved.get("type") != type(state.optimizer).__name__:
         raise FileFormatError(
-            path, f"fit: cannot resume from it: it was trained with {saved.get('type')}, "
-            f"this run uses {type(state.optimizer).__name__}"
+            path,
+            f"fit: cannot resume from it: it was trained with {saved.get('type')}, "
+            f"this run uses {type(state.optimizer).__name__}",
         )
     params = state.optimizer.params
     for key, value in saved.get("state", {}).items():
         index = int(key.partition(".")[0])
         if index >= len(params) or params[index].shape != value.shape:
-            raise FileFormatError(path, f"fit: cannot resume from it: optimizer state {key!r} "
-                                        "does not fit this run's parameters")
+            raise FileFormatError(
+                path,
+                f"fit: cannot resume from it: optimizer state {key!r} "
+                "does not fit this run's parameters",
+            )
     try:
         state.optimizer.load_state_dict(saved)
     except (TypeError, ValueError) as error:
@@ -327,7 +381,7 @@ def restore_training(state: TrainingState, checkpoint: dict) -> None:
 
 
 def _restore_generators(path, state: TrainingState, saved: dict) -> None:
-    """Set the state of each declared stream the checkpoint saved (validated by ``load_checkpoint``)."""
+    """Set each declared stream the checkpoint saved (states checked by ``load_checkpoint``)."""
     streams = _streams(state.model, state.augment)
     for name, bit_state in saved.items():
         generator = streams.get(name)
@@ -335,7 +389,8 @@ def _restore_generators(path, state: TrainingState, saved: dict) -> None:
             if name == _AUGMENT_STREAM:
                 continue  # resumed without augmentation: nothing draws from that stream
             raise FileFormatError(
-                path, f"rng: random stream {name!r} is not one this model declares ({sorted(streams)})"
+                path,
+                f"rng: random stream {name!r} is not one this model declares ({sorted(streams)})",
             )
         if bit_state.get("bit_generator") not in BIT_GENERATORS or (
             type(generator.bit_generator).__name__ != bit_state["bit_generator"]
@@ -346,7 +401,7 @@ def _restore_generators(path, state: TrainingState, saved: dict) -> None:
 
 
 def restore_callbacks(state: TrainingState, checkpoint: dict) -> None:
-    """Give each callback the state its namesake saved, in order (validated by ``load_checkpoint``)."""
+    """Give each callback the state its namesake saved (checked by ``load_checkpoint``)."""
     saved = checkpoint.get("callbacks", [])
     for cb, entry in zip(state.callbacks, saved):
         if entry.get("class") == type(cb).__name__:

@@ -1,4 +1,4 @@
-"""Saving and loading arrays and models safely: ``.npz`` without pickle, bounded, written atomically.
+"""Saving and loading arrays and models safely: ``.npz`` without pickle, bounded, atomic.
 
 File layout: a NumPy ``.npz`` (zip) archive holding the named arrays plus one
 reserved entry, ``__cnnlab__``, a uint8 array of UTF-8 JSON:
@@ -42,8 +42,18 @@ from cnnlab.limits import LIMITS
 from cnnlab.model_file import check_weight, rebuild_model
 
 __all__ = [
-    "FORMAT", "VERSION", "ArrayEntry", "FileFormatError", "LimitExceededError", "load_arrays",
-    "load_model", "load_weights", "open_archive", "save_arrays", "save_model", "save_weights",
+    "FORMAT",
+    "VERSION",
+    "ArrayEntry",
+    "FileFormatError",
+    "LimitExceededError",
+    "load_arrays",
+    "load_model",
+    "load_weights",
+    "open_archive",
+    "save_arrays",
+    "save_model",
+    "save_weights",
 ]
 
 FORMAT = "cnnlab"
@@ -66,7 +76,9 @@ def save_arrays(path, arrays: dict[str, np.ndarray], metadata: dict | None = Non
     checked = {}
     for name, array in arrays.items():
         if not isinstance(name, str) or not name or name == _META_KEY:
-            raise ValueError(f"save_arrays: invalid array name {name!r} (reserved or empty) for {path}")
+            raise ValueError(
+                f"save_arrays: invalid array name {name!r} (reserved or empty) for {path}"
+            )
         array = np.asarray(array)
         if array.dtype.hasobject:
             raise ValueError(
@@ -77,7 +89,9 @@ def save_arrays(path, arrays: dict[str, np.ndarray], metadata: dict | None = Non
     try:
         header = json.dumps({"format": FORMAT, "version": VERSION, "metadata": metadata or {}})
     except (TypeError, ValueError) as error:
-        raise ValueError(f"save_arrays: metadata for {path} is not JSON-serialisable: {error}") from None
+        raise ValueError(
+            f"save_arrays: metadata for {path} is not JSON-serialisable: {error}"
+        ) from None
     checked[_META_KEY] = np.frombuffer(header.encode("utf-8"), dtype=np.uint8)
     with atomic_writer(path) as handle:
         np.savez(handle, allow_pickle=False, **checked)
@@ -100,14 +114,15 @@ def _translated(path):
         yield
     except CnnlabError:
         raise
-    except Exception as error:  # noqa: BLE001 - the boundary where any parse failure names the file
+    except Exception as error:  # noqa: BLE001 - the boundary: any parse failure names the file
         raise FileFormatError(
-            path, f"not a readable cnnlab file (truncated or corrupt?): {type(error).__name__}: {error}"
+            path,
+            f"not a readable cnnlab file (truncated or corrupt?): {type(error).__name__}: {error}",
         ) from None
 
 
 class _Archive:
-    """An open cnnlab archive: every entry's declaration checked, the header parsed, arrays read on demand."""
+    """An open cnnlab archive: entries checked, header parsed, arrays read on demand."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -116,15 +131,20 @@ class _Archive:
             with _translated(self.path):
                 if not zipfile.is_zipfile(self._handle):
                     raise FileFormatError(
-                        self.path, "not a cnnlab file: not a zip archive (cnnlab models and checkpoints "
-                        "are .npz archives; nothing else is read, and nothing is ever unpickled)"
+                        self.path,
+                        "not a cnnlab file: not a zip archive (cnnlab models and checkpoints "
+                        "are .npz archives; nothing else is read, and nothing is ever unpickled)",
                     )
                 try:
                     self._zip = zipfile.ZipFile(self._handle)
                 except NotImplementedError as error:  # zipfile refuses versions above its own
-                    raise FileFormatError(self.path, f"an entry needs a newer zip reader ({error})") from None
+                    raise FileFormatError(
+                        self.path, f"an entry needs a newer zip reader ({error})"
+                    ) from None
                 self._infos = self._check_directory(os.fstat(self._handle.fileno()).st_size)
-                self.entries = {key: self._declared(key, info) for key, info in self._infos.items()}
+                self.entries = {
+                    key: self._declared(key, info) for key, info in self._infos.items()
+                }
                 self.metadata = self._read_header()
                 del self.entries[_META_KEY]
         except BaseException:
@@ -155,15 +175,19 @@ class _Archive:
             if key in found:
                 raise FileFormatError(self.path, f"{what} appears twice")
             if info.flag_bits & 0x1:
-                raise FileFormatError(self.path, f"{what} is flagged encrypted; cnnlab files never are")
+                raise FileFormatError(
+                    self.path, f"{what} is flagged encrypted; cnnlab files never are"
+                )
             if info.compress_type not in _METHODS:
                 raise FileFormatError(
-                    self.path, f"{what} uses compression method {info.compress_type}; cnnlab reads only "
-                    "stored (0) and deflate (8) entries"
+                    self.path,
+                    f"{what} uses compression method {info.compress_type}; cnnlab reads only "
+                    "stored (0) and deflate (8) entries",
                 )
             if info.extract_version > _MAX_ZIP_VERSION:
                 raise FileFormatError(
-                    self.path, f"{what} needs zip version {info.extract_version / 10:.1f} to extract"
+                    self.path,
+                    f"{what} needs zip version {info.extract_version / 10:.1f} to extract",
                 )
             if info.compress_size > file_size or (
                 info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size
@@ -177,7 +201,7 @@ class _Archive:
         return found
 
     def _declared(self, key: str, info: zipfile.ZipInfo) -> ArrayEntry:
-        """Parse the entry's .npy header and check what it declares against the entry and the limits."""
+        """Parse the entry's .npy header; check its declaration against the entry and limits."""
         with self._zip.open(info) as member:
             version = np.lib.format.read_magic(member)
             if version == (1, 0):
@@ -185,11 +209,15 @@ class _Archive:
             elif version == (2, 0):
                 shape, _, dtype = np.lib.format.read_array_header_2_0(member, _NPY_HEADER_BYTES)
             else:
-                raise FileFormatError(self.path, f"array {key!r} has .npy format version {version}")
+                raise FileFormatError(
+                    self.path, f"array {key!r} has .npy format version {version}"
+                )
             header_bytes = member.tell()
         what = f"array {key!r}"
         if dtype.hasobject:
-            raise FileFormatError(self.path, f"{what} has dtype {dtype}, which needs pickle: refused")
+            raise FileFormatError(
+                self.path, f"{what} has dtype {dtype}, which needs pickle: refused"
+            )
         if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
             raise FileFormatError(self.path, f"{what} has dtype {dtype}, not a plain numeric type")
         if len(shape) > _MAX_AXES or any(n < 0 for n in shape):
@@ -198,15 +226,18 @@ class _Archive:
         LIMITS.check("max_array_bytes", nbytes, f"{self.path}: {what} of shape {shape}")
         if header_bytes + nbytes != info.file_size:
             raise FileFormatError(
-                self.path, f"{what} declares shape {shape} and dtype {dtype} ({nbytes:,} bytes) but its "
-                f"entry holds {info.file_size - header_bytes:,} bytes"
+                self.path,
+                f"{what} declares shape {shape} and dtype {dtype} ({nbytes:,} bytes) but its "
+                f"entry holds {info.file_size - header_bytes:,} bytes",
             )
         return ArrayEntry(key, tuple(shape), dtype, nbytes)
 
     def read(self, key: str) -> np.ndarray:
         """The array ``key``, read within the size its header declared."""
         with _translated(self.path), self._zip.open(self._infos[key]) as member:
-            array = np.lib.format.read_array(member, allow_pickle=False, max_header_size=_NPY_HEADER_BYTES)
+            array = np.lib.format.read_array(
+                member, allow_pickle=False, max_header_size=_NPY_HEADER_BYTES
+            )
             if member.read(1):  # reaching the end makes zipfile check the CRC too
                 raise FileFormatError(self.path, f"array {key!r} has trailing bytes")
         return array
@@ -216,7 +247,9 @@ class _Archive:
             raise FileFormatError(self.path, f"not a cnnlab file (no {_META_KEY} entry)")
         entry = self.entries[_META_KEY]
         if entry.dtype != np.uint8 or len(entry.shape) != 1:
-            raise FileFormatError(self.path, f"corrupt cnnlab header: {entry.dtype} of shape {entry.shape}")
+            raise FileFormatError(
+                self.path, f"corrupt cnnlab header: {entry.dtype} of shape {entry.shape}"
+            )
         try:
             text = self.read(_META_KEY).tobytes().decode("utf-8")
         except UnicodeDecodeError as error:
@@ -226,10 +259,15 @@ class _Archive:
             shown = info.get("format") if isinstance(info, dict) else type(info).__name__
             raise FileFormatError(self.path, f"not a cnnlab file (header format {shown!r})")
         version = info.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= VERSION:
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 1 <= version <= VERSION
+        ):
             raise FileFormatError(
-                self.path, f"file version {version!r} is not one this cnnlab reads (1 to {VERSION}; a newer "
-                "cnnlab may have written it)"
+                self.path,
+                f"file version {version!r} is not one this cnnlab reads (1 to {VERSION}; a newer "
+                "cnnlab may have written it)",
             )
         metadata = info.get("metadata", {})
         if not isinstance(metadata, dict):
@@ -252,10 +290,11 @@ def _open_regular_file(path: Path):
 
 
 def open_archive(path) -> _Archive:
-    """Open a cnnlab ``.npz`` for reading (a context manager): ``.metadata``, ``.entries`` and ``.read(name)``.
+    """Open a cnnlab ``.npz`` to read (a context manager): ``.metadata``, ``.entries``, ``.read``.
 
     ``entries`` maps each array name (the header entry aside) to its ``ArrayEntry``
-    (shape, dtype, bytes) as declared and checked; no array is read until ``read``. Raises ``FileFormatError``.
+    (shape, dtype, bytes) as declared and checked; no array is read until ``read(name)``.
+    Raises ``FileFormatError``.
     """
     return _Archive(path)
 
@@ -274,7 +313,10 @@ def parse_json(text: str, path, what: str):
     LIMITS.check("max_nesting", deepest, f"{path}: {what}'s JSON nesting")
     try:
         return json.loads(text)
-    except (ValueError, RecursionError) as error:  # ValueError: bad JSON, or an int of 5,000 digits
+    except (
+        ValueError,
+        RecursionError,
+    ) as error:  # ValueError: bad JSON, or an int of 5,000 digits
         raise FileFormatError(path, f"{what} is not valid JSON: {error}") from None
 
 
@@ -331,7 +373,9 @@ def load_model(path):
     with open_archive(path) as archive:
         metadata = archive.metadata
         if metadata.get("kind") != "model" or "config" not in metadata:
-            raise FileFormatError(path, f"a cnnlab file, but not a model (kind {metadata.get('kind')!r})")
+            raise FileFormatError(
+                path, f"a cnnlab file, but not a model (kind {metadata.get('kind')!r})"
+            )
         return rebuild_model(archive, metadata, config_field="config", prefix="")
 
 
@@ -353,17 +397,22 @@ def load_weights(model, path, strict: bool = True):
         present = archive.entries
         mismatched = [
             f"parameter '{k}' has shape {shapes[k]} in the model but {e.shape} in the file"
-            for k, e in present.items() if k in shapes and shapes[k] != e.shape
+            for k, e in present.items()
+            if k in shapes and shapes[k] != e.shape
         ]
         missing = [k for k in shapes if k not in present]
         unexpected = [k for k in present if k not in shapes]
         if strict and (missing or unexpected):
             mismatched.insert(0, f"names do not match: missing {missing}, unexpected {unexpected}")
         if mismatched:
-            raise FileFormatError(path, f"the weights do not fit {type(model).__name__}: " + "; ".join(mismatched))
+            raise FileFormatError(
+                path, f"the weights do not fit {type(model).__name__}: " + "; ".join(mismatched)
+            )
         arrays = {k: check_weight(path, k, archive.read(k)) for k in present if k in shapes}
     try:
         model.load_state_dict(arrays, strict=strict)
     except ValueError as error:
-        raise FileFormatError(path, f"the weights do not fit {type(model).__name__}: {error}") from None
+        raise FileFormatError(
+            path, f"the weights do not fit {type(model).__name__}: {error}"
+        ) from None
     return model

@@ -18,8 +18,17 @@ import numpy as np
 from cnnlab.errors import CnnlabError, FileFormatError
 from cnnlab.nn.config import declared_weights, from_config, shape_only_from_config
 
-__all__ = ["build_with_weights", "check_class_names", "check_input_shape", "check_model_fields",
-           "check_normalization", "check_weight", "compare_entries", "read_weights", "rebuild_model"]
+__all__ = [
+    "build_with_weights",
+    "check_class_names",
+    "check_input_shape",
+    "check_model_fields",
+    "check_normalization",
+    "check_weight",
+    "compare_entries",
+    "read_weights",
+    "rebuild_model",
+]
 
 _MAX_INPUT_AXES = 8
 _MAX_INPUT_SIZE = 2**31
@@ -27,7 +36,7 @@ _MAX_CLASS_NAME = 1000
 
 
 def _naming(path, error: CnnlabError, field: str) -> FileFormatError:
-    """``error`` (from_config's, which knows no file) again, naming the file and the field; same type."""
+    """``error`` (from_config's: it knows no file) again, naming the file and field; same type."""
     kind = type(error) if isinstance(error, FileFormatError) else FileFormatError
     return kind(path, f"{field}: {error}")
 
@@ -37,17 +46,24 @@ def check_input_shape(path, value, field: str = "input_shape") -> tuple[int, ...
     if value is None:
         return None
     if (
-        not isinstance(value, list) or not 1 <= len(value) <= _MAX_INPUT_AXES
-        or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= _MAX_INPUT_SIZE
-                   for n in value)
+        not isinstance(value, list)
+        or not 1 <= len(value) <= _MAX_INPUT_AXES
+        or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= _MAX_INPUT_SIZE
+            for n in value
+        )
     ):
         raise FileFormatError(
-            path, f"{field} must be a list of 1 to {_MAX_INPUT_AXES} whole numbers >= 1, received {value!r:.200}"
+            path,
+            f"{field} must be a list of 1 to {_MAX_INPUT_AXES} whole numbers >= 1, "
+            f"received {value!r:.200}",
         )
     return tuple(value)
 
 
-def check_class_names(path, value, outputs: int | None, field: str = "class_names") -> list[str] | None:
+def check_class_names(
+    path, value, outputs: int | None, field: str = "class_names"
+) -> list[str] | None:
     """None, or a list of strings, at least one per output of the model."""
     if value is None:
         return None
@@ -62,25 +78,34 @@ def check_class_names(path, value, outputs: int | None, field: str = "class_name
     return list(value)
 
 
-def check_normalization(path, value, channels: int | None, field: str = "normalization") -> dict | None:
-    """None, or ``{"mean": m, "std": s}``: finite numbers (or one per input channel), every std > 0."""
+def check_normalization(
+    path, value, channels: int | None, field: str = "normalization"
+) -> dict | None:
+    """None, or ``{"mean": m, "std": s}``: finite numbers (or one per channel), every std > 0."""
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) != {"mean", "std"}:
         shown = sorted(value) if isinstance(value, dict) else type(value).__name__
         raise FileFormatError(
-            path, f"{field} must be an object with exactly 'mean' and 'std', received {shown!r:.200}"
+            path,
+            f"{field} must be an object with exactly 'mean' and 'std', received {shown!r:.200}",
         )
     checked = {}
     for key in ("mean", "std"):
         item = value[key]
         numbers_ = item if isinstance(item, list) else [item]
-        if not numbers_ or (isinstance(item, list) and channels is not None and len(item) != channels) or not all(
-            isinstance(n, numbers.Real) and not isinstance(n, bool) and math.isfinite(n) for n in numbers_
+        if (
+            not numbers_
+            or (isinstance(item, list) and channels is not None and len(item) != channels)
+            or not all(
+                isinstance(n, numbers.Real) and not isinstance(n, bool) and math.isfinite(n)
+                for n in numbers_
+            )
         ):
             raise FileFormatError(
-                path, f"{field}['{key}'] must be a finite number (or one per input channel), "
-                f"received {item!r:.200}"
+                path,
+                f"{field}['{key}'] must be a finite number (or one per input channel), "
+                f"received {item!r:.200}",
             )
         if key == "std" and min(numbers_) <= 0:
             raise FileFormatError(path, f"{field}['std'] must be > 0, received {item!r:.200}")
@@ -89,7 +114,7 @@ def check_normalization(path, value, channels: int | None, field: str = "normali
 
 
 def check_weight(path, name: str, array: np.ndarray) -> np.ndarray:
-    """``array`` if it is a real floating tensor with only finite values; FileFormatError naming it."""
+    """``array`` if it is a real floating tensor of finite values, else FileFormatError."""
     if array.dtype.kind != "f":
         raise FileFormatError(
             path, f"tensor {name!r} has dtype {array.dtype}; weights must be real floating point"
@@ -107,23 +132,33 @@ def expected_weights(path, config, input_shape, field: str):
     except CnnlabError as error:
         raise _naming(path, error, field) from None
     except (ValueError, TypeError, OverflowError) as error:
-        raise FileFormatError(path, f"{field} does not fit input_shape {input_shape}: {error}") from None
+        raise FileFormatError(
+            path, f"{field} does not fit input_shape {input_shape}: {error}"
+        ) from None
 
 
 def compare_entries(path, declared, entries: dict, prefix: str) -> None:
     """Refuse arrays whose names or shapes differ from the weights the architecture declares."""
-    present = {key[len(prefix):]: entry for key, entry in entries.items() if key.startswith(prefix)}
+    present = {
+        key[len(prefix) :]: entry for key, entry in entries.items() if key.startswith(prefix)
+    }
     shapes = {name: shape for name, shape, _ in declared}
     missing = [name for name in shapes if name not in present]
     unexpected = [name for name in present if name not in shapes]
     problems = [
-        f"parameter '{name}' has shape {shapes[name]} in the architecture but {entry.shape} in the file"
-        for name, entry in present.items() if name in shapes and shapes[name] != entry.shape
+        f"parameter '{name}' has shape {shapes[name]} in the architecture "
+        f"but {entry.shape} in the file"
+        for name, entry in present.items()
+        if name in shapes and shapes[name] != entry.shape
     ]
     if missing or unexpected:
-        problems.insert(0, f"names do not match: missing {missing[:10]}, unexpected {unexpected[:10]}")
+        problems.insert(
+            0, f"names do not match: missing {missing[:10]}, unexpected {unexpected[:10]}"
+        )
     if problems:
-        raise FileFormatError(path, "the weights do not fit the architecture: " + "; ".join(problems[:10]))
+        raise FileFormatError(
+            path, "the weights do not fit the architecture: " + "; ".join(problems[:10])
+        )
 
 
 def check_model_fields(archive, metadata: dict, config_field: str, prefix: str) -> dict:
@@ -135,11 +170,15 @@ def check_model_fields(archive, metadata: dict, config_field: str, prefix: str) 
     """
     path = archive.path
     input_shape = check_input_shape(path, metadata.get("input_shape"))
-    skeleton, declared = expected_weights(path, metadata.get(config_field), input_shape, config_field)
+    skeleton, declared = expected_weights(
+        path, metadata.get(config_field), input_shape, config_field
+    )
     if declared is not None:
         compare_entries(path, declared, archive.entries, prefix)
     outputs = None
-    if input_shape is not None and declared is not None:  # shape logic alone gives the output shape
+    if (
+        input_shape is not None and declared is not None
+    ):  # shape logic alone gives the output shape
         output_shape = tuple(skeleton.compute_output_shape(input_shape))
         outputs = output_shape[0] if len(output_shape) == 1 else None
     channels = None if input_shape is None else input_shape[0]
@@ -154,8 +193,9 @@ def check_model_fields(archive, metadata: dict, config_field: str, prefix: str) 
 def read_weights(archive, prefix: str) -> dict[str, np.ndarray]:
     """Every array named ``prefix + name``, by ``name``, each a finite float tensor."""
     return {
-        key[len(prefix):]: check_weight(archive.path, key, archive.read(key))
-        for key in archive.entries if key.startswith(prefix)
+        key[len(prefix) :]: check_weight(archive.path, key, archive.read(key))
+        for key in archive.entries
+        if key.startswith(prefix)
     }
 
 
@@ -168,15 +208,16 @@ def rebuild_model(archive, metadata: dict, config_field: str, prefix: str):
     """
     fields = check_model_fields(archive, metadata, config_field, prefix)
     weights = read_weights(archive, prefix)
-    model = build_with_weights(archive.path, metadata[config_field], fields["input_shape"], weights,
-                               config_field)
+    model = build_with_weights(
+        archive.path, metadata[config_field], fields["input_shape"], weights, config_field
+    )
     model.class_names = fields["class_names"]
     model.normalization = fields["normalization"]
     return model
 
 
 def build_with_weights(path, config, input_shape, weights: dict, config_field: str = "config"):
-    """``from_config`` + ``build`` + ``load_state_dict``, every failure a FileFormatError naming the file."""
+    """``from_config`` + ``build`` + ``load_state_dict``; failures name the file."""
     try:
         model = from_config(config)
         if input_shape is not None:
@@ -184,10 +225,11 @@ def build_with_weights(path, config, input_shape, weights: dict, config_field: s
     except CnnlabError as error:
         raise _naming(path, error, config_field) from None
     except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as error:
-        raise FileFormatError(path, f"cannot rebuild the model from its {config_field}: {error}") from None
+        raise FileFormatError(
+            path, f"cannot rebuild the model from its {config_field}: {error}"
+        ) from None
     try:
         model.load_state_dict(weights)
     except ValueError as error:
         raise FileFormatError(path, f"the weights do not fit the architecture: {error}") from None
     return model
-

@@ -1,4 +1,4 @@
-"""cnnlab.checkpoint: round trips, and every crafted field refused with a cnnlab error naming file and field."""
+"""cnnlab.checkpoint: round trips; every crafted field refused, naming the file and the field."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from cnnlab.training import fit
 
 
 def small_net(seed=0):
-    return nn.Sequential(nn.Conv2D(2, 3, activation="relu"), nn.Dropout(0.5), nn.Flatten(), nn.Dense(3),
-                         seed=seed).build((1, 8, 8))
+    return nn.Sequential(
+        nn.Conv2D(2, 3, activation="relu"), nn.Dropout(0.5), nn.Flatten(), nn.Dense(3), seed=seed
+    ).build((1, 8, 8))
 
 
 def small_data():
@@ -32,10 +33,22 @@ def small_data():
 
 def train(path, epochs, resume=None, optimizer="adam"):
     model = small_net()
-    callbacks = [ModelCheckpoint(path, save_best_only=False), EarlyStopping(patience=5),
-                 LearningRateScheduler("step")]
-    fit(model, small_data(), epochs=epochs, batch_size=8, optimizer=optimizer, callbacks=callbacks,
-        augment=Augmentation(shift=1, seed=2), verbose=0, resume=resume)
+    callbacks = [
+        ModelCheckpoint(path, save_best_only=False),
+        EarlyStopping(patience=5),
+        LearningRateScheduler("step"),
+    ]
+    fit(
+        model,
+        small_data(),
+        epochs=epochs,
+        batch_size=8,
+        optimizer=optimizer,
+        callbacks=callbacks,
+        augment=Augmentation(shift=1, seed=2),
+        verbose=0,
+        resume=resume,
+    )
     return model
 
 
@@ -67,9 +80,14 @@ def test_checkpoint_holds_every_part_of_the_training_state(checkpoint):
     assert loaded["epoch"] == 1 and loaded["epochs"] == 1
     assert sorted(loaded["rng"]) == ["augment.rng", "model.dropout._generator"]
     assert loaded["optimizer"]["type"] == "Adam"
-    assert sorted(loaded["optimizer"]["state"]) == [f"{i}.{k}" for i in range(4) for k in ("exp_avg", "exp_avg_sq")]
+    assert sorted(loaded["optimizer"]["state"]) == [
+        f"{i}.{k}" for i in range(4) for k in ("exp_avg", "exp_avg_sq")
+    ]
     assert sorted(entry["class"] for entry in loaded["callbacks"]) == [
-        "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
+        "EarlyStopping",
+        "LearningRateScheduler",
+        "ModelCheckpoint",
+    ]
     assert set(loaded["history"]) >= {"loss", "accuracy", "lr"}
     model = model_from_checkpoint(checkpoint)
     for name, value in loaded["model"].items():
@@ -93,19 +111,25 @@ def test_restore_training_puts_back_generator_states(checkpoint):
     state = TrainingState(model, optimizer, 2, 4, False, [], 0, augment)
     restore_training(state, loaded)
     assert augment.rng.bit_generator.state == loaded["rng"]["augment.rng"]
-    assert model.dropout._generator.bit_generator.state == loaded["rng"]["model.dropout._generator"]
+    assert (
+        model.dropout._generator.bit_generator.state == loaded["rng"]["model.dropout._generator"]
+    )
     assert state.epochs_done == 1
 
 
 def test_checkpoint_bit_generator_name_cannot_run_code(checkpoint, tmp_path, monkeypatch):
-    """Issue 10's exact attack: bit_generator "test" ran NumPy's test suite, which loads ./conftest.py."""
+    """Issue 10's attack: bit_generator "test" ran NumPy's tests, which load ./conftest.py."""
     attack = tmp_path / "cwd"
     attack.mkdir()
     marker = attack / "pwned"
     (attack / "conftest.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    _rewrite(checkpoint, lambda m: m["rng"]["model.dropout._generator"].update(bit_generator="test"))
+    _rewrite(
+        checkpoint, lambda m: m["rng"]["model.dropout._generator"].update(bit_generator="test")
+    )
     monkeypatch.chdir(attack)
-    with pytest.raises(FileFormatError, match=r"checkpoint.npz: .*bit_generator must be one of 'PCG64'"):
+    with pytest.raises(
+        FileFormatError, match=r"checkpoint.npz: .*bit_generator must be one of 'PCG64'"
+    ):
         load_checkpoint(checkpoint)
     with pytest.raises(FileFormatError, match="checkpoint.npz"):
         train(tmp_path / "other.npz", 2, resume=checkpoint)
@@ -119,7 +143,9 @@ def test_checkpoint_generator_cannot_replace_a_layer_attribute(checkpoint):
     _rewrite(checkpoint, add_stream)
     model = small_net()
     weight = model.dense.weight
-    with pytest.raises(FileFormatError, match="random stream 'model.dense.weight' is not one this model declares"):
+    with pytest.raises(
+        FileFormatError, match="random stream 'model.dense.weight' is not one this model declares"
+    ):
         fit(model, small_data(), epochs=2, batch_size=8, verbose=0, resume=checkpoint)
     assert model.dense.weight is weight
 
@@ -151,7 +177,10 @@ def _rng(**fields):
         (lambda m: m.update(seed="zero"), "seed must be an int"),
         (lambda m: _set_history(m, [1, 2]), "history must be an object"),
         (lambda m: _set_history(m, {"loss": "low"}), r"history\['loss'\] must be a list"),
-        (lambda m: _set_history(m, {"loss": [0.5, "x"]}), r"history\['loss'\] item must be a number"),
+        (
+            lambda m: _set_history(m, {"loss": [0.5, "x"]}),
+            r"history\['loss'\] item must be a number",
+        ),
         (lambda m: m.update(optimizer=[]), "optimizer must be an object"),
         (_optimizer(type="Evil"), "optimizer.type must be one of"),
         (_optimizer(lr="fast"), "optimizer.lr must be a number"),
@@ -167,7 +196,10 @@ def _rng(**fields):
         (_callbacks([{"class": 1}]), r"callbacks\[0\].class must be a class name"),
         (_callbacks([{"class": "EarlyStopping", "state": {"wait": -1}}]), "wait must be an int"),
         (_callbacks([{"class": "EarlyStopping", "state": {"mode": "up"}}]), "mode must be one of"),
-        (_callbacks([{"class": "LearningRateScheduler", "state": {"last_step": "x"}}]), "last_step must be"),
+        (
+            _callbacks([{"class": "LearningRateScheduler", "state": {"last_step": "x"}}]),
+            "last_step must be",
+        ),
         (lambda m: m.update(rng=[]), "rng must be an object"),
         (_rng(bit_generator="MT19937"), "bit_generator must be one of 'PCG64'"),
         (_rng(has_uint32=2), "has_uint32 must be an int in"),
@@ -190,14 +222,32 @@ def test_crafted_checkpoint_field_refused_naming_file_and_field(checkpoint, edit
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda a: a.update({"optimizer.0.exp_avg": np.zeros((7, 7), np.float32)}), "does not fit the model"),
-        (lambda a: a.update({"optimizer.9.exp_avg": np.zeros(3, np.float32)}), "no such parameter"),
+        (
+            lambda a: a.update({"optimizer.0.exp_avg": np.zeros((7, 7), np.float32)}),
+            "does not fit the model",
+        ),
+        (
+            lambda a: a.update({"optimizer.9.exp_avg": np.zeros(3, np.float32)}),
+            "no such parameter",
+        ),
         (lambda a: a.update({"optimizer.0.evil": np.zeros(3, np.float32)}), "is not Adam state"),
         (lambda a: a.update({"stray": np.zeros(3, np.float32)}), r"unexpected arrays \['stray'\]"),
-        (lambda a: a["optimizer.1.exp_avg"].__setitem__(0, np.nan), "tensor 'optimizer.1.exp_avg' holds NaN"),
-        (lambda a: a["model.dense.bias"].__setitem__(0, np.inf), "tensor 'model.dense.bias' holds NaN"),
-        (lambda a: a.update({"model.dense.bias": np.zeros(5, np.float32)}), r"'dense.bias' has shape \(3,\)"),
-        (lambda a: a.update({"model.dense.bias": a["model.dense.bias"].astype(np.complex64)}), "complex64"),
+        (
+            lambda a: a["optimizer.1.exp_avg"].__setitem__(0, np.nan),
+            "tensor 'optimizer.1.exp_avg' holds NaN",
+        ),
+        (
+            lambda a: a["model.dense.bias"].__setitem__(0, np.inf),
+            "tensor 'model.dense.bias' holds NaN",
+        ),
+        (
+            lambda a: a.update({"model.dense.bias": np.zeros(5, np.float32)}),
+            r"'dense.bias' has shape \(3,\)",
+        ),
+        (
+            lambda a: a.update({"model.dense.bias": a["model.dense.bias"].astype(np.complex64)}),
+            "complex64",
+        ),
     ],
 )
 def test_crafted_checkpoint_arrays_refused(checkpoint, edit, message):
@@ -207,7 +257,9 @@ def test_crafted_checkpoint_arrays_refused(checkpoint, edit, message):
 
 
 def test_resume_with_another_optimizer_is_a_file_format_error(checkpoint):
-    with pytest.raises(FileFormatError, match="checkpoint.npz: .*trained with Adam, this run uses SGD"):
+    with pytest.raises(
+        FileFormatError, match="checkpoint.npz: .*trained with Adam, this run uses SGD"
+    ):
         train(checkpoint, 2, resume=checkpoint, optimizer="sgd")
 
 
@@ -215,8 +267,14 @@ def test_save_refuses_a_generator_it_could_not_restore(tmp_path):
     model = small_net()
     model.dropout._generator = np.random.Generator(np.random.MT19937(0))
     with pytest.raises(ValueError, match="uses MT19937"):
-        fit(model, small_data(), epochs=1, batch_size=8, verbose=0,
-            callbacks=[ModelCheckpoint(tmp_path / "c.npz", save_best_only=False)])
+        fit(
+            model,
+            small_data(),
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            callbacks=[ModelCheckpoint(tmp_path / "c.npz", save_best_only=False)],
+        )
     assert not (tmp_path / "c.npz").exists()
 
 

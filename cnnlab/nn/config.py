@@ -1,4 +1,4 @@
-"""Rebuilding modules from configs: the registry of classes ``from_config`` may name, and the parser.
+"""Rebuilding modules from configs: the registry of classes ``from_config`` may name; the parser.
 
 A config often comes from a file, so ``from_config`` treats it as untrusted data:
 
@@ -31,8 +31,16 @@ _REGISTRY: dict[str, type] = {}
 _EAGER_ARGUMENTS = ("in_features", "in_channels", "num_features")
 
 # Errors a layer's constructor may raise on bad values; all of them become FileFormatError.
-_CONSTRUCTION_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
-                        ZeroDivisionError, NotImplementedError)
+_CONSTRUCTION_ERRORS = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    ZeroDivisionError,
+    NotImplementedError,
+)
 
 _local = threading.local()  # depth of the from_config calls in progress, shape-only mode
 
@@ -42,7 +50,8 @@ def register(cls: type) -> type:
     existing = _REGISTRY.get(cls.__name__)
     if existing is not None and existing is not cls and existing.__module__.startswith("cnnlab."):
         raise ValueError(
-            f"register: the name {cls.__name__!r} is taken by {existing.__module__}.{existing.__name__}"
+            f"register: the name {cls.__name__!r} is taken by "
+            f"{existing.__module__}.{existing.__name__}"
         )
     _REGISTRY[cls.__name__] = cls
     return cls
@@ -108,7 +117,7 @@ def _build(config):
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         keys = sorted(map(str, config)) if isinstance(config, dict) else "-"
         raise FileFormatError(
-            "from_config: expected a dict with keys 'class_name' and 'config' (from get_config()), "
+            "from_config: expected a dict with keys 'class_name' and 'config' (get_config()), "
             f"received {type(config).__name__} with keys {keys}"
         )
     name, arguments = config["class_name"], config["config"]
@@ -180,7 +189,7 @@ class _Unknown(Exception):
 
 
 def _walk(module, prefix: str, shape, found: list) -> tuple[int, ...] | None:
-    """Append ``module``'s weights to ``found``; return its per-sample output shape (None: unknown)."""
+    """Append ``module``'s weights to ``found``; return its output shape (None: unknown)."""
     from cnnlab.nn.container import Sequential  # container imports this module: import at use
 
     if isinstance(module, Sequential):
@@ -191,14 +200,25 @@ def _walk(module, prefix: str, shape, found: list) -> tuple[int, ...] | None:
         raise _Unknown
     layer_input = shape
     if layer_input is None:
-        size = next((getattr(module, key, None) for key in _EAGER_ARGUMENTS
-                     if getattr(module, key, None) is not None), None)
+        size = next(
+            (
+                getattr(module, key, None)
+                for key in _EAGER_ARGUMENTS
+                if getattr(module, key, None) is not None
+            ),
+            None,
+        )
         layer_input = None if size is None else (int(size),)
     declares = type(module).weight_specs is not Layer.weight_specs
     if declares and layer_input is None:
         raise _Unknown
     if layer_input is not None:
         for spec in module.weight_specs(layer_input):
-            found.append((f"{prefix}.{spec.name}" if prefix else spec.name, tuple(spec.shape),
-                          spec.trainable))
+            found.append(
+                (
+                    f"{prefix}.{spec.name}" if prefix else spec.name,
+                    tuple(spec.shape),
+                    spec.trainable,
+                )
+            )
     return None if shape is None else tuple(module.compute_output_shape(shape))

@@ -19,24 +19,59 @@ from cnnlab.errors import CnnlabError
 from cnnlab.model_file import expected_weights
 from cnnlab.nn.config import registered
 
-_ARGUMENTS = ["units", "filters", "kernel_size", "stride", "padding", "dilation", "groups", "use_bias",
-              "in_features", "in_channels", "num_features", "activation", "kernel_initializer", "seed",
-              "rate", "momentum", "eps", "pool_size", "size", "alpha", "beta", "k", "negative_slope",
-              "axis", "name", "layers", "modules"]
+_ARGUMENTS = [
+    "units",
+    "filters",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "use_bias",
+    "in_features",
+    "in_channels",
+    "num_features",
+    "activation",
+    "kernel_initializer",
+    "seed",
+    "rate",
+    "momentum",
+    "eps",
+    "pool_size",
+    "size",
+    "alpha",
+    "beta",
+    "k",
+    "negative_slope",
+    "axis",
+    "name",
+    "layers",
+    "modules",
+]
 
-_scalars = (st.none() | st.booleans() | st.integers(-3, 40) | st.integers(-(2**70), 2**70)
-            | st.floats() | st.sampled_from(["same", "valid", "relu", "softmax", "he_normal", "zeros"])
-            | st.text(max_size=6))
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 40)
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.sampled_from(["same", "valid", "relu", "softmax", "he_normal", "zeros"])
+    | st.text(max_size=6)
+)
 
 
 def _module(children):
-    arguments = st.dictionaries(st.sampled_from(_ARGUMENTS) | st.text(max_size=4),
-                                _scalars | st.lists(_scalars, max_size=3) | children
-                                | st.lists(children, max_size=3), max_size=5)
-    return st.fixed_dictionaries({
-        "class_name": st.sampled_from(sorted(registered())) | st.text(max_size=8),
-        "config": arguments | _scalars,
-    })
+    arguments = st.dictionaries(
+        st.sampled_from(_ARGUMENTS) | st.text(max_size=4),
+        _scalars | st.lists(_scalars, max_size=3) | children | st.lists(children, max_size=3),
+        max_size=5,
+    )
+    return st.fixed_dictionaries(
+        {
+            "class_name": st.sampled_from(sorted(registered())) | st.text(max_size=8),
+            "config": arguments | _scalars,
+        }
+    )
 
 
 _configs = st.recursive(_module(_scalars), _module, max_leaves=12) | _scalars | st.lists(_scalars)
@@ -70,7 +105,9 @@ def _replaced(config, path, value):
 def _mutated_zoo_configs(draw):
     config = draw(st.sampled_from(_ZOO))
     path = draw(st.sampled_from(list(_paths(config))))
-    return _replaced(config, path, draw(_scalars | st.lists(_scalars, max_size=4) | _module(_scalars)))
+    return _replaced(
+        config, path, draw(_scalars | st.lists(_scalars, max_size=4) | _module(_scalars))
+    )
 
 
 def _only_cnnlab_errors(config, input_shape):

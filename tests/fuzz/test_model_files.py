@@ -27,8 +27,9 @@ from cnnlab.training import fit
 
 
 def _small_net():
-    return nn.Sequential(nn.Conv2D(2, 3), nn.BatchNorm(), nn.Dropout(0.5), nn.Flatten(), nn.Dense(3),
-                         seed=0).build((1, 6, 6))
+    return nn.Sequential(
+        nn.Conv2D(2, 3), nn.BatchNorm(), nn.Dropout(0.5), nn.Flatten(), nn.Dense(3), seed=0
+    ).build((1, 6, 6))
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,20 @@ def valid_files(tmp_path_factory):
     model.class_names = ["a", "b", "c"]
     rng = np.random.default_rng(0)
     data = rng.standard_normal((8, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, 8)
-    fit(model, data, epochs=1, batch_size=4, verbose=0,
-        callbacks=[ModelCheckpoint(folder / "valid-checkpoint.npz", save_best_only=False)])
+    fit(
+        model,
+        data,
+        epochs=1,
+        batch_size=4,
+        verbose=0,
+        callbacks=[ModelCheckpoint(folder / "valid-checkpoint.npz", save_best_only=False)],
+    )
     io.save_model(model, folder / "valid-model.npz")
-    return (folder / "valid-model.npz").read_bytes(), (folder / "valid-checkpoint.npz").read_bytes(), folder
+    return (
+        (folder / "valid-model.npz").read_bytes(),
+        (folder / "valid-checkpoint.npz").read_bytes(),
+        folder,
+    )
 
 
 def _only_cnnlab_errors(path, loaders):
@@ -63,7 +74,7 @@ def _flip(data: bytes, edits) -> bytes:
 
 
 def _edit_central_directory(data: bytes, edits) -> bytes:
-    """Overwrite 2-byte fields of the central directory (versions, flags, method, sizes, offsets)."""
+    """Overwrite 2-byte fields of the central directory (versions, flags, method, sizes...)."""
     with zipfile.ZipFile(stdio.BytesIO(data)) as archive:
         start = archive.start_dir
     out = bytearray(data)
@@ -89,35 +100,83 @@ def _edit_npy_header(data: bytes, which: int, shape, descr: str, fortran: bool) 
                 header = stdio.BytesIO()
                 header_fields = {"descr": descr, "fortran_order": fortran, "shape": tuple(shape)}
                 np.lib.format.write_array_header_1_0(header, header_fields)
-                payload = header.getvalue() + payload[member.tell():]
+                payload = header.getvalue() + payload[member.tell() :]
             archive.writestr(info.filename, payload)
     return out.getvalue()
 
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
-_DESCRS = ["<f4", "<f8", ">f4", "<f2", "|b1", "<i8", "|u1", "<c8", "<U4", "|S3", "|V8", "<M8[s]", "|O"]
+_DESCRS = [
+    "<f4",
+    "<f8",
+    ">f4",
+    "<f2",
+    "|b1",
+    "<i8",
+    "|u1",
+    "<c8",
+    "<U4",
+    "|S3",
+    "|V8",
+    "<M8[s]",
+    "|O",
+]
 
 
 def _mutation(size: int):
     positions = st.integers(0, size - 1)
     return st.one_of(
-        st.tuples(st.just("flip"), st.lists(st.tuples(positions, st.integers(0, 255)), min_size=1, max_size=8)),
+        st.tuples(
+            st.just("flip"),
+            st.lists(st.tuples(positions, st.integers(0, 255)), min_size=1, max_size=8),
+        ),
         st.tuples(st.just("truncate"), positions),
-        st.tuples(st.just("directory"), st.lists(st.tuples(st.integers(0, 4096), st.integers(0, 65535)),
-                                                 min_size=1, max_size=4)),
-        st.tuples(st.just("npy"), st.tuples(st.integers(0, 50), st.lists(st.integers(-2, 2**40), max_size=5),
-                                            st.sampled_from(_DESCRS), st.booleans())),
-        st.tuples(st.just("metadata"), st.tuples(st.text(max_size=3) | st.sampled_from(_METADATA_KEYS), _json)),
+        st.tuples(
+            st.just("directory"),
+            st.lists(
+                st.tuples(st.integers(0, 4096), st.integers(0, 65535)), min_size=1, max_size=4
+            ),
+        ),
+        st.tuples(
+            st.just("npy"),
+            st.tuples(
+                st.integers(0, 50),
+                st.lists(st.integers(-2, 2**40), max_size=5),
+                st.sampled_from(_DESCRS),
+                st.booleans(),
+            ),
+        ),
+        st.tuples(
+            st.just("metadata"),
+            st.tuples(st.text(max_size=3) | st.sampled_from(_METADATA_KEYS), _json),
+        ),
     )
 
 
-_METADATA_KEYS = ["kind", "config", "model_config", "input_shape", "class_names", "normalization", "epoch",
-                  "epochs", "seed", "history", "optimizer", "callbacks", "rng", "format", "version"]
+_METADATA_KEYS = [
+    "kind",
+    "config",
+    "model_config",
+    "input_shape",
+    "class_names",
+    "normalization",
+    "epoch",
+    "epochs",
+    "seed",
+    "history",
+    "optimizer",
+    "callbacks",
+    "rng",
+    "format",
+    "version",
+]
 
 
 def _apply(data: bytes, mutation, path) -> None:
