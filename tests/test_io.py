@@ -188,7 +188,8 @@ def test_wrong_architecture_weights_name_the_parameter(tmp_path):
         io.load_weights(target, path)
     with pytest.raises(
         io.FileFormatError,
-        match=r"missing \['dense_2.weight', 'dense_2.bias'\].*'dense.weight' has shape \(120, 400\)",
+        match=r"missing \['dense_2.weight', 'dense_2.bias'\]"
+        r".*'dense.weight' has shape \(120, 400\)",
     ):
         io.load_weights(models.get("lenet5"), path)
     same = io.load_weights(models.get("lecture", seed=9), path)
