@@ -488,7 +488,7 @@ def _set_layer_config(metadata, value):
     [
         (
             lambda m: m.update(config={"class_name": "Sequential", "config": "layers"}),
-            "'config' must be a dict",
+            "Sequential.from_config: config must be a dict",
         ),
         (lambda m: _set_layer_config(m, "Conv2D"), "expected a dict with keys 'class_name'"),
         (lambda m: m.update(input_shape=[1, 28, -0.0]), "input_shape must be a list"),
@@ -625,10 +625,8 @@ def test_save_never_writes_through_a_symlink(tmp_path):
 
 
 def test_save_model_trusts_model_built_for_an_eager_layer(tmp_path):
-    layer = nn.Dense(3, in_features=4, seed=1)
-    layer.built = (
-        True  # what the nn lifecycle sets for a layer given in_features (issue 9 section 4)
-    )
+    layer = nn.Dense(3, in_features=4, seed=1)  # built: it has its weights, though no input_shape
+    assert layer.built and layer.input_shape is None
     path = tmp_path / "dense.npz"
     io.save_model(layer, path)
     loaded = io.load_model(path)

@@ -6,8 +6,9 @@ A config often comes from a file, so ``from_config`` treats it as untrusted data
   classes a user decorated with ``register``), never looked up elsewhere by name;
 - nesting (Sequential inside Sequential ...) and the number of module configs are
   capped by ``cnnlab.limits`` (max_nesting, max_entries) before anything recurses;
-- every problem is a ``cnnlab.errors.FileFormatError`` (a ValueError) naming the class
-  and what was wrong, whatever the layer's own check raised.
+- every problem is a ``cnnlab.errors.FileFormatError`` naming the class and what was
+  wrong, whatever the layer's own check raised; a value of the wrong type is a
+  ``ConfigTypeError``, both that and a TypeError (as ``cnnlab._checks`` raises).
 
 ``shape_only_from_config`` and ``declared_weights`` let a loader compare what a config
 would allocate with what a file holds *before* any weight exists.
@@ -23,7 +24,14 @@ from cnnlab.errors import CnnlabError, FileFormatError
 from cnnlab.limits import LIMITS
 from cnnlab.nn.layer import Layer
 
-__all__ = ["declared_weights", "from_config", "register", "registered", "shape_only_from_config"]
+__all__ = [
+    "ConfigTypeError",
+    "declared_weights",
+    "from_config",
+    "register",
+    "registered",
+    "shape_only_from_config",
+]
 
 _REGISTRY: dict[str, type] = {}
 
@@ -42,7 +50,11 @@ _CONSTRUCTION_ERRORS = (
     NotImplementedError,
 )
 
-_local = threading.local()  # depth of the from_config calls in progress, shape-only mode
+_local = threading.local()
+
+
+class ConfigTypeError(FileFormatError, TypeError):
+    """A config holds a value of the wrong type: a cnnlab error that is also a TypeError."""  # depth of the from_config calls in progress, shape-only mode
 
 
 def register(cls: type) -> type:
@@ -116,20 +128,22 @@ def _check_size(config) -> None:
 def _build(config):
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         keys = sorted(map(str, config)) if isinstance(config, dict) else "-"
-        raise FileFormatError(
+        raise ConfigTypeError(
             "from_config: expected a dict with keys 'class_name' and 'config' (get_config()), "
             f"received {type(config).__name__} with keys {keys}"
         )
     name, arguments = config["class_name"], config["config"]
-    cls = _REGISTRY.get(name) if isinstance(name, str) else None
+    if not isinstance(name, str):
+        raise ConfigTypeError(f"from_config: class_name must be a str, received {name!r:.100}")
+    cls = _REGISTRY.get(name)
     if cls is None:
         raise FileFormatError(
             f"from_config: unknown module class {name!r}; known: {sorted(_REGISTRY)} "
             "(decorate your own Module subclasses with cnnlab.nn.register)"
         )
     if not isinstance(arguments, dict) or not all(isinstance(key, str) for key in arguments):
-        raise FileFormatError(
-            f"from_config: {name}: 'config' must be a dict of argument names to values, "
+        raise ConfigTypeError(
+            f"{name}.from_config: config must be a dict of argument names to values, "
             f"received {type(arguments).__name__}"
         )
     arguments = dict(arguments)
@@ -152,7 +166,8 @@ def _build(config):
     except CnnlabError:
         raise
     except _CONSTRUCTION_ERRORS as error:
-        raise FileFormatError(f"from_config: cannot build {name}: {error}") from None
+        kind = ConfigTypeError if isinstance(error, TypeError) else FileFormatError
+        raise kind(f"from_config: cannot build {name}: {error}") from None
     return module
 
 

@@ -10,7 +10,12 @@ import pytest
 import cnnlab.limits
 from cnnlab import models, nn
 from cnnlab.errors import FileFormatError, LimitExceededError
-from cnnlab.nn.config import declared_weights, registered, shape_only_from_config
+from cnnlab.nn.config import (
+    ConfigTypeError,
+    declared_weights,
+    registered,
+    shape_only_from_config,
+)
 
 
 class Branches(nn.Module):
@@ -115,19 +120,19 @@ def test_eager_weights_are_bounded_before_they_are_allocated():
     [
         ("Dense", "expected a dict with keys 'class_name' and 'config'"),
         ([1, 2], "expected a dict"),
-        ({"class_name": ["Dense"], "config": {}}, r"unknown module class \['Dense'\]"),
+        ({"class_name": ["Dense"], "config": {}}, r"class_name must be a str"),
         ({"class_name": "Module", "config": {}}, "unknown module class 'Module'"),
         ({"class_name": "Layer", "config": {}}, "unknown module class 'Layer'"),
-        ({"class_name": "Dense", "config": "units=3"}, "'config' must be a dict"),
+        ({"class_name": "Dense", "config": "units=3"}, "Dense.from_config: config must be a dict"),
         ({"class_name": "Dense", "config": {"units": "3"}}, "cannot build Dense: Dense: units"),
         ({"class_name": "Dense", "config": {"units": 3, "evil": 1}}, "cannot build Dense"),
         (
             {"class_name": "Dense", "config": {"units": 3, "activation": "os.system"}},
-            "unknown activation",
+            "activation must be one of",
         ),
         (
             {"class_name": "Dense", "config": {"units": 3, "kernel_initializer": "eval"}},
-            "unknown initializer",
+            "kernel_initializer must be one of",
         ),
         (
             {"class_name": "Dense", "config": {"units": 3, "seed": -1}},
@@ -142,7 +147,7 @@ def test_eager_weights_are_bounded_before_they_are_allocated():
             {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": [3, 3, 3]}},
             "kernel_size",
         ),
-        ({"class_name": "Sequential", "config": {"layers": "relu"}}, "expected a dict"),
+        ({"class_name": "Sequential", "config": {"layers": "relu"}}, "layers must be a list"),
         ({"class_name": "Sequential", "config": {"layers": [None]}}, "expected a dict"),
     ],
 )
@@ -155,3 +160,12 @@ def test_only_registered_classes_can_be_named():
     names = set(registered())
     assert {"Sequential", "Dense", "Conv2D", "Dropout"} <= names
     assert not names & {"Module", "Layer", "Tensor", "system", "eval"}
+
+
+def test_wrong_types_are_both_cnnlab_errors_and_type_errors():
+    with pytest.raises(ConfigTypeError) as error:
+        nn.from_config({"class_name": "Dense", "config": {"units": 3, "use_bias": "yes"}})
+    assert isinstance(error.value, TypeError) and isinstance(error.value, FileFormatError)
+    with pytest.raises(FileFormatError) as error:
+        nn.from_config({"class_name": "Dense", "config": {"units": 0}})
+    assert not isinstance(error.value, TypeError)
