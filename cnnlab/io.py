@@ -51,6 +51,7 @@ __all__ = [
     "load_model",
     "load_weights",
     "open_archive",
+    "parse_json",
     "save_arrays",
     "save_model",
     "save_weights",
