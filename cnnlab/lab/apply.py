@@ -20,11 +20,15 @@ result, for emboss it moves the light to the other corner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from cnnlab import functional as F
 from cnnlab import kernels as kernel_bank
+from cnnlab._checks import check_int
+from cnnlab.errors import FileFormatError
+from cnnlab.limits import LIMITS
 from cnnlab.tensor import Tensor, no_grad
 
 
@@ -238,6 +242,23 @@ def to_grayscale(image) -> np.ndarray:
     return image[..., :3] @ weights
 
 
+def _read_picture(path, grayscale: bool) -> np.ndarray:
+    """The pixels of an image file as uint8 (H, W) or (H, W, 3); FileFormatError naming it."""
+    # Pillow is needed only for a user's own picture file.
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            LIMITS.check("max_image_pixels", picture.width * picture.height, f"{path}: the image")
+            return np.asarray(picture.convert("L" if grayscale else "RGB"))
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such image file") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
+        if isinstance(error, FileFormatError):
+            raise
+        raise FileFormatError(path, f"cannot read an image from it: {error}") from None
+
+
 def load_image(path=None, grayscale: bool = False, size: int | None = None) -> tuple[np.ndarray, str]:
     """A picture as a float32 array in [0, 1] and its name.
 
@@ -245,7 +266,10 @@ def load_image(path=None, grayscale: bool = False, size: int | None = None) -> t
     (512×512 grayscale) or, for colour, the astronaut (512×512 RGB); no download.
     ``size`` resizes the longer side to that many pixels (anti-aliased).
     """
+    if size is not None:
+        size = check_int(size, "load_image", "size", minimum=1)
     if path is None:
+        # scikit-image is slow to import and only needed for its photos and for resizing.
         from skimage import data
 
         if grayscale:
@@ -253,22 +277,13 @@ def load_image(path=None, grayscale: bool = False, size: int | None = None) -> t
         else:
             array, name = data.astronaut(), "astronaut"
     else:
-        from pathlib import Path
-
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as picture:
-                picture = picture.convert("L" if grayscale else "RGB")
-                array = np.asarray(picture)
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"load_image: cannot read an image from {str(path)!r}: {error}") from None
+        array = _read_picture(path, grayscale)
         name = Path(path).stem
     image = array.astype(np.float32) / 255.0
     if grayscale and image.ndim == 3:
         image = to_grayscale(image)
     if size is not None:
-        from skimage.transform import resize
+        from skimage.transform import resize  # see above
 
         scale = size / max(image.shape[:2])
         shape = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
