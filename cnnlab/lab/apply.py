@@ -211,9 +211,8 @@ def output_size_table(size: int, kernel: int = 3, strides=(1, 2, 3), paddings=(0
 
     out = floor((n + 2p − k) / s) + 1.
     """
-    for name, value in (("size", size), ("kernel", kernel)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"output_size_table: {name} must be a positive integer, got {value!r}")
+    size = check_int(size, "output_size_table", "size", minimum=1)
+    kernel = check_int(kernel, "output_size_table", "kernel", minimum=1)
     return [
         OutputSizeRow(size, kernel, s, p, F.output_size(size, kernel, stride=s, padding=p))
         for s in strides

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def _number_flag(kind, low, high=None, low_open: bool = False, high_open: bool =
             raise argparse.ArgumentTypeError(f"expected {what}, received {text!r}") from None
         too_low = value <= low if low_open else value < low
         too_high = high is not None and (value >= high if high_open else value > high)
-        if value != value or abs(value) == float("inf") or too_low or too_high:
+        if not math.isfinite(value) or too_low or too_high:
             raise argparse.ArgumentTypeError(f"expected {what}, received {text!r}")
         return value
 

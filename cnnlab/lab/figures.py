@@ -13,6 +13,7 @@ import numpy as np
 
 from cnnlab import functional as F
 from cnnlab import kernels as kernel_bank
+from cnnlab.atomic import atomic_writer
 from cnnlab.lab import apply as lab_apply
 from cnnlab.tensor import Tensor, no_grad
 
@@ -35,6 +36,7 @@ def pixel_size(figsize: tuple[float, float]) -> tuple[int, int]:
 
 
 def _figure(name: str):
+    # matplotlib is slow to import and only the figures need it.
     from matplotlib.figure import Figure
 
     return Figure(figsize=FIGSIZES[name], dpi=DPI)
@@ -43,7 +45,8 @@ def _figure(name: str):
 def _save(figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png")
+    with atomic_writer(path) as handle:
+        figure.savefig(handle, dpi=DPI, format="png")
     return path
 
 

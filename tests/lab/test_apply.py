@@ -119,8 +119,23 @@ def test_errors_name_the_operation_and_the_shapes(rgb, gray):
         lab.apply_colour_kernel(rgb, np.ones((2, 3, 3)))
     with pytest.raises(ValueError, match=r"many_to_one: expected a kernel of shape \(3, K_h, K_w\)"):
         lab.many_to_one(np.zeros((3, 8, 8)), np.ones((1, 3, 3)))
-    with pytest.raises(ValueError, match="load_image: cannot read an image from"):
+
+
+
+def test_load_image_errors_are_file_format_errors_naming_the_file(tmp_path):
+    from cnnlab.errors import FileFormatError, LimitExceededError
+    from cnnlab.limits import override
+
+    with pytest.raises(FileFormatError, match="/nonexistent/picture.png: no such image file"):
         lab.load_image("/nonexistent/picture.png")
+    (tmp_path / "text.png").write_text("not a picture")
+    with pytest.raises(FileFormatError, match="text.png: cannot read an image from it"):
+        lab.load_image(tmp_path / "text.png")
+    from PIL import Image
+
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "big.png")
+    with override(max_image_pixels=599), pytest.raises(LimitExceededError, match="big.png"):
+        lab.load_image(tmp_path / "big.png")
 
 
 def test_load_image_from_a_file(tmp_path):
@@ -133,3 +148,10 @@ def test_load_image_from_a_file(tmp_path):
     np.testing.assert_allclose(image, pixels / 255.0, atol=1e-7)
     gray, _ = lab.load_image(tmp_path / "tiny.png", grayscale=True)
     assert gray.shape == (4, 4)
+
+
+def test_output_size_table_checks_its_arguments():
+    with pytest.raises(ValueError, match="output_size_table: size must be an int >= 1, received size=0"):
+        lab.output_size_table(0)
+    with pytest.raises(TypeError, match="output_size_table: kernel must be an int, received kernel=3.0"):
+        lab.output_size_table(8, 3.0)

@@ -72,7 +72,14 @@ def test_round_trip_table_and_figure(tmp_path, curves):
 def test_arguments_are_checked(trained, digits):
     with pytest.raises(TypeError, match="invariance_curves: expected an ArrayDataset"):
         invariance_curves(trained, (digits.test.images, digits.test.labels))
-    with pytest.raises(ValueError, match="invariance_curves: scales must be >= "):
-        invariance_curves(trained, digits.test, scales=(0.0,))
+    with pytest.raises(ValueError, match=r"invariance_curves: scales\[1\] must be a finite number > 0"
+                       r"\.0, received scales\[1\]=0\.0"):
+        invariance_curves(trained, digits.test, scales=(1.0, 0.0))
+    with pytest.raises(ValueError, match=r"invariance_curves: rotations\[0\] must be .* in \[0\.0, 360"):
+        invariance_curves(trained, digits.test, rotations=(400,))
+    with pytest.raises(ValueError, match="invariance_curves: shifts must not be empty"):
+        invariance_curves(trained, digits.test, shifts=())
+    with pytest.raises(TypeError, match="invariance_curves: batch_size must be an int"):
+        invariance_curves(trained, digits.test, batch_size=2.0)
     with pytest.raises(ValueError, match="was not measured"):
         InvarianceCurves(accuracy=1.0, shifts=[0], shift_accuracy=[1.0]).at("shift", 2)
