@@ -44,7 +44,8 @@ _KERNELS = (
     Kernel(
         "sharpness",
         ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
-        "sharpens: adds the pixel's difference from its four neighbours (identity plus a Laplacian)",
+        "sharpens: adds the pixel's difference from its four neighbours "
+        "(identity plus a Laplacian)",
     ),
     Kernel(
         "vertical-edge",

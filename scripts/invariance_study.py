@@ -35,7 +35,7 @@ from cnnlab.training import evaluate, fit
 
 
 def no_pooling_net(num_classes: int = 10, seed: int = 0) -> nn.Sequential:
-    """The lecture net without its max-pooling layers: 28 → 26 → 24, Flatten 50·24·24 = 28,800."""
+    """The lecture net without max pooling: 28 → 26 → 24, Flatten 50·24·24 = 28,800."""
     model = nn.Sequential(
         nn.Conv2D(25, 3, activation="relu"),
         nn.Conv2D(50, 3, activation="relu"),
@@ -67,15 +67,33 @@ def main(argv=None) -> int:
         ("lecture + augmentation", models.get("lecture", seed=args.seed), augmentation),
         ("no pooling", no_pooling_net(seed=args.seed), None),
     ]
-    results, record = {}, {"dataset": "digits 28×28", "train_images": len(splits.train),
-                           "test_images": len(splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
-                           "lr": args.lr, "seed": args.seed, "augmentation": augmentation.get_config(),
-                           "models": {}}
+    results, record = (
+        {},
+        {
+            "dataset": "digits 28×28",
+            "train_images": len(splits.train),
+            "test_images": len(splits.test),
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": args.seed,
+            "augmentation": augmentation.get_config(),
+            "models": {},
+        },
+    )
     for name, model, augment in plans:
         print(f"\n== {name}: {model.num_parameters():,} parameters, augment={augment}")
         start = time.perf_counter()
-        fit(model, splits.train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            augment=augment, seed=args.seed, verbose=args.verbose)
+        fit(
+            model,
+            splits.train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            augment=augment,
+            seed=args.seed,
+            verbose=args.verbose,
+        )
         train_seconds = time.perf_counter() - start
         file_name = name.replace(" + ", "_").replace(" ", "_") + ".npz"
         save_model(model, out / file_name)
@@ -83,17 +101,26 @@ def main(argv=None) -> int:
         curves = invariance_curves(model, splits.test)
         measure_seconds = time.perf_counter() - start
         train_accuracy = evaluate(model, splits.train)["accuracy"]
-        print(f"{name}: train accuracy {train_accuracy:.4f}, test accuracy {curves.accuracy:.4f} "
-              f"(training {train_seconds:.0f} s, invariance {measure_seconds:.0f} s)")
+        print(
+            f"{name}: train accuracy {train_accuracy:.4f}, test accuracy {curves.accuracy:.4f} "
+            f"(training {train_seconds:.0f} s, invariance {measure_seconds:.0f} s)"
+        )
         results[name] = curves
-        record["models"][name] = {"parameters": model.num_parameters(), "file": file_name,
-                                  "train_accuracy": train_accuracy, "train_seconds": train_seconds,
-                                  **curves.to_dict()}
+        record["models"][name] = {
+            "parameters": model.num_parameters(),
+            "file": file_name,
+            "train_accuracy": train_accuracy,
+            "train_seconds": train_seconds,
+            **curves.to_dict(),
+        }
 
     table = format_curves(results)
     print("\n" + table)
-    figure = figures.invariance_figure(results, out / "invariance_comparison.png",
-                                       title="Digits 28×28: test accuracy under transformed test images")
+    figure = figures.invariance_figure(
+        results,
+        out / "invariance_comparison.png",
+        title="Digits 28×28: test accuracy under transformed test images",
+    )
     (out / "invariance_comparison.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     (out / "invariance_comparison.md").write_text("```\n" + table + "```\n", encoding="utf-8")
     print(f"wrote {figure}")

@@ -62,6 +62,8 @@ def test_conv2d_of_a_real_photo_equals_correlate2d(name):
 def test_kernel_names_are_checked():
     with pytest.raises(TypeError, match="kernels: name must be a str .*, received name=3"):
         kernels.get(3)
-    with pytest.raises(ValueError, match="kernels: unknown kernel 'nope'; expected one of sharpness"):
+    with pytest.raises(
+        ValueError, match="kernels: unknown kernel 'nope'; expected one of sharpness"
+    ):
         kernels.get("nope")
     assert kernels.canonical_name("Box_Blur") == "blur"

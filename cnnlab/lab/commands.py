@@ -1,4 +1,4 @@
-"""The lab's command-line tools: ``cnnlab kernels``, ``cnnlab fit-kernel`` and ``cnnlab invariance``.
+"""The lab's commands: ``cnnlab kernels``, ``cnnlab fit-kernel`` and ``cnnlab invariance``.
 
 ``register(subparsers)`` adds the three sub-commands to the ``cnnlab`` parser; each
 sets ``func`` to a handler taking the parsed arguments and returning an exit status.
@@ -10,79 +10,24 @@ A picture is always the optional positional IMAGE, as in ``cnnlab predict``.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import math
 import sys
 from pathlib import Path
 
 from cnnlab import kernels as kernel_bank
 from cnnlab.atomic import write_text
-from cnnlab.errors import CnnlabError
+from cnnlab.lab.cli_conventions import (
+    DeprecatedAlias,
+    LabCommandError,
+    number_flag,
+    positive_int,
+    reports_errors,
+)
 
 FIT_TOLERANCE = 1e-3
 KERNEL_SIZE = 3  # the classic kernels' side: after it, a picture side n is n - 2 for the pooling
 # a 3×3 kernel and a bias are 10 unknowns; 8×8 pixels give 36 equations
 MIN_FIT_SIDE = 8
-
-
-class LabCommandError(CnnlabError):
-    """A user-facing error of a lab command: printed as 'cnnlab <command>: error: ...', status 2."""
-
-
-def _reports_errors(command: str):
-    """Turn cnnlab's own errors (bad files, bad settings) into the CLI's message and status 2."""
-
-    def decorate(handler):
-        @functools.wraps(handler)
-        def run(args) -> int:
-            try:
-                return handler(args)
-            except CnnlabError as error:
-                print(f"cnnlab {command}: error: {error}", file=sys.stderr)
-                return 2
-
-        return run
-
-    return decorate
-
-
-def _number_flag(kind, low, high=None, low_open: bool = False, high_open: bool = False):
-    """An argparse type: the flag's text as ``kind`` (int or float), finite and in range."""
-    bounds = [f"{'>' if low_open else '>='} {low:g}"] + (
-        [] if high is None else [f"{'<' if high_open else '<='} {high:g}"]
-    )
-    what = f"{'an int' if kind is int else 'a finite number'} {' and '.join(bounds)}"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, received {text!r}") from None
-        too_low = value <= low if low_open else value < low
-        too_high = high is not None and (value >= high if high_open else value > high)
-        if not math.isfinite(value) or too_low or too_high:
-            raise argparse.ArgumentTypeError(f"expected {what}, received {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in "invalid <name> value"
-    return parse
-
-
-_positive_int = _number_flag(int, 1)
-
-
-class _DeprecatedAlias(argparse.Action):
-    """A hidden old spelling of a flag: stores into the new flag's ``dest`` and says so."""
-
-    def __init__(self, option_strings, dest, new_flag: str, **kwargs):
-        self.new_flag = new_flag
-        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"{parser.prog}: note: {option_string} is deprecated; use {self.new_flag}",
-              file=sys.stderr)
-        setattr(namespace, self.dest, values)
 
 
 def register(subparsers) -> None:
@@ -99,15 +44,31 @@ def register(subparsers) -> None:
         "output sizes. Without IMAGE, scikit-image's camera man (grayscale) and astronaut "
         "(colour) are used.",
     )
-    p.add_argument("image", metavar="IMAGE", nargs="?", default=None,
-                   help=image_help.format("the camera man and the astronaut"))
-    p.add_argument("--kernel", default="sobel-x",
-                   help=f"kernel for the four-panel figure: {kernel_names}")
-    p.add_argument("--out", default="runs/kernels", help="output directory (default: runs/kernels)")
-    p.add_argument("--size", type=_positive_int, default=512,
-                   help="resize the longer side to this many pixels (default 512)")
-    p.add_argument("--pool", type=_positive_int, default=2,
-                   help="max-pooling window of the four-panel figure (default 2)")
+    p.add_argument(
+        "image",
+        metavar="IMAGE",
+        nargs="?",
+        default=None,
+        help=image_help.format("the camera man and the astronaut"),
+    )
+    p.add_argument(
+        "--kernel", default="sobel-x", help=f"kernel for the four-panel figure: {kernel_names}"
+    )
+    p.add_argument(
+        "--out", default="runs/kernels", help="output directory (default: runs/kernels)"
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=512,
+        help="resize the longer side to this many pixels (default 512)",
+    )
+    p.add_argument(
+        "--pool",
+        type=positive_int,
+        default=2,
+        help="max-pooling window of the four-panel figure (default 2)",
+    )
     p.set_defaults(func=run_kernels)
 
     p = subparsers.add_parser(
@@ -119,25 +80,51 @@ def register(subparsers) -> None:
         "side. Stops with an error if descent diverges (try a smaller --lr); exits with status "
         f"1 if the kernel is not recovered to within {FIT_TOLERANCE:g}.",
     )
-    p.add_argument("image", metavar="IMAGE", nargs="?", default=None,
-                   help=image_help.format("the camera man"))
-    p.add_argument("--image", dest="image_option", action=_DeprecatedAlias, new_flag="IMAGE",
-                   default=None)
-    p.add_argument("--kernel", default="horizontal-edge", help=f"the hidden kernel: {kernel_names}")
-    p.add_argument("--size", type=_positive_int, default=96,
-                   help="resize the longer side to this many pixels (default 96)")
-    p.add_argument("--bias", type=_number_flag(float, -1e6, 1e6), default=0.0,
-                   help="the hidden bias (default 0)")
-    p.add_argument("--steps", type=_positive_int, default=1000,
-                   help="gradient-descent steps (default 1000)")
-    p.add_argument("--lr", type=_number_flag(float, 0, low_open=True), default=0.1,
-                   help="learning rate (default 0.1)")
-    p.add_argument("--momentum", type=_number_flag(float, 0, 1, high_open=True), default=0.95,
-                   help="heavy-ball momentum, in [0, 1) (default 0.95)")
-    p.add_argument("--seed", type=_number_flag(int, 0), default=0,
-                   help="seed of the initial kernel (default 0)")
-    p.add_argument("--out", default="runs/fit-kernel",
-                   help="output directory (default: runs/fit-kernel)")
+    p.add_argument(
+        "image", metavar="IMAGE", nargs="?", default=None, help=image_help.format("the camera man")
+    )
+    p.add_argument(
+        "--image", dest="image_option", action=DeprecatedAlias, new_flag="IMAGE", default=None
+    )
+    p.add_argument(
+        "--kernel", default="horizontal-edge", help=f"the hidden kernel: {kernel_names}"
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=96,
+        help="resize the longer side to this many pixels (default 96)",
+    )
+    p.add_argument(
+        "--bias",
+        type=number_flag(float, -1e6, 1e6),
+        default=0.0,
+        help="the hidden bias (default 0)",
+    )
+    p.add_argument(
+        "--steps", type=positive_int, default=1000, help="gradient-descent steps (default 1000)"
+    )
+    p.add_argument(
+        "--lr",
+        type=number_flag(float, 0, low_open=True),
+        default=0.1,
+        help="learning rate (default 0.1)",
+    )
+    p.add_argument(
+        "--momentum",
+        type=number_flag(float, 0, 1, high_open=True),
+        default=0.95,
+        help="heavy-ball momentum, in [0, 1) (default 0.95)",
+    )
+    p.add_argument(
+        "--seed",
+        type=number_flag(int, 0),
+        default=0,
+        help="seed of the initial kernel (default 0)",
+    )
+    p.add_argument(
+        "--out", default="runs/fit-kernel", help="output directory (default: runs/fit-kernel)"
+    )
     p.set_defaults(func=run_fit_kernel)
 
     p = subparsers.add_parser(
@@ -147,21 +134,40 @@ def register(subparsers) -> None:
         "and measure its test accuracy as the test images are shifted (0–6 px), rotated "
         "(0–45°) and scaled (0.6–1.4×). Writes invariance.png and invariance.json.",
     )
-    p.add_argument("run", metavar="RUN_OR_MODEL",
-                   help="run directory (its model.npz, else its checkpoint.npz) or a model file")
-    p.add_argument("--data", default=None,
-                   help="test dataset (default: the one recorded in the run directory, "
-                   "else 'digits'); see 'cnnlab datasets'")
-    p.add_argument("--dataset", dest="data", action=_DeprecatedAlias, new_flag="--data")
+    p.add_argument(
+        "run",
+        metavar="RUN_OR_MODEL",
+        help="run directory (its model.npz, else its checkpoint.npz) or a model file",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="test dataset (default: the one recorded in the run directory, "
+        "else 'digits'); see 'cnnlab datasets'",
+    )
+    p.add_argument("--dataset", dest="data", action=DeprecatedAlias, new_flag="--data")
     p.add_argument("--data-dir", default=None, help="where datasets are looked for")
-    p.add_argument("--batch-size", type=_positive_int, default=256,
-                   help="evaluation batch size (default 256)")
-    p.add_argument("--max-shift", type=_number_flag(int, 0), default=6,
-                   help="largest shift in pixels (default 6)")
-    p.add_argument("--max-rotation", type=_number_flag(float, 0, 360), default=45.0,
-                   help="largest rotation in degrees (default 45)")
-    p.add_argument("--rotation-step", type=_number_flag(float, 0, low_open=True), default=5.0,
-                   help="rotation step in degrees (default 5)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=256, help="evaluation batch size (default 256)"
+    )
+    p.add_argument(
+        "--max-shift",
+        type=number_flag(int, 0),
+        default=6,
+        help="largest shift in pixels (default 6)",
+    )
+    p.add_argument(
+        "--max-rotation",
+        type=number_flag(float, 0, 360),
+        default=45.0,
+        help="largest rotation in degrees (default 45)",
+    )
+    p.add_argument(
+        "--rotation-step",
+        type=number_flag(float, 0, low_open=True),
+        default=5.0,
+        help="rotation step in degrees (default 5)",
+    )
     p.add_argument("--out", default=None, help="output directory (default: the run directory)")
     p.set_defaults(func=run_invariance)
 
@@ -177,12 +183,13 @@ def _check_picture_size(picture, minimum: int, why: str, size: int) -> None:
     height, width = picture.shape[:2]
     if min(height, width) < minimum:
         raise LabCommandError(
-            f"the picture is {height}×{width} pixels after resizing its longer side to --size {size}; "
+            f"the picture is {height}×{width} pixels after resizing its longer side to "
+            f"--size {size}; "
             f"{why} need at least {minimum} pixels on each side: use a larger --size"
         )
 
 
-@_reports_errors("kernels")
+@reports_errors("kernels")
 def run_kernels(args) -> int:
     # Imported here, not at the top: every cnnlab command registers the lab's parsers,
     # and only the lab's commands need the engine, scikit-image and matplotlib.
@@ -196,16 +203,20 @@ def run_kernels(args) -> int:
     else:
         picture, name = lab_apply.load_image(args.image, size=args.size)
         colour_picture = picture
-    _check_picture_size(picture, KERNEL_SIZE - 1 + args.pool,
-                        f"a {KERNEL_SIZE}×{KERNEL_SIZE} kernel then {args.pool}×{args.pool} pooling",
-                        args.size)
+    _check_picture_size(
+        picture,
+        KERNEL_SIZE - 1 + args.pool,
+        f"a {KERNEL_SIZE}×{KERNEL_SIZE} kernel then {args.pool}×{args.pool} pooling",
+        args.size,
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = [
         figures.gallery(picture, out / "gallery.png"),
         figures.four_panel(picture, kernel, out / f"four_panel_{kernel}.png", pool=args.pool),
         figures.correlation_vs_convolution(
-            picture, kernel, out / f"correlation_vs_convolution_{kernel}.png"),
+            picture, kernel, out / f"correlation_vs_convolution_{kernel}.png"
+        ),
         figures.colour(colour_picture, out / "colour_kernel.png"),
         figures.one_to_many(colour_picture, out / "one_to_many.png"),
         figures.many_to_one(colour_picture, out / "many_to_one.png"),
@@ -213,9 +224,11 @@ def run_kernels(args) -> int:
     height = picture.shape[0]
     table = lab_apply.format_output_size_table(lab_apply.output_size_table(height, KERNEL_SIZE))
     table_path = out / "output_sizes.md"
-    write_text(table_path,
-               f"Output size of a 3×3 convolution on the {height}-pixel side of '{name}' "
-               "(out = floor((n + 2p − k) / s) + 1):\n\n" + table + "\n")
+    write_text(
+        table_path,
+        f"Output size of a 3×3 convolution on the {height}-pixel side of '{name}' "
+        "(out = floor((n + 2p − k) / s) + 1):\n\n" + table + "\n",
+    )
     written.append(table_path)
     print(f"picture: {name} {'×'.join(str(n) for n in picture.shape)}")
     for kernel_name in kernel_bank.names():
@@ -226,7 +239,7 @@ def run_kernels(args) -> int:
     return 0
 
 
-@_reports_errors("fit-kernel")
+@reports_errors("fit-kernel")
 def run_fit_kernel(args) -> int:
     # Imported here for the reason given in run_kernels.
     from cnnlab.lab import figures
@@ -240,9 +253,18 @@ def run_fit_kernel(args) -> int:
     image, name = load_image(image_path, grayscale=True, size=args.size)
     _check_picture_size(image, MIN_FIT_SIDE, "a 3×3 kernel and a bias", args.size)
     if float(image.max()) == float(image.min()):
-        raise LabCommandError(f"the picture '{name}' is constant; no kernel can be learned from it")
-    result = recover_kernel(kernel, image=image, bias=args.bias, steps=args.steps, lr=args.lr,
-                            momentum=args.momentum, seed=args.seed)
+        raise LabCommandError(
+            f"the picture '{name}' is constant; no kernel can be learned from it"
+        )
+    result = recover_kernel(
+        kernel,
+        image=image,
+        bias=args.bias,
+        steps=args.steps,
+        lr=args.lr,
+        momentum=args.momentum,
+        seed=args.seed,
+    )
     if result.diverged:
         raise LabCommandError(f"{result.stop_reason} (no figure written)")
     out = Path(args.out)
@@ -264,8 +286,8 @@ def run_fit_kernel(args) -> int:
         "losses": result.losses,
     }
     write_text(out / f"fit_kernel_{kernel}.json", json.dumps(summary, indent=1))
-    print(f"hidden kernel {kernel} on {name} {image.shape[0]}×{image.shape[1]}, "
-          f"{result.steps} steps")
+    height, width = image.shape
+    print(f"hidden kernel {kernel} on {name} {height}×{width}, {result.steps} steps")
     print(f"loss {result.losses[0]:.4g} -> {result.losses[-1]:.3g}")
     print("learned kernel:")
     for row in result.kernel:
@@ -274,13 +296,15 @@ def run_fit_kernel(args) -> int:
     print(f"max |learned - true| = {result.max_error:.2e}")
     print(f"wrote {figure}")
     if result.max_error > FIT_TOLERANCE:
-        print(f"cnnlab fit-kernel: not recovered to within {FIT_TOLERANCE:g}: try more --steps",
-              file=sys.stderr)
+        print(
+            f"cnnlab fit-kernel: not recovered to within {FIT_TOLERANCE:g}: try more --steps",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
-@_reports_errors("invariance")
+@reports_errors("invariance")
 def run_invariance(args) -> int:
     # Imported here for the reason given in run_kernels.
     import numpy as np
@@ -304,19 +328,33 @@ def run_invariance(args) -> int:
             f"{test.image_shape}; choose the dataset with --data"
         )
     rotations = np.arange(0.0, args.max_rotation + 1e-9, args.rotation_step).tolist()
-    curves = invariance_curves(model, test, shifts=range(args.max_shift + 1), rotations=rotations,
-                               scales=DEFAULT_SCALES, batch_size=args.batch_size)
+    curves = invariance_curves(
+        model,
+        test,
+        shifts=range(args.max_shift + 1),
+        rotations=rotations,
+        scales=DEFAULT_SCALES,
+        batch_size=args.batch_size,
+    )
     label = run_label(model_path)
     out = Path(args.out) if args.out else model_path.parent
     out.mkdir(parents=True, exist_ok=True)
     figure = figures.invariance_figure(
-        {label: curves}, out / "invariance.png",
-        title=f"{label} on {dataset_name}: accuracy under transformed test images")
-    record = {"model": str(model_path), "dataset": dataset_name, "test_images": len(test),
-              **curves.to_dict()}
+        {label: curves},
+        out / "invariance.png",
+        title=f"{label} on {dataset_name}: accuracy under transformed test images",
+    )
+    record = {
+        "model": str(model_path),
+        "dataset": dataset_name,
+        "test_images": len(test),
+        **curves.to_dict(),
+    }
     write_text(out / "invariance.json", json.dumps(record, indent=1))
-    print(f"{label} on {dataset_name} ({len(test)} test images): "
-          f"plain accuracy {curves.accuracy:.4f}\n")
+    print(
+        f"{label} on {dataset_name} ({len(test)} test images): "
+        f"plain accuracy {curves.accuracy:.4f}\n"
+    )
     print(format_curves({label: curves}))
     print(f"wrote {figure}\nwrote {out / 'invariance.json'}")
     return 0

@@ -79,15 +79,26 @@ def standardise(image: np.ndarray) -> np.ndarray:
 
 
 def make_target(image: np.ndarray, kernel, bias: float = 0.0) -> np.ndarray:
-    """T = I ⋆ K + b with the engine's ``conv2d`` (valid padding): (H, W) → (H − 2, W − 2) for 3×3."""
+    """T = I ⋆ K + b with the engine's ``conv2d``, valid padding.
+
+    Shape: (H, W) → (H − 2, W − 2) for a 3×3 kernel.
+    """
     image = np.asarray(image)
     if image.ndim != 2:
-        raise ValueError(f"make_target: expected a (H, W) grayscale image, got shape {image.shape}")
+        raise ValueError(
+            f"make_target: expected a (H, W) grayscale image, got shape {image.shape}"
+        )
     dtype = image.dtype if image.dtype in (np.float32, np.float64) else np.float64
-    k = kernel_bank.get(kernel, dtype) if isinstance(kernel, str) else np.asarray(kernel, dtype=dtype)
+    k = (
+        kernel_bank.get(kernel, dtype)
+        if isinstance(kernel, str)
+        else np.asarray(kernel, dtype=dtype)
+    )
     with no_grad():
         out = F.conv2d(
-            Tensor(image.astype(dtype)[None, None]), Tensor(k[None, None]), Tensor(np.array([bias], dtype))
+            Tensor(image.astype(dtype)[None, None]),
+            Tensor(k[None, None]),
+            Tensor(np.array([bias], dtype)),
         )
     return out.data[0, 0]
 
@@ -102,13 +113,14 @@ def fit_kernel(
     tol: float = 1e-14,
     seed: int = 0,
 ) -> KernelFit:
-    """Learn K (kernel_size × kernel_size) and b with T ≈ I ⋆ K + b by gradient descent on the MSE.
+    """Learn K (kernel_size × kernel_size) and b with T ≈ I ⋆ K + b by descent on the MSE.
 
     Args:
         image: (H, W) input picture, float64 recommended.
         target: (H − k + 1, W − k + 1) filtered picture.
         steps: the most descent steps; it stops earlier once the loss is below ``tol``.
-        lr, momentum: ``cnnlab.optim.SGD`` with heavy-ball momentum (v ← μv + g; θ ← θ − ηv).
+        lr, momentum: ``cnnlab.optim.SGD`` with heavy-ball momentum
+            (v ← μv + g; θ ← θ − ηv).
         seed: for the initial kernel (normal, std 0.1).
 
     Returns:
@@ -127,14 +139,17 @@ def fit_kernel(
     expected = (image.shape[0] - kernel_size + 1, image.shape[1] - kernel_size + 1)
     if target.shape != expected:
         raise ValueError(
-            f"fit_kernel: for an image of shape {image.shape} and a {kernel_size}×{kernel_size} kernel the "
+            f"fit_kernel: for an image of shape {image.shape} and a "
+            f"{kernel_size}×{kernel_size} kernel the "
             f"target must have shape {expected}, got {target.shape}"
         )
     dtype = image.dtype if image.dtype in (np.float32, np.float64) else np.float64
     rng = np.random.default_rng(seed)
     x = Tensor(image.astype(dtype)[None, None])
     t = Tensor(target.astype(dtype)[None, None])
-    weight = Tensor(rng.normal(0.0, 0.1, (1, 1, kernel_size, kernel_size)).astype(dtype), requires_grad=True)
+    weight = Tensor(
+        rng.normal(0.0, 0.1, (1, 1, kernel_size, kernel_size)).astype(dtype), requires_grad=True
+    )
     bias = Tensor(np.zeros(1, dtype=dtype), requires_grad=True)
     optimiser = SGD([weight, bias], lr=lr, momentum=momentum)
     result = KernelFit(kernel=weight.data[0, 0].copy(), bias=float(bias.data[0]))
@@ -165,11 +180,16 @@ def _divergence(loss: float, first_loss: float | None, step: int, lr: float) -> 
     if not np.isfinite(loss):
         what = f"the loss became {loss}"
     elif first_loss is not None and loss > DIVERGENCE_FACTOR * first_loss:
-        what = (f"the loss exploded to {loss:.3g}, more than {DIVERGENCE_FACTOR:g} times the first "
-                f"loss {first_loss:.3g}")
+        what = (
+            f"the loss exploded to {loss:.3g}, more than {DIVERGENCE_FACTOR:g} times the first "
+            f"loss {first_loss:.3g}"
+        )
     else:
         return None
-    return f"descent diverged: {what} after {step - 1} steps with lr={lr:g}; try a smaller learning rate"
+    return (
+        f"descent diverged: {what} after {step - 1} steps with lr={lr:g}; "
+        "try a smaller learning rate"
+    )
 
 
 def recover_kernel(
@@ -194,14 +214,26 @@ def recover_kernel(
     """
     if image is None:
         image, _ = load_image(grayscale=True, size=size)
-    hidden_kernel = kernel_bank.get(hidden, np.float64) if isinstance(hidden, str) \
+    hidden_kernel = (
+        kernel_bank.get(hidden, np.float64)
+        if isinstance(hidden, str)
         else np.asarray(hidden, dtype=np.float64)
+    )
     if hidden_kernel.ndim != 2 or hidden_kernel.shape[0] != hidden_kernel.shape[1]:
-        raise ValueError(f"recover_kernel: expected a square (k, k) kernel, got shape {hidden_kernel.shape}")
+        raise ValueError(
+            f"recover_kernel: expected a square (k, k) kernel, got shape {hidden_kernel.shape}"
+        )
     x = standardise(image)
     target = make_target(x, hidden_kernel, bias)
-    result = fit_kernel(x, target, kernel_size=hidden_kernel.shape[0], steps=steps, lr=lr,
-                        momentum=momentum, seed=seed)
+    result = fit_kernel(
+        x,
+        target,
+        kernel_size=hidden_kernel.shape[0],
+        steps=steps,
+        lr=lr,
+        momentum=momentum,
+        seed=seed,
+    )
     result.true_kernel = hidden_kernel
     result.true_bias = float(bias)
     return result

@@ -20,7 +20,7 @@ RUN_FILE = "run.json"
 
 
 def find_model_file(run) -> Path:
-    """The file to load for ``run``: the path itself, else its model.npz, else its checkpoint.npz."""
+    """The file to load for ``run``: the path itself, else its model.npz, else checkpoint.npz."""
     run = Path(run)
     if run.is_file():
         return run
@@ -29,8 +29,9 @@ def find_model_file(run) -> Path:
     for name in (MODEL_FILE, CHECKPOINT_FILE):
         if (run / name).is_file():
             return run / name
-    raise FileFormatError(run, f"not a run directory: it holds neither {MODEL_FILE} nor "
-                          f"{CHECKPOINT_FILE}")
+    raise FileFormatError(
+        run, f"not a run directory: it holds neither {MODEL_FILE} nor {CHECKPOINT_FILE}"
+    )
 
 
 def load_run_model(run):

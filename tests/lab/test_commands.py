@@ -18,8 +18,15 @@ def cnnlab(*args, cwd, timeout=240):
     """Run ``python -m cnnlab ARGS`` in ``cwd`` with this checkout's package first on the path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "cnnlab", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnlab", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
 
 
 def _size(path):
@@ -38,13 +45,19 @@ def _assert_cli_error(status, stderr, command, *fragments):
 
 
 def test_kernels_command_writes_gallery_and_four_panel(tmp_path, capsys):
-    status = commands.main(["kernels", "--kernel", "emboss", "--size", "40", "--out", str(tmp_path)])
+    status = commands.main(
+        ["kernels", "--kernel", "emboss", "--size", "40", "--out", str(tmp_path)]
+    )
     assert status == 0
     assert _size(tmp_path / "gallery.png") == figures.pixel_size(figures.FIGSIZES["gallery"])
     four_panel = _size(tmp_path / "four_panel_emboss.png")
     assert four_panel == figures.pixel_size(figures.FIGSIZES["four_panel"])
-    for name in ("correlation_vs_convolution_emboss.png", "colour_kernel.png", "one_to_many.png",
-                 "many_to_one.png"):
+    for name in (
+        "correlation_vs_convolution_emboss.png",
+        "colour_kernel.png",
+        "one_to_many.png",
+        "many_to_one.png",
+    ):
         assert (tmp_path / name).stat().st_size > 1000
     table = (tmp_path / "output_sizes.md").read_text()
     assert "| 40 | 3 | 2 | 1 | 20 |" in table
@@ -55,8 +68,9 @@ def test_kernels_command_writes_gallery_and_four_panel(tmp_path, capsys):
 def test_kernels_command_on_an_image_file(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (30, 20, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "noise.png")
-    status = commands.main(["kernels", str(tmp_path / "noise.png"), "--size", "30",
-                            "--out", str(tmp_path / "o")])
+    status = commands.main(
+        ["kernels", str(tmp_path / "noise.png"), "--size", "30", "--out", str(tmp_path / "o")]
+    )
     assert status == 0
     expected = figures.pixel_size(figures.FIGSIZES["four_panel"])
     assert _size(tmp_path / "o" / "four_panel_sobel-x.png") == expected
@@ -84,13 +98,18 @@ def test_kernels_picture_too_small_for_the_pooling_window(tmp_path, capsys):
     [
         (["kernels", "--kernel", "nope"], "kernels", "unknown kernel 'nope'"),
         (["kernels", "missing.png"], "kernels", "missing.png: no such image file"),
-        (["fit-kernel", "not-an-image.png"], "fit-kernel", "not-an-image.png: cannot read an image"),
+        (
+            ["fit-kernel", "not-an-image.png"],
+            "fit-kernel",
+            "not-an-image.png: cannot read an image",
+        ),
         (["fit-kernel", "--size", "5"], "fit-kernel", "at least 8 pixels"),
         (["invariance", "missing"], "invariance", "missing: no such run directory or model file"),
     ],
 )
-def test_lab_errors_follow_the_cli_convention(tmp_path, monkeypatch, capsys, argv, command,
-                                              fragment):
+def test_lab_errors_follow_the_cli_convention(
+    tmp_path, monkeypatch, capsys, argv, command, fragment
+):
     monkeypatch.chdir(tmp_path)
     Path("not-an-image.png").write_text("hello")
     status = commands.main([*argv, "--out", str(tmp_path / "out")])
@@ -100,9 +119,16 @@ def test_lab_errors_follow_the_cli_convention(tmp_path, monkeypatch, capsys, arg
 
 @pytest.mark.parametrize(
     "argv",
-    [["kernels", "--size", "0"], ["kernels", "--pool", "-1"], ["fit-kernel", "--lr", "nan"],
-     ["fit-kernel", "--lr", "0"], ["fit-kernel", "--momentum", "1"], ["fit-kernel", "--steps", "x"],
-     ["invariance", "run", "--rotation-step", "0"], ["invariance", "run", "--max-shift", "-1"]],
+    [
+        ["kernels", "--size", "0"],
+        ["kernels", "--pool", "-1"],
+        ["fit-kernel", "--lr", "nan"],
+        ["fit-kernel", "--lr", "0"],
+        ["fit-kernel", "--momentum", "1"],
+        ["fit-kernel", "--steps", "x"],
+        ["invariance", "run", "--rotation-step", "0"],
+        ["invariance", "run", "--max-shift", "-1"],
+    ],
 )
 def test_bad_flag_values_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -112,8 +138,19 @@ def test_bad_flag_values_are_argparse_errors(argv, capsys):
 
 
 def test_fit_kernel_command(tmp_path, capsys):
-    status = commands.main(["fit-kernel", "--kernel", "sobel-y", "--size", "32", "--bias", "0.5",
-                            "--out", str(tmp_path)])
+    status = commands.main(
+        [
+            "fit-kernel",
+            "--kernel",
+            "sobel-y",
+            "--size",
+            "32",
+            "--bias",
+            "0.5",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert status == 0
     expected = figures.pixel_size(figures.FIGSIZES["fit_kernel"])
     assert _size(tmp_path / "fit_kernel_sobel-y.png") == expected
@@ -126,27 +163,47 @@ def test_fit_kernel_command(tmp_path, capsys):
 def test_fit_kernel_takes_the_picture_as_positional_image(tmp_path, capsys):
     pixels = np.random.default_rng(1).integers(0, 256, (24, 24), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "noise.png")
-    status = commands.main(["fit-kernel", str(tmp_path / "noise.png"), "--size", "24",
-                            "--out", str(tmp_path / "o")])
+    status = commands.main(
+        ["fit-kernel", str(tmp_path / "noise.png"), "--size", "24", "--out", str(tmp_path / "o")]
+    )
     assert status == 0
-    assert json.loads((tmp_path / "o" / "fit_kernel_horizontal-edge.json").read_text())["image"] \
+    assert (
+        json.loads((tmp_path / "o" / "fit_kernel_horizontal-edge.json").read_text())["image"]
         == "noise"
+    )
     assert "on noise 24×24" in capsys.readouterr().out
     # the old spelling still works, and says it is old
-    assert commands.main(["fit-kernel", "--image", str(tmp_path / "noise.png"), "--size", "24",
-                          "--steps", "5", "--out", str(tmp_path / "o")]) == 1
+    assert (
+        commands.main(
+            [
+                "fit-kernel",
+                "--image",
+                str(tmp_path / "noise.png"),
+                "--size",
+                "24",
+                "--steps",
+                "5",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert "--image is deprecated; use IMAGE" in capsys.readouterr().err
 
 
 def test_fit_kernel_command_reports_failure_to_converge(tmp_path, capsys):
-    assert commands.main(["fit-kernel", "--steps", "3", "--size", "32", "--out", str(tmp_path)]) == 1
+    assert (
+        commands.main(["fit-kernel", "--steps", "3", "--size", "32", "--out", str(tmp_path)]) == 1
+    )
     assert "not recovered to within 0.001" in capsys.readouterr().err
 
 
 def test_fit_kernel_lr_5_diverges_with_an_error_no_warnings_no_figure(tmp_path):
     result = cnnlab("fit-kernel", "--lr", "5", "--out", tmp_path / "o", cwd=tmp_path)
-    _assert_cli_error(result.returncode, result.stderr, "fit-kernel", "descent diverged",
-                      "smaller learning rate")
+    _assert_cli_error(
+        result.returncode, result.stderr, "fit-kernel", "descent diverged", "smaller learning rate"
+    )
     assert "Warning" not in result.stderr and "overflow" not in result.stderr
     assert "nan" not in result.stdout
     assert not (tmp_path / "o").exists()
@@ -156,8 +213,20 @@ def test_fit_kernel_lr_5_diverges_with_an_error_no_warnings_no_figure(tmp_path):
 def small_run(tmp_path_factory):
     """A run folder as ``cnnlab train`` leaves it: model.npz, checkpoint.npz, run.json, ..."""
     base = tmp_path_factory.mktemp("train")
-    result = cnnlab("train", "--epochs", "1", "--augment", "none", "--verbose", "0",
-                    "--out", base, "--name", "digits-run", cwd=base)
+    result = cnnlab(
+        "train",
+        "--epochs",
+        "1",
+        "--augment",
+        "none",
+        "--verbose",
+        "0",
+        "--out",
+        base,
+        "--name",
+        "digits-run",
+        cwd=base,
+    )
     assert result.returncode == 0, result.stderr
     return base / "digits-run"
 
@@ -193,8 +262,9 @@ def _tiny_model_on_8x8_digits():
     from cnnlab.training import fit
 
     digits = load_dataset("digits")
-    model = nn.Sequential(nn.Conv2D(4, 3, seed=0), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(),
-                          nn.Dense(10, seed=1))
+    model = nn.Sequential(
+        nn.Conv2D(4, 3, seed=0), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(10, seed=1)
+    )
     model.build((1, 8, 8))
     fit(model, digits.train, epochs=2, batch_size=32, lr=3e-3, verbose=0)
     return model, digits
@@ -209,8 +279,20 @@ def test_invariance_command(tmp_path, capsys, flag):
     run = tmp_path / "run"
     run.mkdir()
     save_model(model, run / "model.npz")
-    status = commands.main(["invariance", str(run), flag, "digits", "--max-shift", "2",
-                            "--max-rotation", "10", "--rotation-step", "10"])
+    status = commands.main(
+        [
+            "invariance",
+            str(run),
+            flag,
+            "digits",
+            "--max-shift",
+            "2",
+            "--max-rotation",
+            "10",
+            "--rotation-step",
+            "10",
+        ]
+    )
     assert status == 0
     record = json.loads((run / "invariance.json").read_text())
     plain = evaluate(model, digits.test)["accuracy"]
@@ -228,8 +310,9 @@ def test_invariance_command_errors(tmp_path, capsys):
     (tmp_path / "a.npz").write_bytes(b"x")
     (tmp_path / "b.npz").write_bytes(b"x")
     status = commands.main(["invariance", str(tmp_path)])
-    _assert_cli_error(status, capsys.readouterr().err, "invariance",
-                      "neither model.npz nor checkpoint.npz")
+    _assert_cli_error(
+        status, capsys.readouterr().err, "invariance", "neither model.npz nor checkpoint.npz"
+    )
     status = commands.main(["invariance", str(tmp_path / "a.npz")])
     _assert_cli_error(status, capsys.readouterr().err, "invariance", "a.npz")
     run = tmp_path / "run"
@@ -246,5 +329,9 @@ def test_invariance_refuses_a_corrupt_run_json(tmp_path, capsys):
     save_model(model, tmp_path / "model.npz")
     (tmp_path / "run.json").write_text("{not json")
     status = commands.main(["invariance", str(tmp_path)])
-    _assert_cli_error(status, capsys.readouterr().err, "invariance",
-                      f"{tmp_path / 'run.json'}: not a readable run record")
+    _assert_cli_error(
+        status,
+        capsys.readouterr().err,
+        "invariance",
+        f"{tmp_path / 'run.json'}: not a readable run record",
+    )

@@ -16,7 +16,13 @@ def photo():
 
 @pytest.mark.parametrize(
     ("name", "bias"),
-    [("horizontal-edge", 0.0), ("sobel-x", 0.5), ("emboss", -0.2), ("sharpness", 0.1), ("surround", 0.0)],
+    [
+        ("horizontal-edge", 0.0),
+        ("sobel-x", 0.5),
+        ("emboss", -0.2),
+        ("sharpness", 0.1),
+        ("surround", 0.0),
+    ],
 )
 def test_recovers_hidden_kernels_to_1e_3(photo, name, bias):
     result = recover_kernel(name, image=photo, bias=bias, seed=1)
@@ -47,12 +53,17 @@ def test_target_is_the_filtered_picture(photo):
 
     x = standardise(photo)
     target = make_target(x, "sobel-y", bias=2.0)
-    np.testing.assert_allclose(target, signal.correlate2d(x, kernels.get("sobel-y", np.float64), "valid") + 2.0,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        target,
+        signal.correlate2d(x, kernels.get("sobel-y", np.float64), "valid") + 2.0,
+        atol=1e-12,
+    )
 
 
 def test_fit_kernel_checks_shapes(photo):
-    with pytest.raises(ValueError, match=r"fit_kernel: .*target must have shape \(30, 30\), got \(32, 32\)"):
+    with pytest.raises(
+        ValueError, match=r"fit_kernel: .*target must have shape \(30, 30\), got \(32, 32\)"
+    ):
         fit_kernel(photo, photo)
     with pytest.raises(ValueError, match="fit_kernel: expected a .* grayscale image"):
         fit_kernel(np.zeros((3, 8, 8)), np.zeros((3, 6, 6)))
@@ -75,7 +86,9 @@ def test_fit_kernel_lr_5_diverges_stops_early_without_numpy_warnings(photo):
     assert np.isfinite(result.kernel).all() and np.isfinite(result.bias)
     np.testing.assert_allclose(
         float(np.mean((make_target(x, result.kernel, result.bias) - target) ** 2)),
-        result.losses[-1], rtol=1e-9)
+        result.losses[-1],
+        rtol=1e-9,
+    )
 
 
 def test_a_converging_fit_is_not_flagged_as_diverged(photo):
@@ -89,7 +102,11 @@ def test_a_converging_fit_is_not_flagged_as_diverged(photo):
     [
         ({"lr": 0.0}, ValueError, "fit_kernel: lr must be a finite number > 0, received lr=0.0"),
         ({"lr": float("nan")}, ValueError, "fit_kernel: lr must be"),
-        ({"momentum": 1.0}, ValueError, r"fit_kernel: momentum must be a finite number in \[0, 1\)"),
+        (
+            {"momentum": 1.0},
+            ValueError,
+            r"fit_kernel: momentum must be a finite number in \[0, 1\)",
+        ),
         ({"steps": 0}, ValueError, "fit_kernel: steps must be an int >= 1, received steps=0"),
         ({"steps": 2.5}, TypeError, "fit_kernel: steps must be an int"),
         ({"seed": "0"}, TypeError, "fit_kernel: seed must be an int"),
