@@ -27,8 +27,7 @@ import numpy as np
 from cnnlab import functional as F
 from cnnlab import kernels as kernel_bank
 from cnnlab._checks import check_int
-from cnnlab.errors import FileFormatError
-from cnnlab.limits import LIMITS
+from cnnlab.data.images import read_image, resize_image
 from cnnlab.tensor import Tensor, no_grad
 
 
@@ -268,52 +267,32 @@ def to_grayscale(image) -> np.ndarray:
     return image[..., :3] @ weights
 
 
-def _read_picture(path, grayscale: bool) -> np.ndarray:
-    """The pixels of an image file as uint8 (H, W) or (H, W, 3); FileFormatError naming it."""
-    # Pillow is needed only for a user's own picture file.
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as picture:
-            LIMITS.check("max_image_pixels", picture.width * picture.height, f"{path}: the image")
-            return np.asarray(picture.convert("L" if grayscale else "RGB"))
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such image file") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
-        if isinstance(error, FileFormatError):
-            raise
-        raise FileFormatError(path, f"cannot read an image from it: {error}") from None
-
-
 def load_image(
     path=None, grayscale: bool = False, size: int | None = None
 ) -> tuple[np.ndarray, str]:
-    """A picture as a float32 array in [0, 1] and its name.
+    """A picture as float32 in [0, 1], (H, W) grey or (H, W, 3) colour, and its name.
 
     Without ``path``, a real photo that ships with scikit-image: the camera man
     (512×512 grayscale) or, for colour, the astronaut (512×512 RGB); no download.
-    ``size`` resizes the longer side to that many pixels (anti-aliased).
+    A file is read by ``cnnlab.data.images.read_image`` (16-bit, alpha, palette,
+    CMYK and EXIF orientation handled; FileNotFoundError, FileFormatError or
+    LimitExceededError naming the file). ``size`` resizes the longer side to that
+    many pixels with ``resize_image`` (bilinear, anti-aliased when shrinking).
     """
     if size is not None:
         size = check_int(size, "load_image", "size", minimum=1)
     if path is None:
-        # scikit-image is slow to import and only needed for its photos and for resizing.
+        # scikit-image is slow to import and only needed for its sample photos.
         from skimage import data
 
-        if grayscale:
-            array, name = data.camera(), "camera"
-        else:
-            array, name = data.astronaut(), "astronaut"
+        pixels, name = (data.camera(), "camera") if grayscale else (data.astronaut(), "astronaut")
+        image = pixels.astype(np.float32) / 255.0
+        image = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
     else:
-        array = _read_picture(path, grayscale)
+        image = read_image(path, channels=1 if grayscale else 3)
         name = Path(path).stem
-    image = array.astype(np.float32) / 255.0
-    if grayscale and image.ndim == 3:
-        image = to_grayscale(image)
     if size is not None:
-        from skimage.transform import resize  # see above
-
-        scale = size / max(image.shape[:2])
-        shape = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
-        image = resize(image, shape + image.shape[2:], anti_aliasing=scale < 1).astype(np.float32)
-    return image, name
+        scale = size / max(image.shape[1:])
+        height, width = (max(1, round(side * scale)) for side in image.shape[1:])
+        image = resize_image(image, (height, width))
+    return (image[0] if grayscale else image.transpose(1, 2, 0)), name

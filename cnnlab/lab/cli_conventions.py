@@ -24,14 +24,17 @@ class LabCommandError(CnnlabError):
 
 
 def reports_errors(command: str):
-    """Turn cnnlab's own errors (bad files, bad settings) into the CLI's message and status 2."""
+    """Turn cnnlab's own errors and missing files into the CLI's message and status 2.
+
+    Only these: any other exception is a bug in cnnlab and keeps its traceback.
+    """
 
     def decorate(handler):
         @functools.wraps(handler)
         def run(args) -> int:
             try:
                 return handler(args)
-            except CnnlabError as error:
+            except (CnnlabError, FileNotFoundError) as error:
                 print(f"cnnlab {command}: error: {error}", file=sys.stderr)
                 return 2
 

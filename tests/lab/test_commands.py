@@ -101,7 +101,7 @@ def test_kernels_picture_too_small_for_the_pooling_window(tmp_path, capsys):
         (
             ["fit-kernel", "not-an-image.png"],
             "fit-kernel",
-            "not-an-image.png: cannot read an image",
+            "not-an-image.png: cannot read the image",
         ),
         (["fit-kernel", "--size", "5"], "fit-kernel", "at least 8 pixels"),
         (["invariance", "missing"], "invariance", "missing: no such run directory or model file"),
