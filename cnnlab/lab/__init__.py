@@ -6,6 +6,6 @@
 - ``cnnlab.lab.fit_kernel``: recover a hidden kernel by gradient descent.
 - ``cnnlab.lab.invariance``: accuracy of a trained model under shift, rotation and scaling.
 - ``cnnlab.lab.commands``: the ``cnnlab kernels``, ``fit-kernel`` and ``invariance`` commands,
-  with ``cnnlab.lab.cli_conventions`` (errors, number flags, old flag names as the main CLI has them).
+  with ``cnnlab.lab.cli_conventions`` (errors, number flags and old flag names, as in the CLI).
 - ``cnnlab.lab.run_folder``: the model and dataset of a ``cnnlab train`` run folder.
 """
