@@ -14,7 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from cnnlab import kernels as kernel_bank
+from cnnlab import runs
 from cnnlab.atomic import write_text
 from cnnlab.lab.cli_conventions import (
     DeprecatedAlias,
@@ -304,18 +307,24 @@ def run_fit_kernel(args) -> int:
     return 0
 
 
+def _recorded_data(model_path: Path) -> str | None:
+    """The data named by the run.json beside ``model_path``; None without one (RunError if bad)."""
+    run = runs.open_run(model_path)
+    if not (run.run_file.is_file() or run.run_file.is_symlink()):
+        return None
+    return run.read_info().data
+
+
 @reports_errors("invariance")
 def run_invariance(args) -> int:
     # Imported here for the reason given in run_kernels.
-    import numpy as np
-
     from cnnlab.data import load_dataset
     from cnnlab.lab import figures
     from cnnlab.lab.invariance import DEFAULT_SCALES, format_curves, invariance_curves
-    from cnnlab.lab.run_folder import load_run_model, recorded_dataset, run_label
 
-    model, model_path = load_run_model(args.run)
-    dataset_name = args.data or recorded_dataset(args.run) or "digits"
+    model_path = runs.find_model_file(args.run)
+    model = runs.load_any_model(model_path)
+    dataset_name = args.data or _recorded_data(model_path) or "digits"
     shape = tuple(model.input_shape)
     try:
         splits = load_dataset(dataset_name, image_size=shape[1:], data_dir=args.data_dir)
@@ -336,7 +345,8 @@ def run_invariance(args) -> int:
         scales=DEFAULT_SCALES,
         batch_size=args.batch_size,
     )
-    label = run_label(model_path)
+    in_run = model_path.name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE)
+    label = runs.open_run(model_path).label if in_run else model_path.stem
     out = Path(args.out) if args.out else model_path.parent
     out.mkdir(parents=True, exist_ok=True)
     figure = figures.invariance_figure(

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from cnnlab.lab import commands, figures
-from cnnlab.lab.run_folder import recorded_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,7 +103,7 @@ def test_kernels_picture_too_small_for_the_pooling_window(tmp_path, capsys):
             "not-an-image.png: cannot read the image",
         ),
         (["fit-kernel", "--size", "5"], "fit-kernel", "at least 8 pixels"),
-        (["invariance", "missing"], "invariance", "missing: no such run directory or model file"),
+        (["invariance", "missing"], "invariance", "missing: no such model file or run folder"),
     ],
 )
 def test_lab_errors_follow_the_cli_convention(
@@ -231,11 +230,6 @@ def small_run(tmp_path_factory):
     return base / "digits-run"
 
 
-def test_recorded_dataset_reads_what_cnnlab_train_writes(small_run):
-    assert recorded_dataset(small_run) == "digits"
-    assert recorded_dataset(small_run / "model.npz") == "digits"
-
-
 def test_invariance_on_a_run_with_only_a_checkpoint(small_run, tmp_path, capsys):
     run = tmp_path / "stopped-run"
     run.mkdir()
@@ -246,6 +240,15 @@ def test_invariance_on_a_run_with_only_a_checkpoint(small_run, tmp_path, capsys)
     record = json.loads((run / "invariance.json").read_text())
     assert record["model"] == str(run / "checkpoint.npz") and record["dataset"] == "digits"
     assert 0.5 < record["accuracy"] <= 1.0
+    # the data is the one run.json names, not a default
+    info = json.loads((run / "run.json").read_text())
+    for holder in (info, info.get("args"), info.get("settings")):
+        for key in ("data", "dataset"):
+            if isinstance(holder, dict) and key in holder:
+                holder[key] = "no-such-data"
+    (run / "run.json").write_text(json.dumps(info))
+    status = commands.main(["invariance", str(run), "--max-shift", "0", "--max-rotation", "0"])
+    _assert_cli_error(status, capsys.readouterr().err, "invariance", "no-such-data")
     # the checkpoint after the last epoch holds the finished run's weights
     from cnnlab.data import load_dataset
     from cnnlab.io import load_model
@@ -333,5 +336,5 @@ def test_invariance_refuses_a_corrupt_run_json(tmp_path, capsys):
         status,
         capsys.readouterr().err,
         "invariance",
-        f"{tmp_path / 'run.json'}: not a readable run record",
+        f"{tmp_path / 'run.json'}: the run file is not valid JSON",
     )
