@@ -149,7 +149,9 @@ def register(subparsers) -> None:
         "else 'digits'); see 'cnnlab datasets'",
     )
     p.add_argument("--dataset", dest="data", action=DeprecatedAlias, new_flag="--data")
-    p.add_argument("--data-dir", default=None, help="where datasets are looked for")
+    p.add_argument(
+        "--data-dir", default=None, help="extra folder holding (or to download) IDX datasets"
+    )
     p.add_argument(
         "--batch-size", type=positive_int, default=256, help="evaluation batch size (default 256)"
     )
