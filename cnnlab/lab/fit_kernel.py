@@ -143,6 +143,8 @@ def fit_kernel(
             f"{kernel_size}×{kernel_size} kernel the "
             f"target must have shape {expected}, got {target.shape}"
         )
+    if not (np.isfinite(image).all() and np.isfinite(target).all()):
+        raise ValueError("fit_kernel: the image and the target must be finite (no NaN or inf)")
     dtype = image.dtype if image.dtype in (np.float32, np.float64) else np.float64
     rng = np.random.default_rng(seed)
     x = Tensor(image.astype(dtype)[None, None])
@@ -212,6 +214,7 @@ def recover_kernel(
     Returns:
         a ``KernelFit`` whose ``true_kernel``/``true_bias`` are the hidden ones.
     """
+    bias = check_number(bias, "recover_kernel", "bias")
     if image is None:
         image, _ = load_image(grayscale=True, size=size)
     hidden_kernel = (
@@ -223,6 +226,8 @@ def recover_kernel(
         raise ValueError(
             f"recover_kernel: expected a square (k, k) kernel, got shape {hidden_kernel.shape}"
         )
+    if not np.isfinite(hidden_kernel).all():
+        raise ValueError("recover_kernel: the hidden kernel must be finite (no NaN or inf)")
     x = standardise(image)
     target = make_target(x, hidden_kernel, bias)
     result = fit_kernel(

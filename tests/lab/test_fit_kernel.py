@@ -116,3 +116,15 @@ def test_fit_kernel_checks_its_arguments(photo, arguments, error, message):
     x = standardise(photo)
     with pytest.raises(error, match=message):
         fit_kernel(x, make_target(x, "blur"), **arguments)
+
+
+def test_non_finite_inputs_are_refused_not_reported_as_divergence(photo):
+    x = standardise(photo)
+    target = make_target(x, "blur")
+    target[3, 4] = np.nan
+    with pytest.raises(ValueError, match="fit_kernel: the image and the target must be finite"):
+        fit_kernel(x, target)
+    with pytest.raises(ValueError, match="recover_kernel: bias must be a finite number"):
+        recover_kernel("blur", image=photo, bias=float("inf"))
+    with pytest.raises(ValueError, match="recover_kernel: the hidden kernel must be finite"):
+        recover_kernel(np.full((3, 3), np.nan), image=photo)
