@@ -24,7 +24,8 @@ class LabCommandError(CnnlabError):
 
 
 def reports_errors(command: str):
-    """Turn cnnlab's own errors and missing files into the CLI's message and status 2.
+    """Turn cnnlab's own errors and the system's (a missing file, an --out that can't be
+    written) into the CLI's message and status 2.
 
     Only these: any other exception is a bug in cnnlab and keeps its traceback.
     """
@@ -34,13 +35,22 @@ def reports_errors(command: str):
         def run(args) -> int:
             try:
                 return handler(args)
-            except (CnnlabError, FileNotFoundError) as error:
+            except CnnlabError as error:
                 print(f"cnnlab {command}: error: {error}", file=sys.stderr)
+                return 2
+            except OSError as error:
+                print(f"cnnlab {command}: error: {_os_message(error)}", file=sys.stderr)
                 return 2
 
         return run
 
     return decorate
+
+
+def _os_message(error: OSError) -> str:
+    """'PATH: reason' without Python's '[Errno N]' prefix."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 def number_flag(kind, low, high=None, low_open: bool = False, high_open: bool = False):

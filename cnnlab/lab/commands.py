@@ -194,6 +194,15 @@ def _check_picture_size(picture, minimum: int, why: str, size: int) -> None:
         )
 
 
+def _output_folder(path) -> Path:
+    """The --out folder, made if missing; an existing file there is refused, never replaced."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LabCommandError(f"--out {path}: exists and is not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @reports_errors("kernels")
 def run_kernels(args) -> int:
     # Imported here, not at the top: every cnnlab command registers the lab's parsers,
@@ -214,8 +223,7 @@ def run_kernels(args) -> int:
         f"a {KERNEL_SIZE}×{KERNEL_SIZE} kernel then {args.pool}×{args.pool} pooling",
         args.size,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(args.out)
     written = [
         figures.gallery(picture, out / "gallery.png"),
         figures.four_panel(picture, kernel, out / f"four_panel_{kernel}.png", pool=args.pool),
@@ -272,8 +280,7 @@ def run_fit_kernel(args) -> int:
     )
     if result.diverged:
         raise LabCommandError(f"{result.stop_reason} (no figure written)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(args.out)
     figure = figures.fit_kernel_figure(result, out / f"fit_kernel_{kernel}.png", kernel)
     summary = {
         "kernel": kernel,
@@ -349,8 +356,7 @@ def run_invariance(args) -> int:
     )
     in_run = model_path.name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE)
     label = runs.open_run(model_path).label if in_run else model_path.stem
-    out = Path(args.out) if args.out else model_path.parent
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(args.out if args.out else model_path.parent)
     figure = figures.invariance_figure(
         {label: curves},
         out / "invariance.png",

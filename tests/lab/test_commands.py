@@ -116,6 +116,17 @@ def test_lab_errors_follow_the_cli_convention(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_out_folder_that_cannot_be_made_is_a_cli_error(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    status = commands.main(["kernels", "--size", "8", "--out", str(tmp_path / "taken")])
+    _assert_cli_error(
+        status, capsys.readouterr().err, "kernels", f"{tmp_path / 'taken'}: exists and is not a"
+    )
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
+    status = commands.main(["kernels", "--size", "8", "--out", "/proc/no-such/folder"])
+    _assert_cli_error(status, capsys.readouterr().err, "kernels", "/proc/no-such")
+
+
 @pytest.mark.parametrize(
     "argv",
     [
