@@ -402,10 +402,16 @@ def _restore_generators(path, state: TrainingState, saved: dict) -> None:
 
 def restore_callbacks(state: TrainingState, checkpoint: dict) -> None:
     """Give each callback the state its namesake saved (checked by ``load_checkpoint``)."""
-    saved = checkpoint.get("callbacks", [])
-    for cb, entry in zip(state.callbacks, saved):
-        if entry.get("class") == type(cb).__name__:
-            try:
-                cb.load_state_dict(entry.get("state", {}))
-            except (TypeError, ValueError, KeyError) as error:
-                raise FileFormatError(checkpoint["path"], f"callbacks: {error}") from None
+    # Matched by class, then by order within the class, not by position in the list: older
+    # checkpoints saved ModelCheckpoint last while the CLI passes it first.
+    saved: dict[str, list] = {}
+    for entry in checkpoint.get("callbacks", []):
+        saved.setdefault(entry.get("class"), []).append(entry.get("state", {}))
+    for cb in state.callbacks:
+        queue = saved.get(type(cb).__name__)
+        if not queue:
+            continue
+        try:
+            cb.load_state_dict(queue.pop(0))
+        except (TypeError, ValueError, KeyError) as error:
+            raise FileFormatError(checkpoint["path"], f"callbacks: {error}") from None

@@ -297,3 +297,22 @@ def test_save_checkpoint_refuses_non_finite_weights(tmp_path):
     with pytest.raises(ValueError, match="NaN or infinite"):
         save_checkpoint(tmp_path / "c.npz", state)
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_callback_state_is_restored_by_class_whatever_the_order(checkpoint):
+    from cnnlab.checkpoint import restore_callbacks
+    from cnnlab.training import TrainingState
+
+    loaded = load_checkpoint(checkpoint)
+    saved = {entry["class"]: entry["state"] for entry in loaded["callbacks"]}
+    model = small_net()
+    optimizer = __import__("cnnlab.optim", fromlist=["Adam"]).Adam(model.parameters())
+    # The reverse of the order the checkpoint was written with.
+    callbacks = [LearningRateScheduler("step"), EarlyStopping(patience=5),
+                 ModelCheckpoint(checkpoint, save_best_only=False)]
+    state = TrainingState(model, optimizer, 2, 4, False, callbacks, 0)
+    for callback in callbacks:  # as fit does: the schedule exists before its state is loaded
+        callback.on_train_begin(state)
+    restore_callbacks(state, loaded)
+    for callback in callbacks:
+        assert callback.state_dict() == saved[type(callback).__name__]
