@@ -28,7 +28,8 @@ Public API (used by ``cnnlab.cli``, ``cnnlab.lab`` and the explain/explorer code
 - ``Run``: ``.directory``; ``.path(file_name)``; ``.run_file``, ``.history_file``,
   ``.checkpoint_file``, ``.model_file``; ``.has_checkpoint()``, ``.has_model()``;
   ``.write_info(RunInfo)``, ``.read_info() -> RunInfo``; ``.write_history(dict)``,
-  ``.read_history() -> dict``; ``.clean_temporaries() -> list[Path]``; ``.label``.
+  ``.read_history() -> dict``; ``.clean_temporaries() -> list[Path]``;
+  ``.remove_planted_links() -> list[Path]``; ``.label``.
 - ``RunInfo(model, data, settings, command)``: ``.to_json()``, ``RunInfo.from_json(obj, path)``.
 - ``find_model_file(path) -> Path``: the file itself, or a run folder's ``model.npz``,
   else its ``checkpoint.npz`` (a run with only a checkpoint works).
@@ -320,6 +321,22 @@ class Run:
         ):
             raise RunError(self.history_file, "expected an object of lists of numbers")
         return history
+
+    def remove_planted_links(self) -> list[Path]:
+        """Remove symlinks standing where the run's outputs go (never their targets); return them.
+
+        The outputs are history.json, model.npz and the figures (run.json and checkpoint.npz
+        are read by a resume, which refuses or bounds them). A crafted run folder can hold ``history.json -> ~/.bashrc``; cnnlab's own writers
+        replace such links, and this also keeps a writer that follows links (a plotting
+        library) from reaching the target. Call it at each start, with ``clean_temporaries``.
+        """
+        removed = []
+        for file_name in (HISTORY_FILE, MODEL_FILE, *FIGURE_FILES):
+            path = self.path(file_name)
+            if path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        return removed
 
     def clean_temporaries(self) -> list[Path]:
         """Remove the ``.NAME.*.tmp`` files a killed writer left here (call at each start)."""

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.cli import DEFAULTS, build_parser, parse_augment
+from cnnlab.checkpoint import load_checkpoint
+from cnnlab.cli import DEFAULTS, build_parser
+from cnnlab.cli_inputs import parse_augment
 from cnnlab.io import load_model
-from cnnlab.training import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,7 @@ def test_train_writes_model_checkpoint_and_figures(trained_run):
     assert set(model.normalization) == {"mean", "std"}
     assert load_checkpoint(run_dir / "checkpoint.npz")["epoch"] == 2
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["dataset"] == "digits" and info["args"]["epochs"] == 2
+    assert info["data"] == "digits" and info["settings"]["epochs"] == 2
 
 
 def test_second_run_gets_the_next_directory_and_same_numbers(trained_run, tmp_path):
@@ -186,11 +187,11 @@ def test_datasets_lists_digits(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--model", "resnet"], "unknown model 'resnet'"),
-    (["train", "--epochs", "0"], "--epochs: expected a positive int"),
+    (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
+    (["train", "--epochs", "0"], "--epochs: expected an integer >= 1"),
     (["train", "--augment", "zoom=2"], "unknown option 'zoom'"),
     (["train", "--data", "no-such-dataset"], "no-such-dataset"),
-    (["evaluate", "nowhere"], "no such model file or run directory: nowhere"),
+    (["evaluate", "nowhere"], "nowhere: no such model file or run folder"),
     (["predict", "nowhere.npz", "x.png"], "no such model file"),
     (["summary", "resnet"], "neither a zoo model"),
 ])
@@ -210,8 +211,9 @@ def test_help_for_each_subcommand(command):
 
 def test_defaults_and_augment_parsing():
     args = build_parser().parse_args(["train"])
-    assert (args.model, args.data, args.epochs, args.batch_size, args.lr) == (
-        "lecture", "digits", DEFAULTS["epochs"], DEFAULTS["batch_size"], DEFAULTS["lr"])
+    assert (args.model, args.data, args.epochs, args.batch_size, args.lr) == (None,) * 5  # see DEFAULTS
+    assert (DEFAULTS["model"], DEFAULTS["data"], DEFAULTS["batch_size"], DEFAULTS["lr"]) == (
+        "lecture", "digits", 32, 2e-3)
     augment = parse_augment("shift=2,rotate=10,flip", seed=3)
     assert (augment.shift, augment.rotate, augment.flip, augment.seed) == (2, 10.0, True, 3)
     assert parse_augment("none") is None
@@ -221,6 +223,6 @@ def test_threads_option_is_recorded_and_rejects_zero(tmp_path):
     result = cnnlab("train", "--epochs", "1", "--threads", "1", "--verbose", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     info = json.loads((tmp_path / "runs" / "lecture-digits-001" / "run.json").read_text())
-    assert info["args"]["threads"] == 1
+    assert info["settings"]["threads"] == 1
     result = cnnlab("train", "--threads", "0", cwd=tmp_path)
     assert result.returncode == 2 and "--threads" in result.stderr

@@ -1,0 +1,286 @@
+"""``cnnlab train``: a new run or a resumed one, in a run folder (``cnnlab.runs``).
+
+A new run refuses an existing ``--name`` (``--overwrite`` replaces it) and writes
+``run.json`` only once the model and data are known to work. A resumed run reads
+its settings from ``run.json`` (refusing without one), may change only ``--epochs``
+(more epochs extend it), ``--threads`` and ``--data-dir``, and says so when there is
+nothing left to do, without rewriting anything. After training the test set is
+evaluated once: its loss, accuracy and confusion matrix come from one pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import shlex
+import sys
+
+import numpy as np
+
+from cnnlab import runs
+from cnnlab.errors import CnnlabError
+
+#: the settings of a training run, recorded in run.json, with the CLI's defaults
+DEFAULTS = {
+    "model": "lecture",
+    "data": "digits",
+    "epochs": 10,
+    "batch_size": 32,
+    "lr": 2e-3,
+    "optimizer": "adam",
+    "schedule": "cosine",
+    "augment": "shift=2,rotate=10",
+    "seed": 0,
+    "image_size": None,
+    "data_dir": None,
+    "threads": None,
+    "weight_decay": 0.0,
+    "momentum": None,
+    "patience": None,
+    "validation_split": 0.0,
+    "clip_norm": None,
+}
+SGD_OPTIMIZERS = ("sgd", "momentum", "nesterov")
+# fit keywords that the training update adds; passed only when the user sets them (see _fit_options)
+_NEW_FIT_OPTIONS = ("weight_decay", "momentum", "validation_split")
+
+
+class CLIError(CnnlabError):
+    """A user-facing error: printed as 'cnnlab <command>: error: message', exit status 2."""
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def requested_settings(args) -> dict:
+    """The settings given explicitly on the command line (the parser's defaults are None)."""
+    return {name: getattr(args, name) for name in DEFAULTS if getattr(args, name, None) is not None}
+
+
+def cmd_train(args) -> int:
+    from cnnlab._memory import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed buffers across batches (see cnnlab._memory)
+    requested = requested_settings(args)
+    if args.resume:
+        if args.name or args.overwrite:
+            raise CLIError("--resume continues a run in its own folder; --name and --overwrite don't apply")
+        return _resume(args, requested)
+    settings = {**DEFAULTS, **requested}
+    _check_combination(settings)
+    from cnnlab import models
+
+    image_size = settings["image_size"] or models.default_input_shape(settings["model"])[1]
+    splits, augment = _prepare(settings, image_size)
+    model = _new_model(settings, splits.train)
+    run = runs.create_run(args.out, settings["model"], settings["data"], name=args.name,
+                          overwrite=args.overwrite)
+    run.clean_temporaries()
+    run.remove_planted_links()
+    command = "cnnlab " + shlex.join(sys.argv[1:])
+    run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
+    return _train(run, model, splits, augment, settings, args.verbose, checkpoint=None)
+
+
+def _resume(args, requested: dict) -> int:
+    from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
+
+    try:
+        run = runs.open_run(args.resume)
+    except runs.RunError as error:
+        raise CLIError(f"--resume: {error}") from None
+    run.clean_temporaries()
+    try:
+        info = run.read_info()
+    except runs.RunError as error:
+        raise CLIError(f"--resume: {error}; without it cnnlab can't tell which model, data and "
+                       "settings the run used, so it won't guess") from None
+    run.remove_planted_links()
+    if not run.has_checkpoint():
+        raise CLIError(f"--resume: {run.directory} has no {runs.CHECKPOINT_FILE}: the run stopped before "
+                       "its first epoch ended, so there is nothing to resume; start it again")
+    saved = {**DEFAULTS, "model": info.model, "data": info.data, **info.settings}
+    try:
+        settings = runs.merge_resume_settings(saved, requested)
+    except runs.ResumeConflictError as error:
+        raise CLIError(
+            f"--resume: a resumed run keeps its settings; {', '.join(map(flag, error.names))} "
+            f"can't change ({str(error).split('cannot change ', 1)[-1]}); only --epochs (to extend it), "
+            "--threads and --data-dir may; start a new run to change the others"
+        ) from None
+    try:
+        checkpoint = load_checkpoint(run.checkpoint_file)
+        model = model_from_checkpoint(checkpoint)
+    except (CnnlabError, ValueError, TypeError, KeyError) as error:
+        raise CLIError(f"--resume: {run.checkpoint_file}: cannot load the checkpoint: {error}") from None
+    done = int(checkpoint["epoch"])
+    if done >= settings["epochs"]:
+        print(f"Nothing to do: {run.directory} has trained {done} epochs and --epochs is "
+              f"{settings['epochs']}; give --epochs above {done} to train it longer. Nothing was changed.")
+        return 0
+    splits, augment = _prepare(settings, tuple(model.input_shape[1:]))
+    if settings["epochs"] != saved["epochs"]:
+        info.settings = {**info.settings, "epochs": settings["epochs"]}
+        run.write_info(info)
+    return _train(run, model, splits, augment, settings, args.verbose, checkpoint=checkpoint)
+
+
+def _check_combination(settings: dict) -> None:
+    if settings["momentum"] is not None and settings["optimizer"] not in SGD_OPTIMIZERS:
+        raise CLIError(f"--momentum applies to --optimizer {', '.join(SGD_OPTIMIZERS)}, "
+                       f"not {settings['optimizer']}")
+
+
+def _prepare(settings: dict, image_size):
+    """(splits, augmentation): every user error about them comes before any file is written."""
+    from cnnlab.cli_inputs import parse_augment
+
+    try:
+        augment = parse_augment(settings["augment"], seed=settings["seed"])
+    except ValueError as error:
+        raise CLIError(f"--augment: {error}") from None
+    return load_splits(settings["data"], image_size, settings["data_dir"]), augment
+
+
+def _new_model(settings, train):
+    from cnnlab import models
+
+    try:
+        return models.get(settings["model"], input_shape=train.image_shape, seed=settings["seed"],
+                          num_classes=train.num_classes, class_names=train.class_names)
+    except ValueError as error:
+        raise CLIError(f"--model {settings['model']}: {error}") from None
+
+
+def load_splits(data: str, image_size, data_dir):
+    """The train/test splits of a dataset name or image folder; a CLIError for any problem."""
+    from cnnlab.data import load_dataset  # lazy: scikit-learn and the image readers load slowly
+
+    try:
+        return load_dataset(data, image_size=image_size, data_dir=data_dir)
+    except (CnnlabError, ValueError, TypeError, OSError) as error:
+        raise CLIError(f"--data {data}: {os_message(error)}") from None
+
+
+def os_message(error: BaseException) -> str:
+    """An OSError as 'path: reason' (the file named), anything else as its message."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
+def _fit_options(settings: dict, fit) -> dict:
+    """Keywords for ``fit`` beyond the basic ones; the newer ones only when set."""
+    options = {"clip_norm": settings["clip_norm"]}
+    accepted = inspect.signature(fit).parameters
+    for name in _NEW_FIT_OPTIONS:
+        if settings[name] not in (None, 0.0, DEFAULTS[name]):
+            if name not in accepted:
+                raise CLIError(f"{flag(name)} needs a cnnlab whose fit() takes {name}=")
+            options[name] = settings[name]
+    return options
+
+
+def _callbacks(run, settings: dict) -> list:
+    from cnnlab.callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint
+
+    callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)]
+    if settings["schedule"] != "none":
+        callbacks.append(LearningRateScheduler(settings["schedule"]))
+    if settings["patience"] is not None:
+        callbacks.append(EarlyStopping(patience=settings["patience"]))
+    return callbacks
+
+
+def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint) -> int:
+    from cnnlab.training import fit  # lazy: see cnnlab.cli's note on imports
+
+    train, test = splits
+    if checkpoint is not None:
+        _check_data_fits(model, train, settings["data"])
+    print(f"Training {settings['model']} on {settings['data']}: {len(train)} train / {len(test)} test "
+          f"images {train.image_shape}, {model.num_parameters():,} parameters")
+    print(f"Run directory: {run.directory}", flush=True)
+    options = _fit_options(settings, fit)
+    validation = None if settings["validation_split"] else test
+    with _blas_threads(settings["threads"]):
+        history = fit(model, train, epochs=settings["epochs"], batch_size=settings["batch_size"],
+                      validation=validation, optimizer=settings["optimizer"], lr=settings["lr"],
+                      callbacks=_callbacks(run, settings), augment=augment, seed=settings["seed"],
+                      verbose=verbose, resume=checkpoint["path"] if checkpoint else None, **options)
+    if history.diverged or history.interrupted:
+        return _stopped(run, history)
+    run.write_history(history)
+    from cnnlab.io import save_model
+
+    save_model(model, run.model_file)
+    return _report(run, model, history, test, f"{settings['model']} on {settings['data']}")
+
+
+def _check_data_fits(model, train, data) -> None:
+    if tuple(model.input_shape) != tuple(train.image_shape):
+        raise CLIError(f"--resume: the run's model expects inputs {tuple(model.input_shape)} but --data "
+                       f"{data} gives {train.image_shape}")
+
+
+def _stopped(run, history) -> int:
+    """The message after a NaN stop or Ctrl-C: what was kept, and what can be done next."""
+    saved = _saved_epochs(run)
+    kept = (f"The checkpoint after epoch {saved} is kept: {run.checkpoint_file}" if saved
+            else "Nothing was saved: no epoch finished")
+    if history.diverged:
+        print(f"cnnlab train: {history.stop_reason}", file=sys.stderr)
+        print(kept + ". Start a new run with a lower --lr or with --clip-norm.", file=sys.stderr)
+        return 1
+    print(f"Interrupted: {history.stop_reason}. {kept}.")
+    if saved:
+        print(f"Continue with: cnnlab train --resume {shlex.quote(str(run.directory))}")
+    else:
+        print("Start it again with the same command (the run folder holds only run.json).")
+    return 130
+
+
+def _saved_epochs(run) -> int:
+    if not run.has_checkpoint():
+        return 0
+    from cnnlab.checkpoint import load_checkpoint
+
+    try:
+        return int(load_checkpoint(run.checkpoint_file)["epoch"])
+    except (CnnlabError, ValueError, TypeError, KeyError, OSError):
+        return 0
+
+
+def _report(run, model, history, test, title: str) -> int:
+    """Evaluate the test set once; print loss and accuracy; write both figures."""
+    from cnnlab.plots import confusion_matrix, plot_confusion_matrix, plot_history
+    from cnnlab.training import predict
+
+    probabilities = predict(model, test)
+    labels = np.asarray(test.labels)
+    predicted = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predicted == labels))
+    chosen = probabilities[np.arange(len(labels)), labels].astype(np.float64)
+    loss = float(-np.mean(np.log(np.maximum(chosen, np.finfo(np.float64).tiny))))
+    figures = []
+    if history.get("loss"):
+        figures.append(plot_history(history, run.path("learning_curve.png"), title=title))
+    matrix = confusion_matrix(labels, predicted, num_classes=test.num_classes)
+    figures.append(plot_confusion_matrix(matrix, run.path("confusion_matrix.png"),
+                                         class_names=test.class_names))
+    correct = int(np.sum(predicted == labels))
+    print(f"Training time: {sum(history.get('time', [])):.1f}s for {len(history.get('loss', []))} epochs")
+    print(f"Test loss: {loss:.4f}")
+    print(f"Test accuracy: {accuracy:.4f} ({correct}/{len(test)})")
+    print(f"Wrote {run.model_file}, {', '.join(str(path) for path in figures)}")
+    return 0
+
+
+def _blas_threads(threads: int | None):
+    """Limit the BLAS library's threads inside the block (no limit for None)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
