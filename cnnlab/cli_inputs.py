@@ -22,7 +22,9 @@ _FALSE = ("0", "false", "no", "off")
 
 
 def parse_augment(spec: str | None, seed: int = 0):
-    """'shift=2,rotate=10,flip' -> Augmentation(shift=2, rotate=10.0, flip=True, seed=seed); 'none' -> None.
+    """'shift=2,rotate=10,flip' -> Augmentation(shift=2, rotate=10.0, flip=True, seed=seed).
+
+    'none' (or '', 'off', 'no') -> None.
 
     Strict: an unknown key, a flag value other than on/off words, or a number that
     is not finite raises ValueError quoting the spec.
@@ -33,21 +35,26 @@ def parse_augment(spec: str | None, seed: int = 0):
         return None
     options = {}
     for part in spec.split(","):
-        key, sep, value = (text.strip() for text in part.partition("="))
+        key, _, value = (text.strip() for text in part.partition("="))
         if key not in _AUGMENT_KEYS:
-            raise ValueError(f"unknown option {key!r} in {spec!r}; expected {', '.join(_AUGMENT_KEYS)}")
+            raise ValueError(
+                f"unknown option {key!r} in {spec!r}; expected {', '.join(_AUGMENT_KEYS)}"
+            )
         if key in options:
             raise ValueError(f"{key} is given twice in {spec!r}")
         if _AUGMENT_KEYS[key] is bool:
             if value.lower() not in _TRUE + _FALSE:
-                raise ValueError(f"{key} takes on/off (true/false, yes/no, 1/0), received {value!r} in {spec!r}")
+                raise ValueError(
+                    f"{key} takes on/off (true/false, yes/no, 1/0), received {value!r} in {spec!r}"
+                )
             options[key] = value.lower() in _TRUE
             continue
         try:
             number = _AUGMENT_KEYS[key](value)
         except ValueError:
-            raise ValueError(f"{key} needs a {_AUGMENT_KEYS[key].__name__}, received {value!r} in {spec!r}") \
-                from None
+            raise ValueError(
+                f"{key} needs a {_AUGMENT_KEYS[key].__name__}, received {value!r} in {spec!r}"
+            ) from None
         if not math.isfinite(number) or number < 0:
             raise ValueError(f"{key} must be a finite number >= 0, received {value!r} in {spec!r}")
         options[key] = number
@@ -65,7 +72,9 @@ def load_image(path, input_shape, normalization, invert: bool | None = None) -> 
 
     channels, height, width = input_shape
     if channels not in (1, 3):
-        raise ValueError(f"the model expects {channels} input channels; only 1 (grey) or 3 (RGB) are supported")
+        raise ValueError(
+            f"the model expects {channels} input channels; only 1 (grey) or 3 (RGB) are supported"
+        )
     try:
         with Image.open(path) as image:
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -81,7 +90,9 @@ def load_image(path, input_shape, normalization, invert: bool | None = None) -> 
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
     x = pixels / 255.0
     if invert is None:
-        border = np.concatenate([x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(), x[:, :, -1].ravel()])
+        border = np.concatenate(
+            [x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(), x[:, :, -1].ravel()]
+        )
         invert = channels == 1 and float(border.mean()) > 0.5
     if invert:
         x = 1.0 - x

@@ -41,7 +41,7 @@ DEFAULTS = {
     "clip_norm": None,
 }
 SGD_OPTIMIZERS = ("sgd", "momentum", "nesterov")
-# fit keywords that the training update adds; passed only when the user sets them (see _fit_options)
+# fit keywords that the training update adds; passed only when set (see _fit_options)
 _NEW_FIT_OPTIONS = ("weight_decay", "momentum", "validation_split")
 
 
@@ -55,7 +55,9 @@ def flag(name: str) -> str:
 
 def requested_settings(args) -> dict:
     """The settings given explicitly on the command line (the parser's defaults are None)."""
-    return {name: getattr(args, name) for name in DEFAULTS if getattr(args, name, None) is not None}
+    return {
+        name: getattr(args, name) for name in DEFAULTS if getattr(args, name, None) is not None
+    }
 
 
 def cmd_train(args) -> int:
@@ -65,7 +67,9 @@ def cmd_train(args) -> int:
     requested = requested_settings(args)
     if args.resume:
         if args.name or args.overwrite:
-            raise CLIError("--resume continues a run in its own folder; --name and --overwrite don't apply")
+            raise CLIError(
+                "--resume continues a run in its own folder; --name and --overwrite don't apply"
+            )
         return _resume(args, requested)
     settings = {**DEFAULTS, **requested}
     _check_combination(settings)
@@ -74,8 +78,9 @@ def cmd_train(args) -> int:
     image_size = settings["image_size"] or models.default_input_shape(settings["model"])[1]
     splits, augment = _prepare(settings, image_size)
     model = _new_model(settings, splits.train)
-    run = runs.create_run(args.out, settings["model"], settings["data"], name=args.name,
-                          overwrite=args.overwrite)
+    run = runs.create_run(
+        args.out, settings["model"], settings["data"], name=args.name, overwrite=args.overwrite
+    )
     run.clean_temporaries()
     run.remove_planted_links()
     command = "cnnlab " + shlex.join(sys.argv[1:])
@@ -94,30 +99,48 @@ def _resume(args, requested: dict) -> int:
     try:
         info = run.read_info()
     except runs.RunError as error:
-        raise CLIError(f"--resume: {error}; without it cnnlab can't tell which model, data and "
-                       "settings the run used, so it won't guess") from None
+        raise CLIError(
+            f"--resume: {error}; without it cnnlab can't tell which model, data and "
+            "settings the run used, so it won't guess"
+        ) from None
     run.remove_planted_links()
     if not run.has_checkpoint():
-        raise CLIError(f"--resume: {run.directory} has no {runs.CHECKPOINT_FILE}: the run stopped before "
-                       "its first epoch ended, so there is nothing to resume; start it again")
+        raise CLIError(
+            f"--resume: {run.directory} has no {runs.CHECKPOINT_FILE}: the run stopped before "
+            "its first epoch ended, so there is nothing to resume; start it again"
+        )
     saved = {**DEFAULTS, "model": info.model, "data": info.data, **info.settings}
     try:
         settings = runs.merge_resume_settings(saved, requested)
     except runs.ResumeConflictError as error:
         raise CLIError(
             f"--resume: a resumed run keeps its settings; {', '.join(map(flag, error.names))} "
-            f"can't change ({str(error).split('cannot change ', 1)[-1]}); only --epochs (to extend it), "
+            f"can't change ({str(error).split('cannot change ', 1)[-1]}); "
+            "only --epochs (to extend it), "
             "--threads and --data-dir may; start a new run to change the others"
         ) from None
     try:
         checkpoint = load_checkpoint(run.checkpoint_file)
         model = model_from_checkpoint(checkpoint)
     except (CnnlabError, ValueError, TypeError, KeyError) as error:
-        raise CLIError(f"--resume: {run.checkpoint_file}: cannot load the checkpoint: {error}") from None
+        raise CLIError(
+            f"--resume: {run.checkpoint_file}: cannot load the checkpoint: {error}"
+        ) from None
     done = int(checkpoint["epoch"])
+    if done >= settings["epochs"] and not run.has_model():
+        # Killed after its last checkpoint but before writing its model: finish it, no training.
+        print(
+            f"{run.directory} trained {done} epochs but stopped before writing its model; "
+            "writing it now"
+        )
+        splits, _ = _prepare(settings, tuple(model.input_shape[1:]))
+        return _finish(run, model, checkpoint["history"], splits.test, _title(settings))
     if done >= settings["epochs"]:
-        print(f"Nothing to do: {run.directory} has trained {done} epochs and --epochs is "
-              f"{settings['epochs']}; give --epochs above {done} to train it longer. Nothing was changed.")
+        print(
+            f"Nothing to do: {run.directory} has trained {done} epochs and --epochs is "
+            f"{settings['epochs']}; give --epochs above {done} to train it longer. "
+            "Nothing was changed."
+        )
         return 0
     splits, augment = _prepare(settings, tuple(model.input_shape[1:]))
     if settings["epochs"] != saved["epochs"]:
@@ -128,8 +151,10 @@ def _resume(args, requested: dict) -> int:
 
 def _check_combination(settings: dict) -> None:
     if settings["momentum"] is not None and settings["optimizer"] not in SGD_OPTIMIZERS:
-        raise CLIError(f"--momentum applies to --optimizer {', '.join(SGD_OPTIMIZERS)}, "
-                       f"not {settings['optimizer']}")
+        raise CLIError(
+            f"--momentum applies to --optimizer {', '.join(SGD_OPTIMIZERS)}, "
+            f"not {settings['optimizer']}"
+        )
 
 
 def _prepare(settings: dict, image_size):
@@ -147,8 +172,13 @@ def _new_model(settings, train):
     from cnnlab import models
 
     try:
-        return models.get(settings["model"], input_shape=train.image_shape, seed=settings["seed"],
-                          num_classes=train.num_classes, class_names=train.class_names)
+        return models.get(
+            settings["model"],
+            input_shape=train.image_shape,
+            seed=settings["seed"],
+            num_classes=train.num_classes,
+            class_names=train.class_names,
+        )
     except ValueError as error:
         raise CLIError(f"--model {settings['model']}: {error}") from None
 
@@ -199,36 +229,64 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
     train, test = splits
     if checkpoint is not None:
         _check_data_fits(model, train, settings["data"])
-    print(f"Training {settings['model']} on {settings['data']}: {len(train)} train / {len(test)} test "
-          f"images {train.image_shape}, {model.num_parameters():,} parameters")
+    print(
+        f"Training {settings['model']} on {settings['data']}: "
+        f"{len(train)} train / {len(test)} test "
+        f"images {train.image_shape}, {model.num_parameters():,} parameters"
+    )
     print(f"Run directory: {run.directory}", flush=True)
     options = _fit_options(settings, fit)
     validation = None if settings["validation_split"] else test
     with _blas_threads(settings["threads"]):
-        history = fit(model, train, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                      validation=validation, optimizer=settings["optimizer"], lr=settings["lr"],
-                      callbacks=_callbacks(run, settings), augment=augment, seed=settings["seed"],
-                      verbose=verbose, resume=checkpoint["path"] if checkpoint else None, **options)
+        history = fit(
+            model,
+            train,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            validation=validation,
+            optimizer=settings["optimizer"],
+            lr=settings["lr"],
+            callbacks=_callbacks(run, settings),
+            augment=augment,
+            seed=settings["seed"],
+            verbose=verbose,
+            resume=checkpoint["path"] if checkpoint else None,
+            **options,
+        )
     if history.diverged or history.interrupted:
         return _stopped(run, history)
-    run.write_history(history)
+    return _finish(run, model, history, test, _title(settings))
+
+
+def _title(settings: dict) -> str:
+    return f"{settings['model']} on {settings['data']}"
+
+
+def _finish(run, model, history, test, title: str) -> int:
+    """Write the history and the model, then evaluate the test set once and draw the figures."""
     from cnnlab.io import save_model
 
+    run.write_history(history)
     save_model(model, run.model_file)
-    return _report(run, model, history, test, f"{settings['model']} on {settings['data']}")
+    return _report(run, model, history, test, title)
 
 
 def _check_data_fits(model, train, data) -> None:
     if tuple(model.input_shape) != tuple(train.image_shape):
-        raise CLIError(f"--resume: the run's model expects inputs {tuple(model.input_shape)} but --data "
-                       f"{data} gives {train.image_shape}")
+        raise CLIError(
+            f"--resume: the run's model expects inputs {tuple(model.input_shape)} but --data "
+            f"{data} gives {train.image_shape}"
+        )
 
 
 def _stopped(run, history) -> int:
     """The message after a NaN stop or Ctrl-C: what was kept, and what can be done next."""
     saved = _saved_epochs(run)
-    kept = (f"The checkpoint after epoch {saved} is kept: {run.checkpoint_file}" if saved
-            else "Nothing was saved: no epoch finished")
+    kept = (
+        f"The checkpoint after epoch {saved} is kept: {run.checkpoint_file}"
+        if saved
+        else "Nothing was saved: no epoch finished"
+    )
     if history.diverged:
         print(f"cnnlab train: {history.stop_reason}", file=sys.stderr)
         print(kept + ". Start a new run with a lower --lr or with --clip-norm.", file=sys.stderr)
@@ -267,10 +325,16 @@ def _report(run, model, history, test, title: str) -> int:
     if history.get("loss"):
         figures.append(plot_history(history, run.path("learning_curve.png"), title=title))
     matrix = confusion_matrix(labels, predicted, num_classes=test.num_classes)
-    figures.append(plot_confusion_matrix(matrix, run.path("confusion_matrix.png"),
-                                         class_names=test.class_names))
+    figures.append(
+        plot_confusion_matrix(
+            matrix, run.path("confusion_matrix.png"), class_names=test.class_names
+        )
+    )
     correct = int(np.sum(predicted == labels))
-    print(f"Training time: {sum(history.get('time', [])):.1f}s for {len(history.get('loss', []))} epochs")
+    print(
+        f"Training time: {sum(history.get('time', [])):.1f}s "
+        f"for {len(history.get('loss', []))} epochs"
+    )
     print(f"Test loss: {loss:.4f}")
     print(f"Test accuracy: {accuracy:.4f} ({correct}/{len(test)})")
     print(f"Wrote {run.model_file}, {', '.join(str(path) for path in figures)}")

@@ -1,41 +1,14 @@
-"""``cnnlab train`` in-process: run folders, resume rules, stops, and no data loss (issues 9 and 10)."""
+"""``cnnlab train`` in-process: run folders, resume rules, stops, no data loss (issues 9, 10)."""
 
 import json
 import os
-import shutil
 
 import pytest
 
 from cnnlab.checkpoint import load_checkpoint
 from cnnlab.cli import main
 
-TINY = ["--image-size", "12", "--batch-size", "256", "--augment", "none", "--verbose", "0",
-        "--threads", "1"]
-
-
-def train(*args):
-    return main(["train", *TINY, *map(str, args)])
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A finished 2-epoch tiny run; tests copy it before changing it."""
-    out = tmp_path_factory.mktemp("finished")
-    cwd = os.getcwd()
-    os.chdir(out)
-    try:
-        assert train("--epochs", 2, "--name", "done") == 0
-    finally:
-        os.chdir(cwd)
-    return out / "runs" / "done"
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    copy = tmp_path / "runs" / "done"
-    shutil.copytree(finished_run, copy)
-    return copy
+from .helpers import train
 
 
 def snapshot(folder):
@@ -53,7 +26,10 @@ def test_train_name_that_exists_is_refused_and_the_run_kept(run_copy, capsys):
 def test_train_overwrite_replaces_the_named_run(run_copy):
     assert train("--epochs", 1, "--name", "done", "--overwrite", "--seed", 3) == 0
     info = json.loads((run_copy / "run.json").read_text())
-    assert info["settings"]["seed"] == 3 and load_checkpoint(run_copy / "checkpoint.npz")["epoch"] == 1
+    assert (
+        info["settings"]["seed"] == 3
+        and load_checkpoint(run_copy / "checkpoint.npz")["epoch"] == 1
+    )
 
 
 def test_resume_without_run_json_refuses_with_the_reason(run_copy, capsys):
@@ -99,7 +75,13 @@ def test_resume_through_symlinked_run_files_leaves_the_victim_intact(run_copy, t
         os.symlink(victim, run_copy / name)
     assert main(["train", "--resume", str(run_copy), "--epochs", "3", "--verbose", "0"]) == 0
     assert victim.read_bytes() == b"the victim's own bytes\n"
-    for name in ("history.json", "model.npz", "learning_curve.png", "confusion_matrix.png", "run.json"):
+    for name in (
+        "history.json",
+        "model.npz",
+        "learning_curve.png",
+        "confusion_matrix.png",
+        "run.json",
+    ):
         assert not (run_copy / name).is_symlink() and (run_copy / name).stat().st_size > 0, name
 
 
@@ -149,9 +131,18 @@ def test_train_evaluates_the_test_set_once_at_the_end(tmp_path, monkeypatch):
 
 def test_train_records_the_new_training_flags(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert train("--epochs", 1, "--clip-norm", "1.5", "--patience", "2", "--optimizer", "momentum") == 0
-    settings = json.loads((tmp_path / "runs" / "lecture-digits-001" / "run.json").read_text())["settings"]
-    assert (settings["clip_norm"], settings["patience"], settings["optimizer"]) == (1.5, 2, "momentum")
+    assert (
+        train("--epochs", 1, "--clip-norm", "1.5", "--patience", "2", "--optimizer", "momentum")
+        == 0
+    )
+    settings = json.loads((tmp_path / "runs" / "lecture-digits-001" / "run.json").read_text())[
+        "settings"
+    ]
+    assert (settings["clip_norm"], settings["patience"], settings["optimizer"]) == (
+        1.5,
+        2,
+        "momentum",
+    )
 
 
 def test_momentum_with_adam_is_refused(tmp_path, monkeypatch, capsys):
@@ -162,7 +153,9 @@ def test_momentum_with_adam_is_refused(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1e-3", "abc"])
-def test_lr_nan_inf_is_rejected_at_parse_time_and_leaves_no_run_folder(tmp_path, monkeypatch, capsys, value):
+def test_lr_nan_inf_is_rejected_at_parse_time_and_leaves_no_run_folder(
+    tmp_path, monkeypatch, capsys, value
+):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         main(["train", f"--lr={value}"])
@@ -171,9 +164,17 @@ def test_lr_nan_inf_is_rejected_at_parse_time_and_leaves_no_run_folder(tmp_path,
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("flag, value", [("--weight-decay", "-1"), ("--momentum", "1"),
-                                         ("--validation-split", "1"), ("--clip-norm", "nan"),
-                                         ("--patience", "0"), ("--batch-size", "2.5")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--weight-decay", "-1"),
+        ("--momentum", "1"),
+        ("--validation-split", "1"),
+        ("--clip-norm", "nan"),
+        ("--patience", "0"),
+        ("--batch-size", "2.5"),
+    ],
+)
 def test_invalid_training_numbers_are_rejected_at_parse_time(capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", f"{flag}={value}"])
@@ -184,10 +185,15 @@ def test_seed_minus_one_gets_its_own_error(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--seed", "-1"])
     error_line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error_line == "cnnlab train: error: argument --seed: expected an integer >= 0, received '-1'"
+    assert (
+        error_line
+        == "cnnlab train: error: argument --seed: expected an integer >= 0, received '-1'"
+    )
 
 
-@pytest.mark.parametrize("spec", ["flip=maybe", "shift=nan", "rotate=-5", "shift=1,shift=2", "zoom=2"])
+@pytest.mark.parametrize(
+    "spec", ["flip=maybe", "shift=nan", "rotate=-5", "shift=1,shift=2", "zoom=2"]
+)
 def test_augment_flip_maybe_and_other_bad_specs_are_refused(tmp_path, monkeypatch, capsys, spec):
     monkeypatch.chdir(tmp_path)
     assert train("--augment", spec) == 2
@@ -204,7 +210,9 @@ def test_out_given_an_existing_file_is_a_clear_error(tmp_path, monkeypatch, caps
     assert (tmp_path / "taken").read_text() == "x"
 
 
-@pytest.mark.parametrize("out", ["/proc/cnnlab-runs", "/sys/cnnlab-runs", "/proc/self/status/runs"])
+@pytest.mark.parametrize(
+    "out", ["/proc/cnnlab-runs", "/sys/cnnlab-runs", "/proc/self/status/runs"]
+)
 def test_out_under_proc_or_sys_is_a_clear_error(tmp_path, monkeypatch, capsys, out):
     monkeypatch.chdir(tmp_path)
     assert train("--out", out) == 2
@@ -227,3 +235,14 @@ def test_resume_of_a_folder_without_checkpoint_says_no_epoch_ended(tmp_path, mon
     run.write_info(RunInfo("lecture", "digits", {"epochs": 2}))
     assert main(["train", "--resume", str(run.directory)]) == 2
     assert "before its first epoch ended" in capsys.readouterr().err
+
+
+def test_resume_of_a_run_killed_before_writing_its_model_finishes_it(run_copy, capsys):
+    for name in ("model.npz", "history.json", "learning_curve.png", "confusion_matrix.png"):
+        (run_copy / name).unlink()
+    checkpoint_before = (run_copy / "checkpoint.npz").read_bytes()
+    assert main(["train", "--resume", str(run_copy)]) == 0
+    assert "stopped before writing its model; writing it now" in capsys.readouterr().out
+    for name in ("model.npz", "history.json", "learning_curve.png", "confusion_matrix.png"):
+        assert (run_copy / name).is_file(), name
+    assert (run_copy / "checkpoint.npz").read_bytes() == checkpoint_before  # no training
