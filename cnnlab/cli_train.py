@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import shlex
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -95,6 +96,10 @@ def _resume(args, requested: dict) -> int:
         run = runs.open_run(args.resume)
     except runs.RunError as error:
         raise CLIError(f"--resume: {error}") from None
+    if run.directory != Path(args.resume) and Path(args.resume).name != runs.CHECKPOINT_FILE:
+        raise CLIError(
+            f"--resume takes a run folder or its {runs.CHECKPOINT_FILE}, received {args.resume}"
+        )
     run.clean_temporaries()
     try:
         info = run.read_info()

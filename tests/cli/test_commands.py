@@ -1,6 +1,5 @@
 """evaluate, predict and summary in-process, and the CLI's pipes and signals in subprocesses."""
 
-import re
 import signal
 import subprocess
 import sys
@@ -36,12 +35,17 @@ def test_predict_one_unreadable_file_does_not_abort_the_batch(finished_run, tmp_
     status = main(["predict", str(finished_run), str(paths[0]), str(broken), str(paths[1])])
     captured = capsys.readouterr()
     assert status == 2
-    assert [line.split(":")[0] for line in captured.out.splitlines()] == [str(paths[0]), str(paths[1])]
+    assert [line.split(":")[0] for line in captured.out.splitlines()] == [
+        str(paths[0]),
+        str(paths[1]),
+    ]
     assert f"cnnlab predict: error: {broken}" in captured.err
     assert "1 of 3 images could not be read" in captured.err and "Traceback" not in captured.err
 
 
-def test_predict_detects_dark_ink_on_light_paper_and_invert_overrides(finished_run, tmp_path, capsys):
+def test_predict_detects_dark_ink_on_light_paper_and_invert_overrides(
+    finished_run, tmp_path, capsys
+):
     paths, _ = digit_images(tmp_path, 3)
     dark_on_light = []
     for path in paths:
@@ -99,7 +103,10 @@ def test_version(capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
-    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"cnnlab {cnnlab.__version__}"
+    assert (
+        exit_info.value.code == 0
+        and capsys.readouterr().out.strip() == f"cnnlab {cnnlab.__version__}"
+    )
 
 
 def test_model_help_lists_the_zoo(capsys):
@@ -112,8 +119,15 @@ def test_model_help_lists_the_zoo(capsys):
 
 
 def shell(command: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=cwd, capture_output=True,
-                          text=True, timeout=240, env=environment(), check=False)
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=environment(),
+        check=False,
+    )
 
 
 def test_summary_piped_into_head_has_no_broken_pipe_traceback(tmp_path):
@@ -130,10 +144,26 @@ def test_train_piped_into_head_has_no_broken_pipe_traceback(tmp_path):
 
 
 def test_ctrl_c_in_epoch_one_does_not_suggest_a_resume_that_fails(tmp_path):
-    command = [sys.executable, "-m", "cnnlab", "train", "--epochs", "3", "--verbose", "0",
-               "--name", "early"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=environment())
+    command = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        "--epochs",
+        "3",
+        "--verbose",
+        "0",
+        "--name",
+        "early",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
     lines = []
     deadline = time.monotonic() + 200
     while time.monotonic() < deadline:
@@ -147,8 +177,13 @@ def test_ctrl_c_in_epoch_one_does_not_suggest_a_resume_that_fails(tmp_path):
     assert "Nothing was saved" in stdout and "--resume" not in stdout
     assert not (tmp_path / "runs" / "early" / "checkpoint.npz").exists()
     assert "Traceback" not in err
-    resumed = subprocess.run([sys.executable, "-m", "cnnlab", "train", "--resume", "runs/early"],
-                             cwd=tmp_path, capture_output=True, text=True, env=environment(),
-                             timeout=200, check=False)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "train", "--resume", "runs/early"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=200,
+        check=False,
+    )
     assert resumed.returncode == 2 and "before its first epoch ended" in resumed.stderr
-

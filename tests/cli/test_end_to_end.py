@@ -1,10 +1,11 @@
+"""``python -m cnnlab`` end to end: the README's default run, evaluate, predict, resume, Ctrl-C."""
+
 import json
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,28 +16,8 @@ from cnnlab.cli import DEFAULTS, build_parser
 from cnnlab.cli_inputs import parse_augment
 from cnnlab.io import load_model
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cnnlab(*args, cwd, timeout=240):
-    """Run ``python -m cnnlab ARGS`` in ``cwd``; return the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_env(),
-        check=False,
-    )
-
-
-def _env():
-    import os
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+from .helpers import cnnlab_process as cnnlab
+from .helpers import environment
 
 
 def accuracy_printed(stdout: str) -> float:
@@ -177,7 +158,7 @@ def test_ctrl_c_keeps_the_last_checkpoint(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=environment(),
     )
     lines = []
     deadline = time.monotonic() + 200

@@ -246,3 +246,10 @@ def test_resume_of_a_run_killed_before_writing_its_model_finishes_it(run_copy, c
     for name in ("model.npz", "history.json", "learning_curve.png", "confusion_matrix.png"):
         assert (run_copy / name).is_file(), name
     assert (run_copy / "checkpoint.npz").read_bytes() == checkpoint_before  # no training
+
+
+def test_resume_of_another_npz_file_is_refused(run_copy, capsys):
+    (run_copy / "other.npz").write_bytes((run_copy / "checkpoint.npz").read_bytes())
+    assert main(["train", "--resume", str(run_copy / "other.npz"), "--epochs", "3"]) == 2
+    assert "--resume takes a run folder or its checkpoint.npz" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_copy / "checkpoint.npz"), "--epochs", "1"]) == 0
