@@ -58,7 +58,7 @@ def check_number(value, owner: str, name: str, low: float | None = None, high: f
 
 
 def check_choice(value, choices, owner: str, name: str):
-    """Return ``value`` if it is one of ``choices``; TypeError for a non-hashable, ValueError otherwise."""
+    """Return ``value`` if it is one of ``choices``, else raise ValueError (an unhashable value included)."""
     try:
         ok = value in choices
     except TypeError:

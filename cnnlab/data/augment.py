@@ -24,12 +24,19 @@ interpolation of its four neighbours, with zeros outside the image.
 
 from __future__ import annotations
 
+import numbers
+import re
+
 import numpy as np
 
+from cnnlab._checks import check_int, check_number, check_type
+
 __all__ = [
+    "AUGMENT_OPTIONS",
     "Augmentation",
     "affine_images",
     "flip_images",
+    "parse_augment_spec",
     "resize_images",
     "rotate_images",
     "scale_images",
@@ -203,20 +210,15 @@ class Augmentation:
     """
 
     def __init__(self, shift=0, rotate=0.0, scale=0.0, flip=False, noise=0.0, seed=0):
-        for name, value in (("shift", shift), ("rotate", rotate), ("scale", scale), ("noise", noise)):
-            if not np.isscalar(value) or value < 0:
-                raise ValueError(f"Augmentation: {name} must be a number >= 0, received {name}={value!r}")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"Augmentation: seed must be an int >= 0 or None, received seed={seed!r}")
-        if scale >= 1:
-            raise ValueError(f"Augmentation: scale must be < 1 (factor in [1 - scale, 1 + scale]), "
-                             f"received scale={scale!r}")
-        self.shift = shift
-        self.rotate = float(rotate)
-        self.scale = float(scale)
-        self.flip = bool(flip)
-        self.noise = float(noise)
-        self.seed = None if seed is None else int(seed)
+        whole_shift = isinstance(shift, numbers.Integral) and not isinstance(shift, bool)
+        shift = check_number(shift, "Augmentation", "shift", low=0)
+        self.shift = int(shift) if whole_shift else shift
+        self.rotate = check_number(rotate, "Augmentation", "rotate", low=0)
+        # The magnification is drawn from [1 - scale, 1 + scale]: it must stay positive.
+        self.scale = check_number(scale, "Augmentation", "scale", low=0, high=1, high_open=True)
+        self.flip = bool(check_type(flip, (bool, np.bool_), "Augmentation", "flip", "True or False"))
+        self.noise = check_number(noise, "Augmentation", "noise", low=0)
+        self.seed = None if seed is None else check_int(seed, "Augmentation", "seed", minimum=0)
         self.rng = np.random.default_rng(seed)
 
     def get_config(self) -> dict:
@@ -259,3 +261,65 @@ class Augmentation:
             else:
                 out = _restore_dtype(out + noise, out.dtype)
         return out
+
+
+#: the options of an augmentation spec: (meaning, lowest, highest) of each value
+AUGMENT_OPTIONS = {
+    "shift": ("a whole number of pixels", 0, 1000),
+    "rotate": ("an angle in degrees", 0.0, 180.0),
+    "scale": ("a fraction", 0.0, 1.0),
+    "flip": ("flip, flip=true or flip=false", None, None),
+    "noise": ("a standard deviation (pixels are in [0, 1])", 0.0, 1.0),
+}
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_WHOLE = re.compile(r"[+-]?\d+")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_NO_AUGMENTATION = ("", "none", "off", "no")
+
+
+def parse_augment_spec(spec: str, seed: int = 0) -> Augmentation | None:
+    """Parse ``'shift=2,rotate=10,scale=0.1,flip,noise=0.05'`` into an ``Augmentation``; 'none' -> None.
+
+    Comma-separated options, each at most once: ``shift=N`` (whole pixels, 0..1000), ``rotate=DEG``
+    (0..180), ``scale=F`` (0 <= F < 1), ``flip`` (or ``flip=true|false|yes|no|on|off|1|0``),
+    ``noise=STD`` (0..1). ``''``, ``'none'``, ``'off'`` or ``'no'`` mean no augmentation.
+    Anything else is a ValueError quoting the spec: an unknown option, a repeated one,
+    ``flip=maybe``, a number that isn't finite (``nan``, ``inf``, ``1e999``) or is out of range.
+    ``seed`` seeds the augmentation's random stream (TypeError/ValueError of its own if it is
+    not an int >= 0, so a bad seed is never reported as a bad spec).
+    """
+    check_type(spec, str, "parse_augment_spec", "spec", "a str")
+    seed = check_int(seed, "parse_augment_spec", "seed", minimum=0)
+    if spec.strip().lower() in _NO_AUGMENTATION:
+        return None
+    options = {}
+    for item in spec.split(","):
+        key, equals, value = (part.strip() for part in item.partition("="))
+        key = key.lower()
+        if key not in AUGMENT_OPTIONS:
+            found = f"unknown option {key!r}" if key else "an empty option"
+            expected = ", ".join(AUGMENT_OPTIONS)
+            raise ValueError(f"augmentation spec {spec!r}: {found}; the options are {expected} (or 'none')")
+        if key in options:
+            raise ValueError(f"augmentation spec {spec!r}: {key} is given twice")
+        options[key] = _parse_option(spec, key, value if equals else None)
+    return Augmentation(**options, seed=seed)
+
+
+def _parse_option(spec: str, key: str, value: str | None):
+    meaning, low, high = AUGMENT_OPTIONS[key]
+    if key == "flip":
+        if value is None or value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ValueError(f"augmentation spec {spec!r}: flip must be {meaning}, received flip={value}")
+    pattern = _WHOLE if key == "shift" else _NUMBER
+    number = float(value) if value is not None and pattern.fullmatch(value) else None
+    upper_open = key == "scale"
+    too_high = number is not None and (number >= high if upper_open else number > high)
+    if number is None or not np.isfinite(number) or number < low or too_high:
+        bound = f"[{low}, {high})" if upper_open else f"[{low}, {high}]"
+        shown = "nothing" if value is None else f"{key}={value}"
+        raise ValueError(f"augmentation spec {spec!r}: {key} must be {meaning} in {bound}, received {shown}")
+    return int(value) if key == "shift" else number

@@ -108,10 +108,15 @@ class ArrayDataset:
 
 @dataclass(frozen=True)
 class Splits:
-    """A dataset's training and test splits."""
+    """A dataset's training and test splits; unpacks as ``train, test = splits``.
+
+    ``report`` is what the loader has to tell about the files (``load_image_folder`` gives a
+    ``FolderReport``: skipped and nested files); None for the built-in datasets.
+    """
 
     train: ArrayDataset
     test: ArrayDataset
+    report: object = None
 
     def __iter__(self):
         return iter((self.train, self.test))

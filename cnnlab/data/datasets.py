@@ -31,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.atomic import write_bytes
 from cnnlab.data.augment import resize_images
 from cnnlab.data.dataset import ArrayDataset, Splits, pixel_stats
-from cnnlab.data.idx import read_idx_pair
+from cnnlab.data.idx import IDXFormatError, read_idx_pair
+from cnnlab.errors import CnnlabError
 
 __all__ = ["DatasetNotFoundError", "available_datasets", "load_dataset", "load_digits", "load_idx_dataset"]
 
@@ -91,7 +93,7 @@ DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(CnnlabError, FileNotFoundError):
     """A named dataset is not on this machine and could not be downloaded."""
 
 
@@ -167,12 +169,7 @@ def _download_file(name: str, base: str, target_dir: Path, timeout: float = 30.0
                 continue
         target_dir.mkdir(parents=True, exist_ok=True)
         path = target_dir / (base + ".gz")
-        temporary = path.with_name(path.name + ".part")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_bytes(path, data)
         return path
     raise DatasetNotFoundError(
         f"dataset '{name}' is not on this machine and downloading {base}.gz failed "
@@ -204,6 +201,10 @@ def load_idx_dataset(name: str, data_dir=None, download: bool = True) -> Splits:
     class_names = IDX_DATASETS[name]["class_names"]
     train_images, train_labels = read_idx_pair(files["train_images"], files["train_labels"])
     test_images, test_labels = read_idx_pair(files["test_images"], files["test_labels"])
+    for labels, key in ((train_labels, "train_labels"), (test_labels, "test_labels")):
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+            raise IDXFormatError(files[key], f"labels must lie in [0, {len(class_names)}) for {name}'s "
+                                             f"{len(class_names)} classes, found [{labels.min()}, {labels.max()}]")
     return _make_splits(name, train_images, train_labels, test_images, test_labels, class_names)
 
 

@@ -18,9 +18,11 @@ shapes without allocating them.
 
 from __future__ import annotations
 
+from cnnlab._checks import check_choice, check_int, check_type
 from cnnlab.models.classic import lecture, lenet5, lenet32
 from cnnlab.models.fashion import fashion
 from cnnlab.models.imagenet import alexnet, vgg16
+from cnnlab.nn.arguments import as_input_shape
 
 # name: (builder, input shape, number of classes it was published with)
 _MODELS = {
@@ -43,10 +45,8 @@ def default_input_shape(name: str) -> tuple[int, int, int]:
 
 
 def _lookup(name):
-    try:
-        return _MODELS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"models.get: unknown model {name!r}; expected one of {available()}") from None
+    check_type(name, str, "models.get", "name", "a model name")
+    return _MODELS[check_choice(name, available(), "models.get", "name")]
 
 
 def default_num_classes(name: str) -> int:
@@ -67,7 +67,9 @@ def get(name: str, num_classes: int | None = None, input_shape=None, seed: int =
             was left at its default).
     """
     builder, default_shape, published_classes = _lookup(name)
+    seed = check_int(seed, "models.get", "seed", minimum=0)
     if class_names is not None:
+        check_type(class_names, (list, tuple), "models.get", "class_names", "a list of names")
         class_names = [str(c) for c in class_names]
         if num_classes is None:
             num_classes = len(class_names)
@@ -77,13 +79,14 @@ def get(name: str, num_classes: int | None = None, input_shape=None, seed: int =
             )
     if num_classes is None:
         num_classes = published_classes
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"models.get: num_classes must be a positive int, received {num_classes!r}")
-    shape = tuple(default_shape if input_shape is None else input_shape)
+    num_classes = check_int(num_classes, "models.get", "num_classes", minimum=1)
+    shape = default_shape if input_shape is None else as_input_shape(input_shape, "models.get")
     if len(shape) != 3:
-        raise ValueError(f"models.get: input_shape must be (C, H, W), received {input_shape!r}")
+        raise ValueError(
+            f"models.get: input_shape must be (C, H, W), received input_shape={input_shape!r}"
+        )
     model = builder(num_classes=num_classes, in_channels=shape[0])
-    model.seed = int(seed)
+    model.seed = seed
     model.class_names = class_names
     return model.build(shape)
 

@@ -14,11 +14,12 @@ from cnnlab.nn.module import Module
 from cnnlab.nn.normalization import BatchNorm, LocalResponseNorm
 from cnnlab.nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from cnnlab.nn.regularization import Dropout
+from cnnlab.nn.seeding import manual_seed
 from cnnlab.nn.summary import summary
 
 __all__ = [
     "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
     "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D", "Module", "ModuleList", "ReLU",
-    "Sequential", "Sigmoid", "Softmax", "Tanh", "WeightSpec", "from_config", "init", "register",
-    "summary",
+    "Sequential", "Sigmoid", "Softmax", "Tanh", "WeightSpec", "from_config", "init", "manual_seed",
+    "register", "summary",
 ]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import cnnlab.functional as F
+from cnnlab._checks import check_int, check_number
 from cnnlab.nn.config import register
 from cnnlab.nn.layer import Layer
 
@@ -27,9 +26,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating)):
-            raise TypeError(f"LeakyReLU: negative_slope must be a number, received {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_number(negative_slope, "LeakyReLU", "negative_slope")
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -60,9 +57,7 @@ class Softmax(Layer):
 
     def __init__(self, axis=-1):
         super().__init__()
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-            raise TypeError(f"Softmax: axis must be an int, received axis={axis!r}")
-        self.axis = int(axis)
+        self.axis = check_int(axis, "Softmax", "axis")
 
     def forward(self, x):
         return F.softmax(x, self.axis)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from cnnlab._checks import check_type
+from cnnlab.nn.arguments import as_input_shape, check_seed
 from cnnlab.nn.config import from_config, register
 from cnnlab.nn.layer import Layer
 from cnnlab.nn.module import Module
@@ -34,18 +36,17 @@ class Sequential(Module):
 
     def __init__(self, *layers, name=None, seed=None):
         super().__init__()
+        if name is not None:
+            check_type(name, str, "Sequential", "name", "None or a str")
         self.name = name
-        self.seed = seed
+        self.seed = check_seed(seed, "Sequential")
         self._order: list[str] = []
         for layer in layers:
             self.add(layer)
 
     def add(self, layer: Module) -> Sequential:
         """Append a layer (under its Keras-style unique name)."""
-        if not isinstance(layer, Module):
-            raise TypeError(
-                f"Sequential: layers must be Module instances, received {type(layer).__name__}: {layer!r}"
-            )
+        check_type(layer, Module, "Sequential", "layer", "a Module")
         base = getattr(layer, "name", None) if isinstance(layer, Sequential) else None
         base = base or default_layer_name(layer)
         name, i = base, 0
@@ -56,7 +57,6 @@ class Sequential(Module):
             layer.layer_name = name
         setattr(self, name, layer)
         self._order.append(name)
-        self.built = False
         return self
 
     @property
@@ -84,20 +84,19 @@ class Sequential(Module):
 
     def build(self, input_shape) -> Sequential:
         """Create every layer's weights by propagating ``input_shape`` (per sample) through the stack."""
-        shape = tuple(int(n) for n in input_shape)
+        shape = as_input_shape(input_shape, "Sequential.build")
         self._prepare_seeds()
         self.input_shape = shape
         for layer in self.layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
-        self.built = True
         return self
 
     def _build_on_call(self, input_shape) -> None:
         self.build(input_shape)
 
     def compute_output_shape(self, input_shape) -> tuple[int, ...]:
-        shape = tuple(int(n) for n in input_shape)
+        shape = as_input_shape(input_shape, "Sequential.compute_output_shape")
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
@@ -106,7 +105,7 @@ class Sequential(Module):
         if input_shape is None:
             return super().count_parameters()
         trainable = frozen = 0
-        shape = tuple(int(n) for n in input_shape)
+        shape = as_input_shape(input_shape, "Sequential.count_parameters")
         for layer in self.layers:
             t, f = layer.count_parameters(shape)
             trainable, frozen = trainable + t, frozen + f
@@ -121,7 +120,10 @@ class Sequential(Module):
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        layers = [from_config(c) for c in config.get("layers", [])]
+        owner = "Sequential.from_config"
+        check_type(config, dict, owner, "config", "a dict")
+        layers = check_type(config.get("layers", []), list, owner, "layers", "a list")
+        layers = [from_config(c) for c in layers]
         return cls(*layers, name=config.get("name"), seed=config.get("seed"))
 
 
@@ -138,8 +140,7 @@ class ModuleList(Module):
             self.append(module)
 
     def append(self, module: Module) -> ModuleList:
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList: items must be Module instances, received {type(module).__name__}")
+        check_type(module, Module, "ModuleList", "module", "a Module")
         setattr(self, str(len(self._modules)), module)
         return self
 
@@ -160,4 +161,7 @@ class ModuleList(Module):
 
     @classmethod
     def from_config(cls, config: dict) -> ModuleList:
-        return cls([from_config(c) for c in config.get("modules", [])])
+        owner = "ModuleList.from_config"
+        check_type(config, dict, owner, "config", "a dict")
+        modules = check_type(config.get("modules", []), list, owner, "modules", "a list")
+        return cls([from_config(c) for c in modules])

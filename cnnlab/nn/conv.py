@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import cnnlab.functional as F
+from cnnlab._checks import check_int, check_type
 from cnnlab.nn import init
+from cnnlab.nn.arguments import as_input_shape, check_initializer, check_seed, to_tuple
 from cnnlab.nn.config import register
-from cnnlab.nn.layer import Layer, WeightSpec, activate, check_activation, positive_int, to_tuple
-
-# Layers built at construction (in_channels given, no seed) take distinct streams in creation order.
-_eager_streams = itertools.count()
+from cnnlab.nn.layer import Layer, WeightSpec, activate, check_activation
+from cnnlab.nn.seeding import CONV_STREAM, next_eager_seed
 
 
 class _Conv(Layer):
@@ -20,18 +18,21 @@ class _Conv(Layer):
                  in_channels, kernel_initializer, activation, seed):
         super().__init__()
         name, n = type(self).__name__, self.rank
-        self.filters = positive_int(filters, "filters", name)
+        self.filters = check_int(filters, name, "filters", minimum=1)
         self.kernel_size = to_tuple(kernel_size, n, "kernel_size", name, minimum=1)
         self.stride = to_tuple(stride, n, "stride", name, minimum=1)
         self.dilation = to_tuple(dilation, n, "dilation", name, minimum=1)
-        self.groups = positive_int(groups, "groups", name)
+        self.groups = check_int(groups, name, "groups", minimum=1)
         if self.filters % self.groups:
             raise ValueError(
                 f"{name}: filters must be divisible by groups, received filters={filters}, groups={groups}"
             )
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, 'same' or 'valid', received {padding!r}")
+                raise ValueError(
+                    f"{name}: padding must be an int, 'same' or 'valid', "
+                    f"received padding={padding!r}"
+                )
             self.padding = padding
         else:
             self.padding = to_tuple(padding, n, "padding", name, minimum=0)
@@ -43,24 +44,24 @@ class _Conv(Layer):
             self._padding = tuple(e // 2 for e in extents)
         else:
             self._padding = self.padding
-        self.use_bias = bool(use_bias)
-        init.get(kernel_initializer)
-        self.kernel_initializer = kernel_initializer
+        self.use_bias = check_type(use_bias, bool, name, "use_bias", "True or False")
+        self.kernel_initializer = check_initializer(kernel_initializer, name)
         self.activation = check_activation(activation, name)
-        self.seed = seed
-        self.in_channels = None if in_channels is None else positive_int(in_channels, "in_channels", name)
-        if self.in_channels is not None:
+        self.seed = check_seed(seed, name)
+        self.in_channels = in_channels
+        if in_channels is not None:
+            self.in_channels = check_int(in_channels, name, "in_channels", minimum=1)
             if self.in_channels % self.groups:
                 raise ValueError(
                     f"{name}: in_channels must be divisible by groups, "
                     f"received in_channels={in_channels}, groups={groups}"
                 )
             if seed is None:
-                self._derived_seed = (0, 1, next(_eager_streams))
+                self._derived_seed = next_eager_seed(CONV_STREAM)
             self._create_weights((self.in_channels,))
 
     def _channels(self) -> int | None:
-        if self._weights_created:
+        if self.built:
             return self.weight.shape[1] * self.groups
         return self.in_channels
 
@@ -76,7 +77,7 @@ class _Conv(Layer):
             raise self._expect(input_shape, letters, f"C_in must be divisible by groups={self.groups}")
 
     def compute_output_shape(self, input_shape):
-        input_shape = tuple(int(n) for n in input_shape)
+        input_shape = as_input_shape(input_shape, self._label())
         self.check_input_shape(input_shape)
         sizes = []
         for i, n in enumerate(input_shape[1:]):

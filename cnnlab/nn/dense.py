@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import cnnlab.functional as F
+from cnnlab._checks import check_int, check_type
 from cnnlab.nn import init
+from cnnlab.nn.arguments import as_input_shape, check_initializer, check_seed
 from cnnlab.nn.config import register
-from cnnlab.nn.layer import Layer, WeightSpec, activate, check_activation, positive_int
-
-_eager_streams = itertools.count()
+from cnnlab.nn.layer import Layer, WeightSpec, activate, check_activation
+from cnnlab.nn.seeding import DENSE_STREAM, next_eager_seed
 
 
 @register
@@ -35,20 +35,20 @@ class Dense(Layer):
     def __init__(self, units, in_features=None, use_bias=True, kernel_initializer="he_normal",
                  activation=None, seed=None):
         super().__init__()
-        self.units = positive_int(units, "units", "Dense")
-        self.use_bias = bool(use_bias)
-        init.get(kernel_initializer)
-        self.kernel_initializer = kernel_initializer
+        self.units = check_int(units, "Dense", "units", minimum=1)
+        self.use_bias = check_type(use_bias, bool, "Dense", "use_bias", "True or False")
+        self.kernel_initializer = check_initializer(kernel_initializer, "Dense")
         self.activation = check_activation(activation, "Dense")
-        self.seed = seed
-        self.in_features = None if in_features is None else positive_int(in_features, "in_features", "Dense")
-        if self.in_features is not None:
+        self.seed = check_seed(seed, "Dense")
+        self.in_features = in_features
+        if in_features is not None:
+            self.in_features = check_int(in_features, "Dense", "in_features", minimum=1)
             if seed is None:
-                self._derived_seed = (0, 2, next(_eager_streams))
+                self._derived_seed = next_eager_seed(DENSE_STREAM)
             self._create_weights((self.in_features,))
 
     def _features(self):
-        return self.weight.shape[1] if self._weights_created else self.in_features
+        return self.weight.shape[1] if self.built else self.in_features
 
     def check_input_shape(self, input_shape):
         features = self._features()
@@ -60,7 +60,7 @@ class Dense(Layer):
             raise self._expect(input_shape, expected, "feature count differs")
 
     def compute_output_shape(self, input_shape):
-        self.check_input_shape(tuple(input_shape))
+        self.check_input_shape(as_input_shape(input_shape, self._label()))
         return (self.units,)
 
     def weight_specs(self, input_shape):
@@ -87,8 +87,9 @@ class Flatten(Layer):
             raise self._expect(input_shape, "(N, ...) with at least one axis after the batch axis")
 
     def compute_output_shape(self, input_shape):
-        self.check_input_shape(tuple(input_shape))
-        return (math.prod(int(n) for n in input_shape),)
+        input_shape = as_input_shape(input_shape, self._label())
+        self.check_input_shape(input_shape)
+        return (math.prod(input_shape),)
 
     def forward(self, x):
         return F.flatten(x, 1)

@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from cnnlab._checks import check_choice, check_type
+
 
 def fans(shape: tuple[int, ...], groups: int = 1) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of ``shape``: (out, in) dense or (C_out, C_in/groups, k…) conv."""
@@ -92,10 +94,7 @@ INITIALIZERS = {
 
 
 def get(name: str):
-    """The initialiser called ``name``; ValueError listing the known names otherwise."""
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown initializer {name!r}; expected one of {sorted(INITIALIZERS)}"
-        ) from None
+    """The initialiser called ``name``: TypeError for a non-str, ValueError listing the known names
+    for an unknown one."""
+    check_type(name, str, "init.get", "name", "an initializer name")
+    return INITIALIZERS[check_choice(name, sorted(INITIALIZERS), "init.get", "name")]

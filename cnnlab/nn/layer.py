@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 import cnnlab.functional as F
+from cnnlab._checks import check_choice, check_type
 from cnnlab.nn import init
+from cnnlab.nn.arguments import as_input_shape
 from cnnlab.nn.module import Module
 from cnnlab.tensor import Tensor, as_tensor
 
@@ -36,28 +36,6 @@ class WeightSpec:
         return math.prod(self.shape)
 
 
-def to_tuple(value, n: int, name: str, layer: str, minimum: int) -> tuple[int, ...]:
-    """An int or a sequence of ``n`` ints, each >= ``minimum``, as an ``n``-tuple (PyTorch's ``_pair``)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        values = (int(value),) * n
-    elif isinstance(value, (tuple, list)) and len(value) == n and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        values = tuple(int(v) for v in value)
-    else:
-        kind = "an int" if n == 1 else f"an int or {n} ints"
-        raise ValueError(f"{layer}: {name} must be {kind}, received {name}={value!r}")
-    if min(values) < minimum:
-        raise ValueError(f"{layer}: {name} must be >= {minimum}, received {name}={value!r}")
-    return values
-
-
-def positive_int(value, name: str, layer: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive int, received {name}={value!r}")
-    return int(value)
-
-
 ACTIVATIONS = {
     None: None,
     "linear": None,
@@ -69,11 +47,11 @@ ACTIVATIONS = {
 }
 
 
-def check_activation(activation, layer: str):
-    if activation not in ACTIVATIONS:
-        names = sorted(k for k in ACTIVATIONS if k)
-        raise ValueError(f"{layer}: unknown activation {activation!r}; expected None or one of {names}")
-    return activation
+def check_activation(activation, owner: str):
+    """``activation`` if it is None or a name in ``ACTIVATIONS``."""
+    if activation is not None:
+        check_type(activation, str, owner, "activation", "None or a name")
+    return check_choice(activation, list(ACTIVATIONS), owner, "activation")
 
 
 def activate(x: Tensor, activation) -> Tensor:
@@ -97,7 +75,6 @@ class Layer(Module):
         name = type(self).__name__
         return f"{name} '{self.layer_name}'" if self.layer_name else name
 
-    # Per-sample shape logic ------------------------------------------------
     def weight_specs(self, input_shape: tuple[int, ...]) -> list[WeightSpec]:
         return []
 
@@ -105,12 +82,12 @@ class Layer(Module):
         """Raise ValueError naming the layer, the shape received and the shape expected."""
 
     def compute_output_shape(self, input_shape) -> tuple[int, ...]:
-        input_shape = tuple(int(n) for n in input_shape)
+        input_shape = as_input_shape(input_shape, self._label())
         self.check_input_shape(input_shape)
         return input_shape
 
     def count_parameters(self, input_shape=None) -> tuple[int, int]:
-        if self._weights_created or input_shape is None:
+        if self.built or input_shape is None:
             return super().count_parameters()
         specs = self.weight_specs(tuple(input_shape))
         return (
@@ -118,7 +95,6 @@ class Layer(Module):
             sum(s.size for s in specs if not s.trainable),
         )
 
-    # Lifecycle ---------------------------------------------------------------
     def _weights_ready(self) -> bool:
         # Layers that never declare weights (activations, pooling, ...) are always ready.
         return self._weights_created or type(self).weight_specs is Layer.weight_specs
@@ -137,12 +113,11 @@ class Layer(Module):
 
     def build(self, input_shape) -> Layer:
         """Validate ``input_shape`` (per sample) and create the weights if not done yet."""
-        input_shape = tuple(int(n) for n in input_shape)
+        input_shape = as_input_shape(input_shape, self._label())
         self.compute_output_shape(input_shape)
-        if not self._weights_created:
+        if not self.built:
             self._create_weights(input_shape)
         self.input_shape = input_shape
-        self.built = True
         return self
 
     def _build_on_call(self, input_shape) -> None:

@@ -19,20 +19,21 @@ The lifecycle is Keras's: ``__init__`` stores hyperparameters only; weights are
 created from the first input shape, either by ``build(input_shape)`` (per-sample
 shape, e.g. ``(1, 28, 28)``) or lazily on the first call.
 
-Random initialisation is seeded: a layer given ``seed=`` uses it; otherwise the
-root module derives one stream per sub-module from its own seed (default 0) and
-the sub-module's dotted name, so different layers of one model get different,
-reproducible streams whatever order they are built in.
+A module is ``built`` once every parameter it will have exists, its own and
+its sub-modules': a layer created with ``in_features=`` or ``in_channels=`` is
+built at once, ``Sequential`` when all its layers are. Every random draw is
+seeded (see ``Module`` for which seed applies).
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import zlib
 
 import numpy as np
 
+from cnnlab._checks import check_type
+from cnnlab.nn.arguments import as_input_shape, init_arguments, non_default_arguments
 from cnnlab.tensor import Tensor, as_tensor, no_grad
 
 # Set by ``summary`` while it runs a forward pass: every module call appends (module, output).
@@ -61,34 +62,31 @@ def _eval_mode(module: Module):
             m.training = mode
 
 
-def _json_value(value):
-    """Tuples become lists and NumPy scalars Python numbers, so configs are JSON-ready."""
-    if isinstance(value, (tuple, list)):
-        return [_json_value(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    return value
-
-
-def _same_as_default(value, default) -> bool:
-    if isinstance(value, (tuple, list)) and not isinstance(default, (tuple, list)):
-        return all(v == default for v in value)
-    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
-        return list(value) == list(default)
-    return value == default
-
-
 class Module:
     """Base class of layers and models.
 
     Subclasses call ``super().__init__()`` first, store every ``__init__`` argument
     as an attribute of the same name (that is what the default ``get_config`` and
-    ``__repr__`` read), and implement ``forward``.
+    ``__repr__`` read), and implement ``forward``. A subclass that creates its own
+    parameters lazily (in ``forward``) overrides ``_weights_ready`` so ``built`` knows.
+    ``build``, ``compute_output_shape`` and ``summary`` probe with inputs of the
+    module's own ``dtype``.
+
+    Seeds. The weights of a layer (and the stream of a dropout mask) come from the
+    first of these that applies:
+
+    1. the layer's own ``seed=``;
+    2. built from an input shape (by ``build`` or the first call): a stream derived
+       from the root module's ``seed`` (0 when None) and the layer's dotted name, so the
+       layers of one model differ, and do not depend on the order they are built in;
+    3. built at construction (``Dense(10, in_features=64)``), before a model can give it
+       a seed: the next seed of a process-wide stream that ``cnnlab.manual_seed(s)``
+       restarts, so a re-run script or notebook cell gets the same weights again.
 
     Attributes:
         training: True in training mode (dropout active, batch norm uses batch statistics).
+        built: True once every parameter exists (recursively; read-only).
+        dtype: floating dtype of the weights (float32 unless ``astype`` changed it).
         input_shape: per-sample input shape, set by ``build`` or the first call.
         class_names: optional list of class names, saved with the model.
         normalization: optional ``{"mean": ..., "std": ...}`` of the training inputs (set by
@@ -105,14 +103,12 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         self.training = True
-        self.built = False
         self.input_shape: tuple[int, ...] | None = None
         self.class_names: list[str] | None = None
         self.normalization: dict | None = None
-        self._derived_seed: tuple[int, int] | None = None
+        self._derived_seed: tuple[int, ...] | None = None
         self._dtype = np.dtype(np.float32)  # of the weights layers create (see ``astype``)
 
-    # ------------------------------------------------------------ registration
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(
@@ -155,7 +151,6 @@ class Module:
         self.__dict__.pop(name, None)
         self._buffers[name] = np.asarray(array)
 
-    # ----------------------------------------------------------------- walking
     def named_modules(self, prefix: str = ""):
         """(dotted name, module) for this module and every descendant, depth first."""
         yield prefix, self
@@ -177,7 +172,7 @@ class Module:
                 if generator is None:
                     generator = module._rng()
                     setattr(module, attr, generator)
-                found.append((f"{prefix}.{attr}", generator))
+                found.append((f"{prefix}.{attr}" if prefix else attr, generator))
         return found
 
     def modules(self) -> list[Module]:
@@ -211,7 +206,6 @@ class Module:
         """Number of trainable scalars (buffers such as running statistics not included)."""
         return int(sum(p.size for p in self.parameters()))
 
-    # ------------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> Module:
         for m in self.modules():
             m.training = bool(mode)
@@ -223,6 +217,27 @@ class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
+
+    @property
+    def built(self) -> bool:
+        """True once every parameter exists, this module's own and (recursively) its children's."""
+        return all(m._weights_ready() for m in self.modules())
+
+    def _weights_ready(self) -> bool:
+        """Whether this module's own weights (not its sub-modules') exist; layers override it."""
+        return True
+
+    def _unbuilt_layers(self) -> list[str]:
+        modules = self.named_modules()
+        return [name or type(m).__name__ for name, m in modules if not m._weights_ready()]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Floating dtype of the weights: of the first parameter, else the one weights will get."""
+        for p in self.parameters():
+            if p.data.dtype.kind == "f":
+                return p.data.dtype
+        return self._dtype
 
     def astype(self, dtype) -> Module:
         """Convert every parameter and floating buffer to ``dtype`` in place (e.g. float64 for checks).
@@ -239,30 +254,23 @@ class Module:
                     m._buffers[name] = b.astype(dtype)
         return self
 
-    # ----------------------------------------------------------------- weights
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name."""
         state = {name: p.data.copy() for name, p in self.named_parameters()}
         state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
         return state
 
-    def _unbuilt_layers(self) -> list[str]:
-        return [name or type(m).__name__ for name, m in self.named_modules() if not m._weights_ready()]
-
-    def _weights_ready(self) -> bool:
-        return True
-
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
         """Copy arrays from ``state`` into this module's parameters and buffers, in place.
 
-        Raises ValueError naming the parameter when a shape differs, and (when
-        ``strict``) when names are missing from ``state`` or unexpected in it.
+        Raises ValueError naming the parameter when a shape differs or the values are
+        not real numbers (complex, objects), and (when ``strict``) when names are
+        missing from ``state`` or unexpected in it.
         """
-        unbuilt = self._unbuilt_layers()
-        if unbuilt:
+        if not self.built:
             raise ValueError(
-                f"load_state_dict: {type(self).__name__} is not built (layers {unbuilt} have no "
-                "weights yet); call build(input_shape) first"
+                f"load_state_dict: {type(self).__name__} is not built (layers "
+                f"{self._unbuilt_layers()} have no weights yet); call build(input_shape) first"
             )
         targets: dict[str, tuple[Module, str, bool]] = {}
         for prefix, module in self.named_modules():
@@ -278,7 +286,9 @@ class Module:
                 continue
             value = np.asarray(state[key])
             current = module._parameters[name].data if is_param else module._buffers[name]
-            if value.shape != current.shape:
+            if value.dtype.kind not in "biuf":  # a copy would drop complex parts, garble objects
+                problems.append(f"parameter '{key}' holds {value.dtype}, not real numbers")
+            elif value.shape != current.shape:
                 problems.append(
                     f"parameter '{key}' has shape {current.shape} in the model but {value.shape} in the state"
                 )
@@ -291,7 +301,6 @@ class Module:
                 current = module._parameters[name].data if is_param else module._buffers[name]
                 current[...] = np.asarray(state[key])
 
-    # ----------------------------------------------------------------- seeding
     def _prepare_seeds(self) -> None:
         """Give each sub-module without a stream one derived from this module's seed and its name."""
         root = getattr(self, "seed", None)
@@ -309,7 +318,6 @@ class Module:
             self._prepare_seeds()
         return np.random.default_rng(list(self._derived_seed))
 
-    # --------------------------------------------------------------- lifecycle
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
@@ -317,8 +325,9 @@ class Module:
         inputs = tuple(as_tensor(x) if isinstance(x, np.ndarray) else x for x in inputs)
         if self._derived_seed is None:
             self._prepare_seeds()
-        if not self.built and inputs and isinstance(inputs[0], Tensor):
-            self._build_on_call(inputs[0].shape[1:])
+        first = inputs[0] if inputs else None
+        if isinstance(first, Tensor) and (self.input_shape is None or not self.built):
+            self._build_on_call(first.shape[1:])
         out = self.forward(*inputs, **kwargs)
         if _call_recorder is not None:
             _call_recorder.append((self, out))
@@ -326,81 +335,56 @@ class Module:
 
     def _build_on_call(self, input_shape) -> None:
         # Composite modules: children build themselves when they are first called.
-        self.input_shape = tuple(int(n) for n in input_shape)
-        self.built = True
+        if self.input_shape is None:
+            self.input_shape = tuple(int(n) for n in input_shape)
+
+    def _probe(self, input_shape: tuple[int, ...]) -> Tensor:
+        """Forward one zero sample of the module's dtype, in evaluation mode, without a graph."""
+        self._prepare_seeds()
+        with no_grad(), _eval_mode(self):
+            return self.forward(Tensor(np.zeros((1, *input_shape), dtype=self.dtype)))
 
     def build(self, input_shape) -> Module:
         """Create every weight for per-sample inputs of ``input_shape`` (e.g. ``(1, 28, 28)``).
 
-        The default runs one forward pass on a zero sample in evaluation mode
-        without recording a graph; layers and ``Sequential`` override it with
-        pure shape logic. Returns ``self``.
+        The default runs one forward pass on a zero sample of the module's dtype in
+        evaluation mode without recording a graph; layers and ``Sequential`` override
+        it with pure shape logic. Returns ``self``.
         """
-        input_shape = tuple(int(n) for n in input_shape)
-        self._prepare_seeds()
-        with no_grad(), _eval_mode(self):
-            self.forward(Tensor(np.zeros((1,) + input_shape, dtype=np.float32)))
+        input_shape = as_input_shape(input_shape, f"{type(self).__name__}.build")
+        self._probe(input_shape)
         self.input_shape = input_shape
-        self.built = True
         return self
 
     def compute_output_shape(self, input_shape) -> tuple[int, ...]:
         """Per-sample output shape for per-sample ``input_shape``; builds the module if needed."""
-        input_shape = tuple(int(n) for n in input_shape)
-        self._prepare_seeds()
-        with no_grad(), _eval_mode(self):
-            out = self.forward(Tensor(np.zeros((1,) + input_shape, dtype=np.float32)))
-        return tuple(out.shape[1:])
+        input_shape = as_input_shape(input_shape, f"{type(self).__name__}.compute_output_shape")
+        return tuple(self._probe(input_shape).shape[1:])
 
     def count_parameters(self, input_shape=None) -> tuple[int, int]:
         """(trainable, non-trainable) scalars; non-trainable counts float buffers, as Keras does."""
-        if input_shape is not None and self._unbuilt_layers():
+        if input_shape is not None and not self.built:
             self.build(input_shape)
         trainable = sum(p.size for p in self.parameters())
         frozen = sum(b.size for _, b in self.named_buffers() if b.dtype.kind == "f")
         return int(trainable), int(frozen)
 
-    # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
         """``{"class_name": ..., "config": {init argument: value}}``, JSON-ready.
 
         The default reads each ``__init__`` argument from the attribute of the
         same name; ``cnnlab.nn.from_config`` rebuilds the module from it.
         """
-        config = {}
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                continue
-            if name not in self.__dict__ and not hasattr(type(self), name):
-                raise NotImplementedError(
-                    f"{type(self).__name__}.get_config: argument '{name}' is not stored as an "
-                    "attribute of the same name; override get_config"
-                )
-            config[name] = _json_value(getattr(self, name))
-        return {"class_name": type(self).__name__, "config": config}
+        return {"class_name": type(self).__name__, "config": init_arguments(self)}
 
     @classmethod
     def from_config(cls, config: dict) -> Module:
         """Rebuild from the ``"config"`` part of ``get_config()``."""
+        check_type(config, dict, f"{cls.__name__}.from_config", "config", "a dict")
         return cls(**config)
 
     def _non_default_arguments(self) -> list[str]:
-        parts = []
-        try:
-            config = self.get_config()["config"]
-        except NotImplementedError:
-            return parts
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if name not in config or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                continue
-            if name not in self.__dict__:
-                continue
-            value = getattr(self, name)
-            if param.default is inspect.Parameter.empty:
-                parts.append(repr(value) if not parts else f"{name}={value!r}")
-            elif not _same_as_default(value, param.default):
-                parts.append(f"{name}={value!r}")
-        return parts
+        return non_default_arguments(self)
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}({', '.join(self._non_default_arguments())}"
@@ -412,9 +396,9 @@ class Module:
             lines.append(f"  ({name}): {child_repr}")
         return "\n".join(lines) + "\n)"
 
-    # --------------------------------------------------------------- reporting
     def summary(self, input_shape=None) -> str:
         """A Keras-like table: Layer (type) | Output Shape | Param #, with totals."""
+        # Lazy: nn.summary imports Sequential, which is built on this module.
         from cnnlab.nn.summary import summary
 
         return summary(self, input_shape)

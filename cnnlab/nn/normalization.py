@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import cnnlab.functional as F
+from cnnlab._checks import check_int, check_number
 from cnnlab.nn.config import register
-from cnnlab.nn.layer import Layer, WeightSpec, positive_int
+from cnnlab.nn.layer import Layer, WeightSpec
 
 
 @register
@@ -29,18 +30,16 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum=0.1, eps=1e-5, num_features=None):
         super().__init__()
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm: momentum must be in [0, 1], received momentum={momentum!r}")
-        if not eps > 0:
-            raise ValueError(f"BatchNorm: eps must be positive, received eps={eps!r}")
-        self.momentum = float(momentum)
-        self.eps = float(eps)
-        self.num_features = None if num_features is None else positive_int(num_features, "num_features", "BatchNorm")
-        if self.num_features is not None:
+        self.momentum = check_number(momentum, "BatchNorm", "momentum", 0, 1)
+        # eps > 0 keeps 1/sqrt(var + eps) finite for a constant channel.
+        self.eps = check_number(eps, "BatchNorm", "eps", low=0, low_open=True)
+        self.num_features = num_features
+        if num_features is not None:
+            self.num_features = check_int(num_features, "BatchNorm", "num_features", minimum=1)
             self._create_weights((self.num_features,))
 
     def _channels(self):
-        return self.gamma.shape[0] if self._weights_created else self.num_features
+        return self.gamma.shape[0] if self.built else self.num_features
 
     def check_input_shape(self, input_shape):
         channels = self._channels()
@@ -78,10 +77,11 @@ class LocalResponseNorm(Layer):
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0):
         super().__init__()
-        self.size = positive_int(size, "size", "LocalResponseNorm")
-        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
-        if self.k <= 0:
-            raise ValueError(f"LocalResponseNorm: k must be positive, received k={k!r}")
+        self.size = check_int(size, "LocalResponseNorm", "size", minimum=1)
+        self.alpha = check_number(alpha, "LocalResponseNorm", "alpha")
+        self.beta = check_number(beta, "LocalResponseNorm", "beta")
+        # k > 0 keeps the denominator away from 0 (and its power finite) for all-zero inputs.
+        self.k = check_number(k, "LocalResponseNorm", "k", low=0, low_open=True)
 
     def check_input_shape(self, input_shape):
         if len(input_shape) < 2:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import cnnlab.functional as F
+from cnnlab.nn.arguments import as_input_shape, to_tuple
 from cnnlab.nn.config import register
-from cnnlab.nn.layer import Layer, to_tuple
+from cnnlab.nn.layer import Layer
 
 
 class _Pool2D(Layer):
@@ -25,7 +26,7 @@ class _Pool2D(Layer):
             raise self._expect(input_shape, "(N, C, H, W)")
 
     def compute_output_shape(self, input_shape):
-        input_shape = tuple(int(n) for n in input_shape)
+        input_shape = as_input_shape(input_shape, self._label())
         self.check_input_shape(input_shape)
         sizes = []
         for n, k, s, p in zip(input_shape[1:], self.pool_size, self.stride, self.padding):
@@ -83,8 +84,9 @@ class GlobalAvgPool2D(Layer):
             raise self._expect(input_shape, "(N, C, H, W)")
 
     def compute_output_shape(self, input_shape):
-        self.check_input_shape(tuple(input_shape))
-        return (int(input_shape[0]),)
+        input_shape = as_input_shape(input_shape, self._label())
+        self.check_input_shape(input_shape)
+        return (input_shape[0],)
 
     def forward(self, x):
         return F.global_avg_pool2d(x)

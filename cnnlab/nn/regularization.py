@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import cnnlab.functional as F
+from cnnlab._checks import check_number
+from cnnlab.nn.arguments import check_seed
 from cnnlab.nn.config import register
 from cnnlab.nn.layer import Layer
 
@@ -25,10 +25,8 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5, seed=None):
         super().__init__()
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be in [0, 1), received rate={rate!r}")
-        self.rate = float(rate)
-        self.seed = seed
+        self.rate = check_number(rate, "Dropout", "rate", 0, 1, high_open=True)
+        self.seed = check_seed(seed, "Dropout")
         self._generator = None
 
     def forward(self, x):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.nn.arguments import as_input_shape
 from cnnlab.nn.container import Sequential
 from cnnlab.nn.layer import Layer
 from cnnlab.nn.module import Module, _eval_mode, _recording
@@ -28,11 +29,11 @@ def _rows_sequential(model: Sequential, shape):
 def _rows_traced(model: Module, shape):
     """One row per call of a sub-module none of whose ancestors (below ``model``) was called too:
     a direct child, or an item of a ``ModuleList`` that ``forward`` iterates over."""
-    if model._unbuilt_layers() or not model.built:
+    if not model.built:
         model.build(shape)
     names = {id(m): name for name, m in model.named_modules() if name}
     with no_grad(), _eval_mode(model), _recording() as calls:
-        model(Tensor(np.zeros((1,) + tuple(shape), dtype=np.float32)))
+        model(Tensor(np.zeros((1, *shape), dtype=model.dtype)))
     called = {names[id(m)] for m, _ in calls if id(m) in names}
     rows = []
     for module, out in calls:
@@ -60,7 +61,7 @@ def summary(model: Module, input_shape=None) -> str:
             f"summary: {type(model).__name__} has no input shape yet; pass input_shape "
             "(per sample, e.g. (1, 28, 28)) or build the model first"
         )
-    shape = tuple(int(n) for n in shape)
+    shape = as_input_shape(shape, "summary")
     if isinstance(model, Sequential):
         rows = _rows_sequential(model, shape)
         trainable, frozen = model.count_parameters(shape)

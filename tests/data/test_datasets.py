@@ -193,3 +193,19 @@ def test_fashion_mnist_loads_from_system_dir():
 def test_fashion_mnist_aliases(isolated):
     _write_fake_idx(isolated / "user" / "fashion-mnist")
     assert len(load_dataset("Fashion_MNIST").train) == 12
+
+
+def test_idx_labels_out_of_range_name_the_labels_file(isolated):
+    folder = isolated / "user" / "fashion-mnist"
+    _write_fake_idx(folder)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 3, 200], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz: labels must lie in \[0, 10\)"):
+        load_dataset("fashion-mnist", download=False)
+
+
+def test_dataset_not_found_is_a_cnnlab_error(isolated):
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", download=False)
+    assert isinstance(info.value, CnnlabError) and isinstance(info.value, FileNotFoundError)

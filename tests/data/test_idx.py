@@ -1,9 +1,12 @@
 import gzip
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from cnnlab.data.idx import IDXFormatError, read_idx, read_idx_pair, write_idx
+from cnnlab.data.idx import IDXFormatError, IDXLimitExceededError, read_idx, read_idx_pair, write_idx
+from cnnlab.errors import CnnlabError, FileFormatError, LimitExceededError
+from cnnlab.limits import override
 
 
 def _write_bytes(data, compressed, directory):
@@ -131,3 +134,113 @@ def test_pair_rejects_wrong_ranks(tmp_path):
 def test_write_rejects_unsupported_dtype(tmp_path):
     with pytest.raises(ValueError, match="write_idx: IDX cannot store dtype uint16"):
         write_idx(tmp_path / "x", np.zeros(3, dtype=np.uint16))
+
+
+def _header(code, shape):
+    return bytes([0, 0, code, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
+
+
+def _peak_bytes_of(function):
+    tracemalloc.start()
+    try:
+        function()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_idx_format_error_is_a_cnnlab_file_format_error(tmp_path):
+    path = _write_bytes(b"\x12\x34\x08\x01", False, tmp_path)
+    with pytest.raises(FileFormatError) as info:
+        read_idx(path)
+    assert isinstance(info.value, IDXFormatError) and isinstance(info.value, CnnlabError)
+    assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_zero_length_file_names_the_file(tmp_path, compressed):
+    path = _write_bytes(gzip.compress(b"") if compressed else b"", compressed, tmp_path)
+    with pytest.raises(IDXFormatError, match=f"{path.name}: empty file"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_zero_size_dimension_reads_as_an_empty_array(tmp_path, compressed):
+    # Was a memoryview TypeError: "cannot cast view with zeros in shape or strides".
+    raw = _header(0x08, (0, 28, 28))
+    array = read_idx(_write_bytes(gzip.compress(raw) if compressed else raw, compressed, tmp_path))
+    assert array.shape == (0, 28, 28) and array.dtype == np.uint8
+    with pytest.raises(IDXFormatError, match="longer than its header"):
+        read_idx(_write_bytes(raw + b"\x00", False, tmp_path))
+
+
+@pytest.mark.parametrize("ndim", [0, 17, 65, 255])
+def test_ndim_65_is_refused_naming_the_file(tmp_path, ndim):
+    path = _write_bytes(bytes([0, 0, 0x08, ndim]) + b"\x00\x00\x00\x01" * ndim + b"\x07", False, tmp_path)
+    with pytest.raises(IDXFormatError, match=f"{path.name}: IDX header declares {ndim} dimensions "
+                                             r"\(expected 1 to 16\)"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_overflowing_shape_is_refused_naming_the_file(tmp_path, compressed):
+    # 0xFFFFFFFF^4 float64s: more bytes than an int64 holds.
+    raw = _header(0x0E, (0xFFFFFFFF,) * 4) + bytes(64)
+    path = _write_bytes(gzip.compress(raw) if compressed else raw, compressed, tmp_path)
+    with pytest.raises(IDXFormatError, match=f"{path.name}: IDX header .* exceeds cnnlab.limits.max_idx_bytes"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_header_declaring_65535_cubed_is_refused_before_allocating(tmp_path, compressed):
+    raw = _header(0x08, (65535, 65535, 65535)) + bytes(100)
+    path = _write_bytes(gzip.compress(raw) if compressed else raw, compressed, tmp_path)
+    errors = []
+
+    def attempt():
+        with pytest.raises(IDXLimitExceededError, match=path.name) as info:
+            read_idx(path)
+        errors.append(info.value)
+
+    assert _peak_bytes_of(attempt) < 1_000_000
+    assert isinstance(errors[0], LimitExceededError) and isinstance(errors[0], IDXFormatError)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_declared_size_within_the_limit_is_checked_against_the_data_before_allocating(tmp_path, compressed):
+    # 1000^3 bytes declared (under the 8 GiB limit), 100 present: refused without taking 1 GB.
+    raw = _header(0x08, (1000, 1000, 1000)) + bytes(100)
+    path = _write_bytes(gzip.compress(raw) if compressed else raw, compressed, tmp_path)
+
+    def attempt():
+        with pytest.raises(IDXFormatError, match=f"{path.name}: truncated IDX file"):
+            read_idx(path)
+
+    assert _peak_bytes_of(attempt) < 50_000_000
+
+
+def test_limit_applies_to_valid_files_and_can_be_raised(tmp_path):
+    path = write_idx(tmp_path / "x.gz", np.zeros((50, 40), dtype=np.uint8))
+    with override(max_idx_bytes=1000), pytest.raises(IDXLimitExceededError, match="max_idx_bytes"):
+        read_idx(path)
+    assert read_idx(path).shape == (50, 40)
+
+
+def test_corrupt_gzip_names_the_file(tmp_path):
+    path = write_idx(tmp_path / "x.gz", np.arange(100, dtype=np.uint8))
+    data = bytearray(path.read_bytes())
+    data[20:30] = b"\xff" * 10
+    path.write_bytes(bytes(data))
+    with pytest.raises(IDXFormatError, match="x.gz: "):
+        read_idx(path)
+
+
+def test_write_idx_is_atomic_through_a_symlink(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "data.idx"
+    link.symlink_to(target)
+    write_idx(link, np.arange(3, dtype=np.uint8))
+    assert target.read_text() == "keep me"
+    np.testing.assert_array_equal(read_idx(link), [0, 1, 2])

@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from cnnlab.data import load_dataset, load_image_folder
-from cnnlab.data.imagefolder import stratified_split
+from cnnlab.data.imagefolder import FolderReport, ImageFolderWarning, stratified_split
+from cnnlab.errors import FileFormatError
 
 
 def _write_gray_classes(root, per_class=5, size=(6, 6), names=("circle", "ampersand", "bar")):
@@ -59,7 +60,7 @@ def test_rgb_channels_order(tmp_path):
     pixels[..., 0] = 255
     pixels[..., 2] = 17
     Image.fromarray(pixels, mode="RGB").save(tmp_path / "red" / "x.png")
-    train, test = load_image_folder(tmp_path)
+    train, test = load_image_folder(tmp_path, test_fraction=0)
     assert len(test) == 0
     assert (train.images[0, 0] == 255).all() and (train.images[0, 1] == 0).all()
     assert (train.images[0, 2] == 17).all()
@@ -79,10 +80,15 @@ def test_errors(tmp_path):
         load_image_folder(tmp_path)
     (tmp_path / "cls").mkdir()
     (tmp_path / "cls" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="cannot read image .*broken.png"):
+    with pytest.warns(ImageFolderWarning, match="broken.png"), \
+            pytest.raises(FileFormatError, match="none of the images could be read(.|\n)*broken.png"):
         load_image_folder(tmp_path)
-    with pytest.raises(ValueError, match="channels must be 1, 3 or None"):
+    with pytest.raises(FileFormatError, match="broken.png: cannot read the image"):
+        load_image_folder(tmp_path, on_error="raise")
+    with pytest.raises(ValueError, match=r"load_image_folder: channels must be one of 1, 3, received channels=2"):
         load_image_folder(tmp_path, channels=2)
+    with pytest.raises(ValueError, match="load_image_folder: on_error must be one of"):
+        load_image_folder(tmp_path, on_error="ignore")
 
 
 def test_stratified_split():
@@ -93,3 +99,88 @@ def test_stratified_split():
     again = stratified_split(labels, 0.2, seed=0)
     np.testing.assert_array_equal(again[1], test)
     assert not np.array_equal(stratified_split(labels, 0.5, seed=1)[1], stratified_split(labels, 0.5, seed=2)[1])
+
+
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def test_truncated_image_in_folder_is_skipped_with_its_name(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    _truncate(tmp_path / "b" / "3.png")
+    with pytest.warns(ImageFolderWarning, match=r"skipped 1 unreadable file(.|\n)*b/3.png"):
+        splits = load_image_folder(tmp_path)
+    assert len(splits.train) + len(splits.test) == 9
+    report = splits.report
+    assert isinstance(report, FolderReport) and report.loaded == 9
+    assert [item.path.name for item in report.skipped] == ["3.png"]
+    assert "truncated" in report.skipped[0].reason
+    np.testing.assert_array_equal(splits.train.class_counts() + splits.test.class_counts(), [5, 4])
+    with pytest.raises(FileFormatError, match=r"b/3.png: .*truncated"):
+        load_image_folder(tmp_path, on_error="raise")
+
+
+def test_nested_subfolder_images_are_loaded(tmp_path):
+    # 12 images, 7 of them in sub-folders of their class folder, plus one outside any class.
+    layout = {"a": 2, "a/x": 3, "a/x/deeper": 1, "b": 3, "b/y": 3}
+    value = 0
+    for folder, count in layout.items():
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            value += 10
+            Image.fromarray(np.full((4, 4), value, dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / "loose.png")
+    with pytest.warns(ImageFolderWarning, match="ignored 1 image file.*outside any class"):
+        splits = load_image_folder(tmp_path)
+    assert splits.report.loaded == 12 and splits.report.nested == 7
+    assert [p.name for p in splits.report.unsorted] == ["loose.png"]
+    counts = splits.train.class_counts() + splits.test.class_counts()
+    np.testing.assert_array_equal(counts, [6, 6])
+    values = sorted(np.concatenate([splits.train.images, splits.test.images])[:, 0, 0, 0].tolist())
+    assert values == list(range(10, 130, 10))
+
+
+def test_one_image_per_class_gives_a_clear_error(tmp_path):
+    _write_gray_classes(tmp_path, per_class=1)
+    with pytest.raises(FileFormatError, match="every class has a single image .*none can be held out"):
+        load_image_folder(tmp_path)
+    train, test = load_image_folder(tmp_path, test_fraction=0)
+    assert len(train) == 3 and len(test) == 0
+
+
+def test_empty_test_split_gives_a_clear_error(tmp_path):
+    _write_gray_classes(tmp_path / "train", per_class=2, names=("x", "y"))
+    (tmp_path / "test" / "x").mkdir(parents=True)
+    with pytest.raises(FileFormatError, match=r"test: holds no readable images .*split would be empty"):
+        load_image_folder(tmp_path)
+
+
+def test_single_image_class_stays_in_train_whatever_the_fraction():
+    labels = np.array([0, 0, 0, 1])
+    train, test = stratified_split(labels, 0.6, seed=0)
+    assert 3 in train and 3 not in test
+
+
+def test_16bit_float_and_alpha_only_images_load_in_a_folder(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    sixteen = np.array([[0, 257 * 100], [65535, 257 * 200]], dtype=np.uint16)
+    Image.fromarray(sixteen).save(tmp_path / "a" / "sixteen.png")
+    floats = np.array([[0.0, 0.25], [0.5, 1.0]], dtype=np.float32)
+    Image.fromarray(floats, mode="F").save(tmp_path / "a" / "float.tif")
+    alpha_only = np.zeros((2, 2, 4), dtype=np.uint8)
+    alpha_only[0, 0, 3] = 255  # black ink drawn only in alpha
+    Image.fromarray(alpha_only, mode="RGBA").save(tmp_path / "b" / "alpha.png")
+    Image.fromarray(np.full((2, 2), 9, dtype=np.uint8)).save(tmp_path / "b" / "plain.png")
+    splits = load_image_folder(tmp_path, channels=1, test_fraction=0)
+    images = {int(label): [] for label in splits.train.labels}
+    for image, label in zip(splits.train.images, splits.train.labels):
+        images[int(label)].append(image[0].tolist())
+    assert [[0, 100], [255, 200]] in images[0]  # 16-bit: full range, not clipped at 255
+    assert [[0, 64], [128, 255]] in images[0]  # float in [0, 1]: kept, not black
+    assert [[0, 255], [255, 255]] in images[1]  # alpha-only: the drawing, dark on white

@@ -27,8 +27,14 @@ def test_small_models_build_and_run(name):
 
 
 def test_seed_determinism():
-    a, b, c = models.get("lenet5", seed=3), models.get("lenet5", seed=3), models.get("lenet5", seed=4)
-    for (name, p), (_, q), (_, r) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
+    a, b, c = (
+        models.get("lenet5", seed=3),
+        models.get("lenet5", seed=3),
+        models.get("lenet5", seed=4),
+    )
+    for (name, p), (_, q), (_, r) in zip(
+        a.named_parameters(), b.named_parameters(), c.named_parameters()
+    ):
         np.testing.assert_array_equal(p.data, q.data)
         if name.endswith("weight"):
             assert not np.array_equal(p.data, r.data), name
@@ -53,14 +59,39 @@ def test_alexnet_structure():
     assert model.compute_output_shape((3, 227, 227)) == (1000,)
 
 
-def test_errors():
-    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+def test_bad_values_raise_value_error():
+    with pytest.raises(
+        ValueError, match=r"models.get: name must be one of .*received name='resnet'"
+    ):
         models.get("resnet")
-    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+    with pytest.raises(
+        ValueError, match=r"num_classes must be an int >= 1, received num_classes=0"
+    ):
         models.get("lecture", num_classes=0)
-    with pytest.raises(ValueError, match="input_shape must be"):
+    with pytest.raises(ValueError, match=r"must be \(C, H, W\), received input_shape=\(28, 28\)"):
         models.get("lecture", input_shape=(28, 28))
+    with pytest.raises(ValueError, match=r"input_shape must be a tuple of ints >= 1"):
+        models.get("lecture", input_shape=(1, 0, 28))
+    with pytest.raises(
+        ValueError, match=r"models.get: seed must be an int >= 0, received seed=-1"
+    ):
+        models.get("lecture", seed=-1)
     with pytest.raises(ValueError, match="3 class_names for num_classes=5"):
         models.get("lecture", num_classes=5, class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="spatially"):
         models.get("alexnet", input_shape=(3, 32, 32))
+
+
+def test_arguments_of_the_wrong_type_raise_type_error():
+    with pytest.raises(
+        TypeError, match=r"models.get: name must be a model name, received name=None"
+    ):
+        models.get(None)
+    with pytest.raises(TypeError, match=r"num_classes must be an int, received num_classes=10.0"):
+        models.get("lecture", num_classes=10.0)
+    with pytest.raises(TypeError, match=r"seed must be an int, received seed='1'"):
+        models.get("lecture", seed="1")
+    with pytest.raises(TypeError, match=r"class_names must be a list of names"):
+        models.get("lecture", class_names="abc")
+    with pytest.raises(TypeError, match=r"input_shape must be a tuple of ints"):
+        models.get("lecture", input_shape=(1, 28.5, 28))

@@ -65,5 +65,11 @@ def test_same_seed_same_values_and_unknown_name():
     a = init.he_normal(np.random.default_rng(5), (4, 4), 4, 4)
     b = init.he_normal(np.random.default_rng(5), (4, 4), 4, 4)
     np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="unknown initializer 'kaiming'"):
+    with pytest.raises(
+        ValueError, match=r"init.get: name must be one of .*, received name='kaiming'"
+    ):
         init.get("kaiming")
+    with pytest.raises(
+        TypeError, match=r"name must be an initializer name, received name=\['he_normal'\]"
+    ):
+        init.get(["he_normal"])

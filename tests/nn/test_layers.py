@@ -1,4 +1,4 @@
-"""Built-in layers: output shapes (pure logic vs a real forward), the op each calls, errors, torch."""
+"""Built-in layers: output shapes (shape logic vs a forward), the op each calls, errors, torch."""
 
 from __future__ import annotations
 
@@ -29,19 +29,31 @@ CONV_GRID = list(
 
 @pytest.mark.parametrize("stride,padding,dilation,groups,bias", CONV_GRID)
 def test_conv2d_output_shape_matches_forward(stride, padding, dilation, groups, bias):
-    layer = nn.Conv2D(4, (3, 2), stride=stride, padding=padding, dilation=dilation, groups=groups,
-                      use_bias=bias, seed=0)
+    layer = nn.Conv2D(
+        4,
+        (3, 2),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        use_bias=bias,
+        seed=0,
+    )
     x = _x(2, 4, 9, 8)
     expected = layer.compute_output_shape((4, 9, 8))
     out = layer(x)
     assert out.shape == (2, *expected)
-    reference = F.conv2d(Tensor(x), layer.weight, layer.bias if bias else None, stride, padding, dilation, groups)
+    reference = F.conv2d(
+        Tensor(x), layer.weight, layer.bias if bias else None, stride, padding, dilation, groups
+    )
     np.testing.assert_array_equal(out.data, reference.data)
     assert ("bias" in dict(layer.named_parameters())) == bias
     assert layer.weight.shape == (4, 4 // groups, 3, 2)
 
 
-@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (1, "same"), (3, "valid"), (2, "same")])
+@pytest.mark.parametrize(
+    "stride,padding", [(1, 0), (2, 1), (1, "same"), (3, "valid"), (2, "same")]
+)
 def test_conv1d_output_shape_matches_forward(stride, padding):
     layer = nn.Conv1D(5, 3, stride=stride, padding=padding, activation="relu", seed=0)
     x = _x(2, 3, 11)
@@ -56,7 +68,11 @@ def test_conv1d_output_shape_matches_forward(stride, padding):
     [
         (nn.MaxPool2D, {"pool_size": 2}, lambda x: F.max_pool2d(x, 2)),
         (nn.MaxPool2D, {"pool_size": 3, "stride": 2}, lambda x: F.max_pool2d(x, 3, 2)),
-        (nn.AvgPool2D, {"pool_size": 3, "stride": 2, "padding": 1}, lambda x: F.avg_pool2d(x, 3, 2, 1)),
+        (
+            nn.AvgPool2D,
+            {"pool_size": 3, "stride": 2, "padding": 1},
+            lambda x: F.avg_pool2d(x, 3, 2, 1),
+        ),
         (nn.GlobalAvgPool2D, {}, F.global_avg_pool2d),
         (nn.Flatten, {}, lambda x: F.flatten(x, 1)),
         (nn.ReLU, {}, F.relu),
@@ -81,7 +97,9 @@ def test_dense_and_activation():
     layer = nn.Dense(3, activation="tanh", seed=1)
     x = _x(4, 5)
     out = layer(x)
-    np.testing.assert_allclose(out.data, np.tanh(x @ layer.weight.data.T + layer.bias.data), rtol=1e-6)
+    np.testing.assert_allclose(
+        out.data, np.tanh(x @ layer.weight.data.T + layer.bias.data), rtol=1e-6
+    )
     assert layer.weight.shape == (3, 5) and layer.compute_output_shape((5,)) == (3,)
 
 
@@ -136,17 +154,44 @@ def test_layers_built_at_construction():
 @pytest.mark.parametrize(
     "layer,x_shape,pattern",
     [
-        (nn.Conv2D(4, 3, in_channels=3), (2, 5, 8, 8),
-         r"Conv2D: expected input \(N, C_in=3, H, W\), received shape \(N, 5, 8, 8\)"),
-        (nn.Conv2D(4, 3), (2, 8, 8), r"Conv2D: expected input \(N, C_in, H, W\), received shape \(N, 8, 8\)"),
-        (nn.Conv2D(4, 5), (2, 1, 3, 3), r"Conv2D: expected input spatially larger than the kernel"),
+        (
+            nn.Conv2D(4, 3, in_channels=3),
+            (2, 5, 8, 8),
+            r"Conv2D: expected input \(N, C_in=3, H, W\), received shape \(N, 5, 8, 8\)",
+        ),
+        (
+            nn.Conv2D(4, 3),
+            (2, 8, 8),
+            r"Conv2D: expected input \(N, C_in, H, W\), received shape \(N, 8, 8\)",
+        ),
+        (
+            nn.Conv2D(4, 5),
+            (2, 1, 3, 3),
+            r"Conv2D: expected input spatially larger than the kernel",
+        ),
         (nn.Conv2D(4, 3, groups=2), (2, 3, 8, 8), r"divisible by groups=2"),
         (nn.Conv1D(4, 3), (2, 3, 8, 8), r"Conv1D: expected input \(N, C_in, L\)"),
-        (nn.Dense(4, in_features=10), (2, 9), r"Dense: expected input \(N, in_features=10\), received shape \(N, 9\)"),
+        (
+            nn.Dense(4, in_features=10),
+            (2, 9),
+            r"Dense: expected input \(N, in_features=10\), received shape \(N, 9\)",
+        ),
         (nn.Dense(4), (2, 3, 4, 4), r"add a Flatten layer before Dense"),
-        (nn.MaxPool2D(2), (2, 3, 4), r"MaxPool2D: expected input \(N, C, H, W\), received shape \(N, 3, 4\)"),
-        (nn.MaxPool2D(5), (2, 3, 4, 4), r"MaxPool2D: expected input spatially at least the pool size"),
-        (nn.BatchNorm(num_features=3), (2, 4), r"BatchNorm: expected input \(N, C=3\) or \(N, C=3, H, W\)"),
+        (
+            nn.MaxPool2D(2),
+            (2, 3, 4),
+            r"MaxPool2D: expected input \(N, C, H, W\), received shape \(N, 3, 4\)",
+        ),
+        (
+            nn.MaxPool2D(5),
+            (2, 3, 4, 4),
+            r"MaxPool2D: expected input spatially at least the pool size",
+        ),
+        (
+            nn.BatchNorm(num_features=3),
+            (2, 4),
+            r"BatchNorm: expected input \(N, C=3\) or \(N, C=3, H, W\)",
+        ),
         (nn.GlobalAvgPool2D(), (2, 3), r"GlobalAvgPool2D: expected input \(N, C, H, W\)"),
     ],
 )
@@ -166,23 +211,106 @@ def test_wrong_input_in_a_sequential_names_the_layer():
 @pytest.mark.parametrize(
     "make,pattern",
     [
-        (lambda: nn.Conv2D(0, 3), r"filters must be a positive int, received filters=0"),
-        (lambda: nn.Conv2D(4, (3, 3, 3)), r"kernel_size must be an int or 2 ints, received kernel_size=\(3, 3, 3\)"),
-        (lambda: nn.Conv2D(4, 3, stride=0), r"stride must be >= 1, received stride=0"),
-        (lambda: nn.Conv2D(4, 3, padding="full"), r"padding must be an int, 'same' or 'valid'"),
+        (lambda: nn.Conv2D(0, 3), r"Conv2D: filters must be an int >= 1, received filters=0"),
+        (
+            lambda: nn.Conv2D(4, (3, 3, 3)),
+            r"kernel_size must be an int or 2 ints >= 1, received kernel_size=\(3, 3, 3\)",
+        ),
+        (
+            lambda: nn.Conv2D(4, 3, stride=0),
+            r"stride must be an int or 2 ints >= 1, received stride=0",
+        ),
+        (lambda: nn.Conv2D(4, 3, stride=(1, 0)), r"received stride=\(1, 0\)"),
+        (
+            lambda: nn.Conv2D(4, 3, padding="full"),
+            r"padding must be an int, 'same' or 'valid', received padding='full'",
+        ),
         (lambda: nn.Conv2D(5, 3, groups=2), r"filters must be divisible by groups"),
-        (lambda: nn.Conv2D(4, 3, in_channels=3, groups=2), r"in_channels must be divisible by groups"),
-        (lambda: nn.Conv2D(4, 3, activation="gelu"), r"unknown activation 'gelu'"),
-        (lambda: nn.Conv2D(4, 3, kernel_initializer="xavier"), r"unknown initializer 'xavier'"),
-        (lambda: nn.Dense(-1), r"units must be a positive int"),
-        (lambda: nn.Dropout(1.0), r"rate must be in \[0, 1\)"),
+        (
+            lambda: nn.Conv2D(4, 3, in_channels=3, groups=2),
+            r"in_channels must be divisible by groups",
+        ),
+        (
+            lambda: nn.Conv2D(4, 3, activation="gelu"),
+            r"activation must be one of .*received activation='gelu'",
+        ),
+        (
+            lambda: nn.Conv2D(4, 3, kernel_initializer="xavier"),
+            r"kernel_initializer must be one of .*, received kernel_initializer='xavier'",
+        ),
+        (lambda: nn.Conv2D(4, 3, seed=-1), r"Conv2D: seed must be an int >= 0, received seed=-1"),
+        (lambda: nn.Dense(-1), r"Dense: units must be an int >= 1, received units=-1"),
+        (
+            lambda: nn.Dropout(1.0),
+            r"Dropout: rate must be a finite number in \[0, 1\), received rate=1.0",
+        ),
         (lambda: nn.MaxPool2D(2, padding=2), r"padding must be at most half the pool size"),
-        (lambda: nn.BatchNorm(momentum=2), r"momentum must be in \[0, 1\]"),
+        (
+            lambda: nn.BatchNorm(momentum=2),
+            r"momentum must be a finite number in \[0, 1\], received momentum=2",
+        ),
+        (
+            lambda: nn.BatchNorm(eps=0),
+            r"BatchNorm: eps must be a finite number > 0, received eps=0",
+        ),
+        (lambda: nn.LocalResponseNorm(k=0), r"LocalResponseNorm: k must be a finite number > 0"),
     ],
 )
-def test_bad_hyperparameters_are_rejected_eagerly(make, pattern):
+def test_bad_hyperparameter_values_raise_value_error(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
+
+
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (lambda: nn.Conv2D(4.0, 3), r"Conv2D: filters must be an int, received filters=4.0"),
+        (
+            lambda: nn.Conv2D(4, "3"),
+            r"kernel_size must be an int or 2 ints >= 1, received kernel_size='3'",
+        ),
+        (lambda: nn.Conv2D(4, (3, 2.5)), r"received kernel_size=\(3, 2.5\)"),
+        (lambda: nn.Conv2D(4, 3, padding=None), r"padding must be an int or 2 ints >= 0"),
+        (
+            lambda: nn.Conv2D(4, 3, use_bias="no"),
+            r"use_bias must be True or False, received use_bias='no'",
+        ),
+        (lambda: nn.Conv2D(4, 3, activation=len), r"activation must be None or a name"),
+        (lambda: nn.Dense(3, kernel_initializer=None), r"kernel_initializer must be a name"),
+        (lambda: nn.Dense(True), r"Dense: units must be an int, received units=True"),
+        (lambda: nn.Dense(3, in_features="4"), r"in_features must be an int"),
+        (lambda: nn.Dense(3, seed="0"), r"Dense: seed must be an int, received seed='0'"),
+        (lambda: nn.Dropout("half"), r"Dropout: rate must be a number"),
+        (lambda: nn.BatchNorm(eps="1e-5"), r"BatchNorm: eps must be a number"),
+        (lambda: nn.LeakyReLU(None), r"LeakyReLU: negative_slope must be a number"),
+        (lambda: nn.Softmax(axis=1.0), r"Softmax: axis must be an int"),
+        (lambda: nn.Sequential(nn.ReLU(), seed=1.5), r"Sequential: seed must be an int"),
+        (
+            lambda: nn.Sequential("relu"),
+            r"Sequential: layer must be a Module, received layer='relu'",
+        ),
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_raise_type_error(make, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        make()
+
+
+@pytest.mark.parametrize(
+    "shape,error",
+    [
+        ((1, 0, 8), ValueError),
+        ((1, -3, 8), ValueError),
+        ((1, 8.0, 8), TypeError),
+        ((1, float("inf"), 8), TypeError),
+        ("1x8x8", TypeError),
+    ],
+)
+def test_bad_input_shapes_in_build_are_rejected_with_the_checks_wording(shape, error):
+    with pytest.raises(error, match=r"input_shape must be a tuple of ints >= 1"):
+        nn.Sequential(nn.Conv2D(2, 3)).build(shape)
+    with pytest.raises(error, match=r"Conv2D: input_shape must be"):
+        nn.Conv2D(2, 3).compute_output_shape(shape)
 
 
 def test_conv2d_and_dense_layers_against_torch(torch):
@@ -205,4 +333,6 @@ def test_conv2d_and_dense_layers_against_torch(torch):
         ref_dense.weight.copy_(torch.from_numpy(dense.weight.data))
         ref_dense.bias.copy_(torch.from_numpy(dense.bias.data))
     x = _x(3, 5)
-    np.testing.assert_allclose(dense(x).data, ref_dense(torch.from_numpy(x)).detach().numpy(), rtol=1e-4)
+    np.testing.assert_allclose(
+        dense(x).data, ref_dense(torch.from_numpy(x)).detach().numpy(), rtol=1e-4
+    )

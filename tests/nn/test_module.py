@@ -1,4 +1,4 @@
-"""Module: registration, nesting, state_dict, modes, seeds, config, and a branching model that trains."""
+"""Module: registration, nesting, state_dict, modes, built, dtype, seeds, config, branching."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Outer(nn.Module):
 
 @nn.register
 class SentenceCNN(nn.Module):
-    """Kim (2014)-style sentence CNN: parallel Conv1D of several widths, max over time, concat, dense."""
+    """Kim (2014)-style sentence CNN: parallel Conv1D of several widths, max over time, dense."""
 
     def __init__(self, widths=(2, 3, 4), filters=4, num_classes=2, seed=None):
         super().__init__()
@@ -106,7 +106,9 @@ def test_load_state_dict_errors_name_the_parameter():
     model = Outer()
     state = model.state_dict()
     state["first.scale"] = np.ones(4, dtype=np.float32)
-    with pytest.raises(ValueError, match=r"'first.scale' has shape \(3,\) in the model but \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"'first.scale' has shape \(3,\) in the model but \(4,\)"
+    ):
         model.load_state_dict(state)
     state = model.state_dict()
     del state["bias"]
@@ -200,7 +202,9 @@ def test_repr_shows_non_default_arguments():
 
 def test_config_round_trip_of_sequential_and_custom_module():
     model = nn.Sequential(
-        nn.Conv2D(4, (3, 5), stride=(1, 2), padding="same", groups=2, use_bias=False, activation="relu"),
+        nn.Conv2D(
+            4, (3, 5), stride=(1, 2), padding="same", groups=2, use_bias=False, activation="relu"
+        ),
         nn.BatchNorm(momentum=0.2),
         nn.MaxPool2D(2),
         nn.Dropout(0.3, seed=4),
@@ -248,7 +252,13 @@ def test_branching_model_trains_one_step_and_every_parameter_gets_a_gradient():
 
 def test_gradients_through_a_sequential_match_finite_differences():
     model = nn.Sequential(
-        nn.Conv2D(3, 3, padding=1), nn.BatchNorm(), nn.Tanh(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(4), seed=1
+        nn.Conv2D(3, 3, padding=1),
+        nn.BatchNorm(),
+        nn.Tanh(),
+        nn.MaxPool2D(2),
+        nn.Flatten(),
+        nn.Dense(4),
+        seed=1,
     ).build((2, 4, 4))
     model.astype(np.float64)
     x = Tensor(np.random.default_rng(1).standard_normal((3, 2, 4, 4)), requires_grad=True)
@@ -256,3 +266,170 @@ def test_gradients_through_a_sequential_match_finite_differences():
     errors = gradcheck(lambda x, *ps: model(x), [x, *params])
     assert len(errors) == 1 + len(params)
     assert max(errors.values()) < 1e-6, errors
+
+
+def test_layers_given_their_input_size_are_built_at_construction():
+    # Regression: Dense(3, in_features=4) had weights, yet was reported "not built".
+    for layer in [
+        nn.Dense(3, in_features=4),
+        nn.Conv2D(4, 3, in_channels=2),
+        nn.Conv1D(4, 3, in_channels=2),
+        nn.BatchNorm(num_features=3),
+    ]:
+        assert layer.parameters() and layer.built, layer
+    model = nn.Sequential(
+        nn.Conv2D(4, 3, in_channels=1), nn.ReLU(), nn.Flatten(), nn.Dense(2, in_features=16)
+    )
+    assert model.built
+    assert model.count_parameters() == (4 * 9 + 4 + 2 * 16 + 2, 0)
+    model.load_state_dict(model.state_dict())  # no build asked for
+    assert model(np.zeros((1, 1, 4, 4), dtype=np.float32)).shape == (1, 2)
+    assert model.input_shape == (1, 4, 4)  # still recorded by the first call
+
+
+def test_built_is_true_once_every_parameter_exists_recursively():
+    assert not nn.Dense(3).built and nn.ReLU().built and nn.Dropout(0.5).built
+    assert nn.Sequential(nn.ReLU(), nn.Flatten()).built  # nothing to create
+    model = nn.Sequential(nn.Dense(3, in_features=4), nn.ReLU(), nn.Dense(2))
+    assert not model.built  # the last layer has no weights yet
+    assert model._unbuilt_layers() == ["dense_1"]
+    model.build((4,))
+    assert model.built
+    model.add(nn.Dense(5))
+    assert not model.built
+    model(np.zeros((1, 4), dtype=np.float32))
+    assert model.built
+    custom = SentenceCNN()
+    assert not custom.built and not custom.convs.built
+    custom.build((6, 10))
+    assert custom.built and custom.convs.built
+    with pytest.raises(AttributeError):
+        custom.built = False  # derived from the weights, not a flag that can drift
+
+
+def test_a_module_creating_its_own_weights_lazily_reports_built_through_weights_ready():
+    class LazyScale(nn.Module):
+        def forward(self, x):
+            if "scale" not in self._parameters:
+                self.scale = Tensor(np.ones(x.shape[1], dtype=x.dtype), requires_grad=True)
+            return x * self.scale
+
+        def _weights_ready(self):
+            return "scale" in self._parameters
+
+    model = nn.Sequential(LazyScale())
+    assert not model.built
+    model.build((3,))
+    assert model.built and model.parameters()[0].shape == (3,)
+
+
+class DoubleConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2D(3, 3, padding=1)
+        self.out = nn.Dense(2)
+
+    def forward(self, x):
+        return self.out(self.conv(x).reshape(x.shape[0], -1))
+
+
+def test_float64_custom_module_builds_probes_and_summarises_in_its_dtype():
+    # Regression: build fed a float32 probe to float64 layers ("must share one dtype").
+    model = DoubleConv().astype(np.float64)
+    assert model.dtype == np.float64
+    model.build((1, 4, 4))
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model.compute_output_shape((1, 4, 4)) == (2,)
+    assert "Total params: 128" in model.summary()  # 3·9 + 3 + 2·48 + 2
+    fresh = DoubleConv().astype(np.float64)
+    assert "Trainable params: 128" in fresh.summary((1, 4, 4))  # builds in float64 too
+    assert fresh.conv.weight.dtype == np.float64
+    assert DoubleConv().dtype == np.float32
+
+
+def test_dtype_follows_parameters_created_directly_in_float64():
+    class Scale64(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = Tensor(np.ones(3), requires_grad=True)
+
+        def forward(self, x):
+            assert x.dtype == np.float64  # the probe has the parameters' dtype
+            return x * self.scale
+
+    model = Scale64()
+    assert model.dtype == np.float64
+    assert model.compute_output_shape((3,)) == (3,)
+
+
+def test_named_generators_lists_declared_streams_by_dotted_name():
+    model = nn.Sequential(
+        nn.Dense(4), nn.Dropout(0.5), nn.Dense(3), nn.Dropout(0.2, seed=3), seed=1
+    )
+    model.build((5,))
+    generators = dict(model.named_generators())
+    assert list(generators) == ["dropout._generator", "dropout_1._generator"]
+    assert generators["dropout._generator"] is model.dropout._generator  # the stream forward uses
+    # Regression: a root module's own stream was named "._generator".
+    assert [name for name, _ in nn.Dropout(0.5).named_generators()] == ["_generator"]
+
+
+def test_named_generators_create_the_stream_a_forward_would_and_restoring_it_replays_masks():
+    x = np.ones((4, 6), dtype=np.float32)
+    listed = nn.Sequential(nn.Dropout(0.5), seed=2)
+    states = {name: g.bit_generator.state for name, g in listed.named_generators()}
+    first = listed(x).data
+    np.testing.assert_array_equal(first, nn.Sequential(nn.Dropout(0.5), seed=2)(x).data)
+    for name, generator in listed.named_generators():
+        generator.bit_generator.state = states[name]
+    np.testing.assert_array_equal(listed(x).data, first)
+
+
+def test_named_generators_come_only_from_generator_attributes():
+    class Noisy(nn.Module):
+        generator_attributes = ("_noise",)
+
+        def __init__(self):
+            super().__init__()
+            self._noise = None
+            self._undeclared = np.random.default_rng(0)  # not declared: not saved
+
+        def forward(self, x):
+            return x
+
+    model = nn.Sequential(Noisy(), nn.ReLU())
+    generators = model.named_generators()
+    assert [name for name, _ in generators] == ["noisy._noise"]
+    assert isinstance(generators[0][1], np.random.Generator)
+
+
+@pytest.mark.parametrize(
+    "config,pattern",
+    [
+        (
+            {"class_name": "Sequential", "config": "layers"},
+            r"Sequential.from_config: config must be a dict",
+        ),
+        ({"class_name": "Sequential", "config": {"layers": "dense"}}, r"layers must be a list"),
+        ({"class_name": "ModuleList", "config": {"modules": 3}}, r"modules must be a list"),
+        ({"class_name": "Dense", "config": [3]}, r"Dense.from_config: config must be a dict"),
+        (
+            {"class_name": "Dense", "config": {"units": 3, "use_bias": "yes"}},
+            r"use_bias must be True or False",
+        ),
+    ],
+)
+def test_malformed_configs_raise_type_error_naming_what_was_wrong(config, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        nn.from_config(config)
+
+
+def test_load_state_dict_refuses_values_that_are_not_real_numbers():
+    # Complex weights used to be copied with the imaginary part silently dropped.
+    model = nn.Dense(2, in_features=3, seed=0)
+    before = model.weight.data.copy()
+    state = model.state_dict()
+    state["weight"] = state["weight"] + 1j
+    with pytest.raises(ValueError, match=r"parameter 'weight' holds complex64, not real numbers"):
+        model.load_state_dict(state)
+    np.testing.assert_array_equal(model.weight.data, before)  # nothing copied
