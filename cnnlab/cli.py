@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,6 @@ def _some(names, shown: int = 10) -> str:
 
 
 def cmd_predict(args) -> int:
-    from cnnlab.cli_inputs import load_image
     from cnnlab.training import predict  # lazy: see the module docstring
 
     model = _load_model(args.model)
@@ -152,7 +152,7 @@ def cmd_predict(args) -> int:
     failed = 0
     for image_path in args.images:
         try:
-            x = load_image(image_path, model.input_shape, normalization, invert=args.invert)
+            x = model_input(image_path, model.input_shape, normalization, args.invert, args.fit)
         except (CnnlabError, ValueError, OSError) as error:
             print(f"cnnlab predict: error: {os_message(error)}", file=sys.stderr)
             failed += 1
@@ -168,6 +168,18 @@ def cmd_predict(args) -> int:
         )
         return 2
     return 0
+
+
+def model_input(path, input_shape, normalization, invert=None, fit="auto") -> np.ndarray:
+    """An image file as a (1, C, H, W) float32 batch, prepared and normalised like the training data."""
+    from cnnlab.data.images import prepare_image, read_image  # lazy: see the module docstring
+
+    x = prepare_image(
+        read_image(path, channels=input_shape[0]), input_shape, invert=invert, fit=fit
+    )
+    if normalization:
+        x = (x - np.float32(normalization["mean"])) / np.float32(normalization["std"])
+    return x[None].astype(np.float32)
 
 
 def cmd_summary(args) -> int:
@@ -353,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="invert grey levels, or not (--no-invert); default: detect dark ink on light paper "
         "and invert it to the datasets' light on dark",
     )
+    p.add_argument(
+        "--fit",
+        choices=("auto", "digit", "resize"),
+        default="auto",
+        help="digit: crop to the drawing, fit it in the frame and centre it, as MNIST was "
+        "made; resize: scale the whole image; auto (default): digit for one channel",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser(
@@ -399,6 +418,15 @@ def _register_extensions(subparsers) -> None:
     lab_commands.register(subparsers)
 
 
+def _warning_printer(command: str):
+    """Library warnings (skipped images, ...) as one 'cnnlab <cmd>: warning: ...' line each."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit status (0 done, 2 a user error, 130 interrupted)."""
     command = "cnnlab"
@@ -409,7 +437,9 @@ def main(argv=None) -> int:
             parser.print_help()
             return 2
         command = f"cnnlab {args.command}"
-        status = int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(command)
+            status = int(args.func(args) or 0)
         sys.stdout.flush()
         return status
     except BrokenPipeError:

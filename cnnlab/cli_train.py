@@ -164,10 +164,10 @@ def _check_combination(settings: dict) -> None:
 
 def _prepare(settings: dict, image_size):
     """(splits, augmentation): every user error about them comes before any file is written."""
-    from cnnlab.cli_inputs import parse_augment
+    from cnnlab.data.augment import parse_augment_spec  # lazy: scikit-learn loads slowly
 
     try:
-        augment = parse_augment(settings["augment"], seed=settings["seed"])
+        augment = parse_augment_spec(settings["augment"], seed=settings["seed"])
     except ValueError as error:
         raise CLIError(f"--augment: {error}") from None
     return load_splits(settings["data"], image_size, settings["data_dir"]), augment

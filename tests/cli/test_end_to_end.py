@@ -13,7 +13,7 @@ from PIL import Image
 
 from cnnlab.checkpoint import load_checkpoint
 from cnnlab.cli import DEFAULTS, build_parser
-from cnnlab.cli_inputs import parse_augment
+from cnnlab.data.augment import parse_augment_spec
 from cnnlab.io import load_model
 
 from .helpers import cnnlab_process as cnnlab
@@ -239,9 +239,9 @@ def test_defaults_and_augment_parsing():
         32,
         2e-3,
     )
-    augment = parse_augment("shift=2,rotate=10,flip", seed=3)
+    augment = parse_augment_spec("shift=2,rotate=10,flip", seed=3)
     assert (augment.shift, augment.rotate, augment.flip, augment.seed) == (2, 10.0, True, 3)
-    assert parse_augment("none") is None
+    assert parse_augment_spec("none") is None
 
 
 def test_threads_option_is_recorded_and_rejects_zero(tmp_path):
