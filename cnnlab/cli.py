@@ -8,9 +8,9 @@ command: ``cnnlab.cli_train``).
 
 Errors a user can fix print ``cnnlab <command>: error: ...`` on stderr and exit
 with status 2, as argparse does; a closed output pipe (``cnnlab summary vgg16 | head``)
-ends the command quietly. Imports of the heavy parts (training, data, matplotlib)
-are made inside the commands that need them, so that ``--help`` and ``--version``
-answer at once; each such import says so.
+ends the command quietly. The slow imports (``cnnlab.data`` with scikit-learn,
+``cnnlab.plots`` with matplotlib) are made inside the commands that need them, so
+that ``--help`` and ``--version`` answer quickly; each such import says so.
 
 Other sub-commands are added by a module's ``register(subparsers)``: see
 ``_register_extensions``.
@@ -31,6 +31,8 @@ import cnnlab
 from cnnlab import models, runs
 from cnnlab.cli_train import DEFAULTS, SGD_OPTIMIZERS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
+from cnnlab.lab import commands as lab_commands
+from cnnlab.training import evaluate, predict
 
 __all__ = ["DEFAULTS", "CLIError", "build_parser", "main"]
 
@@ -71,8 +73,6 @@ _positive = _number(float, low=0, low_open=True)
 
 
 def cmd_evaluate(args) -> int:
-    from cnnlab.training import evaluate  # lazy: see the module docstring
-
     model = _load_model(args.model)
     data = args.data or _recorded_data(args.model)
     test = _test_split_for(model, data, args.data_dir)
@@ -85,8 +85,7 @@ def cmd_evaluate(args) -> int:
         f"({round(result['accuracy'] * len(test))}/{len(test)})"
     )
     if args.confusion:
-        from cnnlab.plots import confusion_matrix, plot_confusion_matrix
-        from cnnlab.training import predict
+        from cnnlab.plots import confusion_matrix, plot_confusion_matrix  # lazy: matplotlib
 
         matrix = confusion_matrix(
             test.labels, predict(model, test).argmax(axis=1), test.num_classes
@@ -139,8 +138,6 @@ def _some(names, shown: int = 10) -> str:
 
 
 def cmd_predict(args) -> int:
-    from cnnlab.training import predict  # lazy: see the module docstring
-
     model = _load_model(args.model)
     normalization = getattr(model, "normalization", None)
     if not normalization:
@@ -172,7 +169,10 @@ def cmd_predict(args) -> int:
 
 def model_input(path, input_shape, normalization, invert=None, fit="auto") -> np.ndarray:
     """An image file as a (1, C, H, W) float32 batch, prepared and normalised like the training data."""
-    from cnnlab.data.images import prepare_image, read_image  # lazy: see the module docstring
+    from cnnlab.data.images import (
+        prepare_image,
+        read_image,
+    )  # lazy: cnnlab.data loads scikit-learn
 
     x = prepare_image(
         read_image(path, channels=input_shape[0]), input_shape, invert=invert, fit=fit
@@ -200,7 +200,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from cnnlab.data import available_datasets  # lazy: see the module docstring
+    from cnnlab.data import available_datasets  # lazy: cnnlab.data loads scikit-learn
 
     entries = available_datasets()
     width = max(len(name) for name, _ in entries)
@@ -413,8 +413,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_extensions(subparsers) -> None:
     """Sub-commands contributed by other modules: each has ``register(subparsers)``."""
-    from cnnlab.lab import commands as lab_commands  # lazy: lab sits on top, beside the CLI
-
     lab_commands.register(subparsers)
 
 

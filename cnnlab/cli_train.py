@@ -18,8 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import runs
+from cnnlab import models, runs
+from cnnlab._memory import keep_freed_memory
+from cnnlab.callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
 from cnnlab.errors import CnnlabError
+from cnnlab.io import save_model
+from cnnlab.training import fit, predict
 
 #: the settings of a training run, recorded in run.json, with the CLI's defaults
 DEFAULTS = {
@@ -62,8 +67,6 @@ def requested_settings(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from cnnlab._memory import keep_freed_memory
-
     keep_freed_memory()  # reuse freed buffers across batches (see cnnlab._memory)
     requested = requested_settings(args)
     if args.resume:
@@ -74,8 +77,6 @@ def cmd_train(args) -> int:
         return _resume(args, requested)
     settings = {**DEFAULTS, **requested}
     _check_combination(settings)
-    from cnnlab import models
-
     image_size = settings["image_size"] or models.default_input_shape(settings["model"])[1]
     splits, augment = _prepare(settings, image_size)
     model = _new_model(settings, splits.train)
@@ -90,8 +91,6 @@ def cmd_train(args) -> int:
 
 
 def _resume(args, requested: dict) -> int:
-    from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
-
     try:
         run = runs.open_run(args.resume)
     except runs.RunError as error:
@@ -120,9 +119,8 @@ def _resume(args, requested: dict) -> int:
     except runs.ResumeConflictError as error:
         raise CLIError(
             f"--resume: a resumed run keeps its settings; {', '.join(map(flag, error.names))} "
-            f"can't change ({str(error).split('cannot change ', 1)[-1]}); "
-            "only --epochs (to extend it), "
-            "--threads and --data-dir may; start a new run to change the others"
+            f"can't change ({error.detail}); only --epochs (to extend it), --threads and "
+            "--data-dir may; start a new run to change the others"
         ) from None
     try:
         checkpoint = load_checkpoint(run.checkpoint_file)
@@ -174,8 +172,6 @@ def _prepare(settings: dict, image_size):
 
 
 def _new_model(settings, train):
-    from cnnlab import models
-
     try:
         return models.get(
             settings["model"],
@@ -218,8 +214,6 @@ def _fit_options(settings: dict, fit) -> dict:
 
 
 def _callbacks(run, settings: dict) -> list:
-    from cnnlab.callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint
-
     callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)]
     if settings["schedule"] != "none":
         callbacks.append(LearningRateScheduler(settings["schedule"]))
@@ -229,8 +223,6 @@ def _callbacks(run, settings: dict) -> list:
 
 
 def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint) -> int:
-    from cnnlab.training import fit  # lazy: see cnnlab.cli's note on imports
-
     train, test = splits
     if checkpoint is not None:
         _check_data_fits(model, train, settings["data"])
@@ -269,8 +261,6 @@ def _title(settings: dict) -> str:
 
 def _finish(run, model, history, test, title: str) -> int:
     """Write the history and the model, then evaluate the test set once and draw the figures."""
-    from cnnlab.io import save_model
-
     run.write_history(history)
     save_model(model, run.model_file)
     return _report(run, model, history, test, title)
@@ -307,8 +297,6 @@ def _stopped(run, history) -> int:
 def _saved_epochs(run) -> int:
     if not run.has_checkpoint():
         return 0
-    from cnnlab.checkpoint import load_checkpoint
-
     try:
         return int(load_checkpoint(run.checkpoint_file)["epoch"])
     except (CnnlabError, ValueError, TypeError, KeyError, OSError):
@@ -317,8 +305,11 @@ def _saved_epochs(run) -> int:
 
 def _report(run, model, history, test, title: str) -> int:
     """Evaluate the test set once; print loss and accuracy; write both figures."""
-    from cnnlab.plots import confusion_matrix, plot_confusion_matrix, plot_history
-    from cnnlab.training import predict
+    from cnnlab.plots import (
+        confusion_matrix,
+        plot_confusion_matrix,
+        plot_history,
+    )  # lazy: matplotlib
 
     probabilities = predict(model, test)
     labels = np.asarray(test.labels)
@@ -350,6 +341,6 @@ def _blas_threads(threads: int | None):
     """Limit the BLAS library's threads inside the block (no limit for None)."""
     if threads is None:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # lazy: needed only with --threads
 
     return threadpool_limits(threads, user_api="blas")

@@ -103,11 +103,15 @@ class RunExistsError(RunError):
 
 
 class ResumeConflictError(CnnlabError, ValueError):
-    """A resume was asked to change settings that are fixed for the run; ``names`` lists them."""
+    """A resume was asked to change settings that are fixed for the run.
 
-    def __init__(self, message: str, names: list[str]):
-        super().__init__(message)
+    ``names`` lists them; ``detail`` says, for each, what the run has and what was asked.
+    """
+
+    def __init__(self, names: list[str], detail: str):
+        super().__init__(f"a resumed run keeps its settings; cannot change {detail}")
         self.names = names
+        self.detail = detail
 
 
 def _optional(check):
@@ -519,9 +523,7 @@ def merge_resume_settings(saved: dict, requested: dict, changeable=RESUME_CHANGE
             f"{name} (the run has {saved.get(name)!r}, asked for {requested[name]!r})"
             for name in conflicts
         )
-        raise ResumeConflictError(
-            f"a resumed run keeps its settings; cannot change {detail}", conflicts
-        )
+        raise ResumeConflictError(conflicts, detail)
     merged = dict(saved)
     merged.update({name: value for name, value in requested.items() if name in changeable})
     return merged

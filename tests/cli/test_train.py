@@ -113,20 +113,27 @@ def test_nan_in_epoch_one_does_not_point_at_a_missing_checkpoint(tmp_path, monke
 
 
 def test_train_evaluates_the_test_set_once_at_the_end(tmp_path, monkeypatch):
-    import cnnlab.training
+    """After fit returns, the 360 test images go through the model exactly once."""
+    import cnnlab.cli_train
 
-    calls = {"predict": 0, "evaluate": 0}
-    for name in calls:
-        original = getattr(cnnlab.training, name)
+    images_seen = []
+    real_fit = cnnlab.cli_train.fit
 
-        def counted(*args, _name=name, _original=original, **kwargs):
-            calls[_name] += 1
-            return _original(*args, **kwargs)
+    def fit_then_count(model, *args, **kwargs):
+        history = real_fit(model, *args, **kwargs)
+        real_call = type(model).__call__
 
-        monkeypatch.setattr(cnnlab.training, name, counted)
+        def counting_call(self, x, *call_args, **call_kwargs):
+            images_seen.append(len(x.data))
+            return real_call(self, x, *call_args, **call_kwargs)
+
+        monkeypatch.setattr(type(model), "__call__", counting_call)
+        return history
+
+    monkeypatch.setattr(cnnlab.cli_train, "fit", fit_then_count)
     monkeypatch.chdir(tmp_path)
     assert train("--epochs", 1) == 0
-    assert calls == {"predict": 1, "evaluate": 0}
+    assert sum(images_seen) == 360
 
 
 def test_train_records_the_new_training_flags(tmp_path, monkeypatch):
