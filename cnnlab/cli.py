@@ -29,15 +29,12 @@ import numpy as np
 
 import cnnlab
 from cnnlab import models, runs
-from cnnlab.cli_train import DEFAULTS, SGD_OPTIMIZERS, CLIError, cmd_train, load_splits, os_message
+from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.lab import commands as lab_commands
 from cnnlab.training import evaluate, predict
 
 __all__ = ["DEFAULTS", "CLIError", "build_parser", "main"]
-
-OPTIMIZERS = ("adam", "adamw", *SGD_OPTIMIZERS)
-SCHEDULES = ("cosine", "onecycle", "step", "none")
 
 
 def _number(kind=float, low=None, low_open=False, high=None, high_open=False):
@@ -241,7 +238,9 @@ def _add_train_parser(subparsers) -> None:
         "--batch-size", type=_positive_int, help=f"mini-batch size (default {d['batch_size']})"
     )
     p.add_argument("--lr", type=_positive, help=f"learning rate (default {d['lr']:g})")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"optimiser (default {d['optimizer']})")
+    p.add_argument(
+        "--optimizer", choices=runs.OPTIMIZERS, help=f"optimiser (default {d['optimizer']})"
+    )
     p.add_argument(
         "--momentum",
         type=_number(float, low=0, high=1, high_open=True),
@@ -251,7 +250,9 @@ def _add_train_parser(subparsers) -> None:
         "--weight-decay", type=_number(float, low=0), help="L2 weight decay (default 0)"
     )
     p.add_argument(
-        "--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {d['schedule']})"
+        "--schedule",
+        choices=runs.SCHEDULES,
+        help=f"learning-rate schedule (default {d['schedule']})",
     )
     p.add_argument(
         "--augment",

@@ -234,7 +234,7 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
     print(f"Run directory: {run.directory}", flush=True)
     options = _fit_options(settings, fit)
     validation = None if settings["validation_split"] else test
-    with _blas_threads(settings["threads"]):
+    with _blas_threads(settings["threads"]), _resume_errors(checkpoint):
         history = fit(
             model,
             train,
@@ -335,6 +335,18 @@ def _report(run, model, history, test, title: str) -> int:
     print(f"Test accuracy: {accuracy:.4f} ({correct}/{len(test)})")
     print(f"Wrote {run.model_file}, {', '.join(str(path) for path in figures)}")
     return 0
+
+
+@contextlib.contextmanager
+def _resume_errors(checkpoint):
+    """A checkpoint that doesn't fit its run (crafted, or from another run) is a user error."""
+    if checkpoint is None:
+        yield
+        return
+    try:
+        yield
+    except (CnnlabError, ValueError, TypeError, KeyError) as error:
+        raise CLIError(f"--resume: {checkpoint['path']}: {error}") from None
 
 
 def _blas_threads(threads: int | None):

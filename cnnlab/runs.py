@@ -50,7 +50,7 @@ import stat
 from pathlib import Path
 
 from cnnlab import atomic
-from cnnlab._checks import check_int, check_number, check_type
+from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.errors import CnnlabError, FileFormatError
 from cnnlab.limits import LIMITS
 
@@ -59,8 +59,10 @@ __all__ = [
     "FIGURE_FILES",
     "HISTORY_FILE",
     "MODEL_FILE",
+    "OPTIMIZERS",
     "RESUME_CHANGEABLE",
     "RUN_FILE",
+    "SCHEDULES",
     "ResumeConflictError",
     "Run",
     "RunError",
@@ -83,6 +85,9 @@ MODEL_FILE = "model.npz"
 FIGURE_FILES = ("learning_curve.png", "confusion_matrix.png")
 RUN_FORMAT = "cnnlab-run"
 RUN_VERSION = 1
+#: the optimisers and learning-rate schedules a run may name (cnnlab.optim, cnnlab.callbacks)
+OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "nesterov")
+SCHEDULES = ("cosine", "onecycle", "step", "none")
 #: settings that a resumed run may change: more epochs extend it; the rest is where and how fast
 RESUME_CHANGEABLE = ("epochs", "threads", "data_dir", "verbose")
 
@@ -125,8 +130,8 @@ _SETTINGS = {
     "epochs": lambda v, n: check_int(v, "settings", n, minimum=1),
     "batch_size": lambda v, n: check_int(v, "settings", n, minimum=1),
     "lr": lambda v, n: check_number(v, "settings", n, low=0, low_open=True),
-    "optimizer": lambda v, n: check_type(v, str, "settings", n, "a str"),
-    "schedule": lambda v, n: check_type(v, str, "settings", n, "a str"),
+    "optimizer": lambda v, n: check_choice(v, OPTIMIZERS, "settings", n),
+    "schedule": lambda v, n: check_choice(v, SCHEDULES, "settings", n),
     "augment": lambda v, n: check_type(v, str, "settings", n, "a str"),
     "seed": lambda v, n: check_int(v, "settings", n, minimum=0),
     "image_size": _optional(lambda v, n: check_int(v, "settings", n, minimum=1)),

@@ -260,3 +260,28 @@ def test_resume_of_another_npz_file_is_refused(run_copy, capsys):
     assert main(["train", "--resume", str(run_copy / "other.npz"), "--epochs", "3"]) == 2
     assert "--resume takes a run folder or its checkpoint.npz" in capsys.readouterr().err
     assert main(["train", "--resume", str(run_copy / "checkpoint.npz"), "--epochs", "1"]) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"optimizer": "evil"},
+        {"schedule": "test"},
+        {"augment": "zoom=1"},
+        {"data": "/nowhere/at/all"},
+        {"lr": "fast"},
+        {"epochs": -1},
+        {"batch_size": 1e400},
+        {"seed": [1]},
+        {"optimizer": "sgd"},  # the checkpoint holds Adam's state
+        {"data": 5},
+    ],
+)
+def test_resume_of_a_crafted_run_json_is_a_clean_error(run_copy, capsys, change):
+    info = json.loads((run_copy / "run.json").read_text())
+    info["settings"].update(change)
+    (run_copy / "run.json").write_text(json.dumps(info))
+    assert main(["train", "--resume", str(run_copy), "--epochs", "3", "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab train: error: ") and "Traceback" not in err
+    assert load_checkpoint(run_copy / "checkpoint.npz")["epoch"] == 2
