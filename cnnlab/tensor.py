@@ -82,7 +82,6 @@ class Tensor:
         self._retain_grad = False
         self.name = name
 
-    # ------------------------------------------------------------------ basics
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
@@ -120,9 +119,7 @@ class Tensor:
         return Tensor(self.data)
 
     def astype(self, dtype) -> Tensor:
-        from cnnlab.ops.arithmetic import cast
-
-        return cast(self, dtype)
+        return _arith.cast(self, dtype)
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after ``backward``."""
@@ -132,7 +129,6 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    # --------------------------------------------------------------- backward
     def backward(self, grad=None) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it.
 
@@ -179,7 +175,6 @@ class Tensor:
                 previous = grads.get(key)
                 grads[key] = parent_grad if previous is None else previous + parent_grad
 
-    # ------------------------------------------------------------ arithmetic
     def __add__(self, other):
         return _arith.add(self, other)
 

@@ -54,7 +54,9 @@ def torch_check(torch):
     """
 
     def check(ours, theirs, *arrays, seed: int = 0, grad: bool = True):
-        float_dtypes = {a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
+        float_dtypes = {
+            a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+        }
         assert len(float_dtypes) == 1, f"expected one float dtype, got {float_dtypes}"
         (dtype,) = float_dtypes
         tolerance = TORCH_TOLERANCE[dtype]
@@ -90,3 +92,130 @@ def torch_check(torch):
         return out
 
     return check
+
+
+@pytest.fixture
+def forced():
+    """forced(routes, call): ``call()`` inside the routes override (``conv_routes(...)`` or
+    ``pool_routes(...)``); a route the planner says does not apply skips the test with the
+    planner's reason, so nothing falls back silently."""
+    from cnnlab.ops.conv import RouteNotApplicableError
+
+    def run(routes, call):
+        with routes:
+            try:
+                return call()
+            except RouteNotApplicableError as error:
+                pytest.skip(f"route does not apply: {error}")
+
+    return run
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _explicit_pads(padding, size, kernel, stride, dilation):
+    """((top, bottom), (left, right)); 'same' by TensorFlow's rule, out = ceil(n / s)."""
+    if padding == "same":
+        pads = []
+        for n, k, s, d in zip(size, kernel, stride, dilation):
+            total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    ph, pw = (0, 0) if padding == "valid" else _pair(padding)
+    return (ph, ph), (pw, pw)
+
+
+@pytest.fixture
+def naive_conv2d():
+    """naive_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1): one loop per
+    output element, written for clarity (int, pair, 'valid' or 'same' padding)."""
+
+    def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+        sh, sw = _pair(stride)
+        dh, dw = _pair(dilation)
+        n, c_in, h, width = x.shape
+        c_out, c_per_group, kh, kw = w.shape
+        (top, bottom), (left, right) = _explicit_pads(
+            padding, (h, width), (kh, kw), (sh, sw), (dh, dw)
+        )
+        xp = np.zeros((n, c_in, h + top + bottom, width + left + right), dtype=x.dtype)
+        xp[:, :, top : top + h, left : left + width] = x
+        oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+        ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+        out_per_group = c_out // groups
+        y = np.zeros((n, c_out, oh, ow), dtype=x.dtype)
+        for b_i in range(n):
+            for o in range(c_out):
+                g = o // out_per_group
+                for i in range(oh):
+                    for j in range(ow):
+                        total = 0.0 if b is None else b[o]
+                        for c in range(c_per_group):
+                            for u in range(kh):
+                                for v in range(kw):
+                                    pixel = xp[
+                                        b_i, g * c_per_group + c, sh * i + dh * u, sw * j + dw * v
+                                    ]
+                                    total += w[o, c, u, v] * pixel
+                        y[b_i, o, i, j] = total
+        return y
+
+    return conv
+
+
+@pytest.fixture
+def naive_conv2d_grads():
+    """naive_conv2d_grads(x, w, delta, stride=1, padding=0, dilation=1, groups=1) -> (dx, dw, db):
+    the chain rule one product at a time: every y[n, o, i, j] adds δ[n, o, i, j] times each
+    input pixel it read to ∂L/∂w, and times each weight to ∂L/∂x (padding dropped)."""
+
+    def grads(x, w, delta, stride=1, padding=0, dilation=1, groups=1):
+        sh, sw = _pair(stride)
+        dh, dw_ = _pair(dilation)
+        n, c_in, h, width = x.shape
+        c_out, c_per_group, kh, kw = w.shape
+        (top, bottom), (left, right) = _explicit_pads(
+            padding, (h, width), (kh, kw), (sh, sw), (dh, dw_)
+        )
+        xp = np.zeros((n, c_in, h + top + bottom, width + left + right), dtype=x.dtype)
+        xp[:, :, top : top + h, left : left + width] = x
+        dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+        out_per_group = c_out // groups
+        for b_i, o, i, j in np.ndindex(delta.shape):
+            g = o // out_per_group
+            for c, u, v in np.ndindex(c_per_group, kh, kw):
+                row, col = sh * i + dh * u, sw * j + dw_ * v
+                dw[o, c, u, v] += delta[b_i, o, i, j] * xp[b_i, g * c_per_group + c, row, col]
+                dxp[b_i, g * c_per_group + c, row, col] += delta[b_i, o, i, j] * w[o, c, u, v]
+        dx = dxp[:, :, top : top + h, left : left + width]
+        return dx, dw, delta.sum(axis=(0, 2, 3))
+
+    return grads
+
+
+@pytest.fixture
+def naive_pool():
+    """naive_pool(x, kernel_size, stride=None, padding=0, kind="max"|"avg"): one window at a time
+    (max pads with −∞; avg counts the padded zeros, as PyTorch's count_include_pad)."""
+
+    def pool(x, kernel_size, stride=None, padding=0, kind="max"):
+        kh, kw = _pair(kernel_size)
+        sh, sw = _pair(kernel_size if stride is None else stride)
+        ph, pw = _pair(padding)
+        n, c, h, w = x.shape
+        fill = -np.inf if kind == "max" else 0.0
+        xp = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
+        xp[:, :, ph : ph + h, pw : pw + w] = x
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        y = np.zeros((n, c, oh, ow), dtype=x.dtype)
+        for i in range(oh):
+            for j in range(ow):
+                window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+                y[:, :, i, j] = (
+                    window.max(axis=(2, 3)) if kind == "max" else window.mean(axis=(2, 3))
+                )
+        return y
+
+    return pool

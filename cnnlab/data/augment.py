@@ -28,6 +28,7 @@ import numbers
 import re
 
 import numpy as np
+from PIL import Image
 
 from cnnlab._checks import check_int, check_number, check_type
 
@@ -171,8 +172,6 @@ def flip_images(images) -> np.ndarray:
 
 def resize_images(images, size) -> np.ndarray:
     """Resize uint8 images (N, C, H, W) to ``size`` (int or (H, W)) with Pillow's bilinear filter."""
-    from PIL import Image
-
     images = _check_images(images, "resize_images")
     if images.dtype != np.uint8:
         raise ValueError(f"resize_images: expected uint8 images, received dtype {images.dtype}")
@@ -216,7 +215,8 @@ class Augmentation:
         self.rotate = check_number(rotate, "Augmentation", "rotate", low=0)
         # The magnification is drawn from [1 - scale, 1 + scale]: it must stay positive.
         self.scale = check_number(scale, "Augmentation", "scale", low=0, high=1, high_open=True)
-        self.flip = bool(check_type(flip, (bool, np.bool_), "Augmentation", "flip", "True or False"))
+        flip = check_type(flip, (bool, np.bool_), "Augmentation", "flip", "True or False")
+        self.flip = bool(flip)
         self.noise = check_number(noise, "Augmentation", "noise", low=0)
         self.seed = None if seed is None else check_int(seed, "Augmentation", "seed", minimum=0)
         self.rng = np.random.default_rng(seed)
@@ -278,11 +278,11 @@ _NO_AUGMENTATION = ("", "none", "off", "no")
 
 
 def parse_augment_spec(spec: str, seed: int = 0) -> Augmentation | None:
-    """Parse ``'shift=2,rotate=10,scale=0.1,flip,noise=0.05'`` into an ``Augmentation``; 'none' -> None.
+    """Parse ``'shift=2,rotate=10,scale=0.1,flip,noise=0.05'`` into an ``Augmentation``.
 
     Comma-separated options, each at most once: ``shift=N`` (whole pixels, 0..1000), ``rotate=DEG``
     (0..180), ``scale=F`` (0 <= F < 1), ``flip`` (or ``flip=true|false|yes|no|on|off|1|0``),
-    ``noise=STD`` (0..1). ``''``, ``'none'``, ``'off'`` or ``'no'`` mean no augmentation.
+    ``noise=STD`` (0..1). ``''``, ``'none'``, ``'off'`` or ``'no'`` mean no augmentation: None.
     Anything else is a ValueError quoting the spec: an unknown option, a repeated one,
     ``flip=maybe``, a number that isn't finite (``nan``, ``inf``, ``1e999``) or is out of range.
     ``seed`` seeds the augmentation's random stream (TypeError/ValueError of its own if it is
@@ -299,7 +299,9 @@ def parse_augment_spec(spec: str, seed: int = 0) -> Augmentation | None:
         if key not in AUGMENT_OPTIONS:
             found = f"unknown option {key!r}" if key else "an empty option"
             expected = ", ".join(AUGMENT_OPTIONS)
-            raise ValueError(f"augmentation spec {spec!r}: {found}; the options are {expected} (or 'none')")
+            raise ValueError(
+                f"augmentation spec {spec!r}: {found}; the options are {expected} (or 'none')"
+            )
         if key in options:
             raise ValueError(f"augmentation spec {spec!r}: {key} is given twice")
         options[key] = _parse_option(spec, key, value if equals else None)
@@ -313,7 +315,9 @@ def _parse_option(spec: str, key: str, value: str | None):
             return True
         if value.lower() in _FALSE:
             return False
-        raise ValueError(f"augmentation spec {spec!r}: flip must be {meaning}, received flip={value}")
+        raise ValueError(
+            f"augmentation spec {spec!r}: flip must be {meaning}, received flip={value}"
+        )
     pattern = _WHOLE if key == "shift" else _NUMBER
     number = float(value) if value is not None and pattern.fullmatch(value) else None
     upper_open = key == "scale"
@@ -321,5 +325,7 @@ def _parse_option(spec: str, key: str, value: str | None):
     if number is None or not np.isfinite(number) or number < low or too_high:
         bound = f"[{low}, {high})" if upper_open else f"[{low}, {high}]"
         shown = "nothing" if value is None else f"{key}={value}"
-        raise ValueError(f"augmentation spec {spec!r}: {key} must be {meaning} in {bound}, received {shown}")
+        raise ValueError(
+            f"augmentation spec {spec!r}: {key} must be {meaning} in {bound}, received {shown}"
+        )
     return int(value) if key == "shift" else number

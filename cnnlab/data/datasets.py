@@ -35,9 +35,17 @@ from cnnlab.atomic import write_bytes
 from cnnlab.data.augment import resize_images
 from cnnlab.data.dataset import ArrayDataset, Splits, pixel_stats
 from cnnlab.data.idx import IDXFormatError, read_idx_pair
+from cnnlab.data.imagefolder import load_image_folder
 from cnnlab.errors import CnnlabError
 
-__all__ = ["DatasetNotFoundError", "available_datasets", "load_dataset", "load_digits", "load_idx_dataset"]
+__all__ = [
+    "DatasetNotFoundError",
+    "available_datasets",
+    "load_dataset",
+    "load_digits",
+    "load_idx_dataset",
+    "preparation_for",
+]
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 
@@ -203,8 +211,11 @@ def load_idx_dataset(name: str, data_dir=None, download: bool = True) -> Splits:
     test_images, test_labels = read_idx_pair(files["test_images"], files["test_labels"])
     for labels, key in ((train_labels, "train_labels"), (test_labels, "test_labels")):
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise IDXFormatError(files[key], f"labels must lie in [0, {len(class_names)}) for {name}'s "
-                                             f"{len(class_names)} classes, found [{labels.min()}, {labels.max()}]")
+            raise IDXFormatError(
+                files[key],
+                f"labels must lie in [0, {len(class_names)}) for {name}'s classes, "
+                f"found [{labels.min()}, {labels.max()}]",
+            )
     return _make_splits(name, train_images, train_labels, test_images, test_labels, class_names)
 
 
@@ -222,6 +233,7 @@ def load_digits() -> Splits:
     ``sklearn.model_selection.train_test_split(test_size=0.2, stratify=labels, random_state=0)``:
     1,437 training and 360 test images, each class in the same proportion in both.
     """
+    # scikit-learn takes seconds to import; only 'digits' needs it.
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
@@ -266,14 +278,35 @@ def load_dataset(name, image_size=None, data_dir=None, *, download: bool = True)
     elif key in IDX_DATASETS:
         splits = load_idx_dataset(key, data_dir, download=download)
     elif Path(str(name)).expanduser().is_dir():
-        from cnnlab.data.imagefolder import load_image_folder
-
         return load_image_folder(name, image_size=image_size)
     else:
         names = ", ".join(repr(n) for n, _ in available_datasets())
         raise ValueError(f"load_dataset: unknown dataset {name!r}: expected one of {names} or the path of "
                          "an existing image folder")
     return splits if image_size is None else _resize_splits(splits, image_size)
+
+
+#: How each dataset's images were framed, as ``prepare_image`` keyword arguments: MNIST's
+#: digits fill a 20x20 box of 28x28 centred by mass; scikit-learn's digits (resized) and
+#: Fashion-MNIST's items (longest edge to 28, centred) fill the frame. All are light on dark.
+_PREPARATION = {
+    "mnist": {"fit": "digit", "box": 20 / 28},
+    "digits": {"fit": "digit", "box": 1.0},
+    "fashion-mnist": {"fit": "digit", "box": 1.0},
+}
+
+
+def preparation_for(name) -> dict:
+    """``prepare_image`` keyword arguments that frame a new image as dataset ``name``'s were.
+
+    For 'mnist', 'digits' and 'fashion-mnist': polarity detection (``invert`` left to None), the
+    ink cropped, fitted to the dataset's box and centred. For anything else (an image folder,
+    an unknown name): ``{'fit': 'resize', 'invert': False}``, the images as they are, resized,
+    since a model trained on a person's own images learnt them as they are.
+    """
+    key = str(name).lower()
+    key = _ALIASES.get(key, key)
+    return dict(_PREPARATION.get(key, {"fit": "resize", "invert": False}))
 
 
 def available_datasets(data_dir=None) -> list[tuple[str, str]]:

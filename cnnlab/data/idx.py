@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import sys
 import zlib
 from pathlib import Path
 
@@ -66,23 +67,34 @@ def _read_header(handle, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """Parse and check the header: (shape, dtype, header length in bytes); nothing allocated."""
     magic = handle.read(4)
     if not magic:
-        raise IDXFormatError(path, "empty file (0 bytes): an IDX file starts with a 4-byte magic number")
+        raise IDXFormatError(
+            path, "empty file (0 bytes): an IDX file starts with a 4-byte magic number"
+        )
     if len(magic) < 4:
-        raise IDXFormatError(path, f"truncated IDX file: {len(magic)} bytes, shorter than the 4-byte magic "
-                                   "number")
+        raise IDXFormatError(
+            path, f"truncated IDX file: {len(magic)} bytes, shorter than the 4-byte magic number"
+        )
     if magic[0] != 0 or magic[1] != 0:
-        raise IDXFormatError(path, f"bad magic number 0x{magic.hex()}: an IDX file starts with 0x0000, "
-                                   "then a type code and the number of dimensions")
+        raise IDXFormatError(
+            path,
+            f"bad magic number 0x{magic.hex()}: an IDX file starts with 0x0000, "
+            "then a type code and the number of dimensions",
+        )
     code, ndim = magic[2], magic[3]
     if code not in _TYPE_CODES:
         known = ", ".join(f"0x{c:02X}" for c in _TYPE_CODES)
         raise IDXFormatError(path, f"unknown IDX type code 0x{code:02X} (expected one of {known})")
     if not 1 <= ndim <= MAX_DIMENSIONS:
-        raise IDXFormatError(path, f"IDX header declares {ndim} dimensions (expected 1 to {MAX_DIMENSIONS})")
+        raise IDXFormatError(
+            path, f"IDX header declares {ndim} dimensions (expected 1 to {MAX_DIMENSIONS})"
+        )
     sizes = handle.read(4 * ndim)
     if len(sizes) < 4 * ndim:
-        raise IDXFormatError(path, f"truncated IDX header: {ndim} dimensions need {4 * ndim} bytes of "
-                                   f"sizes, found {len(sizes)}")
+        raise IDXFormatError(
+            path,
+            f"truncated IDX header: {ndim} dimensions need {4 * ndim} bytes of sizes, "
+            f"found {len(sizes)}",
+        )
     shape = tuple(int.from_bytes(sizes[i:i + 4], "big") for i in range(0, len(sizes), 4))
     dtype = _TYPE_CODES[code]
     # Python integers: a product of sizes never overflows here, unlike NumPy's intp.
@@ -91,6 +103,9 @@ def _read_header(handle, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
         LIMITS.check("max_idx_bytes", nbytes, f"IDX header (shape {shape} of {dtype.name})")
     except LimitExceededError as error:
         raise IDXLimitExceededError(path, str(error)) from None
+    if math.prod(max(size, 1) for size in shape) * dtype.itemsize > sys.maxsize:
+        # NumPy refuses such a shape even when a zero size makes it empty.
+        raise IDXFormatError(path, f"IDX header declares shape {shape}, too large for any array")
     return shape, dtype, 4 + 4 * ndim
 
 
@@ -110,12 +125,19 @@ def _read_raw(path: Path) -> np.ndarray:
         nbytes = math.prod(shape) * dtype.itemsize
         file_bytes = path.stat().st_size
         # Checked against the file's size before allocating: a short file can't declare 65535^3.
-        if file_bytes - header_bytes < nbytes:
-            raise IDXFormatError(path, f"truncated IDX file: shape {shape} of {dtype.name} needs {nbytes:,} "
-                                       f"data bytes, the file holds {file_bytes - header_bytes:,}")
-        if file_bytes - header_bytes > nbytes:
-            raise IDXFormatError(path, f"IDX file is longer than its header says: {file_bytes - header_bytes:,} "
-                                       f"data bytes for the {nbytes:,} of shape {shape}")
+        held = file_bytes - header_bytes
+        if held < nbytes:
+            raise IDXFormatError(
+                path,
+                f"truncated IDX file: shape {shape} of {dtype.name} needs {nbytes:,} data bytes, "
+                f"the file holds {held:,}",
+            )
+        if held > nbytes:
+            raise IDXFormatError(
+                path,
+                f"IDX file is longer than its header says: {held:,} data bytes for the "
+                f"{nbytes:,} of shape {shape}",
+            )
         data = np.empty(shape, dtype=dtype)
         got = _read_exactly(handle, memoryview(data.reshape(-1)).cast("B")) if nbytes else 0
         if got != nbytes or handle.read(1):
@@ -133,12 +155,18 @@ def _read_gzip(path: Path) -> np.ndarray:
         while len(buffer) < nbytes:
             chunk = handle.read(min(_CHUNK_BYTES, nbytes - len(buffer)))
             if not chunk:
-                raise IDXFormatError(path, f"truncated IDX file: shape {shape} of {dtype.name} needs {nbytes:,} "
-                                           f"data bytes, found {len(buffer):,}")
+                raise IDXFormatError(
+                    path,
+                    f"truncated IDX file: shape {shape} of {dtype.name} needs {nbytes:,} data "
+                    f"bytes, found {len(buffer):,}",
+                )
             buffer += chunk
         if handle.read(1):
-            raise IDXFormatError(path, f"IDX file is longer than its header says: more than the {nbytes:,} "
-                                       f"data bytes of shape {shape}")
+            raise IDXFormatError(
+                path,
+                f"IDX file is longer than its header says: more than the {nbytes:,} data bytes "
+                f"of shape {shape}",
+            )
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
 
@@ -184,8 +212,10 @@ def write_idx(path, array, compress: bool | None = None) -> Path:
         raise ValueError(f"write_idx: IDX cannot store dtype {array.dtype} (expected uint8, int8, int16, "
                          "int32, float32 or float64)")
     if not 1 <= array.ndim <= MAX_DIMENSIONS:
-        raise ValueError(f"write_idx: array must have 1 to {MAX_DIMENSIONS} dimensions, received shape "
-                         f"{array.shape}")
+        raise ValueError(
+            f"write_idx: array must have 1 to {MAX_DIMENSIONS} dimensions, "
+            f"received shape {array.shape}"
+        )
     if max(array.shape) > 0xFFFFFFFF:
         raise ValueError(f"write_idx: IDX sizes are uint32, received shape {array.shape}")
     code = _CODE_OF_KIND[key]

@@ -30,16 +30,34 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab._checks import check_choice, check_number
+from cnnlab._checks import check_choice, check_int, check_number
 from cnnlab.data.dataset import ArrayDataset, Splits, pixel_stats
 from cnnlab.data.images import probe_image, read_image, resize_image
 from cnnlab.errors import CnnlabError, FileFormatError
 
-__all__ = ["IMAGE_EXTENSIONS", "FolderReport", "ImageFolderWarning", "SkippedImage", "load_image_folder",
-           "stratified_split"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "FolderReport",
+    "ImageFolderWarning",
+    "SkippedImage",
+    "load_image_folder",
+    "stratified_split",
+]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
-                    ".pbm", ".pnm")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pgm",
+    ".ppm",
+    ".pbm",
+    ".pnm",
+)
 #: how many file names a warning or summary lists before "and N more".
 _NAMES_SHOWN = 10
 
@@ -77,15 +95,19 @@ class FolderReport:
 
     def summary(self) -> str:
         """One paragraph for people: counts, then the names (the first few of each kind)."""
-        lines = [f"{self.root}: loaded {self.loaded} image(s)"
-                 + (f", {self.nested} of them from nested sub-folders" if self.nested else "")]
+        lines = [
+            f"{self.root}: loaded {self.loaded} image(s)"
+            + (f", {self.nested} of them from nested sub-folders" if self.nested else "")
+        ]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} unreadable file(s):")
             lines += [f"  {item.path}: {item.reason}" for item in self.skipped[:_NAMES_SHOWN]]
             if len(self.skipped) > _NAMES_SHOWN:
                 lines.append(f"  ... and {len(self.skipped) - _NAMES_SHOWN} more")
         if self.unsorted:
-            lines.append(f"ignored {len(self.unsorted)} image file(s) outside any class sub-folder:")
+            lines.append(
+                f"ignored {len(self.unsorted)} image file(s) outside any class sub-folder:"
+            )
             lines += [f"  {path}" for path in self.unsorted[:_NAMES_SHOWN]]
             if len(self.unsorted) > _NAMES_SHOWN:
                 lines.append(f"  ... and {len(self.unsorted) - _NAMES_SHOWN} more")
@@ -101,7 +123,9 @@ def _list_folder(folder: Path) -> list[os.DirEntry]:
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError as error:
-        raise FileFormatError(folder, f"cannot list the folder: {error.strerror or error}") from None
+        raise FileFormatError(
+            folder, f"cannot list the folder: {error.strerror or error}"
+        ) from None
 
 
 def _class_dirs(folder: Path) -> list[str]:
@@ -113,11 +137,13 @@ def _loose_images(folder: Path) -> list[Path]:
 
 
 def _walk_class(folder: Path, skipped: list[SkippedImage]) -> list[Path]:
-    """Image files below ``folder`` (sorted, nested ones included, symlinked folders not followed)."""
+    """Image files below ``folder``, sorted, nested included; symlinked folders not followed."""
     files = []
 
     def unreadable(error: OSError) -> None:
-        skipped.append(SkippedImage(Path(error.filename or folder), f"cannot list: {error.strerror}"))
+        skipped.append(
+            SkippedImage(Path(error.filename or folder), f"cannot list: {error.strerror}")
+        )
 
     for directory, subdirectories, names in os.walk(folder, onerror=unreadable):
         subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
@@ -137,7 +163,9 @@ def _scan(root: Path, class_names: list[str], skipped: list[SkippedImage]):
     return paths, labels, nested
 
 
-def _choose_channels(paths: list[Path], skipped: list[SkippedImage], strict: bool) -> tuple[int, set]:
+def _choose_channels(
+    paths: list[Path], skipped: list[SkippedImage], strict: bool
+) -> tuple[int, set]:
     """1 if every readable header is grayscale, else 3; also the paths whose header failed."""
     grayscale, failed = True, set()
     for path in paths:
@@ -154,13 +182,29 @@ def _choose_channels(paths: list[Path], skipped: list[SkippedImage], strict: boo
 def _reason(error: Exception, path: Path) -> str:
     text = str(error)
     prefix = f"{path}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text.removeprefix(prefix)
 
 
-def _read_images(root: Path, paths: list[Path], image_size, channels: int, skipped: list[SkippedImage],
-                 strict: bool) -> tuple[np.ndarray, list[int]]:
+def _size_pair(image_size) -> tuple[int, int]:
+    pair = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+    if len(pair) != 2:
+        raise ValueError(
+            "load_image_folder: image_size must be an int or an (H, W) pair, "
+            f"received image_size={image_size!r}"
+        )
+    return tuple(check_int(n, "load_image_folder", "image_size", minimum=1) for n in pair)
+
+
+def _read_images(
+    root: Path,
+    paths: list[Path],
+    image_size,
+    channels: int,
+    skipped: list[SkippedImage],
+    strict: bool,
+) -> tuple[np.ndarray, list[int]]:
     """Decode every image to uint8 (N, C, H, W); returns the images and the indices kept."""
-    size = None if image_size is None else ((image_size,) * 2 if np.isscalar(image_size) else tuple(image_size))
+    size = None if image_size is None else _size_pair(image_size)
     out, kept, sizes = None, [], {}
     for index, path in enumerate(paths):
         try:
@@ -180,11 +224,14 @@ def _read_images(root: Path, paths: list[Path], image_size, channels: int, skipp
         kept.append(index)
     if size is None and len(sizes) > 1:
         shown = ", ".join(f"{w}x{h} ({path.name})" for (h, w), path in list(sizes.items())[:4])
-        raise FileFormatError(root, f"images have different sizes (width x height) {shown}; pass "
-                                    "image_size to resize them all")
+        raise FileFormatError(
+            root,
+            f"images have different sizes (width x height) {shown}; pass "
+            "image_size to resize them all",
+        )
     if out is None:
         return np.zeros((0, channels, 1, 1), dtype=np.uint8), kept
-    return out[:len(kept)], kept
+    return out[: len(kept)], kept
 
 
 def stratified_split(labels, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +252,15 @@ def stratified_split(labels, test_fraction: float, seed: int = 0) -> tuple[np.nd
     return np.sort(np.concatenate(train or [empty])), np.sort(np.concatenate(test or [empty]))
 
 
-def load_image_folder(root, image_size=None, channels: int | None = None, test_fraction: float = 0.2,
-                      seed: int = 0, on_error: str = "skip") -> Splits:
-    """Load a folder of class sub-folders as ``Splits(train, test, report)``; see the module docstring.
+def load_image_folder(
+    root,
+    image_size=None,
+    channels: int | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    on_error: str = "skip",
+) -> Splits:
+    """Load a folder of class sub-folders as ``Splits(train, test, report)`` (see the module).
 
     Args:
         root: the folder.
@@ -232,8 +285,11 @@ def load_image_folder(root, image_size=None, channels: int | None = None, test_f
         raise ValueError(f"load_image_folder: {root} is not a folder")
     if channels is not None:
         check_choice(channels, (1, 3), "load_image_folder", "channels")
-    test_fraction = check_number(test_fraction, "load_image_folder", "test_fraction", low=0, high=1,
-                                 high_open=True)
+    test_fraction = check_number(
+        test_fraction, "load_image_folder", "test_fraction", low=0, high=1, high_open=True
+    )
+    if image_size is not None:
+        _size_pair(image_size)
     strict = check_choice(on_error, ("skip", "raise"), "load_image_folder", "on_error") == "raise"
     skipped: list[SkippedImage] = []
     has_split = (root / "train").is_dir() and (root / "test").is_dir()
@@ -248,14 +304,18 @@ def load_image_folder(root, image_size=None, channels: int | None = None, test_f
         parts_of += [number] * len(found)
         nested += found_nested
     if not class_names or not paths:
-        raise FileFormatError(root, f"no images found: expected one sub-folder per class holding "
-                                    f"{', '.join(IMAGE_EXTENSIONS)} files (optionally under train/ and "
-                                    "test/)" + (f"; {len(unsorted)} image(s) lie directly in the folder, "
-                                                "outside any class sub-folder" if unsorted else ""))
+        loose = f"; {len(unsorted)} image(s) lie outside any class sub-folder" if unsorted else ""
+        raise FileFormatError(
+            root,
+            f"no images found: expected one sub-folder per class holding "
+            f"{', '.join(IMAGE_EXTENSIONS)} files (optionally under train/ and test/){loose}",
+        )
     if channels is None:
         channels, failed = _choose_channels(paths, skipped, strict)
         keep = [i for i, path in enumerate(paths) if path not in failed]
-        paths, labels, parts_of, nested = ([seq[i] for i in keep] for seq in (paths, labels, parts_of, nested))
+        paths, labels, parts_of, nested = (
+            [seq[i] for i in keep] for seq in (paths, labels, parts_of, nested)
+        )
     images, kept = _read_images(root, paths, image_size, channels, skipped, strict)
     labels = np.asarray([labels[i] for i in kept], dtype=np.int64)
     parts_of = np.asarray([parts_of[i] for i in kept], dtype=np.int64)
@@ -268,17 +328,26 @@ def load_image_folder(root, image_size=None, channels: int | None = None, test_f
         train_index, test_index = np.flatnonzero(parts_of == 0), np.flatnonzero(parts_of == 1)
         for index, part in ((train_index, parts[0]), (test_index, parts[1])):
             if not len(index):
-                raise FileFormatError(part, "holds no readable images in class sub-folders, so this "
-                                            "split would be empty")
+                raise FileFormatError(
+                    part,
+                    "holds no readable images in class sub-folders, so this split would be empty",
+                )
     else:
         train_index, test_index = stratified_split(labels, test_fraction, seed)
         if test_fraction > 0 and not len(test_index):
-            raise FileFormatError(root, f"every class has a single image ({len(kept)} image(s) in "
-                                        f"{len(class_names)} class(es)), so none can be held out for the "
-                                        "test split: put 2 or more images in a class, use train/ and test/ "
-                                        "sub-folders, or pass test_fraction=0 to train without a test split")
+            raise FileFormatError(
+                root,
+                f"every class has a single image ({len(kept)} image(s) in "
+                f"{len(class_names)} class(es)), so none can be held out for the "
+                "test split: put 2 or more images in a class, use train/ and test/ "
+                "sub-folders, or pass test_fraction=0 to train without a test split",
+            )
     mean, std = pixel_stats(images[train_index])
     name = root.name
-    train = ArrayDataset(images[train_index], labels[train_index], class_names, name, mean=mean, std=std)
-    test = ArrayDataset(images[test_index], labels[test_index], class_names, name, mean=mean, std=std)
+    train = ArrayDataset(
+        images[train_index], labels[train_index], class_names, name, mean=mean, std=std
+    )
+    test = ArrayDataset(
+        images[test_index], labels[test_index], class_names, name, mean=mean, std=std
+    )
     return Splits(train, test, report)

@@ -1,4 +1,4 @@
-"""The one image reader: any image file -> float32 (C, H, W) in [0, 1]; and the model-input preparation.
+"""The one image reader (any image file -> float32 (C, H, W) in [0, 1]) and model-input preparation.
 
 ``read_image`` is what the image-folder dataset, ``cnnlab predict`` and the lab call. It reads only
 the formats in ``IMAGE_FORMATS`` (Pillow's other plugins, EPS for instance, can run external
@@ -36,13 +36,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.errors import CnnlabError, FileFormatError, LimitExceededError
 from cnnlab.limits import LIMITS
 
-__all__ = ["IMAGE_FORMATS", "ImageInfo", "prepare_image", "probe_image", "read_image", "resize_image"]
+__all__ = [
+    "IMAGE_FORMATS",
+    "ImageInfo",
+    "prepare_image",
+    "probe_image",
+    "read_image",
+    "resize_image",
+]
 
 #: Pillow plugins read_image may use; nothing else is ever tried on a file.
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
@@ -68,11 +75,15 @@ class ImageInfo:
 
 def _limit_error(path, pixels: int, pillow: bool = False) -> LimitExceededError:
     limit = LIMITS.max_image_pixels
-    text = (f"image declares {pixels:,} pixels, more than cnnlab.limits.max_image_pixels = {limit:,} "
-            "(a decompression bomb?); if the file is trusted, raise it with "
-            "cnnlab.limits.override(max_image_pixels=...) or CNNLAB_MAX_IMAGE_PIXELS")
+    text = (
+        f"image declares {pixels:,} pixels, more than cnnlab.limits.max_image_pixels = {limit:,} "
+        "(a decompression bomb?); if the file is trusted, raise it with "
+        "cnnlab.limits.override(max_image_pixels=...) or CNNLAB_MAX_IMAGE_PIXELS"
+    )
     if pillow:
-        text += f" (Pillow's own PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,} applies too)"
+        text += (
+            f" (Pillow's own PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,} applies too)"
+        )
     return LimitExceededError(path, text)
 
 
@@ -80,9 +91,12 @@ def _limit_error(path, pixels: int, pillow: bool = False) -> LimitExceededError:
 def _decoding(path):
     """Translate whatever Pillow raises on a bad file into cnnlab's errors, naming the file."""
     # Pillow's bomb warning fires only above its own limit; ours has been checked by then, so a
-    # user who raised cnnlab's limit is not warned twice. (catch_warnings is process-wide state.)
+    # user who raised cnnlab's limit is not warned twice. Pillow's other warnings ("Corrupt EXIF
+    # data", ...) report damage it has worked around: the file either decodes or raises, and a
+    # raw warning with Pillow's source line helps nobody. (catch_warnings is process-wide state.)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
         try:
             yield
         except CnnlabError:
@@ -91,15 +105,21 @@ def _decoding(path):
             raise _limit_error(path, _pixels_in(str(error)), pillow=True) from None
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: no such image file") from None
-        except Exception as error:
+        except UnidentifiedImageError:
+            raise FileFormatError(
+                path, "cannot read the image: not a PNG, JPEG, BMP, GIF, TIFF, WebP or PNM file"
+            ) from None
+        except Exception as error:  # noqa: BLE001 (reason below)
             # Pillow's decoders raise a zoo of types on corrupt input (OSError, ValueError,
             # SyntaxError, struct.error, EOFError, IndexError, TypeError, ...): every one of them
             # means the file can't be read as an image.
-            raise FileFormatError(path, f"cannot read the image: {error or type(error).__name__}") from None
+            raise FileFormatError(
+                path, f"cannot read the image: {str(error) or type(error).__name__}"
+            ) from None
 
 
 def _pixels_in(message: str) -> int:
-    """The pixel count in Pillow's "Image size (N pixels) exceeds limit ..." message (0 if absent)."""
+    """The pixel count in Pillow's "Image size (N pixels) exceeds limit ..." message, else 0."""
     found = re.search(r"\d+", message)
     return int(found.group()) if found else 0
 
@@ -117,13 +137,15 @@ def _open(path: Path):
 
 
 def probe_image(path) -> ImageInfo:
-    """Read an image's header only: size, mode and whether it is grayscale; errors as ``read_image``."""
+    """Read an image's header only: size, mode, whether grayscale; errors as ``read_image``'s."""
     path = Path(path)
     with _decoding(path), _open(path) as picture:
         grayscale = picture.mode in _GRAY_MODES or picture.mode.startswith("I;16")
         if picture.mode in ("P", "PA"):
             palette = picture.getpalette("RGB") or []
-            grayscale = all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette), 3))
+            grayscale = all(
+                palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette), 3)
+            )
         return ImageInfo(picture.width, picture.height, picture.mode, grayscale)
 
 
@@ -149,7 +171,9 @@ def read_image(path, channels: int = 1) -> np.ndarray:
         colour, alpha = _pixels(picture, path)
     if alpha is not None:
         colour = _composite(colour, alpha)
-    return np.ascontiguousarray(_match_channels(colour.transpose(2, 0, 1), channels), dtype=np.float32)
+    return np.ascontiguousarray(
+        _match_channels(colour.transpose(2, 0, 1), channels), dtype=np.float32
+    )
 
 
 def _pixels(picture: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -160,7 +184,9 @@ def _pixels(picture: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | 
         picture = picture.convert("RGBA" if has_alpha else "RGB")
     elif mode in ("La", "RGBa"):
         picture = picture.convert(mode[:-1] + "A")
-    elif mode not in ("1", "L", "LA", "RGB", "RGBA", "RGBX", "I", "F") and not mode.startswith("I;16"):
+    elif mode not in ("1", "L", "LA", "RGB", "RGBA", "RGBX", "I", "F") and not mode.startswith(
+        "I;16"
+    ):
         picture = picture.convert("RGB")
     mode = picture.mode
     array = np.asarray(picture)
@@ -197,7 +223,7 @@ def _stretch(array: np.ndarray) -> np.ndarray:
 
 
 def _composite(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Composite (H, W, C) colour with (H, W) alpha on the background that contrasts with the drawing."""
+    """Composite (H, W, C) colour and (H, W) alpha on the background contrasting with the ink."""
     if alpha.min() == alpha.max():
         return colour
     luminance = colour[..., 0] if colour.shape[2] == 1 else colour @ _LUMA
@@ -217,8 +243,10 @@ def _match_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def resize_image(image, size) -> np.ndarray:
-    """Resize float (C, H, W) to ``size`` = int or (H, W) with Pillow's bilinear filter (anti-aliased
-    when shrinking); values stay in the input's range."""
+    """Resize float (C, H, W) to ``size`` (int or (H, W)) with Pillow's bilinear filter.
+
+    Anti-aliased when shrinking; values stay within the input's range.
+    """
     image = _check_image(image, "resize_image")
     height, width = _size_pair(size, "resize_image")
     if image.shape[1:] == (height, width):
@@ -240,14 +268,17 @@ def _size_pair(size, owner: str) -> tuple[int, int]:
 def _check_image(image, owner: str) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[0] not in (1, 3) or image.dtype.kind not in "fui":
-        raise ValueError(f"{owner}: expected a (C, H, W) image with C = 1 or 3, as read_image returns, "
-                         f"received {image.dtype} of shape {image.shape}")
+        raise ValueError(
+            f"{owner}: expected a (C, H, W) image with C = 1 or 3, as read_image returns, "
+            f"received {image.dtype} of shape {image.shape}"
+        )
     return image.astype(np.float32, copy=False)
 
 
-def prepare_image(image, input_shape, invert: bool | None = None, fit: str = "auto",
-                  box: float = MNIST_BOX) -> np.ndarray:
-    """Turn ``read_image``'s output into a model's input: float32 (C, H, W) in [0, 1], not normalised.
+def prepare_image(
+    image, input_shape, invert: bool | None = None, fit: str = "auto", box: float = MNIST_BOX
+) -> np.ndarray:
+    """Turn ``read_image``'s output into a model's input: float32 (C, H, W) in [0, 1], unnormalised.
 
     For a single-channel model (MNIST-like data, light ink on a dark background):
 
@@ -277,7 +308,9 @@ def prepare_image(image, input_shape, invert: bool | None = None, fit: str = "au
     image = _check_image(image, "prepare_image")
     shape = tuple(input_shape)
     if len(shape) != 3:
-        raise ValueError(f"prepare_image: input_shape must be (C, H, W), received input_shape={input_shape!r}")
+        raise ValueError(
+            f"prepare_image: input_shape must be (C, H, W), received input_shape={input_shape!r}"
+        )
     channels = check_choice(shape[0], (1, 3), "prepare_image", "input_shape[0] (channels)")
     height, width = _size_pair(shape[1:], "prepare_image")
     if invert is not None:
@@ -287,8 +320,9 @@ def prepare_image(image, input_shape, invert: bool | None = None, fit: str = "au
     if fit == "auto":
         fit = "digit" if channels == 1 else "resize"
     if fit == "digit" and channels != 1:
-        raise ValueError(f"prepare_image: fit='digit' needs a single-channel model, received "
-                         f"input_shape={shape}")
+        raise ValueError(
+            f"prepare_image: fit='digit' needs a single-channel model, received input_shape={shape}"
+        )
     x = _match_channels(image, channels)
     if invert is None:
         invert = channels == 1 and background_level(x[0]) > 0.5
@@ -300,15 +334,21 @@ def prepare_image(image, input_shape, invert: bool | None = None, fit: str = "au
 
 
 def background_level(plane: np.ndarray) -> float:
-    """The median of a border ring (1/20 of the shorter side, at least 1 pixel) of an (H, W) plane."""
+    """Median of an (H, W) plane's border ring (1/20 of the shorter side, at least 1 pixel)."""
     ring = max(1, min(plane.shape) // 20)
-    border = np.concatenate([plane[:ring].ravel(), plane[-ring:].ravel(),
-                             plane[:, :ring].ravel(), plane[:, -ring:].ravel()])
+    border = np.concatenate(
+        [
+            plane[:ring].ravel(),
+            plane[-ring:].ravel(),
+            plane[:, :ring].ravel(),
+            plane[:, -ring:].ravel(),
+        ]
+    )
     return float(np.median(border))
 
 
 def _fit_digit(plane: np.ndarray, height: int, width: int, box: float) -> np.ndarray:
-    """MNIST's preparation of light ink on dark (see ``prepare_image``): (H, W) -> (height, width)."""
+    """MNIST's preparation of light ink on dark (``prepare_image``): (H, W) -> (height, width)."""
     background = background_level(plane)
     peak = float(plane.max())
     if peak - background < MIN_CONTRAST:
@@ -316,7 +356,7 @@ def _fit_digit(plane: np.ndarray, height: int, width: int, box: float) -> np.nda
     ink = np.clip((plane - background) / (peak - background), 0.0, 1.0)
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     box_height, box_width = max(1, round(height * box)), max(1, round(width * box))
     scale = min(box_height / crop.shape[0], box_width / crop.shape[1])
     new_height = min(box_height, max(1, round(crop.shape[0] * scale)))
@@ -325,10 +365,12 @@ def _fit_digit(plane: np.ndarray, height: int, width: int, box: float) -> np.nda
     if digit.max() > 0:
         digit /= digit.max()
     mass = digit.sum()
-    centre_row = (np.arange(new_height) @ digit.sum(axis=1)) / mass if mass else (new_height - 1) / 2
+    centre_row = (
+        (np.arange(new_height) @ digit.sum(axis=1)) / mass if mass else (new_height - 1) / 2
+    )
     centre_col = (np.arange(new_width) @ digit.sum(axis=0)) / mass if mass else (new_width - 1) / 2
     top = int(np.clip(round((height - 1) / 2 - centre_row), 0, height - new_height))
     left = int(np.clip(round((width - 1) / 2 - centre_col), 0, width - new_width))
     frame = np.zeros((height, width), dtype=np.float32)
-    frame[top:top + new_height, left:left + new_width] = digit
+    frame[top : top + new_height, left : left + new_width] = digit
     return frame

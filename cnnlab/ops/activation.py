@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._checks import check_int, check_number
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     """Rectified linear unit.
 
     Forward:  y = max(0, x)
@@ -27,7 +28,7 @@ class ReLU(Function):
         return (grad * (self.out > 0),)
 
 
-class LeakyReLU(Function):
+class LeakyReLUFunction(Function):
     """Leaky ReLU with slope α for negative inputs.
 
     Forward:  y = x if x > 0 else α x
@@ -43,7 +44,7 @@ class LeakyReLU(Function):
         return (grad * self.scale,)
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """Logistic sigmoid, computed without overflow for large |x|.
 
     Forward:  y = σ(x) = 1 / (1 + e^(−x)), evaluated as 1 / (1 + e^(−|x|)) for x ≥ 0
@@ -61,7 +62,7 @@ class Sigmoid(Function):
         return (grad * y * (1 - y),)
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     """Hyperbolic tangent.
 
     Forward:  y = tanh(x)
@@ -77,7 +78,7 @@ class Tanh(Function):
         return (grad * (1 - y * y),)
 
 
-class Softmax(Function):
+class SoftmaxFunction(Function):
     """Softmax along ``axis``.
 
     Forward:  y_i = e^(x_i − m) / Σ_j e^(x_j − m),  m = max_j x_j (shift for stability)
@@ -95,7 +96,7 @@ class Softmax(Function):
         return (y * (grad - (grad * y).sum(axis=self.axis, keepdims=True)),)
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     """Log-softmax along ``axis``, via the log-sum-exp trick.
 
     Forward:  y_i = x_i − m − log Σ_j e^(x_j − m),  m = max_j x_j
@@ -120,8 +121,7 @@ def _float_tensor(x, op: str) -> Tensor:
 
 
 def _check_axis(x: Tensor, axis, op: str) -> int:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    axis = check_int(axis, op, "axis")
     if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for an input of shape {x.shape}")
     return int(axis) % x.ndim
@@ -129,24 +129,23 @@ def _check_axis(x: Tensor, axis, op: str) -> int:
 
 def relu(x) -> Tensor:
     """max(0, x) element-wise. Shape: any → same shape."""
-    return ReLU.apply(_float_tensor(x, "relu"))
+    return ReLUFunction.apply(_float_tensor(x, "relu"))
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, ``negative_slope`` · x otherwise. Shape: any → same shape."""
-    if not np.isscalar(negative_slope) or isinstance(negative_slope, (bool, str)):
-        raise ValueError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
-    return LeakyReLU.apply(_float_tensor(x, "leaky_relu"), negative_slope=float(negative_slope))
+    negative_slope = check_number(negative_slope, "leaky_relu", "negative_slope")
+    return LeakyReLUFunction.apply(_float_tensor(x, "leaky_relu"), negative_slope=negative_slope)
 
 
 def sigmoid(x) -> Tensor:
     """1 / (1 + e^(−x)) element-wise, stable for large |x|. Shape: any → same shape."""
-    return Sigmoid.apply(_float_tensor(x, "sigmoid"))
+    return SigmoidFunction.apply(_float_tensor(x, "sigmoid"))
 
 
 def tanh(x) -> Tensor:
     """tanh(x) element-wise. Shape: any → same shape."""
-    return Tanh.apply(_float_tensor(x, "tanh"))
+    return TanhFunction.apply(_float_tensor(x, "tanh"))
 
 
 def softmax(x, axis: int = -1) -> Tensor:
@@ -155,10 +154,10 @@ def softmax(x, axis: int = -1) -> Tensor:
     Example: ``softmax(logits)`` on (N, K) logits gives (N, K) class probabilities.
     """
     x = _float_tensor(x, "softmax")
-    return Softmax.apply(x, axis=_check_axis(x, axis, "softmax"))
+    return SoftmaxFunction.apply(x, axis=_check_axis(x, axis, "softmax"))
 
 
 def log_softmax(x, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably. Shape: any → same shape."""
     x = _float_tensor(x, "log_softmax")
-    return LogSoftmax.apply(x, axis=_check_axis(x, axis, "log_softmax"))
+    return LogSoftmaxFunction.apply(x, axis=_check_axis(x, axis, "log_softmax"))

@@ -24,7 +24,7 @@ def _operand(value, dtype) -> Tensor:
     return Tensor(value)
 
 
-class Add(Function):
+class AddFunction(Function):
     """z = a + b;  dz/da = 1, dz/db = 1 (summed over broadcast axes)."""
 
     def forward(self, a, b):
@@ -39,7 +39,7 @@ class Add(Function):
         )
 
 
-class Sub(Function):
+class SubFunction(Function):
     """z = a - b;  dz/da = 1, dz/db = -1."""
 
     def forward(self, a, b):
@@ -54,7 +54,7 @@ class Sub(Function):
         )
 
 
-class Mul(Function):
+class MulFunction(Function):
     """z = a * b;  dz/da = b, dz/db = a."""
 
     def forward(self, a, b):
@@ -69,7 +69,7 @@ class Mul(Function):
         )
 
 
-class Div(Function):
+class DivFunction(Function):
     """z = a / b;  dz/da = 1/b, dz/db = -a/b²."""
 
     def forward(self, a, b):
@@ -84,7 +84,7 @@ class Div(Function):
         )
 
 
-class Neg(Function):
+class NegFunction(Function):
     """z = -a."""
 
     def forward(self, a):
@@ -94,7 +94,7 @@ class Neg(Function):
         return (-grad,)
 
 
-class Pow(Function):
+class PowFunction(Function):
     """z = a ** p for a constant exponent p;  dz/da = p a^(p-1)."""
 
     def forward(self, a, exponent: float):
@@ -106,7 +106,7 @@ class Pow(Function):
         return (grad * p * self.a ** (p - 1),)
 
 
-class Exp(Function):
+class ExpFunction(Function):
     """z = e^a;  dz/da = z."""
 
     def forward(self, a):
@@ -117,7 +117,7 @@ class Exp(Function):
         return (grad * self.out,)
 
 
-class Log(Function):
+class LogFunction(Function):
     """z = ln a;  dz/da = 1/a."""
 
     def forward(self, a):
@@ -128,7 +128,7 @@ class Log(Function):
         return (grad / self.a,)
 
 
-class Sqrt(Function):
+class SqrtFunction(Function):
     """z = √a;  dz/da = 1 / (2√a)."""
 
     def forward(self, a):
@@ -139,7 +139,7 @@ class Sqrt(Function):
         return (grad / (2 * self.out),)
 
 
-class Abs(Function):
+class AbsFunction(Function):
     """z = |a|;  dz/da = sign(a) (0 at 0)."""
 
     def forward(self, a):
@@ -150,7 +150,7 @@ class Abs(Function):
         return (grad * np.sign(self.a),)
 
 
-class Clip(Function):
+class ClipFunction(Function):
     """z = min(max(a, low), high);  dz/da = 1 inside [low, high], else 0."""
 
     def forward(self, a, low, high):
@@ -165,7 +165,7 @@ class Clip(Function):
         return (grad * self.inside,)
 
 
-class MatMul(Function):
+class MatMulFunction(Function):
     """Z = A @ B;  dA = dZ @ Bᵀ, dB = Aᵀ @ dZ (batched over leading axes)."""
 
     def forward(self, a, b):
@@ -197,7 +197,7 @@ class MatMul(Function):
         return da, db
 
 
-class Cast(Function):
+class CastFunction(Function):
     """z = a converted to another dtype; the gradient is converted back."""
 
     def forward(self, a, dtype):
@@ -209,23 +209,23 @@ class Cast(Function):
 
 
 def add(a, b) -> Tensor:
-    return Add.apply(*_pair(a, b))
+    return AddFunction.apply(*_pair(a, b))
 
 
 def sub(a, b) -> Tensor:
-    return Sub.apply(*_pair(a, b))
+    return SubFunction.apply(*_pair(a, b))
 
 
 def mul(a, b) -> Tensor:
-    return Mul.apply(*_pair(a, b))
+    return MulFunction.apply(*_pair(a, b))
 
 
 def div(a, b) -> Tensor:
-    return Div.apply(*_pair(a, b))
+    return DivFunction.apply(*_pair(a, b))
 
 
 def neg(a) -> Tensor:
-    return Neg.apply(a)
+    return NegFunction.apply(a)
 
 
 def pow(a, exponent: float) -> Tensor:
@@ -233,32 +233,32 @@ def pow(a, exponent: float) -> Tensor:
         raise TypeError("pow: the exponent must be a Python number, not a Tensor")
     if isinstance(exponent, np.generic):
         exponent = exponent.item()  # a NumPy float64 scalar would upcast float32
-    return Pow.apply(a, exponent=exponent)
+    return PowFunction.apply(a, exponent=exponent)
 
 
 def exp(a) -> Tensor:
-    return Exp.apply(a)
+    return ExpFunction.apply(a)
 
 
 def log(a) -> Tensor:
-    return Log.apply(a)
+    return LogFunction.apply(a)
 
 
 def sqrt(a) -> Tensor:
-    return Sqrt.apply(a)
+    return SqrtFunction.apply(a)
 
 
 def abs(a) -> Tensor:
-    return Abs.apply(a)
+    return AbsFunction.apply(a)
 
 
 def clip(a, low=None, high=None) -> Tensor:
-    return Clip.apply(a, low=low, high=high)
+    return ClipFunction.apply(a, low=low, high=high)
 
 
 def matmul(a, b) -> Tensor:
-    return MatMul.apply(*_pair(a, b))
+    return MatMulFunction.apply(*_pair(a, b))
 
 
 def cast(a, dtype) -> Tensor:
-    return Cast.apply(a, dtype=np.dtype(dtype))
+    return CastFunction.apply(a, dtype=np.dtype(dtype))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
-class Linear(Function):
+class LinearFunction(Function):
     """Affine map with the weight stored as (out_features, in_features), as in PyTorch.
 
     Forward:  y = x Wᵀ + b
@@ -56,9 +56,9 @@ def linear(x, w, b=None) -> Tensor:
             f"expected an input of shape (..., {w.shape[1]})"
         )
     if b is None:
-        return Linear.apply(x, w)
+        return LinearFunction.apply(x, w)
     b = as_tensor(b)
     if b.shape != (w.shape[0],):
         raise ValueError(f"linear: bias has shape {b.shape}, expected ({w.shape[0]},) for weight {w.shape}")
-    return Linear.apply(x, w, b)
+    return LinearFunction.apply(x, w, b)
 

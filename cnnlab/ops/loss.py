@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._checks import check_choice
 from cnnlab.ops.arithmetic import cast
 from cnnlab.tensor import Function, Tensor, as_tensor
 
@@ -15,8 +16,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_reduction(reduction, op: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_choice(reduction, _REDUCTIONS, op, "reduction")
 
 
 def _reduce(values: np.ndarray, reduction: str, count: int) -> np.ndarray:
@@ -40,7 +40,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-class CrossEntropyLabels(Function):
+class CrossEntropyLabelsFunction(Function):
     """Cross-entropy of logits against integer class labels, fused with log-softmax.
 
     Forward:  ℓ_n = −log softmax(x_n)_{y_n} = log Σ_k e^(x_nk − m_n) − (x_{n,y_n} − m_n),
@@ -65,7 +65,7 @@ class CrossEntropyLabels(Function):
         return (dx * upstream[:, None],)
 
 
-class CrossEntropySoft(Function):
+class CrossEntropySoftFunction(Function):
     """Cross-entropy of logits against soft (or one-hot) target distributions t.
 
     Forward:  ℓ_n = −Σ_k t_nk log softmax(x_n)_k;  L = (1/N) Σ_n ℓ_n for 'mean'.
@@ -131,13 +131,14 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
                 f"cross_entropy: label {target_array[bad][0]} is out of range for K={k} classes "
                 f"(expected labels in [0, {k}))"
             )
-        return CrossEntropyLabels.apply(logits, labels=target_array.astype(np.intp), reduction=reduction)
+        labels = target_array.astype(np.intp)
+        return CrossEntropyLabelsFunction.apply(logits, labels=labels, reduction=reduction)
     if target_array.shape != (n, k):
         raise ValueError(
             f"cross_entropy: target has shape {target_array.shape}, expected labels ({n},) "
             f"or a distribution ({n}, {k}) for logits {logits.shape}"
         )
-    return CrossEntropySoft.apply(logits, _same_dtype(target, logits), reduction=reduction)
+    return CrossEntropySoftFunction.apply(logits, _same_dtype(target, logits), reduction=reduction)
 
 
 def _same_dtype(target, like: Tensor) -> Tensor:
@@ -147,7 +148,7 @@ def _same_dtype(target, like: Tensor) -> Tensor:
     return Tensor(np.asarray(target, dtype=like.dtype))
 
 
-class MSELoss(Function):
+class MSELossFunction(Function):
     """Mean squared error.
 
     Forward:  ℓ_i = (x_i − t_i)²;  L = (1/n) Σ_i ℓ_i for 'mean' (n = number of elements).
@@ -167,7 +168,7 @@ class MSELoss(Function):
         )
 
 
-class L1Loss(Function):
+class L1LossFunction(Function):
     """Mean absolute error.
 
     Forward:  ℓ_i = |x_i − t_i|;  L = (1/n) Σ_i ℓ_i for 'mean'.
@@ -205,7 +206,7 @@ def mse_loss(pred, target, reduction: str = "mean") -> Tensor:
     Shape: pred and target of one shape → (), or that shape for reduction='none'.
     """
     pred, target = _regression_operands(pred, target, reduction, "mse_loss")
-    return MSELoss.apply(pred, target, reduction=reduction)
+    return MSELossFunction.apply(pred, target, reduction=reduction)
 
 
 def l1_loss(pred, target, reduction: str = "mean") -> Tensor:
@@ -214,4 +215,4 @@ def l1_loss(pred, target, reduction: str = "mean") -> Tensor:
     Shape: pred and target of one shape → (), or that shape for reduction='none'.
     """
     pred, target = _regression_operands(pred, target, reduction, "l1_loss")
-    return L1Loss.apply(pred, target, reduction=reduction)
+    return L1LossFunction.apply(pred, target, reduction=reduction)

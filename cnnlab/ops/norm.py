@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._checks import check_int, check_number
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
-class Dropout(Function):
+class DropoutFunction(Function):
     """Inverted dropout with a precomputed, already rescaled mask.
 
     Forward:  y = x ⊙ m / (1 − p),  m_i ~ Bernoulli(1 − p)
@@ -38,23 +39,24 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     Shape: any → same shape.
     """
     x = as_tensor(x)
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got p={p!r}")
+    p = check_number(p, "dropout", "p", low=0, high=1)
     if not training or p == 0:
         return x
     if rng is None or isinstance(rng, (int, np.integer)):
         rng = np.random.default_rng(rng)
     elif not isinstance(rng, np.random.Generator):
-        raise TypeError(f"dropout: rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+        raise TypeError(
+            f"dropout: rng must be a numpy Generator, an int seed or None, received rng={rng!r}"
+        )
     if p == 1:
         scaled_mask = np.zeros(x.shape, dtype=x.dtype)
     else:
         keep = rng.random(x.shape, dtype=np.float32) >= p
         scaled_mask = keep.astype(x.dtype) * np.asarray(1 / (1 - p), dtype=x.dtype)
-    return Dropout.apply(x, scaled_mask=scaled_mask)
+    return DropoutFunction.apply(x, scaled_mask=scaled_mask)
 
 
-class BatchNorm(Function):
+class BatchNormFunction(Function):
     """Batch normalisation per channel (axis 1), with batch statistics or fixed ones.
 
     Forward:  x̂ = (x − μ) / σ,  σ = √(var + ε),  y = γ x̂ + β
@@ -155,7 +157,7 @@ def batch_norm(
             training), or None to always use batch statistics.
         training: use batch statistics (True) or the running estimates (False).
         momentum: weight of the new batch statistics in the running estimates.
-        eps: added to the variance for numerical stability.
+        eps: added to the variance for numerical stability, > 0.
 
     Shape: (N, C) → (N, C);  (N, C, H, W) → (N, C, H, W).
     """
@@ -171,14 +173,15 @@ def batch_norm(
         params.append(value)
     running_mean = _running_buffer(running_mean, "running_mean", channels)
     running_var = _running_buffer(running_var, "running_var", channels)
-    if eps < 0:
-        raise ValueError(f"batch_norm: eps must be non-negative, got {eps}")
-    if not 0 <= momentum <= 1:
-        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
+    # eps > 0 as in the BatchNorm layer: with eps = 0 a constant channel divides by zero
+    eps = check_number(eps, "batch_norm", "eps", low=0, low_open=True)
+    momentum = check_number(momentum, "batch_norm", "momentum", low=0, high=1)
 
     batch_stats = training or running_mean is None or running_var is None
     if not batch_stats:
-        return BatchNorm.apply(x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False)
+        return BatchNormFunction.apply(
+            x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False
+        )
 
     count = x.size // channels
     if count < 2 and training:
@@ -197,7 +200,9 @@ def batch_norm(
         if running_var is not None:
             running_var *= 1 - momentum
             running_var += momentum * (var * (count / (count - 1))).astype(running_var.dtype)
-    return BatchNorm.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered)
+    return BatchNormFunction.apply(
+        x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered
+    )
 
 
 def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -212,7 +217,7 @@ def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:
     return total
 
 
-class LocalResponseNorm(Function):
+class LocalResponseNormFunction(Function):
     """AlexNet's local response normalisation across channels (Krizhevsky et al., 2012, §3.3).
 
     Forward:  b_i = a_i / D_i^β,   D_i = k + α Σ_{j ∈ W(i)} a_j²,
@@ -252,12 +257,12 @@ def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.7
     x = as_tensor(x)
     if x.ndim < 3:
         raise ValueError(f"local_response_norm: expected an input of shape (N, C, H, W), got {x.shape}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"local_response_norm: size must be a positive int, got size={size!r}")
-    if k <= 0:
-        raise ValueError(f"local_response_norm: k must be positive, got k={k}")
+    size = check_int(size, "local_response_norm", "size", minimum=1)
+    k = check_number(k, "local_response_norm", "k", low=0, low_open=True)
+    alpha = check_number(alpha, "local_response_norm", "alpha")
+    beta = check_number(beta, "local_response_norm", "beta")
     dtype = x.dtype
-    return LocalResponseNorm.apply(
+    return LocalResponseNormFunction.apply(
         x,
         size=int(size),
         alpha=np.asarray(alpha, dtype=dtype),

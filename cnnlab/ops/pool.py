@@ -1,46 +1,136 @@
 """Pooling: max, average and global average over spatial windows (NCHW).
 
-Output size along each axis: floor((H + 2p − K) / s) + 1 (``conv.output_size``).
+Output size along each axis: floor((H + 2p − K) / s) + 1 (``conv_shapes.output_size``).
+
+Max pooling has three routes (``cnnlab.ops.pool_routes``): "compiled_fixed_window"
+(compiled loops with the window and stride as constants; no padding),
+"compiled_generic" (compiled loops, any window and padding) and "numpy" (one
+strided slice per window offset, the readable reference). ``max_pool2d_plan``
+picks one; ``pool_routes(max_pool=...)`` forces one (the tests run each), and a
+forced route that does not apply raises ``RouteNotApplicableError``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import functools
+
 import numpy as np
 
-from cnnlab.ops import _im2col, _kernels_numba
-from cnnlab.ops.conv import _pair, output_size
+from cnnlab._checks import check_choice
+from cnnlab.ops.conv import RouteNotApplicableError
+from cnnlab.ops.conv_routes.im2col import pad_input
+from cnnlab.ops.conv_shapes import output_size, pair
+from cnnlab.ops.pool_routes import window_loops, window_slices
 from cnnlab.tensor import Function, Tensor, as_tensor
 
-# Max pooling's window loops: compiled, or the NumPy reference ``_im2col`` (the tests swap it in).
-kernels = _kernels_numba
+__all__ = [
+    "AvgPool2dFunction",
+    "GlobalAvgPool2dFunction",
+    "MaxPool2dFunction",
+    "PoolPlan",
+    "avg_pool2d",
+    "global_avg_pool2d",
+    "max_pool2d",
+    "max_pool2d_plan",
+    "pool_routes",
+]
+
+MAX_POOL_ROUTES = ("compiled_fixed_window", "compiled_generic", "numpy")
 
 
-def _pool_options(op, x, kernel_size, stride, padding):
+@dataclasses.dataclass(frozen=True)
+class PoolPlan:
+    """How max_pool2d computes one pooling: ``max_pool`` is one of ``MAX_POOL_ROUTES``
+    (the backward pass scatters with the same kind of loop)."""
+
+    max_pool: str
+
+
+_FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("pool_routes", default=None)
+
+
+@contextlib.contextmanager
+def pool_routes(max_pool=None):
+    """Force max pooling's route inside the block (None: the planner's choice).
+
+        with pool_routes(max_pool="numpy"):
+            y = max_pool2d(x, 2)
+    """
+    if max_pool is not None:
+        check_choice(max_pool, MAX_POOL_ROUTES, "pool_routes", "max_pool")
+    token = _FORCED.set(max_pool or _FORCED.get())
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+def max_pool2d_plan(x_shape, kernel_size, stride=None, padding=0) -> PoolPlan:
+    """The ``PoolPlan`` max_pool2d follows for these arguments (as ``max_pool2d`` takes them),
+    under the ``pool_routes`` in force."""
+    x_shape = tuple(x_shape)
+    _, _, pads, _ = _pool_options("max_pool2d_plan", x_shape, kernel_size, stride, padding)
+    return _plan(pads)
+
+
+def _plan(pads) -> PoolPlan:
+    padded = pads != ((0, 0), (0, 0))
+    forced = _FORCED.get()
+    if forced == "compiled_fixed_window" and padded:
+        raise RouteNotApplicableError(
+            f"max_pool2d: route 'compiled_fixed_window' needs padding 0 (its windows never "
+            f"cross the border); this pooling has padding {pads}"
+        )
+    return _forced_plan(forced) if forced else _automatic_plan(padded)
+
+
+@functools.cache
+def _forced_plan(route) -> PoolPlan:
+    return PoolPlan(route)
+
+
+@functools.cache
+def _automatic_plan(padded) -> PoolPlan:
+    """Compiled loops always (they read the input once, where NumPy first copies every
+    window out), with the window compiled in when no padding clips it."""
+    return PoolPlan("compiled_generic" if padded else "compiled_fixed_window")
+
+
+def _check_input(op, x):
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected input x of shape (N, C, H, W) (4-D), got shape {x.shape}")
+        raise ValueError(
+            f"{op}: expected input x of shape (N, C, H, W) (4-D), got shape {x.shape}"
+        )
     if x.dtype.kind != "f":
         raise ValueError(f"{op}: x must be a floating-point tensor, got dtype {x.dtype}")
-    kernel = _pair(kernel_size, "kernel_size", op, minimum=1)
-    stride = kernel if stride is None else _pair(stride, "stride", op, minimum=1)
-    pad = _pair(padding, "padding", op, minimum=0)
+
+
+def _pool_options(op, x_shape, kernel_size, stride, padding):
+    """(kernel, stride, pads ((top, bottom), (left, right)), out_size) for an (N, C, H, W) x."""
+    kernel = pair(kernel_size, "kernel_size", op, minimum=1)
+    stride = kernel if stride is None else pair(stride, "stride", op, minimum=1)
+    pad = pair(padding, "padding", op, minimum=0)
     if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
         raise ValueError(
-            f"{op}: padding must be at most half the kernel size, got padding={padding!r} "
+            f"{op}: padding must be at most half the kernel size, received padding={padding!r} "
             f"for kernel_size={kernel_size!r}"
         )
     out = []
     for axis, name in ((0, "height"), (1, "width")):
-        n = x.shape[2 + axis]
+        n = x_shape[2 + axis]
         if kernel[axis] > n + 2 * pad[axis]:
             raise ValueError(
                 f"{op}: kernel {name} {kernel[axis]} is larger than the padded input {name} "
-                f"{n + 2 * pad[axis]} (input shape {x.shape}, padding {padding!r})"
+                f"{n + 2 * pad[axis]} (input shape {x_shape}, padding {padding!r})"
             )
         out.append(output_size(n, kernel[axis], stride[axis], pad[axis]))
     return kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1])), tuple(out)
 
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """y[n, c, i, j] = max_{u, v} x_padded[n, c, s·i + u, s·j + v]   (padding is −∞).
 
     Backward: each δ[n, c, i, j] goes only to the position that held the maximum
@@ -48,16 +138,24 @@ class MaxPool2d(Function):
     overlapping windows add up. The forward saves that position (argmax) per output.
     """
 
-    def forward(self, x, kernel, stride, pads, out_size):
-        y, self.argmax = kernels.max_pool_forward(x, kernel, stride, pads, out_size)
+    def forward(self, x, kernel, stride, pads, out_size, plan):
         self.x_shape = x.shape
+        self.route = plan.max_pool
+        if self.route == "numpy":
+            y, self.argmax = window_slices.max_pool_forward(x, kernel, stride, pads, out_size)
+        else:
+            fixed = self.route == "compiled_fixed_window"
+            y, self.argmax = window_loops.max_pool_forward(
+                x, kernel, stride, pads, out_size, fixed
+            )
         return y
 
     def backward(self, grad):
-        return (kernels.max_pool_backward(grad, self.argmax, self.x_shape),)
+        routes = window_slices if self.route == "numpy" else window_loops
+        return (routes.max_pool_backward(grad, self.argmax, self.x_shape),)
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """y[n, c, i, j] = (1 / K_h K_w) Σ_{u, v} x_padded[n, c, s·i + u, s·j + v]   (padding zeros count).
 
     Backward: each δ[n, c, i, j] / (K_h K_w) goes to every position of its window.
@@ -66,11 +164,13 @@ class AvgPool2d(Function):
 
     def forward(self, x, kernel, stride, pads, out_size):
         self.options = x.shape, kernel, stride, pads, out_size
-        xp = _im2col.pad_input(x, pads)
+        xp = pad_input(x, pads)
         total = np.zeros(x.shape[:2] + out_size, dtype=x.dtype)
         for u in range(kernel[0]):
             for v in range(kernel[1]):
-                total += xp[:, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])]
+                total += xp[
+                    :, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])
+                ]
         return total / np.asarray(kernel[0] * kernel[1], dtype=x.dtype)
 
     def backward(self, grad):
@@ -80,7 +180,9 @@ class AvgPool2d(Function):
         dxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad.dtype)
         for u in range(kernel[0]):
             for v in range(kernel[1]):
-                dxp[:, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])] += share
+                dxp[
+                    :, :, _window(u, stride[0], out_size[0]), _window(v, stride[1], out_size[1])
+                ] += share
         return (dxp[:, :, top : top + h, left : left + w],)
 
 
@@ -88,7 +190,7 @@ def _window(offset, stride, out):
     return slice(offset, offset + stride * (out - 1) + 1, stride)
 
 
-class GlobalAvgPool2d(Function):
+class GlobalAvgPool2dFunction(Function):
     """y[n, c] = (1 / HW) Σ_{h, w} x[n, c, h, w];  ∂L/∂x[n, c, h, w] = δ[n, c] / HW."""
 
     def forward(self, x):
@@ -115,8 +217,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
         output (N, C, OH, OW), OH = floor((H + 2p − K_h) / s) + 1, likewise OW.
     """
     x = as_tensor(x)
-    kernel, stride, pads, out_size = _pool_options("max_pool2d", x, kernel_size, stride, padding)
-    return MaxPool2d.apply(x, kernel=kernel, stride=stride, pads=pads, out_size=out_size)
+    _check_input("max_pool2d", x)
+    kernel, stride, pads, out_size = _pool_options(
+        "max_pool2d", x.shape, kernel_size, stride, padding
+    )
+    return MaxPool2dFunction.apply(
+        x, kernel=kernel, stride=stride, pads=pads, out_size=out_size, plan=_plan(pads)
+    )
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
@@ -126,15 +233,15 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     Args and shape as in ``max_pool2d``.
     """
     x = as_tensor(x)
-    kernel, stride, pads, out_size = _pool_options("avg_pool2d", x, kernel_size, stride, padding)
-    return AvgPool2d.apply(x, kernel=kernel, stride=stride, pads=pads, out_size=out_size)
+    _check_input("avg_pool2d", x)
+    kernel, stride, pads, out_size = _pool_options(
+        "avg_pool2d", x.shape, kernel_size, stride, padding
+    )
+    return AvgPool2dFunction.apply(x, kernel=kernel, stride=stride, pads=pads, out_size=out_size)
 
 
 def global_avg_pool2d(x) -> Tensor:
     """Mean over all spatial positions: (N, C, H, W) → (N, C)."""
     x = as_tensor(x)
-    if x.ndim != 4:
-        raise ValueError(f"global_avg_pool2d: expected input x of shape (N, C, H, W) (4-D), got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise ValueError(f"global_avg_pool2d: x must be a floating-point tensor, got dtype {x.dtype}")
-    return GlobalAvgPool2d.apply(x)
+    _check_input("global_avg_pool2d", x)
+    return GlobalAvgPool2dFunction.apply(x)

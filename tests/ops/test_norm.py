@@ -6,8 +6,6 @@ import pytest
 from cnnlab.ops.norm import batch_norm, dropout, local_response_norm
 from cnnlab.tensor import Tensor
 
-# ----------------------------------------------------------------------------- dropout
-
 
 def test_dropout_zeroes_and_rescales():
     x = np.ones((200, 50))
@@ -67,18 +65,25 @@ def test_dropout_keeps_dtype(dtype):
     assert x.grad.dtype == dtype
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.5, "0.5", None, True])
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_dropout_rejects_bad_p(p):
-    with pytest.raises(ValueError, match=r"dropout: p must be a probability in \[0, 1\], got p="):
+    message = r"dropout: p must be a finite number in \[0, 1\], received p="
+    with pytest.raises(ValueError, match=message):
+        dropout(np.ones(3), p)
+
+
+@pytest.mark.parametrize("p", ["0.5", None, True])
+def test_dropout_rejects_p_of_the_wrong_type(p):
+    with pytest.raises(TypeError, match=r"dropout: p must be a number, received p="):
         dropout(np.ones(3), p)
 
 
 def test_dropout_rejects_bad_rng():
-    with pytest.raises(TypeError, match="dropout: rng must be a numpy Generator, an int seed or None, got float"):
+    message = "dropout: rng must be a numpy Generator, an int seed or None, received rng=0.5"
+    with pytest.raises(TypeError, match=message):
         dropout(np.ones(3), 0.5, rng=0.5)
 
 
-# -------------------------------------------------------------------------- batch norm
 
 
 def _bn_inputs(shape, dtype=np.float64, seed=0):
@@ -234,10 +239,22 @@ def test_batch_norm_shape_errors():
 
 def test_batch_norm_option_errors():
     x, gamma, beta = _bn_inputs((4, 3))
-    with pytest.raises(ValueError, match=r"batch_norm: momentum must be in \[0, 1\], got 1.5"):
+    message = r"batch_norm: momentum must be a finite number in \[0, 1\], received momentum=1.5"
+    with pytest.raises(ValueError, match=message):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), momentum=1.5)
-    with pytest.raises(ValueError, match="batch_norm: eps must be non-negative, got -1"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, received eps=-1"):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps=-1)
+
+
+def test_batch_norm_op_rejects_eps_zero_like_the_layer():
+    # the op accepted eps=0 (>= 0) where the layer requires eps > 0; a constant channel
+    # then divided by zero
+    x, gamma, beta = _bn_inputs((4, 3))
+    message = "batch_norm: eps must be a finite number > 0, received eps=0"
+    with pytest.raises(ValueError, match=message):
+        batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps=0)
+    with pytest.raises(TypeError, match="batch_norm: eps must be a number, received eps='1e-5'"):
+        batch_norm(x, gamma, beta, np.zeros(3), np.ones(3), eps="1e-5")
 
 
 def test_batch_norm_needs_more_than_one_value_per_channel_in_training():
@@ -248,7 +265,6 @@ def test_batch_norm_needs_more_than_one_value_per_channel_in_training():
     np.testing.assert_allclose(y.data, 1 / np.sqrt(1 + 1e-5))
 
 
-# ------------------------------------------------------------ local response normalisation
 
 
 def naive_local_response_norm(a, size, alpha, beta, k):
@@ -318,9 +334,12 @@ def test_local_response_norm_keeps_dtype(dtype):
 def test_local_response_norm_errors():
     with pytest.raises(ValueError, match=r"local_response_norm: expected an input of shape \(N, C, H, W\), got \(2, 6\)"):
         local_response_norm(np.ones((2, 6)))
-    with pytest.raises(ValueError, match="local_response_norm: size must be a positive int, got size=0"):
+    message = "local_response_norm: size must be an int >= 1, received size=0"
+    with pytest.raises(ValueError, match=message):
         local_response_norm(_lrn_input(), size=0)
-    with pytest.raises(ValueError, match="local_response_norm: size must be a positive int, got size=2.5"):
+    message = "local_response_norm: size must be an int, received size=2.5"
+    with pytest.raises(TypeError, match=message):
         local_response_norm(_lrn_input(), size=2.5)
-    with pytest.raises(ValueError, match="local_response_norm: k must be positive, got k=0"):
+    message = "local_response_norm: k must be a finite number > 0, received k=0"
+    with pytest.raises(ValueError, match=message):
         local_response_norm(_lrn_input(), k=0)

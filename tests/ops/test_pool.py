@@ -1,33 +1,22 @@
-"""max_pool2d / avg_pool2d / global_avg_pool2d: naive loops, finite differences, PyTorch oracle."""
+"""max_pool2d / avg_pool2d / global_avg_pool2d: naive loops, finite differences, PyTorch oracle;
+max pooling's planner and each of its routes, forced through ``pool_routes``."""
 
 import numpy as np
 import pytest
 
-from cnnlab.gradcheck import gradcheck
-from cnnlab.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
+from cnnlab.ops.conv import RouteNotApplicableError
+from cnnlab.ops.pool import (
+    MAX_POOL_ROUTES,
+    PoolPlan,
+    _pool_options,
+    avg_pool2d,
+    global_avg_pool2d,
+    max_pool2d,
+    max_pool2d_plan,
+    pool_routes,
+)
+from cnnlab.ops.pool_routes import window_loops, window_slices
 from cnnlab.tensor import Tensor
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def naive_pool(x, kernel_size, stride=None, padding=0, kind="max"):
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(kernel_size if stride is None else stride)
-    ph, pw = _pair(padding)
-    n, c, h, w = x.shape
-    fill = -np.inf if kind == "max" else 0.0
-    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
-    xp[:, :, ph : ph + h, pw : pw + w] = x
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    y = np.zeros((n, c, oh, ow), dtype=x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
-            y[:, :, i, j] = window.max(axis=(2, 3)) if kind == "max" else window.mean(axis=(2, 3))
-    return y
-
 
 # (N, C, H, W, kernel, stride, padding)
 CASES = [
@@ -51,7 +40,7 @@ def make_case(case, dtype=np.float64, seed=0):
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_forward_matches_naive_loops(case, kind):
+def test_forward_matches_naive_loops(case, kind, naive_pool):
     x, options = make_case(case)
     y = POOLS[kind](Tensor(x), **options)
     np.testing.assert_allclose(y.data, naive_pool(x, kind=kind, **options), rtol=1e-12, atol=1e-12)
@@ -59,10 +48,9 @@ def test_forward_matches_naive_loops(case, kind):
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_gradcheck(case, kind):
+def test_gradcheck(case, kind, check_gradients):
     x, options = make_case(case)
-    errors = gradcheck(lambda t: POOLS[kind](t, **options), [Tensor(x, requires_grad=True)])
-    assert errors[0] < 1e-6, errors
+    assert set(check_gradients(lambda t: POOLS[kind](t, **options), x)) == {0}
 
 
 def test_max_pool_gradient_goes_to_the_maximum_only():
@@ -74,7 +62,9 @@ def test_max_pool_gradient_goes_to_the_maximum_only():
 def test_max_pool_ties_go_to_the_first_maximum():
     x = Tensor(np.ones((1, 1, 4, 4)), requires_grad=True)
     max_pool2d(x, 2).sum().backward()
-    np.testing.assert_array_equal(x.grad[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        x.grad[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+    )
 
 
 def test_overlapping_windows_add_up():
@@ -86,7 +76,9 @@ def test_overlapping_windows_add_up():
     assert t.grad[0, 0, 2, 2] == 4 and t.grad.sum() == 4
     t.grad = None
     avg_pool2d(t, 3, stride=2).sum().backward()
-    assert t.grad[0, 0, 2, 2] == pytest.approx(4 / 9) and t.grad[0, 0, 0, 0] == pytest.approx(1 / 9)
+    assert t.grad[0, 0, 2, 2] == pytest.approx(4 / 9) and t.grad[0, 0, 0, 0] == pytest.approx(
+        1 / 9
+    )
 
 
 def test_rows_never_read_get_zero_gradient():
@@ -95,13 +87,12 @@ def test_rows_never_read_get_zero_gradient():
     assert np.all(x.grad[0, 0, 6] == 0) and np.all(x.grad[0, 0, :6] == 0.25)
 
 
-def test_global_avg_pool():
+def test_global_avg_pool(check_gradients):
     x = np.random.default_rng(2).standard_normal((2, 3, 4, 5))
     y = global_avg_pool2d(Tensor(x))
     assert y.shape == (2, 3)
     np.testing.assert_allclose(y.data, x.mean(axis=(2, 3)))
-    errors = gradcheck(global_avg_pool2d, [Tensor(x, requires_grad=True)])
-    assert errors[0] < 1e-6
+    assert set(check_gradients(global_avg_pool2d, x)) == {0}
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
@@ -115,34 +106,23 @@ def test_float32_stays_float32(kind):
     assert g.dtype == np.float32
 
 
-def _compare(ours, theirs, dtype):
-    assert ours.dtype == theirs.dtype == dtype
-    if dtype == np.float64:
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
-    else:
-        assert float(np.abs(ours - theirs).max()) / max(float(np.abs(theirs).max()), 1e-30) < 1e-4
+TORCH_POOLS = {"max": "max_pool2d", "avg": "avg_pool2d"}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@pytest.mark.parametrize("case", CASES + [(4, 8, 28, 28, 2, None, 0), (4, 8, 28, 28, 3, 2, 0)],
-                         ids=CASE_IDS + ["big2", "big3s2"])
-def test_against_torch(case, kind, dtype):
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for pooling")
+@pytest.mark.parametrize(
+    "case",
+    CASES + [(4, 8, 28, 28, 2, None, 0), (4, 8, 28, 28, 3, 2, 0)],
+    ids=CASE_IDS + ["big2", "big3s2"],
+)
+def test_against_torch(case, kind, dtype, torch, torch_check):
     x, options = make_case(case, dtype=dtype)
-    tx = torch.tensor(x, requires_grad=True)
-    ty = (torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d)(tx, **options)
-    t = Tensor(x, requires_grad=True)
-    y = POOLS[kind](t, **options)
-    _compare(y.data, ty.detach().numpy(), dtype)
-    upstream = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
-    y.backward(upstream)
-    ty.backward(torch.tensor(upstream))
-    _compare(t.grad, tx.grad.numpy(), dtype)
+    theirs = getattr(torch.nn.functional, TORCH_POOLS[kind])
+    torch_check(lambda t: POOLS[kind](t, **options), lambda t: theirs(t, **options), x, seed=3)
 
 
-def test_max_pool_ties_against_torch():
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for pooling")
+def test_max_pool_ties_against_torch(torch):
     x = np.random.default_rng(4).integers(0, 3, size=(2, 2, 7, 7)).astype(np.float32)
     for options in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1}):
         tx = torch.tensor(x, requires_grad=True)
@@ -159,15 +139,38 @@ def _t(*shape, dtype=np.float32):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: max_pool2d(_t(3, 8, 8), 2), r"max_pool2d: expected input x of shape \(N, C, H, W\).*got shape \(3, 8, 8\)"),
-        (lambda: avg_pool2d(_t(1, 3, 4, 4), 5), r"avg_pool2d: kernel height 5 is larger than the padded input height 4"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 0), r"max_pool2d: kernel_size must be >= 1, got kernel_size=0"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=0), r"max_pool2d: stride must be >= 1, got stride=0"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), 2, padding=2), r"max_pool2d: padding must be at most half the kernel size"),
-        (lambda: avg_pool2d(_t(1, 3, 8, 8), 2, padding=-1), r"avg_pool2d: padding must be >= 0"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8), "2"), r"max_pool2d: kernel_size must be an int or a pair"),
-        (lambda: global_avg_pool2d(_t(3, 8)), r"global_avg_pool2d: expected input x of shape \(N, C, H, W\)"),
-        (lambda: max_pool2d(_t(1, 3, 8, 8, dtype=np.int64), 2), r"max_pool2d: x must be a floating-point"),
+        (
+            lambda: max_pool2d(_t(3, 8, 8), 2),
+            r"max_pool2d: expected input x of shape \(N, C, H, W\).*got shape \(3, 8, 8\)",
+        ),
+        (
+            lambda: avg_pool2d(_t(1, 3, 4, 4), 5),
+            r"avg_pool2d: kernel height 5 is larger than the padded input height 4",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 0),
+            r"max_pool2d: kernel_size must be an int >= 1, received kernel_size=0",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=0),
+            r"max_pool2d: stride must be an int >= 1, received stride=0",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 2, padding=2),
+            r"max_pool2d: padding must be at most half the kernel size",
+        ),
+        (
+            lambda: avg_pool2d(_t(1, 3, 8, 8), 2, padding=-1),
+            r"avg_pool2d: padding must be an int >= 0, received padding=-1",
+        ),
+        (
+            lambda: global_avg_pool2d(_t(3, 8)),
+            r"global_avg_pool2d: expected input x of shape \(N, C, H, W\)",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8, dtype=np.int64), 2),
+            r"max_pool2d: x must be a floating-point",
+        ),
     ],
 )
 def test_errors(call, message):
@@ -176,42 +179,121 @@ def test_errors(call, message):
 
 
 @pytest.mark.parametrize(
-    "case", [*CASES, (1, 1, 4, 4, 2, None, 0), (2, 3, 6, 6, 3, 3, 0), (1, 2, 9, 8, (2, 3), (3, 1), 0)],
-    ids=[*CASE_IDS, "ties", "3x3s3", "2x3s31"],
+    ("call", "message"),
+    [
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), "2"),
+            r"max_pool2d: kernel_size must be an int, received kernel_size='2'",
+        ),
+        (
+            lambda: max_pool2d(_t(1, 3, 8, 8), 2, stride=1.5),
+            r"max_pool2d: stride must be an int, received stride=1.5",
+        ),
+    ],
 )
-def test_numba_max_pool_matches_numpy_reference(case):
-    from cnnlab.ops import _im2col, _kernels_numba
-    from cnnlab.ops.pool import _pool_options
+def test_wrong_argument_types_raise_type_error(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
 
+
+# (N, C, H, W, kernel, stride, padding): kernels 1/2/3/non-square, strides 1–3, default and
+# non-square; padding 0, 1 and per axis; odd, even and non-square inputs
+POOL_GRID = [
+    (1, 2, 4, 4, 2, None, 0),
+    (2, 3, 7, 7, 3, 2, 1),
+    (2, 2, 6, 5, (2, 3), (1, 2), (1, 1)),
+    (1, 2, 7, 6, 2, 2, 0),
+    (2, 2, 5, 5, 3, 1, 0),
+    (1, 1, 8, 8, 3, 3, 1),
+    (2, 3, 9, 9, 3, 2, 0),
+    (1, 2, 9, 8, (2, 3), (3, 1), 0),
+    (1, 2, 6, 6, 1, 1, 0),
+    (1, 2, 7, 8, (3, 2), 2, (1, 0)),
+]
+POOL_GRID_IDS = ["n{}c{}_{}x{}_k{}_s{}_p{}".format(*case) for case in POOL_GRID]
+
+
+@pytest.mark.parametrize("route", MAX_POOL_ROUTES)
+@pytest.mark.parametrize("case", POOL_GRID, ids=POOL_GRID_IDS)
+def test_every_max_pool_route_matches_naive_loops(case, route, forced, naive_pool):
     x, options = make_case(case)
-    if case[2] == 4:
+    y = forced(
+        pool_routes(max_pool=route), lambda: max_pool2d(Tensor(x, requires_grad=True), **options)
+    )
+    assert y._ctx.route == route
+    np.testing.assert_array_equal(y.data, naive_pool(x, kind="max", **options))
+
+
+@pytest.mark.parametrize("route", MAX_POOL_ROUTES)
+@pytest.mark.parametrize("case", POOL_GRID, ids=POOL_GRID_IDS)
+def test_every_max_pool_route_passes_finite_differences(case, route, forced, check_gradients):
+    x, options = make_case(case)
+    errors = forced(
+        pool_routes(max_pool=route), lambda: check_gradients(lambda t: max_pool2d(t, **options), x)
+    )
+    assert set(errors) == {0}
+
+
+@pytest.mark.parametrize("route", ["compiled_fixed_window", "compiled_generic"])
+@pytest.mark.parametrize(
+    "case",
+    [*POOL_GRID, (2, 2, 4, 4, 2, None, 0), (2, 3, 6, 6, 3, 2, 1)],
+    ids=[*POOL_GRID_IDS, "ties", "ties_padded"],
+)
+def test_compiled_max_pool_equals_numpy_slices(case, route):
+    """Values, argmax (first maximum on ties) and the scattered gradient, where both run."""
+    x, options = make_case(case)
+    if case in ((2, 2, 4, 4, 2, None, 0), (2, 3, 6, 6, 3, 2, 1)):
         x = np.round(x)  # many ties
-    kernel, stride, pads, out_size = _pool_options("test", Tensor(x), **options)
-    y, argmax = _kernels_numba.max_pool_forward(x, kernel, stride, pads, out_size)
-    y_ref, argmax_ref = _im2col.max_pool_forward(x, kernel, stride, pads, out_size)
+    kernel, stride, pads, out_size = _pool_options("test", x.shape, **options)
+    if route == "compiled_fixed_window" and pads != ((0, 0), (0, 0)):
+        pytest.skip("route does not apply: 'compiled_fixed_window' needs padding 0")
+    y, argmax = window_loops.max_pool_forward(
+        x, kernel, stride, pads, out_size, fixed_window=route == "compiled_fixed_window"
+    )
+    y_ref, argmax_ref = window_slices.max_pool_forward(x, kernel, stride, pads, out_size)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
     grad = np.random.default_rng(8).standard_normal(y.shape)
     np.testing.assert_allclose(
-        _kernels_numba.max_pool_backward(grad, argmax, x.shape),
-        _im2col.max_pool_backward(grad, argmax_ref, x.shape),
-        rtol=1e-12, atol=1e-12,
+        window_loops.max_pool_backward(grad, argmax, x.shape),
+        window_slices.max_pool_backward(grad, argmax_ref, x.shape),
+        rtol=1e-12,
+        atol=1e-12,
     )
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_numpy_reference_max_pool_against_torch(case, monkeypatch):
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for pooling")
-    from cnnlab.ops import _im2col, pool
+def test_automatic_max_pool_plan_compiles_the_window_in_when_unpadded():
+    assert max_pool2d_plan((64, 32, 28, 28), 2) == PoolPlan("compiled_fixed_window")
+    assert max_pool2d_plan((64, 32, 28, 28), 3, stride=2) == PoolPlan("compiled_fixed_window")
+    assert max_pool2d_plan((64, 32, 28, 28), 3, stride=2, padding=1) == PoolPlan(
+        "compiled_generic"
+    )
+    assert max_pool2d_plan((4, 1, 9, 9), 3) is max_pool2d_plan((4, 1, 9, 9), 3)  # cached
 
-    monkeypatch.setattr(pool, "kernels", _im2col)
-    x, options = make_case(case)
-    tx = torch.tensor(x, requires_grad=True)
-    ty = torch.nn.functional.max_pool2d(tx, **options)
-    t = Tensor(x, requires_grad=True)
-    y = max_pool2d(t, **options)
-    _compare(y.data, ty.detach().numpy(), np.float64)
-    upstream = np.random.default_rng(3).standard_normal(y.shape)
-    y.backward(upstream)
-    ty.backward(torch.tensor(upstream))
-    _compare(t.grad, tx.grad.numpy(), np.float64)
+
+def test_forcing_the_fixed_window_route_on_padded_pooling_raises_instead_of_falling_back():
+    with pool_routes(max_pool="compiled_fixed_window"):
+        with pytest.raises(RouteNotApplicableError, match="needs padding 0"):
+            max_pool2d(np.ones((1, 1, 6, 6)), 3, stride=2, padding=1)
+        assert max_pool2d_plan((1, 1, 6, 6), 2) == PoolPlan("compiled_fixed_window")
+    with pool_routes(max_pool="numpy"):
+        assert max_pool2d_plan((1, 1, 6, 6), 3, padding=1) == PoolPlan("numpy")
+        with pool_routes():
+            assert max_pool2d_plan((1, 1, 6, 6), 2) == PoolPlan("numpy")  # inherited
+    assert max_pool2d_plan((1, 1, 6, 6), 3, padding=1) == PoolPlan("compiled_generic")
+
+
+def test_unknown_max_pool_route_is_refused():
+    with pytest.raises(
+        ValueError,
+        match="pool_routes: max_pool must be one of 'compiled_fixed_window', "
+        "'compiled_generic', 'numpy', received max_pool='reshape'",
+    ), pool_routes(max_pool="reshape"):
+        pass
+
+
+def test_max_pool_no_longer_lives_in_the_im2col_file():
+    from cnnlab.ops.conv_routes import im2col
+
+    assert not hasattr(im2col, "max_pool_forward") and not hasattr(im2col, "max_pool_backward")

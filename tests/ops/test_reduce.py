@@ -105,3 +105,13 @@ def test_sum_of_a_scalar_without_axis():
     y = R.sum(x)
     y.backward()
     assert y.item() == 2.5 and x.grad == 1.0
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+def test_axis_of_the_wrong_type_is_a_type_error(name):
+    x = Tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=rf"{name}: axis must be an int, received axis=1.0"):
+        getattr(x, name)(axis=1.0)
+    with pytest.raises(TypeError, match=rf"{name}: axis must be an int, received axis='0'"):
+        getattr(x, name)(axis=("0", 1))
+

@@ -1,4 +1,5 @@
-"""Stride-1 convolution as GEMMs on shifted column ranges: im2col one cache-sized block at a time.
+"""The shifted-GEMM route: stride-1, one-group convolution as GEMMs on shifted column ranges,
+im2col one cache-sized block at a time (forward, ∂L/∂w and ∂L/∂x).
 
 Layout: the zero-padded input as X (C_in, N·Hp·Wp) — channels first, then every
 pixel of every padded image in one row. For kernel offset (u, v) the input pixel
@@ -70,27 +71,6 @@ def weight_grad(src, delta, offsets, length):
     return dw
 
 
-# Stride-1, ungrouped convolutions run as blocked shifted GEMMs (this module) when
-# the input has enough channels and the padded frame adds few wasted columns
-# (Hp·Wp / (OH·OW), e.g. 1.15 for 28×28 with padding 1, 1.31 for 14×14); measured on
-# the fashion model's layers: 28×28×32 → 32 fwd 66 → 44 ms, bwd 119 → 87 ms; at 14×14
-# or with few input channels im2col was as fast or faster. "im2col" or "shifted"
-# forces one path (the tests compare them).
-STRIDE1_PATH = "auto"
-SHIFTED_MIN_CHANNELS = 16
-SHIFTED_MAX_WASTE = 1.2
-
-
-def use_shifted_gemm(x_shape, w_shape, stride, pads, dilation, groups) -> bool:
-    """Whether conv2d takes this path for these shapes (see the comment above)."""
-    if stride != (1, 1) or groups != 1:
-        return False
-    if STRIDE1_PATH != "auto":
-        return STRIDE1_PATH == "shifted"
-    (hp, wp), (oh, ow), _ = frame(x_shape, w_shape, pads, dilation)
-    return x_shape[1] >= SHIFTED_MIN_CHANNELS and hp * wp <= SHIFTED_MAX_WASTE * oh * ow
-
-
 def frame(x_shape, w_shape, pads, dilation):
     """(padded size (Hp, Wp), output size, column shift of each kernel offset (u, v))."""
     _, _, h, width = x_shape
@@ -114,3 +94,42 @@ def conv2d_forward(x, w, pads, dilation):
     w_mat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(c_out, kh * kw * c_in)
     y = correlate(w_mat, xp, shifts, xp.shape[1] - shifts[-1], xp.shape[1])
     return y.reshape(c_out, n, hp, wp)[:, :, :oh, :ow], xp
+
+
+def padded_delta(grad, x_shape, w_shape, pads, dilation):
+    """δ (N, C_out, OH, OW) in padded coordinates after s_max zero columns.
+
+    Shape: (C_out, s_max + N·Hp·Wp).
+
+    Zero everywhere but the valid output pixels, so the cropped-away columns of the
+    forward contribute nothing.
+    """
+    n = x_shape[0]
+    c_out = w_shape[0]
+    (hp, wp), (oh, ow), shifts = frame(x_shape, w_shape, pads, dilation)
+    s_max = shifts[-1]
+    delta = np.zeros((c_out, s_max + n * hp * wp), dtype=grad.dtype)
+    delta[:, s_max:].reshape(c_out, n, hp, wp)[:, :, :oh, :ow] = grad.transpose(1, 0, 2, 3)
+    return delta
+
+
+def conv2d_weight_grad(xp, delta, x_shape, w_shape, pads, dilation):
+    """∂L/∂w (C_out, C_in, K_h, K_w) from the forward's X and ``padded_delta``."""
+    c_out, c_in, kh, kw = w_shape
+    _, _, shifts = frame(x_shape, w_shape, pads, dilation)
+    s_max = shifts[-1]
+    dw = weight_grad(xp, delta[:, s_max:], shifts, xp.shape[1] - s_max)
+    return np.ascontiguousarray(dw.reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2))
+
+
+def conv2d_input_grad(delta, w, x_shape, pads, dilation):
+    """∂L/∂x (N, C_in, H, W): padded δ against the rotated kernels, (C_in, K_h·K_w·C_out)."""
+    n, c_in, h, width = x_shape
+    (hp, wp), _, shifts = frame(x_shape, w.shape, pads, dilation)
+    m_cols = n * hp * wp
+    rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0)).reshape(c_in, -1)
+    dxp = correlate(rotated, delta, shifts, m_cols, m_cols).reshape(c_in, n, hp, wp)
+    (top, _), (left, _) = pads
+    return np.ascontiguousarray(
+        dxp[:, :, top : top + h, left : left + width].transpose(1, 0, 2, 3)
+    )

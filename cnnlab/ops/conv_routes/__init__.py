@@ -1,0 +1,9 @@
+"""conv2d's routes, one file each, named for what they compute:
+
+- ``im2col``: forward and ∂L/∂w as one GEMM per group over the im2col buffer, ∂L/∂x by col2im;
+- ``full_convolution``: the lecture's ∂L/∂x, zero-inserted δ against the rotated kernels;
+- ``shifted_gemm``: stride 1, one group: all three as GEMMs on shifted column ranges;
+- ``im2col_loops``: the im2col/col2im copies as compiled element loops.
+
+``cnnlab.ops.conv.conv2d_plan`` picks the routes; ``cnnlab.ops.conv.conv_routes`` forces them.
+"""
