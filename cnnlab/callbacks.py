@@ -7,7 +7,14 @@ A callback sees the running ``TrainingState`` (model, optimizer, history, epoch,
     on_epoch_begin(state, epoch)            # epoch counts from 0
     on_batch_end(state, batch, logs)        # logs: running 'loss', 'accuracy' of the epoch
     on_epoch_end(state, epoch, logs)        # logs: the epoch's 'loss', 'accuracy', 'val_*', 'lr'
+    on_checkpoint(state, epoch, logs)       # a separate step after every on_epoch_end
     on_train_end(state)
+
+Callbacks run in the order given to ``fit``, never reordered. Writing checkpoints is its
+own step of the loop (``on_checkpoint``, which ``ModelCheckpoint`` uses), after every
+callback's ``on_epoch_end``: a checkpoint therefore holds the state that all callbacks
+(a stepped LR schedule, early-stopping counters) leave for the next epoch, wherever the
+``ModelCheckpoint`` sits in the list. ``on_checkpoint`` runs only for an epoch that finished.
 
 Setting ``state.stop_training = True`` ends training after the current batch.
 ``state_dict()``/``load_state_dict()`` carry a callback's progress (best value
@@ -22,6 +29,8 @@ import math
 import numpy as np
 
 from cnnlab import optim
+from cnnlab._checks import check_choice, check_int, check_number, check_type
+from cnnlab.checkpoint import save_checkpoint
 
 __all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
 
@@ -41,6 +50,9 @@ class Callback:
     def on_epoch_end(self, state, epoch: int, logs: dict) -> None:
         pass
 
+    def on_checkpoint(self, state, epoch: int, logs: dict) -> None:
+        pass
+
     def on_train_end(self, state) -> None:
         pass
 
@@ -55,13 +67,11 @@ class _Monitor(Callback):
     """Shared logic: follow one logged quantity and decide whether it improved."""
 
     def __init__(self, monitor: str | None, mode: str, min_delta: float = 0.0):
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(
-                f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', received mode={mode!r}"
-            )
+        check_choice(mode, ("auto", "min", "max"), type(self).__name__, "mode")
         self.monitor = monitor
         self.mode = mode
-        self.min_delta = abs(float(min_delta))
+        # Keras's convention: the sign of min_delta does not matter, its size does.
+        self.min_delta = abs(check_number(min_delta, type(self).__name__, "min_delta"))
         self.best: float | None = None
 
     def _resolve(self, state) -> None:
@@ -73,7 +83,8 @@ class _Monitor(Callback):
     def _value(self, logs: dict) -> float:
         if self.monitor not in logs:
             raise ValueError(
-                f"{type(self).__name__}: monitor={self.monitor!r} is not logged; available: {sorted(logs)}"
+                f"{type(self).__name__}: monitor={self.monitor!r} is not logged; "
+                f"available: {sorted(logs)}"
             )
         return float(logs[self.monitor])
 
@@ -109,9 +120,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str | None = None, patience: int = 3, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = False):
         super().__init__(monitor, mode, min_delta)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an integer >= 0, received patience={patience!r}")
-        self.patience = patience
+        self.patience = check_int(patience, "EarlyStopping", "patience", 0)
         self.restore_best_weights = bool(restore_best_weights)
         self.wait = 0
         self.stopped_epoch: int | None = None
@@ -137,7 +146,8 @@ class EarlyStopping(_Monitor):
             )
 
     def on_train_end(self, state):
-        if self.restore_best_weights and self._best_weights is not None and self.stopped_epoch is not None:
+        stopped = self.stopped_epoch is not None
+        if self.restore_best_weights and self._best_weights is not None and stopped:
             state.model.load_state_dict(self._best_weights)
 
     def state_dict(self):
@@ -151,10 +161,11 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Write a training checkpoint at the end of an epoch.
 
-    The checkpoint (``cnnlab.training.save_checkpoint``) holds the model config and
+    The checkpoint (``cnnlab.checkpoint.save_checkpoint``) holds the model config and
     weights, the optimiser state, the epoch, the history and the callbacks' state,
     written atomically: an interrupted write never leaves a broken file. A model
-    with non-finite weights or loss is never written.
+    with non-finite weights or loss is never written. It is written in the loop's checkpoint
+    step, after every callback's ``on_epoch_end`` (see the module docstring).
 
     Args:
         path: file to write (``.npz``).
@@ -163,7 +174,8 @@ class ModelCheckpoint(_Monitor):
         mode: 'min', 'max' or 'auto'.
     """
 
-    def __init__(self, path, save_best_only: bool = True, monitor: str | None = None, mode: str = "auto"):
+    def __init__(self, path, save_best_only: bool = True, monitor: str | None = None,
+                 mode: str = "auto"):
         super().__init__(monitor, mode)
         self.path = path
         self.save_best_only = bool(save_best_only)
@@ -172,14 +184,13 @@ class ModelCheckpoint(_Monitor):
     def on_train_begin(self, state):
         self._resolve(state)
 
-    def on_epoch_end(self, state, epoch, logs):
-        from cnnlab.training import save_checkpoint
-
+    def on_checkpoint(self, state, epoch, logs):
         value = self._value(logs) if self.save_best_only else None
         if self.save_best_only and not self._improved(value):
             return
         if not all(math.isfinite(float(v)) for v in logs.values()) or not state.weights_finite():
-            state.stop(f"ModelCheckpoint: epoch {epoch + 1} has non-finite loss or weights; not saving it")
+            state.stop(f"ModelCheckpoint: epoch {epoch + 1} has non-finite loss or weights; "
+                       "not saving it")
             return
         if self.save_best_only:
             self.best = value
@@ -207,28 +218,35 @@ class LearningRateScheduler(Callback):
             - a function ``(epoch, lr) -> new lr`` called before every epoch (Keras).
         per_batch: step the schedule after every batch instead of every epoch.
             Default: True for 'cosine' and 'onecycle', False otherwise.
+
+    A named schedule is sized for fit's ``epochs``. Resuming (``fit(..., resume=)``) rebuilds
+    it for the ``epochs`` of the resumed call and continues from the saved step:
+
+    - with the same ``epochs`` as the first run was given, the learning rates, and so the
+      weights, are exactly those of the uninterrupted run (2 epochs straight == 1 + 1 resumed,
+      when both calls say ``epochs=2``);
+    - with more ``epochs``, the schedule continues as if the run had been planned for the new
+      total from the start: from the saved step on, the learning rate is what that plan gives
+      at that step (the epochs already done keep the rates they had). A run planned for 1
+      epoch and extended to 2 is therefore not the same as a run planned for 2.
     """
 
     NAMES = ("step", "cosine", "onecycle")
 
     def __init__(self, schedule, per_batch: bool | None = None, **options):
         if isinstance(schedule, str):
-            if schedule not in self.NAMES:
-                raise ValueError(
-                    f"LearningRateScheduler: unknown schedule {schedule!r}, expected one of {list(self.NAMES)}, "
-                    "a Schedule or a function (epoch, lr) -> lr"
-                )
+            check_choice(schedule, self.NAMES, "LearningRateScheduler", "schedule")
             if per_batch is None:
                 per_batch = schedule != "step"
-        elif not (isinstance(schedule, optim.Schedule) or callable(schedule)):
-            raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout cnnlab
-                "LearningRateScheduler: expected a schedule name, a Schedule or a function (epoch, lr) -> lr, "
-                f"received {type(schedule).__name__}"
-            )
+        elif not callable(schedule):
+            check_type(schedule, optim.Schedule, "LearningRateScheduler", "schedule",
+                       "a schedule name, a Schedule or a function (epoch, lr) -> lr")
         self.schedule = schedule
         self.per_batch = bool(per_batch)
         self.options = options
-        self.scheduler: optim.Schedule | None = schedule if isinstance(schedule, optim.Schedule) else None
+        self.scheduler: optim.Schedule | None = None
+        if isinstance(schedule, optim.Schedule):
+            self.scheduler = schedule
 
     def on_train_begin(self, state):
         if not isinstance(self.schedule, str):
@@ -241,14 +259,17 @@ class LearningRateScheduler(Callback):
         elif self.schedule == "cosine":
             self.scheduler = optim.CosineLR(state.optimizer, total_steps=max(1, steps), **options)
         else:
-            options.setdefault("max_lr", state.optimizer.lr)
-            self.scheduler = optim.OneCycleLR(state.optimizer, total_steps=max(2, steps), **options)
+            # initial_lr, not lr: on resume the optimiser already holds the schedule's last rate.
+            options.setdefault("max_lr", state.optimizer.initial_lr)
+            self.scheduler = optim.OneCycleLR(state.optimizer, total_steps=max(2, steps),
+                                              **options)
 
     def on_epoch_begin(self, state, epoch):
         if self.scheduler is None:
             lr = self.schedule(epoch, state.optimizer.lr)
             if not isinstance(lr, (int, float, np.floating)) or not math.isfinite(lr) or lr < 0:
-                raise ValueError(f"LearningRateScheduler: the schedule returned lr={lr!r} for epoch {epoch}")
+                raise ValueError(f"LearningRateScheduler: the schedule returned lr={lr!r} "
+                                 f"for epoch {epoch}")
             state.optimizer.lr = float(lr)
 
     def on_batch_end(self, state, batch, logs):

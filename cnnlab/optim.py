@@ -24,27 +24,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from cnnlab._checks import check_int, check_number, check_type
 from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer", "Schedule", "StepLR",
+    "OPTIMIZERS", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer", "Schedule",
+    "StepLR",
     "clip_grad_norm", "get_optimizer",
 ]
-
-
-def _check_number(owner: str, name: str, value, low: float = 0.0, high: float | None = None,
-                  open_low: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        # The project reports every bad argument as a ValueError naming the op.
-        raise ValueError(f"{owner}: {name} must be a number, received {name}={value!r}")  # noqa: TRY004
-    value = float(value)
-    too_low = value <= low if open_low else value < low
-    if not math.isfinite(value) or too_low or (high is not None and value >= high):
-        bound = f"> {low}" if open_low else f">= {low}"
-        if high is not None:
-            bound += f" and < {high}"
-        raise ValueError(f"{owner}: expected {name} {bound}, received {name}={value!r}")
-    return value
 
 
 class Optimizer:
@@ -57,6 +44,11 @@ class Optimizer:
     #: hyperparameters saved by ``state_dict`` besides ``lr`` (names of attributes)
     hyperparameters: tuple[str, ...] = ()
 
+    @property
+    def state_slots(self) -> int:
+        """Arrays of state kept per parameter (momentum, Adam's two moments): sizes checkpoints."""
+        return 0
+
     def __init__(self, params: Iterable[Tensor], lr: float):
         name = type(self).__name__
         params = list(params)
@@ -64,15 +56,12 @@ class Optimizer:
             raise ValueError(f"{name}: received an empty parameter list")
         unique, seen = [], set()
         for p in params:
-            if not isinstance(p, Tensor):
-                raise ValueError(  # noqa: TRY004
-                    f"{name}: parameters must be cnnlab.Tensor, received {type(p).__name__}"
-                )
+            check_type(p, Tensor, name, "params[i]", "a cnnlab.Tensor")
             if id(p) not in seen:
                 seen.add(id(p))
                 unique.append(p)
         self.params: list[Tensor] = unique
-        self.lr = _check_number(name, "lr", lr)
+        self.lr = check_number(lr, name, "lr", 0.0)
         self.initial_lr = self.lr
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in unique]
@@ -95,9 +84,10 @@ class Optimizer:
     def _update(self, index: int, param: Tensor, grad: np.ndarray) -> None:
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        """``{'type', 'lr', 'initial_lr', 'step_count', <hyperparameters>, 'state': {'i.key': ndarray}}``.
+        """``{'type', 'lr', 'initial_lr', 'step_count', <hyperparameters>, 'state'}``.
+
+        ``state`` maps ``'i.key'`` (parameter index, slot name) to an ndarray.
 
         Only numbers, strings and NumPy arrays, so it can be stored without pickle.
         """
@@ -122,7 +112,8 @@ class Optimizer:
         """Restore what ``state_dict`` returned (same parameters, same order)."""
         name = type(self).__name__
         if state.get("type", name) != name:
-            raise ValueError(f"{name}.load_state_dict: received the state of a {state.get('type')}")
+            raise ValueError(f"{name}.load_state_dict: received the state of a "
+                             f"{state.get('type')}")
         restored: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         for key, value in state.get("state", {}).items():
             index_text, _, entry = key.partition(".")
@@ -171,11 +162,15 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum = _check_number("SGD", "momentum", momentum, 0.0, 1.0)
-        self.weight_decay = _check_number("SGD", "weight_decay", weight_decay)
+        self.momentum = check_number(momentum, "SGD", "momentum", 0.0, 1.0, high_open=True)
+        self.weight_decay = check_number(weight_decay, "SGD", "weight_decay", 0.0)
         if nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0, received momentum=0")
         self.nesterov = bool(nesterov)
+
+    @property
+    def state_slots(self) -> int:
+        return 1 if self.momentum else 0
 
     def _update(self, index, param, grad):
         if self.weight_decay:
@@ -209,14 +204,20 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, lr)
         name = type(self).__name__
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), received betas={betas!r}")
+        check_type(betas, (tuple, list), name, "betas", "a pair (beta1, beta2)")
+        if len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), "
+                             f"received betas={betas!r}")
         self.betas = (
-            _check_number(name, "betas[0]", betas[0], 0.0, 1.0),
-            _check_number(name, "betas[1]", betas[1], 0.0, 1.0),
+            check_number(betas[0], name, "betas[0]", 0.0, 1.0, high_open=True),
+            check_number(betas[1], name, "betas[1]", 0.0, 1.0, high_open=True),
         )
-        self.eps = _check_number(name, "eps", eps)
-        self.weight_decay = _check_number(name, "weight_decay", weight_decay)
+        self.eps = check_number(eps, name, "eps", 0.0)
+        self.weight_decay = check_number(weight_decay, name, "weight_decay", 0.0)
+
+    @property
+    def state_slots(self) -> int:
+        return 2
 
     def _update(self, index, param, grad):
         beta1, beta2 = self.betas
@@ -258,7 +259,7 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def get_optimizer(name: str, params, lr: float, **options) -> Optimizer:
-    """Build an optimiser by name: 'sgd', 'momentum' (SGD, μ = 0.9), 'nesterov', 'adam', 'adamw'."""
+    """An optimiser by name: 'sgd', 'momentum' (SGD, μ = 0.9), 'nesterov', 'adam', 'adamw'."""
     key = str(name).lower()
     if key == "momentum":
         return SGD(params, lr=lr, momentum=options.pop("momentum", 0.9), **options)
@@ -277,7 +278,7 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     max_norm / (‖g‖ + 1e-6) (PyTorch's ``clip_grad_norm_``). Returns ‖g‖ before
     clipping (inf or nan when a gradient is not finite; nothing is scaled then).
     """
-    max_norm = _check_number("clip_grad_norm", "max_norm", max_norm, open_low=True)
+    max_norm = check_number(max_norm, "clip_grad_norm", "max_norm", 0.0, low_open=True)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
@@ -300,10 +301,8 @@ class Schedule:
     """
 
     def __init__(self, optimizer: Optimizer):
-        if not isinstance(optimizer, Optimizer):
-            raise ValueError(  # noqa: TRY004
-                f"{type(self).__name__}: expected an Optimizer, received {type(optimizer).__name__}"
-            )
+        check_type(optimizer, Optimizer, type(self).__name__, "optimizer",
+                   "a cnnlab.optim.Optimizer")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_step = 0
@@ -327,13 +326,11 @@ class Schedule:
 
 
 class StepLR(Schedule):
-    """η_t = η₀ · γ^⌊t / step_size⌋: multiply the learning rate by γ every ``step_size`` steps."""
+    """η_t = η₀ · γ^⌊t / step_size⌋: the learning rate times γ every ``step_size`` steps."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
-            raise ValueError(f"StepLR: expected an integer step_size >= 1, received step_size={step_size!r}")
-        self.step_size = int(step_size)
-        self.gamma = _check_number("StepLR", "gamma", gamma, open_low=True)
+        self.step_size = check_int(step_size, "StepLR", "step_size", 1)
+        self.gamma = check_number(gamma, "StepLR", "gamma", 0.0, low_open=True)
         super().__init__(optimizer)
 
     def lr_at(self, step):
@@ -347,17 +344,14 @@ class CosineLR(Schedule):
     """
 
     def __init__(self, optimizer: Optimizer, total_steps: int, min_lr: float = 0.0):
-        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
-            raise ValueError(
-                f"CosineLR: expected an integer total_steps >= 1, received total_steps={total_steps!r}"
-            )
-        self.total_steps = int(total_steps)
-        self.min_lr = _check_number("CosineLR", "min_lr", min_lr)
+        self.total_steps = check_int(total_steps, "CosineLR", "total_steps", 1)
+        self.min_lr = check_number(min_lr, "CosineLR", "min_lr", 0.0)
         super().__init__(optimizer)
 
     def lr_at(self, step):
         t = min(step, self.total_steps)
-        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.total_steps)) / 2
+        cosine = (1 + math.cos(math.pi * t / self.total_steps)) / 2
+        return self.min_lr + (self.base_lr - self.min_lr) * cosine
 
 
 class OneCycleLR(Schedule):
@@ -371,18 +365,15 @@ class OneCycleLR(Schedule):
     (PyTorch also cycles momentum by default; this schedule changes only η.)
     """
 
-    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
-                 div_factor: float = 25.0, final_div_factor: float = 1e4):
-        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 2:
-            raise ValueError(
-                f"OneCycleLR: expected an integer total_steps >= 2, received total_steps={total_steps!r}"
-            )
-        self.max_lr = _check_number("OneCycleLR", "max_lr", max_lr, open_low=True)
-        self.total_steps = int(total_steps)
-        self.pct_start = _check_number("OneCycleLR", "pct_start", pct_start, open_low=True, high=1.0)
-        self.div_factor = _check_number("OneCycleLR", "div_factor", div_factor, open_low=True)
-        self.final_div_factor = _check_number("OneCycleLR", "final_div_factor", final_div_factor,
-                                              open_low=True)
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int,
+                 pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4):
+        self.total_steps = check_int(total_steps, "OneCycleLR", "total_steps", 2)
+        self.max_lr = check_number(max_lr, "OneCycleLR", "max_lr", 0.0, low_open=True)
+        self.pct_start = check_number(pct_start, "OneCycleLR", "pct_start", 0.0, 1.0,
+                                      low_open=True, high_open=True)
+        self.div_factor = check_number(div_factor, "OneCycleLR", "div_factor", 0.0, low_open=True)
+        self.final_div_factor = check_number(final_div_factor, "OneCycleLR",
+                                             "final_div_factor", 0.0, low_open=True)
         super().__init__(optimizer)
 
     @staticmethod
@@ -396,5 +387,6 @@ class OneCycleLR(Schedule):
         last = float(self.total_steps - 1)
         step = min(step, self.total_steps - 1)
         if step <= warmup_end:
-            return self._cos_anneal(initial, self.max_lr, step / warmup_end if warmup_end > 0 else 1.0)
+            fraction = step / warmup_end if warmup_end > 0 else 1.0
+            return self._cos_anneal(initial, self.max_lr, fraction)
         return self._cos_anneal(self.max_lr, final, (step - warmup_end) / (last - warmup_end))

@@ -1,7 +1,9 @@
 """Training figures as PNG files: learning curves and confusion matrices.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global
-state, no display needed), so they work on headless machines and in tests.
+state, no display needed), so they work on headless machines and in tests. Every
+figure is written through ``cnnlab.atomic``: a crash never leaves half a PNG, and a
+symlink at the destination is replaced, never followed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from cnnlab.atomic import atomic_writer
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix", "plot_history"]
 
@@ -27,7 +31,8 @@ def _save(figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    with atomic_writer(path) as handle:
+        figure.savefig(handle, format="png")
     return path
 
 
@@ -47,7 +52,8 @@ def plot_history(history: dict, path, title: str | None = None) -> Path:
             values = history.get(name)
             if values:
                 epochs = np.arange(1, len(values) + 1)
-                ax.plot(epochs, values, style, label="validation" if name.startswith("val_") else "train")
+                label_text = "validation" if name.startswith("val_") else "train"
+                ax.plot(epochs, values, style, label=label_text)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label)
@@ -70,7 +76,8 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarr
         )
     if num_classes is None:
         num_classes = int(max(y_true.max(initial=-1), y_pred.max(initial=-1))) + 1
-    if y_true.size and (min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= num_classes):
+    labels = np.concatenate([y_true, y_pred])
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"confusion_matrix: labels must lie in [0, {num_classes})")
     counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
@@ -80,9 +87,10 @@ def plot_confusion_matrix(matrix, path, class_names=None, title: str | None = No
     """Heat map of a confusion matrix with the count in every cell and class names on the axes."""
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"plot_confusion_matrix: expected a square matrix, received shape {matrix.shape}")
+        raise ValueError("plot_confusion_matrix: expected a square matrix, "
+                         f"received shape {matrix.shape}")
     k = matrix.shape[0]
-    names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(k)]
+    names = [str(c) for c in (class_names if class_names is not None else range(k))]
     if len(names) != k:
         raise ValueError(f"plot_confusion_matrix: {len(names)} class names for a {k}×{k} matrix")
     size = min(max(4.5, 0.6 * k + 2.5), 20)

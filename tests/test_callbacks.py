@@ -5,9 +5,10 @@ import pytest
 
 from cnnlab import nn
 from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.checkpoint import load_checkpoint
 from cnnlab.data import load_dataset
 from cnnlab.optim import SGD, StepLR
-from cnnlab.training import fit, load_checkpoint
+from cnnlab.training import fit
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,6 @@ def test_hooks_are_called_in_order(data):
     assert len(record.lrs) == 4
 
 
-# ----------------------------------------------------------- early stopping
 def test_early_stopping_stops_after_patience(data):
     train, test = data
     # min_delta so large that nothing after the first epoch counts as an improvement
@@ -90,9 +90,12 @@ def test_early_stopping_rejects_unknown_monitor(data):
         EarlyStopping(mode="up")
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=-1)
+    with pytest.raises(TypeError, match="EarlyStopping: patience must be an int"):
+        EarlyStopping(patience=2.5)
+    with pytest.raises(TypeError, match="EarlyStopping: min_delta must be a number"):
+        EarlyStopping(min_delta="0.1")
 
 
-# --------------------------------------------------------------- checkpoint
 def test_save_best_only_writes_only_improvements(data, tmp_path):
     train, test = data
     path = tmp_path / "best.npz"
@@ -107,7 +110,6 @@ def test_save_best_only_writes_only_improvements(data, tmp_path):
     assert saved["history"]["val_accuracy"] == accuracies[:best_epoch]
 
 
-# ------------------------------------------------------------ LR schedules
 def test_step_schedule_by_name_changes_lr_per_epoch(data):
     train, _ = data
     history = fit(tiny_net(), train, epochs=4, batch_size=128, optimizer="sgd", lr=0.1,
@@ -150,9 +152,9 @@ def test_function_and_schedule_object(data):
 
 
 def test_scheduler_validates():
-    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+    with pytest.raises(ValueError, match="schedule must be one of .* received schedule='linear'"):
         LearningRateScheduler("linear")
-    with pytest.raises(ValueError, match="expected a schedule name"):
+    with pytest.raises(TypeError, match="a schedule name, a Schedule or a function"):
         LearningRateScheduler(3)
 
 
@@ -170,3 +172,33 @@ def test_scheduler_state_survives_resume(data, tmp_path):
     resumed = run(3, resume=path)["lr"]
     # The resumed run rebuilds the 'step' schedule for 3 epochs (step_size 1) and restores its position.
     assert resumed == pytest.approx(straight)
+
+
+def test_callbacks_run_in_the_order_given_and_checkpoints_are_a_separate_later_step(
+    data, tmp_path
+):
+    train, _ = data
+    calls = []
+
+    class Named(Callback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_epoch_end(self, state, epoch, logs):
+            calls.append(f"{self.name}.on_epoch_end")
+
+        def on_checkpoint(self, state, epoch, logs):
+            calls.append(f"{self.name}.on_checkpoint")
+
+    path = tmp_path / "c.npz"
+    checkpoint = ModelCheckpoint(path, save_best_only=False)
+    schedule = LearningRateScheduler("step", step_size=1, gamma=0.5)
+    fit(tiny_net(), train, epochs=1, batch_size=128, lr=0.1, optimizer="sgd", verbose=0,
+        callbacks=[checkpoint, Named("a"), schedule, Named("b")])
+    assert calls == ["a.on_epoch_end", "b.on_epoch_end", "a.on_checkpoint", "b.on_checkpoint"]
+    saved = load_checkpoint(path)
+    # the checkpoint comes first in the list, yet it holds the schedule already stepped
+    assert [entry["class"] for entry in saved["callbacks"]] == [
+        "ModelCheckpoint", "Named", "LearningRateScheduler", "Named"]
+    assert saved["callbacks"][2]["state"]["last_step"] == 1
+    assert saved["optimizer"]["lr"] == pytest.approx(0.05)

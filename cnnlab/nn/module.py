@@ -403,18 +403,60 @@ class Module:
 
         return summary(self, input_shape)
 
-    # ---------------------------------------------------------------- training
-    def fit(self, *args, **kwargs):
+    # Training sits above nn (it imports optim, data and checkpoint, which import nn), so these
+    # three import it lazily, when called; cnnlab.training is the public home of the functions.
+    def fit(self, train_data, epochs: int = 10, batch_size: int = 64, validation=None,
+            optimizer="adam", lr: float = 1e-3, loss="cross_entropy", callbacks=(), augment=None,
+            seed: int = 0, verbose: int = 1, *, clip_norm: float | None = None, resume=None,
+            weight_decay: float | None = None, momentum: float | None = None,
+            validation_split: float = 0.0, patience: int | None = None,
+            divergence_threshold: float | None = 1e3, keep_freed_memory: bool | None = None):
+        """Train this model; ``cnnlab.training.fit(model, ...)`` documents every argument.
+
+        Args (in short):
+            train_data: an ArrayDataset, a DataLoader or (x, y) arrays (uint8 x: raw pixels).
+            epochs, batch_size, lr, seed: as usual; validation: data scored after each epoch.
+            optimizer: 'adam', 'adamw', 'sgd', 'momentum', 'nesterov' or an Optimizer;
+                weight_decay, momentum: its options.
+            loss: 'cross_entropy', 'mse', 'l1' or fn(output, y) -> Tensor.
+            callbacks: Callback instances, in order; patience: add early stopping.
+            augment: an Augmentation for training batches; verbose: 0, 1 (bar) or 2 (lines).
+            clip_norm: clip the gradient norm; resume: a checkpoint to continue from.
+            validation_split: hold out this fraction of train_data (when no validation).
+            divergence_threshold: stop when the loss exceeds this times the first epoch's.
+            keep_freed_memory: tune malloc for speed (None: on unless CNNLAB_KEEP_FREED_MEMORY=0).
+
+        Returns:
+            a ``History`` of per-epoch metrics, with ``stop_reason``, ``interrupted`` and
+            ``diverged`` saying whether and why training stopped early.
+        """
         from cnnlab import training
 
-        return training.fit(self, *args, **kwargs)
+        return training.fit(
+            self, train_data, epochs, batch_size, validation, optimizer, lr, loss, callbacks,
+            augment, seed, verbose, clip_norm=clip_norm, resume=resume, weight_decay=weight_decay,
+            momentum=momentum, validation_split=validation_split, patience=patience,
+            divergence_threshold=divergence_threshold, keep_freed_memory=keep_freed_memory,
+        )
 
-    def evaluate(self, *args, **kwargs):
+    def evaluate(self, data, batch_size: int = 256, loss="cross_entropy") -> dict:
+        """Mean loss and accuracy on ``data``: ``cnnlab.training.evaluate(model, ...)``.
+
+        ``data``: an ArrayDataset, a DataLoader (read in order, unchanged) or (x, y) arrays,
+        uint8 x being raw pixels normalised with ``self.normalization``, float x model-ready.
+        Returns ``{'loss': float, 'accuracy': float}``.
+        """
         from cnnlab import training
 
-        return training.evaluate(self, *args, **kwargs)
+        return training.evaluate(self, data, batch_size, loss)
 
-    def predict(self, *args, **kwargs):
+    def predict(self, x, batch_size: int = 256):
+        """Class probabilities (N, K) in the data's order: ``cnnlab.training.predict(model, ...)``.
+
+        ``x``: uint8 images (raw pixels, normalised with ``self.normalization`` as
+        ``cnnlab predict`` does), float images (already normalised), an ArrayDataset or a
+        DataLoader (read in order, never shuffled). No second softmax after a Softmax layer.
+        """
         from cnnlab import training
 
-        return training.predict(self, *args, **kwargs)
+        return training.predict(self, x, batch_size)

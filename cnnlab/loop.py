@@ -1,0 +1,200 @@
+"""The training loop behind ``fit``: epochs, batches, and the checks that stop them.
+
+Each epoch: ``on_epoch_begin``, the batches (forward, loss, divergence check, backward,
+optional clipping, step, ``on_batch_end``, progress, signal check), validation, then every
+callback's ``on_epoch_end`` and, as a separate later step, every ``on_checkpoint``.
+An epoch that did not finish (a signal, a diverging loss) returns no logs and is never
+checkpointed. The reasons are written to ``history.stop_reason`` (see ``cnnlab.training``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from cnnlab import optim
+from cnnlab.progress import ProgressBar, checkpoint_bytes, estimate_line
+from cnnlab.scoring import Metrics, evaluate_batches
+from cnnlab.tensor import Tensor
+
+__all__ = ["DIVERGENCE_THRESHOLD", "Run", "run_epochs"]
+
+DIVERGENCE_THRESHOLD = 1e3
+#: batches timed for the estimate, after the first one (which includes compilation)
+ESTIMATE_BATCHES = 3
+_clock = time.perf_counter
+
+class Run:
+    """fit's settings for the loop: the data, the loss, and the stop and report options."""
+
+    def __init__(self, state, train, validation, loss_fn, augment, clip_norm, verbose,
+                 merge_single, divergence_threshold, stop_request):
+        self.state, self.train, self.validation = state, train, validation
+        self.loss_fn, self.augment, self.clip_norm = loss_fn, augment, clip_norm
+        self.verbose = verbose
+        self.merge_single = merge_single
+        self.divergence_threshold = divergence_threshold
+        self.stop_request = stop_request
+        self.first_batch_loss: float | None = None
+        self.estimate_start = 0.0
+
+    def reference_loss(self) -> float | None:
+        losses = self.state.history.get("loss")
+        return losses[0] if losses else self.first_batch_loss
+
+
+def run_epochs(run: Run) -> None:
+    """The epochs, then ``on_train_end``; each epoch ends with the callbacks, then checkpoints."""
+    state = run.state
+    for epoch in range(state.epochs_done, state.epochs):
+        if state.stop_training or _signalled(run, 0):
+            break
+        state.epoch = epoch
+        for cb in state.callbacks:
+            cb.on_epoch_begin(state, epoch)
+        logs = _train_one_epoch(run)
+        if logs is None:
+            break
+        state.epochs_done = epoch + 1
+        state.history.append(logs)
+        for cb in state.callbacks:
+            cb.on_epoch_end(state, epoch, logs)
+        for cb in state.callbacks:
+            cb.on_checkpoint(state, epoch, logs)
+    for cb in state.callbacks:
+        cb.on_train_end(state)
+
+
+def _signalled(run: Run, step: int) -> bool:
+    """Whether a signal asked to stop; records it in the state and history."""
+    request, state = run.stop_request, run.state
+    if not request.requested:
+        return False
+    if step:
+        where = f"at epoch {state.epoch + 1}, batch {step}/{state.steps_per_epoch}"
+    elif state.epochs_done:
+        where = f"before epoch {state.epochs_done + 1}"
+    else:
+        where = "before training started"
+    state.interrupted = state.history.interrupted = True
+    state.history.signal = request.signal_name
+    state.stop(f"interrupted ({request.signal_name}) {where}")
+    return True
+
+
+def _train_one_epoch(run: Run):
+    """One pass over the data; the epoch's logs, or None when it did not finish."""
+    state = run.state
+    model, opt, history = state.model, state.optimizer, state.history
+    lr = opt.lr
+    bar = ProgressBar(state.epoch, state.epochs, state.steps_per_epoch, run.verbose)
+    start = time.perf_counter()
+    metrics, step = Metrics(), 0
+    logs: dict[str, float] = {}
+    model.train(True)
+    batches = run.train.batches(shuffle=True, seed=state.seed, epoch=state.epoch,
+                                augment=run.augment, merge_single=run.merge_single)
+    # Overflow is reported once, clearly, by the divergence checks instead of NumPy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            for x, y in batches:
+                opt.zero_grad()
+                model.zero_grad()
+                output = model(Tensor(x))
+                loss = run.loss_fn(output, y)
+                value = float(loss.data)
+                if _loss_diverged(run, value, step):
+                    break
+                loss.backward()
+                if run.clip_norm is not None:
+                    optim.clip_grad_norm(model.parameters(), run.clip_norm)
+                opt.step()
+                step += 1
+                metrics.add(value, output.data, y)
+                logs = metrics.logs()
+                for cb in state.callbacks:
+                    cb.on_batch_end(state, step - 1, logs)
+                bar.update(step, metrics.seen, logs)
+                _maybe_estimate(run, step, bar)
+                if _signalled(run, step) or state.stop_training:
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C: abort the batch, still stop cleanly
+            state.interrupted = history.interrupted = True
+            history.signal = "SIGINT"
+            state.stop(f"interrupted (SIGINT twice) at epoch {state.epoch + 1}, batch {step + 1}")
+        finally:
+            batches.close()
+        stopped = history.diverged or history.interrupted
+        finished = step == state.steps_per_epoch and not stopped
+        if finished and not state.weights_finite():
+            _diverged(state, f"the weights became NaN or infinite at epoch {state.epoch + 1}")
+            finished = False
+        if finished and run.validation is not None:
+            finished = _validate(run, logs)
+    if not finished:
+        bar.close(step, metrics.seen, logs)
+        return None
+    logs["lr"] = lr
+    logs["time"] = time.perf_counter() - start
+    bar.close(step, metrics.seen, logs)
+    return logs
+
+
+def _validate(run: Run, logs: dict) -> bool:
+    """Add val_loss (and val_accuracy) to ``logs``; False when the loss is not finite."""
+    result = evaluate_batches(run.state.model, run.validation, run.loss_fn)
+    logs["val_loss"] = result["loss"]
+    if "accuracy" in result:
+        logs["val_accuracy"] = result["accuracy"]
+    run.state.model.train(True)
+    if not math.isfinite(result["loss"]):
+        where = f"at epoch {run.state.epoch + 1}"
+        _diverged(run.state, f"the validation loss became {result['loss']} {where}")
+        return False
+    return True
+
+
+def _loss_diverged(run: Run, value: float, step: int) -> bool:
+    state = run.state
+    where = f"at epoch {state.epoch + 1}, batch {step + 1}"
+    if not math.isfinite(value):
+        _diverged(state, f"the loss became {value} {where}")
+        return True
+    if run.first_batch_loss is None:
+        run.first_batch_loss = value
+    reference = run.reference_loss()
+    if run.divergence_threshold is None or reference is None or reference <= 0:
+        return False
+    if value > run.divergence_threshold * reference:
+        _diverged(state, f"the loss exploded to {value:.4g} {where}, more than "
+                         f"{run.divergence_threshold:g} times the first epoch's {reference:.4g}")
+        return True
+    return False
+
+
+def _diverged(state, what: str) -> None:
+    state.history.diverged = True
+    state.stop(f"Training stopped: {what}. This epoch was not saved. Lower the learning rate, "
+               "or clip the gradient norm (fit's clip_norm=, cnnlab train's --clip-norm).")
+
+
+def _maybe_estimate(run: Run, step: int, bar: ProgressBar) -> None:
+    """After the first batches of the run, estimate the epoch's time and print it if long."""
+    state = run.state
+    if state.estimate is not None:
+        return
+    if step == 1:
+        run.estimate_start = _clock()
+    timed = min(ESTIMATE_BATCHES, state.steps_per_epoch - 1)
+    if timed < 1 or step != 1 + timed:
+        return
+    per_batch = (_clock() - run.estimate_start) / timed
+    state.estimate = {"epoch_seconds": per_batch * state.steps_per_epoch,
+                      "checkpoint_bytes": checkpoint_bytes(state.model, state.optimizer)}
+    line = estimate_line(state.estimate["epoch_seconds"], state.estimate["checkpoint_bytes"])
+    if line and run.verbose:
+        bar.message(line)
+
+
