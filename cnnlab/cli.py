@@ -244,10 +244,12 @@ def _add_train_parser(subparsers) -> None:
     p.add_argument(
         "--momentum",
         type=_number(float, low=0, high=1, high_open=True),
-        help="momentum of sgd/momentum/nesterov (default 0.9 for momentum and nesterov)",
+        help="momentum of sgd/momentum/nesterov (default 0 for sgd, 0.9 for the others)",
     )
     p.add_argument(
-        "--weight-decay", type=_number(float, low=0), help="L2 weight decay (default 0)"
+        "--weight-decay",
+        type=_number(float, low=0),
+        help="L2 weight decay (default: the optimiser's, 0 except adamw's 0.01)",
     )
     p.add_argument(
         "--schedule",

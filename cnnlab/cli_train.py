@@ -11,7 +11,6 @@ evaluated once: its loss, accuracy and confusion matrix come from one pass.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import shlex
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from cnnlab import models, runs
 from cnnlab._memory import keep_freed_memory
-from cnnlab.callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.callbacks import LearningRateScheduler, ModelCheckpoint
 from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
 from cnnlab.errors import CnnlabError
 from cnnlab.io import save_model
@@ -40,15 +39,13 @@ DEFAULTS = {
     "image_size": None,
     "data_dir": None,
     "threads": None,
-    "weight_decay": 0.0,
+    "weight_decay": None,
     "momentum": None,
     "patience": None,
     "validation_split": 0.0,
     "clip_norm": None,
 }
 SGD_OPTIMIZERS = ("sgd", "momentum", "nesterov")
-# fit keywords that the training update adds; passed only when set (see _fit_options)
-_NEW_FIT_OPTIONS = ("weight_decay", "momentum", "validation_split")
 
 
 class CLIError(CnnlabError):
@@ -201,24 +198,10 @@ def os_message(error: BaseException) -> str:
     return str(error)
 
 
-def _fit_options(settings: dict, fit) -> dict:
-    """Keywords for ``fit`` beyond the basic ones; the newer ones only when set."""
-    options = {"clip_norm": settings["clip_norm"]}
-    accepted = inspect.signature(fit).parameters
-    for name in _NEW_FIT_OPTIONS:
-        if settings[name] not in (None, 0.0, DEFAULTS[name]):
-            if name not in accepted:
-                raise CLIError(f"{flag(name)} needs a cnnlab whose fit() takes {name}=")
-            options[name] = settings[name]
-    return options
-
-
 def _callbacks(run, settings: dict) -> list:
     callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)]
     if settings["schedule"] != "none":
         callbacks.append(LearningRateScheduler(settings["schedule"]))
-    if settings["patience"] is not None:
-        callbacks.append(EarlyStopping(patience=settings["patience"]))
     return callbacks
 
 
@@ -232,7 +215,6 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
         f"images {train.image_shape}, {model.num_parameters():,} parameters"
     )
     print(f"Run directory: {run.directory}", flush=True)
-    options = _fit_options(settings, fit)
     validation = None if settings["validation_split"] else test
     with _blas_threads(settings["threads"]), _resume_errors(checkpoint):
         history = fit(
@@ -248,10 +230,14 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
             seed=settings["seed"],
             verbose=verbose,
             resume=checkpoint["path"] if checkpoint else None,
-            **options,
+            clip_norm=settings["clip_norm"],
+            weight_decay=settings["weight_decay"],
+            momentum=settings["momentum"],
+            validation_split=settings["validation_split"],
+            patience=settings["patience"],
         )
     if history.diverged or history.interrupted:
-        return _stopped(run, history)
+        return _stopped(run, history, verbose, fresh=checkpoint is None)
     return _finish(run, model, history, test, _title(settings))
 
 
@@ -274,24 +260,40 @@ def _check_data_fits(model, train, data) -> None:
         )
 
 
-def _stopped(run, history) -> int:
-    """The message after a NaN stop or Ctrl-C: what was kept, and what can be done next."""
-    saved = _saved_epochs(run)
-    kept = (
-        f"The checkpoint after epoch {saved} is kept: {run.checkpoint_file}"
-        if saved
-        else "Nothing was saved: no epoch finished"
-    )
-    if history.diverged:
+def _stopped(run, history, verbose: int, fresh: bool) -> int:
+    """After a divergence or Ctrl-C/SIGTERM: say what was kept and what can be done next.
+
+    A new run stopped before its first epoch ended has nothing worth keeping: its folder
+    (run.json alone) is removed, so the same command can simply be run again.
+    """
+    if not verbose:  # fit printed the reason already when verbose
         print(f"cnnlab train: {history.stop_reason}", file=sys.stderr)
-        print(kept + ". Start a new run with a lower --lr or with --clip-norm.", file=sys.stderr)
+    saved = _saved_epochs(run)
+    if saved:
+        kept = f"The checkpoint after epoch {saved} is kept: {run.checkpoint_file}."
+    else:
+        kept = "Nothing was saved: no epoch finished."
+        if fresh and _remove_unfinished(run):
+            kept += f" The run folder {run.directory} was removed; run the same command again."
+    if history.diverged:
+        print(f"{kept} Start a new run with a lower --lr or with --clip-norm.", file=sys.stderr)
         return 1
-    print(f"Interrupted: {history.stop_reason}. {kept}.")
+    print(f"Interrupted. {kept}")
     if saved:
         print(f"Continue with: cnnlab train --resume {shlex.quote(str(run.directory))}")
-    else:
-        print("Start it again with the same command (the run folder holds only run.json).")
     return 130
+
+
+def _remove_unfinished(run) -> bool:
+    """Remove run.json, stale temporaries and then the folder, if nothing else is in it."""
+    run.clean_temporaries()
+    with contextlib.suppress(FileNotFoundError):
+        run.run_file.unlink()
+    try:
+        run.directory.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def _saved_epochs(run) -> int:
@@ -305,11 +307,8 @@ def _saved_epochs(run) -> int:
 
 def _report(run, model, history, test, title: str) -> int:
     """Evaluate the test set once; print loss and accuracy; write both figures."""
-    from cnnlab.plots import (
-        confusion_matrix,
-        plot_confusion_matrix,
-        plot_history,
-    )  # lazy: matplotlib
+    # lazy: matplotlib loads slowly
+    from cnnlab.plots import confusion_matrix, plot_confusion_matrix, plot_history
 
     probabilities = predict(model, test)
     labels = np.asarray(test.labels)

@@ -137,7 +137,7 @@ _SETTINGS = {
     "image_size": _optional(lambda v, n: check_int(v, "settings", n, minimum=1)),
     "data_dir": _optional(lambda v, n: check_type(v, str, "settings", n, "a str or null")),
     "threads": _optional(lambda v, n: check_int(v, "settings", n, minimum=1)),
-    "weight_decay": lambda v, n: check_number(v, "settings", n, low=0),
+    "weight_decay": _optional(lambda v, n: check_number(v, "settings", n, low=0)),
     "momentum": _optional(
         lambda v, n: check_number(v, "settings", n, low=0, high=1, high_open=True)
     ),

@@ -175,15 +175,6 @@ def test_ctrl_c_in_epoch_one_does_not_suggest_a_resume_that_fails(tmp_path):
     stdout = "".join(lines) + out
     assert process.returncode == 130, stdout + err
     assert "Nothing was saved" in stdout and "--resume" not in stdout
-    assert not (tmp_path / "runs" / "early" / "checkpoint.npz").exists()
+    assert "run the same command again" in stdout
+    assert not (tmp_path / "runs" / "early").exists()  # nothing half-made is left to trip over
     assert "Traceback" not in err
-    resumed = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "train", "--resume", "runs/early"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=environment(),
-        timeout=200,
-        check=False,
-    )
-    assert resumed.returncode == 2 and "before its first epoch ended" in resumed.stderr

@@ -108,8 +108,8 @@ def test_nan_in_epoch_one_does_not_point_at_a_missing_checkpoint(tmp_path, monke
     assert train("--epochs", 2, "--lr", "1e30", "--name", "boom") == 1
     err = capsys.readouterr().err
     assert "Nothing was saved" in err and "--resume" not in err and "is kept" not in err
-    assert not (tmp_path / "runs" / "boom" / "checkpoint.npz").exists()
-    assert not (tmp_path / "runs" / "boom" / "model.npz").exists()
+    assert "was removed; run the same command again" in err
+    assert not (tmp_path / "runs" / "boom").exists()
 
 
 def test_train_evaluates_the_test_set_once_at_the_end(tmp_path, monkeypatch):
@@ -285,3 +285,17 @@ def test_resume_of_a_crafted_run_json_is_a_clean_error(run_copy, capsys, change)
     err = capsys.readouterr().err
     assert err.startswith("cnnlab train: error: ") and "Traceback" not in err
     assert load_checkpoint(run_copy / "checkpoint.npz")["epoch"] == 2
+
+
+def test_weight_decay_momentum_and_validation_split_reach_the_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--optimizer", "sgd", "--momentum", "0.5", "--weight-decay", "0.001"]
+    assert train("--epochs", 1, *args, "--validation-split", "0.2", "--name", "split") == 0
+    checkpoint = load_checkpoint(tmp_path / "runs" / "split" / "checkpoint.npz")
+    optimizer = checkpoint["optimizer"]
+    assert (optimizer["type"], optimizer["momentum"], optimizer["weight_decay"]) == (
+        "SGD",
+        0.5,
+        0.001,
+    )
+    assert optimizer["step_count"] == 5  # 1,150 of the 1,437 training images in batches of 256
