@@ -36,7 +36,10 @@ Public API (used by ``cnnlab.cli``, ``cnnlab.lab`` and the explain/explorer code
 - ``load_any_model(path) -> Module``: a model file, a checkpoint or a run folder.
 - ``merge_resume_settings(saved, requested, changeable=RESUME_CHANGEABLE) -> dict``:
   the settings of a resumed run; raises ``ResumeConflictError`` naming what may not change.
-- ``read_json(path) -> object``: a bounded, symlink-refusing JSON read.
+- ``read_json(path, what="JSON file") -> object``: a bounded, symlink-refusing JSON read.
+- Constants: ``RUN_FILE``, ``HISTORY_FILE``, ``CHECKPOINT_FILE``, ``MODEL_FILE``,
+  ``FIGURE_FILES``, ``OPTIMIZERS`` and ``SCHEDULES`` (the names a run.json may use),
+  ``RESUME_CHANGEABLE``.
 """
 
 from __future__ import annotations
