@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import cnnlab
 import cnnlab.functional as F
 from cnnlab.tensor import Tensor, no_grad
 
@@ -296,6 +297,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="threads for torch and NumPy's BLAS")
     parser.add_argument("--repeat", type=int, default=7, help="timed repetitions per case")
     args = parser.parse_args(argv)
+    # What fit and `cnnlab train` switch on: freed buffers stay in the process between batches.
+    cnnlab.keep_freed_memory(True)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {unknown}; choose from {list(PARTS)}")

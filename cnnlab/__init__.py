@@ -4,7 +4,7 @@ from cnnlab._memory import keep_freed_memory
 from cnnlab.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
 # The malloc tuning of keep_freed_memory is opt-in: fit and `cnnlab train` switch it on.
-__all__ = ["Tensor", "enable_grad", "is_grad_enabled", "keep_freed_memory", "no_grad"]
+__all__ = ["Tensor", "enable_grad", "is_grad_enabled", "keep_freed_memory", "manual_seed", "no_grad"]
 __version__ = "0.1.0"
 
 

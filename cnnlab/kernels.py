@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab._checks import check_type
+
 
 @dataclass(frozen=True)
 class Kernel:
@@ -42,7 +44,8 @@ _KERNELS = (
     Kernel(
         "sharpness",
         ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
-        "sharpens: adds the pixel's difference from its four neighbours (identity plus a Laplacian)",
+        "sharpens: adds the pixel's difference from its four neighbours "
+        "(identity plus a Laplacian)",
     ),
     Kernel(
         "vertical-edge",
@@ -106,8 +109,7 @@ def names() -> list[str]:
 
 
 def _lookup(name: str) -> Kernel:
-    if not isinstance(name, str):
-        raise TypeError(f"kernels: a kernel name must be a string, got {name!r}")
+    check_type(name, str, "kernels", "name", "a str (a kernel's name)")
     key = name.strip().lower().replace("_", "-").replace(" ", "-")
     key = _ALIASES.get(key, key)
     if key not in KERNELS:

@@ -286,7 +286,9 @@ def _has_batch_norm(model) -> bool:
 
 
 def _ensure_built(model, sample_shape) -> None:
-    if model.parameters() and getattr(model, "built", True):
+    # A model built at construction (Dense(in_features=...)) still gets its input shape recorded,
+    # so that a later save_model has it.
+    if model.built and (model.input_shape is not None or sample_shape is None):
         return
     if sample_shape is None:
         raise ValueError("fit: the model has no weights yet and the input shape is unknown; "

@@ -27,15 +27,17 @@ import time
 from pathlib import Path
 
 from cnnlab import models, nn
+from cnnlab.atomic import write_text
 from cnnlab.data import Augmentation, load_dataset
 from cnnlab.io import save_model
 from cnnlab.lab import figures
+from cnnlab.lab.cli_conventions import number_flag, positive_int
 from cnnlab.lab.invariance import format_curves, invariance_curves
 from cnnlab.training import evaluate, fit
 
 
 def no_pooling_net(num_classes: int = 10, seed: int = 0) -> nn.Sequential:
-    """The lecture net without its max-pooling layers: 28 → 26 → 24, Flatten 50·24·24 = 28,800."""
+    """The lecture net without max pooling: 28 → 26 → 24, Flatten 50·24·24 = 28,800."""
     model = nn.Sequential(
         nn.Conv2D(25, 3, activation="relu"),
         nn.Conv2D(50, 3, activation="relu"),
@@ -50,12 +52,12 @@ def no_pooling_net(num_classes: int = 10, seed: int = 0) -> nn.Sequential:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=positive_int, default=15)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=number_flag(float, 0, low_open=True), default=1e-3)
+    parser.add_argument("--seed", type=number_flag(int, 0), default=0)
     parser.add_argument("--out", default="runs/invariance_study")
-    parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,15 +69,31 @@ def main(argv=None) -> int:
         ("lecture + augmentation", models.get("lecture", seed=args.seed), augmentation),
         ("no pooling", no_pooling_net(seed=args.seed), None),
     ]
-    results, record = {}, {"dataset": "digits 28×28", "train_images": len(splits.train),
-                           "test_images": len(splits.test), "epochs": args.epochs, "batch_size": args.batch_size,
-                           "lr": args.lr, "seed": args.seed, "augmentation": augmentation.get_config(),
-                           "models": {}}
+    results = {}
+    record = {
+        "dataset": "digits 28×28",
+        "train_images": len(splits.train),
+        "test_images": len(splits.test),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "augmentation": augmentation.get_config(),
+        "models": {},
+    }
     for name, model, augment in plans:
         print(f"\n== {name}: {model.num_parameters():,} parameters, augment={augment}")
         start = time.perf_counter()
-        fit(model, splits.train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            augment=augment, seed=args.seed, verbose=args.verbose)
+        fit(
+            model,
+            splits.train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            augment=augment,
+            seed=args.seed,
+            verbose=args.verbose,
+        )
         train_seconds = time.perf_counter() - start
         file_name = name.replace(" + ", "_").replace(" ", "_") + ".npz"
         save_model(model, out / file_name)
@@ -83,19 +101,28 @@ def main(argv=None) -> int:
         curves = invariance_curves(model, splits.test)
         measure_seconds = time.perf_counter() - start
         train_accuracy = evaluate(model, splits.train)["accuracy"]
-        print(f"{name}: train accuracy {train_accuracy:.4f}, test accuracy {curves.accuracy:.4f} "
-              f"(training {train_seconds:.0f} s, invariance {measure_seconds:.0f} s)")
+        print(
+            f"{name}: train accuracy {train_accuracy:.4f}, test accuracy {curves.accuracy:.4f} "
+            f"(training {train_seconds:.0f} s, invariance {measure_seconds:.0f} s)"
+        )
         results[name] = curves
-        record["models"][name] = {"parameters": model.num_parameters(), "file": file_name,
-                                  "train_accuracy": train_accuracy, "train_seconds": train_seconds,
-                                  **curves.to_dict()}
+        record["models"][name] = {
+            "parameters": model.num_parameters(),
+            "file": file_name,
+            "train_accuracy": train_accuracy,
+            "train_seconds": train_seconds,
+            **curves.to_dict(),
+        }
 
     table = format_curves(results)
     print("\n" + table)
-    figure = figures.invariance_figure(results, out / "invariance_comparison.png",
-                                       title="Digits 28×28: test accuracy under transformed test images")
-    (out / "invariance_comparison.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
-    (out / "invariance_comparison.md").write_text("```\n" + table + "```\n", encoding="utf-8")
+    figure = figures.invariance_figure(
+        results,
+        out / "invariance_comparison.png",
+        title="Digits 28×28: test accuracy under transformed test images",
+    )
+    write_text(out / "invariance_comparison.json", json.dumps(record, indent=1))
+    write_text(out / "invariance_comparison.md", "```\n" + table + "```\n")
     print(f"wrote {figure}")
     return 0
 

@@ -57,3 +57,13 @@ def test_conv2d_of_a_real_photo_equals_correlate2d(name):
     reference = signal.correlate2d(image.astype(np.float64), np.array(LECTURE[name]), mode="valid")
     assert ours.shape == reference.shape == (38, 38)
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
+
+
+def test_kernel_names_are_checked():
+    with pytest.raises(TypeError, match="kernels: name must be a str .*, received name=3"):
+        kernels.get(3)
+    with pytest.raises(
+        ValueError, match="kernels: unknown kernel 'nope'; expected one of sharpness"
+    ):
+        kernels.get("nope")
+    assert kernels.canonical_name("Box_Blur") == "blur"

@@ -5,5 +5,7 @@
 - ``cnnlab.lab.figures``: the gallery, the four-panel figure and friends (matplotlib, Agg).
 - ``cnnlab.lab.fit_kernel``: recover a hidden kernel by gradient descent.
 - ``cnnlab.lab.invariance``: accuracy of a trained model under shift, rotation and scaling.
-- ``cnnlab.lab.commands``: the ``cnnlab kernels``, ``fit-kernel`` and ``invariance`` commands.
+- ``cnnlab.lab.commands``: the ``cnnlab kernels``, ``fit-kernel`` and ``invariance`` commands
+  (run folders through ``cnnlab.runs``, pictures through ``cnnlab.data.images``),
+  with ``cnnlab.lab.cli_conventions`` (errors, number flags and old flag names, as in the CLI).
 """

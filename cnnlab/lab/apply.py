@@ -20,11 +20,14 @@ result, for emboss it moves the light to the other corner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from cnnlab import functional as F
 from cnnlab import kernels as kernel_bank
+from cnnlab._checks import check_int
+from cnnlab.data.images import read_image, resize_image
 from cnnlab.tensor import Tensor, no_grad
 
 
@@ -43,7 +46,9 @@ def as_kernel(kernel, dtype=np.float32) -> np.ndarray:
         return kernel_bank.get(kernel, dtype)
     array = np.asarray(kernel, dtype=dtype)
     if array.ndim != 2 or 0 in array.shape:
-        raise ValueError(f"apply_kernel: the kernel must be 2-D (K_h, K_w), got shape {array.shape}")
+        raise ValueError(
+            f"apply_kernel: the kernel must be 2-D (K_h, K_w), got shape {array.shape}"
+        )
     return array
 
 
@@ -53,7 +58,9 @@ def _to_nchw(image: np.ndarray, op: str) -> np.ndarray:
         return image[None, None]
     if image.ndim == 3:
         return np.ascontiguousarray(image.transpose(2, 0, 1))[None]
-    raise ValueError(f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {image.shape}")
+    raise ValueError(
+        f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {image.shape}"
+    )
 
 
 def _from_nchw(out: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -63,7 +70,9 @@ def _from_nchw(out: np.ndarray, like: np.ndarray) -> np.ndarray:
 def _check_image(image, op: str) -> np.ndarray:
     array = np.asarray(image)
     if array.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {array.shape}")
+        raise ValueError(
+            f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {array.shape}"
+        )
     if array.dtype.kind not in "fiub":
         raise ValueError(f"{op}: expected a numeric image, got dtype {array.dtype}")
     return array.astype(_float_dtype(array), copy=False)
@@ -124,19 +133,30 @@ def apply_colour_kernel(image, kernel, bias: float = 0.0, stride=1, padding=0) -
     image = _check_image(image, "apply_colour_kernel")
     k = np.asarray(kernel, dtype=image.dtype)
     if image.ndim != 3:
-        raise ValueError(f"apply_colour_kernel: expected a (H, W, C) image, got shape {image.shape}")
+        raise ValueError(
+            f"apply_colour_kernel: expected a (H, W, C) image, got shape {image.shape}"
+        )
     if k.ndim != 3 or k.shape[0] != image.shape[2]:
         raise ValueError(
-            f"apply_colour_kernel: expected a kernel of shape ({image.shape[2]}, K_h, K_w) for an image "
+            f"apply_colour_kernel: expected a kernel of shape ({image.shape[2]}, K_h, K_w) "
+            "for an image "
             f"with {image.shape[2]} channels, got shape {k.shape}"
         )
     b = np.array([bias], dtype=image.dtype)
-    out = _conv2d(_to_nchw(image, "apply_colour_kernel"), k[None], b=Tensor(b), stride=stride, padding=padding)
+    out = _conv2d(
+        _to_nchw(image, "apply_colour_kernel"),
+        k[None],
+        b=Tensor(b),
+        stride=stride,
+        padding=padding,
+    )
     return out[0, 0]
 
 
 def colour_contributions(image, kernel) -> np.ndarray:
-    """The per-channel terms of ``apply_colour_kernel``: (H, W, C), (C, K, K) → (C, H_out, W_out).
+    """The per-channel terms of ``apply_colour_kernel``.
+
+    Shape: (H, W, C), (C, K, K) → (C, H_out, W_out).
 
     Their sum over the first axis is the colour convolution's output.
     """
@@ -144,7 +164,8 @@ def colour_contributions(image, kernel) -> np.ndarray:
     k = np.asarray(kernel, dtype=image.dtype)
     if image.ndim != 3 or k.ndim != 3 or k.shape[0] != image.shape[2]:
         raise ValueError(
-            f"colour_contributions: expected a (H, W, C) image and a (C, K_h, K_w) kernel, got shapes "
+            "colour_contributions: expected a (H, W, C) image and a (C, K_h, K_w) kernel, "
+            "got shapes "
             f"{image.shape} and {k.shape}"
         )
     out = _conv2d(_to_nchw(image, "colour_contributions"), k[:, None].copy(), groups=k.shape[0])
@@ -161,13 +182,17 @@ def one_to_many(image, kernels, stride=1, padding=0) -> np.ndarray:
     """
     image = _check_image(image, "one_to_many")
     if image.ndim != 2:
-        raise ValueError(f"one_to_many: expected a (H, W) grayscale image, got shape {image.shape}")
+        raise ValueError(
+            f"one_to_many: expected a (H, W) grayscale image, got shape {image.shape}"
+        )
     if isinstance(kernels, np.ndarray):
         stack = kernels.astype(image.dtype, copy=False)
     else:
         stack = np.stack([as_kernel(k, image.dtype) for k in kernels])
     if stack.ndim != 3:
-        raise ValueError(f"one_to_many: expected kernels of shape (K, K_h, K_w), got shape {stack.shape}")
+        raise ValueError(
+            f"one_to_many: expected kernels of shape (K, K_h, K_w), got shape {stack.shape}"
+        )
     return _conv2d(image[None, None], stack[:, None].copy(), stride=stride, padding=padding)[0]
 
 
@@ -181,12 +206,15 @@ def many_to_one(maps, kernel, bias: float = 0.0, stride=1, padding=0) -> np.ndar
     """
     maps = np.asarray(maps)
     if maps.ndim != 3:
-        raise ValueError(f"many_to_one: expected feature maps of shape (C, H, W), got shape {maps.shape}")
+        raise ValueError(
+            f"many_to_one: expected feature maps of shape (C, H, W), got shape {maps.shape}"
+        )
     maps = maps.astype(_float_dtype(maps), copy=False)
     k = np.asarray(kernel, dtype=maps.dtype)
     if k.ndim != 3 or k.shape[0] != maps.shape[0]:
         raise ValueError(
-            f"many_to_one: expected a kernel of shape ({maps.shape[0]}, K_h, K_w) for {maps.shape[0]} maps, "
+            f"many_to_one: expected a kernel of shape ({maps.shape[0]}, K_h, K_w) "
+            f"for {maps.shape[0]} maps, "
             f"got shape {k.shape}"
         )
     b = Tensor(np.array([bias], dtype=maps.dtype))
@@ -202,14 +230,15 @@ class OutputSizeRow:
     output: int
 
 
-def output_size_table(size: int, kernel: int = 3, strides=(1, 2, 3), paddings=(0, 1, 2)) -> list[OutputSizeRow]:
+def output_size_table(
+    size: int, kernel: int = 3, strides=(1, 2, 3), paddings=(0, 1, 2)
+) -> list[OutputSizeRow]:
     """Output sizes of a conv for each stride and padding, from ``cnnlab.functional.output_size``.
 
     out = floor((n + 2p − k) / s) + 1.
     """
-    for name, value in (("size", size), ("kernel", kernel)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"output_size_table: {name} must be a positive integer, got {value!r}")
+    size = check_int(size, "output_size_table", "size", minimum=1)
+    kernel = check_int(kernel, "output_size_table", "kernel", minimum=1)
     return [
         OutputSizeRow(size, kernel, s, p, F.output_size(size, kernel, stride=s, padding=p))
         for s in strides
@@ -238,39 +267,32 @@ def to_grayscale(image) -> np.ndarray:
     return image[..., :3] @ weights
 
 
-def load_image(path=None, grayscale: bool = False, size: int | None = None) -> tuple[np.ndarray, str]:
-    """A picture as a float32 array in [0, 1] and its name.
+def load_image(
+    path=None, grayscale: bool = False, size: int | None = None
+) -> tuple[np.ndarray, str]:
+    """A picture as float32 in [0, 1], (H, W) grey or (H, W, 3) colour, and its name.
 
     Without ``path``, a real photo that ships with scikit-image: the camera man
     (512×512 grayscale) or, for colour, the astronaut (512×512 RGB); no download.
-    ``size`` resizes the longer side to that many pixels (anti-aliased).
+    A file is read by ``cnnlab.data.images.read_image`` (16-bit, alpha, palette,
+    CMYK and EXIF orientation handled; FileNotFoundError, FileFormatError or
+    LimitExceededError naming the file). ``size`` resizes the longer side to that
+    many pixels with ``resize_image`` (bilinear, anti-aliased when shrinking).
     """
+    if size is not None:
+        size = check_int(size, "load_image", "size", minimum=1)
     if path is None:
+        # scikit-image is slow to import and only needed for its sample photos.
         from skimage import data
 
-        if grayscale:
-            array, name = data.camera(), "camera"
-        else:
-            array, name = data.astronaut(), "astronaut"
+        pixels, name = (data.camera(), "camera") if grayscale else (data.astronaut(), "astronaut")
+        image = pixels.astype(np.float32) / 255.0
+        image = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
     else:
-        from pathlib import Path
-
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as picture:
-                picture = picture.convert("L" if grayscale else "RGB")
-                array = np.asarray(picture)
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"load_image: cannot read an image from {str(path)!r}: {error}") from None
+        image = read_image(path, channels=1 if grayscale else 3)
         name = Path(path).stem
-    image = array.astype(np.float32) / 255.0
-    if grayscale and image.ndim == 3:
-        image = to_grayscale(image)
     if size is not None:
-        from skimage.transform import resize
-
-        scale = size / max(image.shape[:2])
-        shape = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
-        image = resize(image, shape + image.shape[2:], anti_aliasing=scale < 1).astype(np.float32)
-    return image, name
+        scale = size / max(image.shape[1:])
+        height, width = (max(1, round(side * scale)) for side in image.shape[1:])
+        image = resize_image(image, (height, width))
+    return (image[0] if grayscale else image.transpose(1, 2, 0)), name

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab._checks import check_int, check_number
 from cnnlab.data import ArrayDataset
 from cnnlab.data.augment import rotate_images, scale_images, shift_images
+from cnnlab.training import evaluate
 
 DEFAULT_SHIFTS = (0, 1, 2, 3, 4, 5, 6)
 DEFAULT_ROTATIONS = (0, 5, 10, 15, 20, 25, 30, 35, 40, 45)
@@ -55,13 +57,18 @@ class InvarianceCurves:
         for x, y in zip(xs, ys):
             if abs(x - value) < 1e-9:
                 return y
-        raise ValueError(f"InvarianceCurves.at: {kind} {value} was not measured; measured {list(xs)}")
+        raise ValueError(
+            f"InvarianceCurves.at: {kind} {value} was not measured; measured {list(xs)}"
+        )
 
     def to_dict(self) -> dict:
         return {
             "accuracy": self.accuracy,
             "shift": {"pixels": list(self.shifts), "accuracy": list(self.shift_accuracy)},
-            "rotation": {"degrees": list(self.rotations), "accuracy": list(self.rotation_accuracy)},
+            "rotation": {
+                "degrees": list(self.rotations),
+                "accuracy": list(self.rotation_accuracy),
+            },
             "scale": {"factor": list(self.scales), "accuracy": list(self.scale_accuracy)},
         }
 
@@ -80,19 +87,26 @@ class InvarianceCurves:
 
 def _with_images(dataset: ArrayDataset, images: np.ndarray, what: str) -> ArrayDataset:
     """The same labels and normalisation with transformed images."""
-    return ArrayDataset(images, dataset.labels, dataset.class_names, f"{dataset.name} ({what})",
-                        mean=dataset.mean, std=dataset.std)
+    return ArrayDataset(
+        images,
+        dataset.labels,
+        dataset.class_names,
+        f"{dataset.name} ({what})",
+        mean=dataset.mean,
+        std=dataset.std,
+    )
 
 
-def _check_values(name: str, values, low: float, high: float | None = None) -> list[float]:
-    values = [float(v) for v in values]
+def _check_values(
+    name: str, values, low: float, high: float | None = None, low_open: bool = False
+) -> list[float]:
+    values = list(values)
     if not values:
-        raise ValueError(f"invariance_curves: {name} must not be empty")
-    for v in values:
-        if v < low or (high is not None and v > high):
-            upper = "" if high is None else f" and <= {high}"
-            raise ValueError(f"invariance_curves: {name} must be >= {low}{upper}, received {v}")
-    return values
+        raise ValueError(f"invariance_curves: {name} must not be empty, received {name}={values}")
+    return [
+        check_number(v, "invariance_curves", f"{name}[{i}]", low, high, low_open=low_open)
+        for i, v in enumerate(values)
+    ]
 
 
 def invariance_curves(
@@ -115,27 +129,34 @@ def invariance_curves(
     Returns:
         ``InvarianceCurves``.
     """
-    from cnnlab.training import evaluate
-
     if not isinstance(dataset, ArrayDataset):
         raise TypeError(
-            f"invariance_curves: expected an ArrayDataset (uint8 images), received {type(dataset).__name__}"
+            "invariance_curves: expected an ArrayDataset (uint8 images), "
+            f"received {type(dataset).__name__}"
         )
     shifts = _check_values("shifts", shifts, 0.0)
     rotations = _check_values("rotations", rotations, 0.0, 360.0)
-    scales = _check_values("scales", scales, 1e-6)
+    scales = _check_values("scales", scales, 0.0, low_open=True)
+    batch_size = check_int(batch_size, "invariance_curves", "batch_size", minimum=1)
 
     def accuracy(images: np.ndarray, what: str) -> float:
-        return float(evaluate(model, _with_images(dataset, images, what), batch_size=batch_size)["accuracy"])
+        return float(
+            evaluate(model, _with_images(dataset, images, what), batch_size=batch_size)["accuracy"]
+        )
 
     images = dataset.images
     result = InvarianceCurves(accuracy=accuracy(images, "plain"))
     for s in shifts:
-        scores = [accuracy(shift_images(images, s * dx, s * dy), f"shift {s}") for dx, dy in _SHIFT_DIRECTIONS]
+        scores = [
+            accuracy(shift_images(images, s * dx, s * dy), f"shift {s}")
+            for dx, dy in _SHIFT_DIRECTIONS
+        ]
         result.shifts.append(int(s) if float(s).is_integer() else s)
         result.shift_accuracy.append(float(np.mean(scores)))
     for a in rotations:
-        scores = [accuracy(rotate_images(images, sign * a), f"rotate {sign * a}") for sign in (1, -1)]
+        scores = [
+            accuracy(rotate_images(images, sign * a), f"rotate {sign * a}") for sign in (1, -1)
+        ]
         result.rotations.append(a)
         result.rotation_accuracy.append(float(np.mean(scores)))
     for f in scales:

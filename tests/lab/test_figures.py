@@ -45,7 +45,9 @@ def test_four_panel_arrays_follow_the_pipeline(gray):
 
 
 def test_other_figures(tmp_path, gray, rgb):
-    _check_png(figures.correlation_vs_convolution(gray, "emboss", tmp_path / "c.png"), "correlation")
+    _check_png(
+        figures.correlation_vs_convolution(gray, "emboss", tmp_path / "c.png"), "correlation"
+    )
     _check_png(figures.colour(rgb, tmp_path / "colour.png"), "colour")
     _check_png(figures.one_to_many(rgb, tmp_path / "o.png"), "one_to_many")
     _check_png(figures.many_to_one(rgb, tmp_path / "m.png"), "many_to_one")
@@ -54,5 +56,7 @@ def test_other_figures(tmp_path, gray, rgb):
 
 
 def test_colour_needs_rgb(tmp_path, gray):
-    with pytest.raises(ValueError, match=r"colour: expected a \(H, W, 3\) RGB picture, got shape \(24, 24\)"):
+    with pytest.raises(
+        ValueError, match=r"colour: expected a \(H, W, 3\) RGB picture, got shape \(24, 24\)"
+    ):
         figures.colour(gray, tmp_path / "x.png")
