@@ -2,6 +2,9 @@
 
 import sys
 
-from cnnlab.cli import main
+try:
+    from cnnlab.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the modules load: stop quietly, as the CLI itself does
+    sys.exit(130)
 
 sys.exit(main())

@@ -28,14 +28,18 @@ Public API (used by ``cnnlab.cli``, ``cnnlab.lab`` and the explain/explorer code
 - ``Run``: ``.directory``; ``.path(file_name)``; ``.run_file``, ``.history_file``,
   ``.checkpoint_file``, ``.model_file``; ``.has_checkpoint()``, ``.has_model()``;
   ``.write_info(RunInfo)``, ``.read_info() -> RunInfo``; ``.write_history(dict)``,
-  ``.read_history() -> dict``; ``.clean_temporaries() -> list[Path]``; ``.label``.
+  ``.read_history() -> dict``; ``.clean_temporaries() -> list[Path]``;
+  ``.remove_planted_links() -> list[Path]``; ``.label``.
 - ``RunInfo(model, data, settings, command)``: ``.to_json()``, ``RunInfo.from_json(obj, path)``.
 - ``find_model_file(path) -> Path``: the file itself, or a run folder's ``model.npz``,
   else its ``checkpoint.npz`` (a run with only a checkpoint works).
 - ``load_any_model(path) -> Module``: a model file, a checkpoint or a run folder.
 - ``merge_resume_settings(saved, requested, changeable=RESUME_CHANGEABLE) -> dict``:
   the settings of a resumed run; raises ``ResumeConflictError`` naming what may not change.
-- ``read_json(path) -> object``: a bounded, symlink-refusing JSON read.
+- ``read_json(path, what="JSON file") -> object``: a bounded, symlink-refusing JSON read.
+- Constants: ``RUN_FILE``, ``HISTORY_FILE``, ``CHECKPOINT_FILE``, ``MODEL_FILE``,
+  ``FIGURE_FILES``, ``OPTIMIZERS`` and ``SCHEDULES`` (the names a run.json may use),
+  ``RESUME_CHANGEABLE``.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import stat
 from pathlib import Path
 
 from cnnlab import atomic
-from cnnlab._checks import check_int, check_number, check_type
+from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.errors import CnnlabError, FileFormatError
 from cnnlab.limits import LIMITS
 
@@ -58,8 +62,10 @@ __all__ = [
     "FIGURE_FILES",
     "HISTORY_FILE",
     "MODEL_FILE",
+    "OPTIMIZERS",
     "RESUME_CHANGEABLE",
     "RUN_FILE",
+    "SCHEDULES",
     "ResumeConflictError",
     "Run",
     "RunError",
@@ -82,6 +88,9 @@ MODEL_FILE = "model.npz"
 FIGURE_FILES = ("learning_curve.png", "confusion_matrix.png")
 RUN_FORMAT = "cnnlab-run"
 RUN_VERSION = 1
+#: the optimisers and learning-rate schedules a run may name (cnnlab.optim, cnnlab.callbacks)
+OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "nesterov")
+SCHEDULES = ("cosine", "onecycle", "step", "none")
 #: settings that a resumed run may change: more epochs extend it; the rest is where and how fast
 RESUME_CHANGEABLE = ("epochs", "threads", "data_dir", "verbose")
 
@@ -102,11 +111,15 @@ class RunExistsError(RunError):
 
 
 class ResumeConflictError(CnnlabError, ValueError):
-    """A resume was asked to change settings that are fixed for the run; ``names`` lists them."""
+    """A resume was asked to change settings that are fixed for the run.
 
-    def __init__(self, message: str, names: list[str]):
-        super().__init__(message)
+    ``names`` lists them; ``detail`` says, for each, what the run has and what was asked.
+    """
+
+    def __init__(self, names: list[str], detail: str):
+        super().__init__(f"a resumed run keeps its settings; cannot change {detail}")
         self.names = names
+        self.detail = detail
 
 
 def _optional(check):
@@ -120,14 +133,14 @@ _SETTINGS = {
     "epochs": lambda v, n: check_int(v, "settings", n, minimum=1),
     "batch_size": lambda v, n: check_int(v, "settings", n, minimum=1),
     "lr": lambda v, n: check_number(v, "settings", n, low=0, low_open=True),
-    "optimizer": lambda v, n: check_type(v, str, "settings", n, "a str"),
-    "schedule": lambda v, n: check_type(v, str, "settings", n, "a str"),
+    "optimizer": lambda v, n: check_choice(v, OPTIMIZERS, "settings", n),
+    "schedule": lambda v, n: check_choice(v, SCHEDULES, "settings", n),
     "augment": lambda v, n: check_type(v, str, "settings", n, "a str"),
     "seed": lambda v, n: check_int(v, "settings", n, minimum=0),
     "image_size": _optional(lambda v, n: check_int(v, "settings", n, minimum=1)),
     "data_dir": _optional(lambda v, n: check_type(v, str, "settings", n, "a str or null")),
     "threads": _optional(lambda v, n: check_int(v, "settings", n, minimum=1)),
-    "weight_decay": lambda v, n: check_number(v, "settings", n, low=0),
+    "weight_decay": _optional(lambda v, n: check_number(v, "settings", n, low=0)),
     "momentum": _optional(
         lambda v, n: check_number(v, "settings", n, low=0, high=1, high_open=True)
     ),
@@ -321,6 +334,22 @@ class Run:
             raise RunError(self.history_file, "expected an object of lists of numbers")
         return history
 
+    def remove_planted_links(self) -> list[Path]:
+        """Remove symlinks standing where the run's outputs go (never their targets); return them.
+
+        The outputs are history.json, model.npz and the figures (run.json and checkpoint.npz
+        are read by a resume, which refuses or bounds them). A crafted run folder can hold ``history.json -> ~/.bashrc``; cnnlab's own writers
+        replace such links, and this also keeps a writer that follows links (a plotting
+        library) from reaching the target. Call it at each start, with ``clean_temporaries``.
+        """
+        removed = []
+        for file_name in (HISTORY_FILE, MODEL_FILE, *FIGURE_FILES):
+            path = self.path(file_name)
+            if path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        return removed
+
     def clean_temporaries(self) -> list[Path]:
         """Remove the ``.NAME.*.tmp`` files a killed writer left here (call at each start)."""
         return atomic.remove_stale_temporaries(self.directory)
@@ -502,9 +531,7 @@ def merge_resume_settings(saved: dict, requested: dict, changeable=RESUME_CHANGE
             f"{name} (the run has {saved.get(name)!r}, asked for {requested[name]!r})"
             for name in conflicts
         )
-        raise ResumeConflictError(
-            f"a resumed run keeps its settings; cannot change {detail}", conflicts
-        )
+        raise ResumeConflictError(conflicts, detail)
     merged = dict(saved)
     merged.update({name: value for name, value in requested.items() if name in changeable})
     return merged

@@ -260,3 +260,14 @@ def test_resume_may_extend_epochs_but_not_change_the_model():
     with pytest.raises(ResumeConflictError, match="lr .*0.002.*0.1.*optimizer") as info:
         merge_resume_settings(SETTINGS, {"lr": 0.1, "optimizer": "sgd", "epochs": 4})
     assert info.value.names == ["lr", "optimizer"]
+
+
+def test_planted_links_among_the_outputs_are_removed_not_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    run = create_run(tmp_path, "lecture", "digits", name="crafted")
+    for name in ("history.json", "model.npz", "learning_curve.png"):
+        os.symlink(victim, run.path(name))
+    removed = run.remove_planted_links()
+    assert sorted(p.name for p in removed) == ["history.json", "learning_curve.png", "model.npz"]
+    assert victim.read_text() == "mine" and not any(run.directory.iterdir())

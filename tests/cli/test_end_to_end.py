@@ -1,34 +1,23 @@
+"""``python -m cnnlab`` end to end: the README's default run, evaluate, predict, resume, Ctrl-C."""
+
 import json
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.cli import DEFAULTS, build_parser, parse_augment
-from cnnlab.io import load_model
 from cnnlab.checkpoint import load_checkpoint
+from cnnlab.cli import DEFAULTS, build_parser
+from cnnlab.data.augment import parse_augment_spec
+from cnnlab.io import load_model
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def cnnlab(*args, cwd, timeout=240):
-    """Run ``python -m cnnlab ARGS`` in ``cwd``; return the CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", "cnnlab", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=_env(), check=False)
-
-
-def _env():
-    import os
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+from .helpers import cnnlab_process as cnnlab
+from .helpers import environment
 
 
 def accuracy_printed(stdout: str) -> float:
@@ -48,12 +37,21 @@ def trained_run(tmp_path_factory):
 
 def test_train_writes_model_checkpoint_and_figures(trained_run):
     _, run_dir, result = trained_run
-    assert "Training lecture on digits: 1437 train / 360 test images (1, 28, 28), 137,660 parameters" in result.stdout
+    assert (
+        "Training lecture on digits: 1437 train / 360 test images (1, 28, 28), 137,660 parameters"
+        in result.stdout
+    )
     assert accuracy_printed(result.stdout) >= 0.9
     epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("Epoch ")]
     assert len(epoch_lines) == 2 and "val_accuracy:" in epoch_lines[1]
-    for name in ("model.npz", "checkpoint.npz", "history.json", "run.json", "learning_curve.png",
-                 "confusion_matrix.png"):
+    for name in (
+        "model.npz",
+        "checkpoint.npz",
+        "history.json",
+        "run.json",
+        "learning_curve.png",
+        "confusion_matrix.png",
+    ):
         assert (run_dir / name).is_file(), name
     for name in ("learning_curve.png", "confusion_matrix.png"):
         with Image.open(run_dir / name) as image:
@@ -67,12 +65,14 @@ def test_train_writes_model_checkpoint_and_figures(trained_run):
     assert set(model.normalization) == {"mean", "std"}
     assert load_checkpoint(run_dir / "checkpoint.npz")["epoch"] == 2
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["dataset"] == "digits" and info["args"]["epochs"] == 2
+    assert info["data"] == "digits" and info["settings"]["epochs"] == 2
 
 
 def test_second_run_gets_the_next_directory_and_same_numbers(trained_run, tmp_path):
     cwd, _, first = trained_run
-    result = cnnlab("train", "--epochs", "2", "--verbose", "0", "--out", tmp_path / "elsewhere", cwd=cwd)
+    result = cnnlab(
+        "train", "--epochs", "2", "--verbose", "0", "--out", tmp_path / "elsewhere", cwd=cwd
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "elsewhere" / "lecture-digits-001" / "model.npz").is_file()
     assert accuracy_printed(result.stdout) == accuracy_printed(first.stdout)  # same seed, same run
@@ -134,14 +134,31 @@ def test_resume_continues_from_the_saved_epoch(trained_run, tmp_path):
     assert [line.split(" - ")[0] for line in epoch_lines] == ["Epoch 3/3"]
     after = json.loads((copy / "history.json").read_text())
     assert len(after["loss"]) == 3
-    assert after["loss"][:2] == before["loss"] and after["val_accuracy"][:2] == before["val_accuracy"]
+    assert (
+        after["loss"][:2] == before["loss"] and after["val_accuracy"][:2] == before["val_accuracy"]
+    )
     assert load_checkpoint(copy / "checkpoint.npz")["epoch"] == 3
 
 
 def test_ctrl_c_keeps_the_last_checkpoint(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "cnnlab", "train", "--epochs", "6", "--verbose", "2", "--name", "stopped"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "cnnlab",
+            "train",
+            "--epochs",
+            "6",
+            "--verbose",
+            "2",
+            "--name",
+            "stopped",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
     )
     lines = []
     deadline = time.monotonic() + 200
@@ -185,15 +202,18 @@ def test_datasets_lists_digits(tmp_path):
     assert re.search(r"^digits\s+built in", result.stdout, re.MULTILINE)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--model", "resnet"], "unknown model 'resnet'"),
-    (["train", "--epochs", "0"], "--epochs: expected a positive int"),
-    (["train", "--augment", "zoom=2"], "unknown option 'zoom'"),
-    (["train", "--data", "no-such-dataset"], "no-such-dataset"),
-    (["evaluate", "nowhere"], "no such model file or run directory: nowhere"),
-    (["predict", "nowhere.npz", "x.png"], "no such model file"),
-    (["summary", "resnet"], "neither a zoo model"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
+        (["train", "--epochs", "0"], "--epochs: expected an integer >= 1"),
+        (["train", "--augment", "zoom=2"], "unknown option 'zoom'"),
+        (["train", "--data", "no-such-dataset"], "no-such-dataset"),
+        (["evaluate", "nowhere"], "nowhere: no such model file or run folder"),
+        (["predict", "nowhere.npz", "x.png"], "no such model file"),
+        (["summary", "resnet"], "neither a zoo model"),
+    ],
+)
 def test_helpful_errors(tmp_path, args, message):
     result = cnnlab(*args, cwd=tmp_path)
     assert result.returncode == 2
@@ -211,16 +231,23 @@ def test_help_for_each_subcommand(command):
 def test_defaults_and_augment_parsing():
     args = build_parser().parse_args(["train"])
     assert (args.model, args.data, args.epochs, args.batch_size, args.lr) == (
-        "lecture", "digits", DEFAULTS["epochs"], DEFAULTS["batch_size"], DEFAULTS["lr"])
-    augment = parse_augment("shift=2,rotate=10,flip", seed=3)
+        None,
+    ) * 5  # see DEFAULTS
+    assert (DEFAULTS["model"], DEFAULTS["data"], DEFAULTS["batch_size"], DEFAULTS["lr"]) == (
+        "lecture",
+        "digits",
+        32,
+        2e-3,
+    )
+    augment = parse_augment_spec("shift=2,rotate=10,flip", seed=3)
     assert (augment.shift, augment.rotate, augment.flip, augment.seed) == (2, 10.0, True, 3)
-    assert parse_augment("none") is None
+    assert parse_augment_spec("none") is None
 
 
 def test_threads_option_is_recorded_and_rejects_zero(tmp_path):
     result = cnnlab("train", "--epochs", "1", "--threads", "1", "--verbose", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     info = json.loads((tmp_path / "runs" / "lecture-digits-001" / "run.json").read_text())
-    assert info["args"]["threads"] == 1
+    assert info["settings"]["threads"] == 1
     result = cnnlab("train", "--threads", "0", cwd=tmp_path)
     assert result.returncode == 2 and "--threads" in result.stderr
