@@ -82,7 +82,10 @@ def cmd_evaluate(args) -> int:
         f"({round(result['accuracy'] * len(test))}/{len(test)})"
     )
     if args.confusion:
-        from cnnlab.plots import confusion_matrix, plot_confusion_matrix  # lazy: matplotlib
+        from cnnlab.plots import (  # lazy: matplotlib
+            confusion_matrix,
+            plot_confusion_matrix,
+        )
 
         matrix = confusion_matrix(
             test.labels, predict(model, test).argmax(axis=1), test.num_classes

@@ -159,7 +159,9 @@ def _check_combination(settings: dict) -> None:
 
 def _prepare(settings: dict, image_size):
     """(splits, augmentation): every user error about them comes before any file is written."""
-    from cnnlab.data.augment import parse_augment_spec  # lazy: scikit-learn loads slowly
+    from cnnlab.data.augment import (
+        parse_augment_spec,  # lazy: scikit-learn loads slowly
+    )
 
     try:
         augment = parse_augment_spec(settings["augment"], seed=settings["seed"])
@@ -183,7 +185,9 @@ def _new_model(settings, train):
 
 def load_splits(data: str, image_size, data_dir):
     """The train/test splits of a dataset name or image folder; a CLIError for any problem."""
-    from cnnlab.data import load_dataset  # lazy: scikit-learn and the image readers load slowly
+    from cnnlab.data import (
+        load_dataset,  # lazy: scikit-learn and the image readers load slowly
+    )
 
     try:
         return load_dataset(data, image_size=image_size, data_dir=data_dir)
@@ -274,7 +278,8 @@ def _stopped(run, history, verbose: int, fresh: bool) -> int:
     else:
         kept = "Nothing was saved: no epoch finished."
         if fresh and _remove_unfinished(run):
-            kept += f" The run folder {run.directory} was removed; run the same command again."
+            kept += f" The run folder {run.directory} was removed"
+            kept += "." if history.diverged else "; run the same command again."
     if history.diverged:
         print(f"{kept} Start a new run with a lower --lr or with --clip-norm.", file=sys.stderr)
         return 1

@@ -6,20 +6,80 @@ computed, and ``conv_routes``/``pool_routes`` force a route.
 """
 
 from cnnlab.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from cnnlab.ops.arithmetic import abs, add, cast, clip, div, exp, log, matmul, mul, neg, pow, sqrt, sub
+from cnnlab.ops.arithmetic import (
+    abs,
+    add,
+    cast,
+    clip,
+    div,
+    exp,
+    log,
+    matmul,
+    mul,
+    neg,
+    pow,
+    sqrt,
+    sub,
+)
 from cnnlab.ops.conv import conv1d, conv2d, conv2d_plan, conv_routes, output_size
 from cnnlab.ops.linear import linear
 from cnnlab.ops.loss import cross_entropy, l1_loss, mse_loss
 from cnnlab.ops.norm import batch_norm, dropout, local_response_norm
-from cnnlab.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d, max_pool2d_plan, pool_routes
+from cnnlab.ops.pool import (
+    avg_pool2d,
+    global_avg_pool2d,
+    max_pool2d,
+    max_pool2d_plan,
+    pool_routes,
+)
 from cnnlab.ops.reduce import max, mean, sum
 from cnnlab.ops.shape import concat, flatten, getitem, pad, reshape, stack, transpose
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "batch_norm", "cast", "clip", "concat", "conv1d", "conv2d",
-    "conv2d_plan", "conv_routes", "max_pool2d_plan", "pool_routes",
-    "cross_entropy", "div", "dropout", "exp", "flatten", "getitem", "global_avg_pool2d",
-    "l1_loss", "leaky_relu", "linear", "local_response_norm", "log", "log_softmax", "matmul",
-    "max", "max_pool2d", "mean", "mse_loss", "mul", "neg", "output_size", "pad", "pow", "relu",
-    "reshape", "sigmoid", "softmax", "sqrt", "stack", "sub", "sum", "tanh", "transpose",
+    "abs",
+    "add",
+    "avg_pool2d",
+    "batch_norm",
+    "cast",
+    "clip",
+    "concat",
+    "conv1d",
+    "conv2d",
+    "conv2d_plan",
+    "conv_routes",
+    "cross_entropy",
+    "div",
+    "dropout",
+    "exp",
+    "flatten",
+    "getitem",
+    "global_avg_pool2d",
+    "l1_loss",
+    "leaky_relu",
+    "linear",
+    "local_response_norm",
+    "log",
+    "log_softmax",
+    "matmul",
+    "max",
+    "max_pool2d",
+    "max_pool2d_plan",
+    "mean",
+    "mse_loss",
+    "mul",
+    "neg",
+    "output_size",
+    "pad",
+    "pool_routes",
+    "pow",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "stack",
+    "sub",
+    "sum",
+    "tanh",
+    "transpose",
 ]

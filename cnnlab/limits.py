@@ -48,7 +48,9 @@ class Limits:
 
     def check(self, name: str, value: int, what: str) -> None:
         """Raise ``LimitExceededError`` when ``value`` exceeds limit ``name``; ``what`` names the file and field."""
-        from cnnlab.errors import LimitExceededError  # errors imports nothing; kept local to stay import-light
+        from cnnlab.errors import (
+            LimitExceededError,  # errors imports nothing; kept local to stay import-light
+        )
 
         limit = getattr(self, name)
         if value > limit:

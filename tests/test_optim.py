@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from cnnlab import Tensor
-from cnnlab.optim import SGD, Adam, AdamW, CosineLR, OneCycleLR, StepLR, clip_grad_norm, get_optimizer
+from cnnlab.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineLR,
+    OneCycleLR,
+    StepLR,
+    clip_grad_norm,
+    get_optimizer,
+)
 
 
 @pytest.fixture

@@ -7,7 +7,13 @@ import termios
 
 import pytest
 
-from cnnlab.progress import ProgressBar, format_duration, format_metrics, terminal_columns, wrap
+from cnnlab.progress import (
+    ProgressBar,
+    format_duration,
+    format_metrics,
+    terminal_columns,
+    wrap,
+)
 
 LOGS = {"loss": 0.08123, "accuracy": 0.97561, "val_loss": 0.07312, "val_accuracy": 0.97781,
         "lr": 0.002, "time": 2.1}

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from cnnlab.tensor import Function, Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad, unbroadcast
+from cnnlab.tensor import (
+    Function,
+    Tensor,
+    as_tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    unbroadcast,
+)
 
 
 def test_python_numbers_and_lists_become_float32():

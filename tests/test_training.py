@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from cnnlab import Tensor, loop, nn, no_grad, progress, training
-from cnnlab.callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from cnnlab.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+)
 from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from cnnlab.data import Augmentation, DataLoader, load_dataset
 from cnnlab.io import load_arrays, load_model, save_model

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from cnnlab.nn import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from cnnlab.nn import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+)
 
 
 def fashion(num_classes: int = 10, in_channels: int = 1) -> Sequential:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from cnnlab.nn import Conv2D, Dense, Dropout, Flatten, LocalResponseNorm, MaxPool2D, Sequential
+from cnnlab.nn import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LocalResponseNorm,
+    MaxPool2D,
+    Sequential,
+)
 
 
 def alexnet(num_classes: int = 1000, in_channels: int = 3) -> Sequential:

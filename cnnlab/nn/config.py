@@ -205,7 +205,9 @@ class _Unknown(Exception):
 
 def _walk(module, prefix: str, shape, found: list) -> tuple[int, ...] | None:
     """Append ``module``'s weights to ``found``; return its output shape (None: unknown)."""
-    from cnnlab.nn.container import Sequential  # container imports this module: import at use
+    from cnnlab.nn.container import (
+        Sequential,  # container imports this module: import at use
+    )
 
     if isinstance(module, Sequential):
         for name, layer in module.named_layers():

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from cnnlab import nn
-from cnnlab.nn.arguments import as_input_shape, init_arguments, non_default_arguments, to_tuple
+from cnnlab.nn.arguments import (
+    as_input_shape,
+    init_arguments,
+    non_default_arguments,
+    to_tuple,
+)
 
 
 def test_to_tuple_accepts_an_int_or_n_ints_including_numpy_integers():
