@@ -22,6 +22,7 @@ from cnnlab._memory import keep_freed_memory
 from cnnlab.callbacks import LearningRateScheduler, ModelCheckpoint
 from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
 from cnnlab.errors import CnnlabError
+from cnnlab.interrupts import stop_signals
 from cnnlab.io import save_model
 from cnnlab.training import fit, predict
 
@@ -77,14 +78,17 @@ def cmd_train(args) -> int:
     image_size = settings["image_size"] or models.default_input_shape(settings["model"])[1]
     splits, augment = _prepare(settings, image_size)
     model = _new_model(settings, splits.train)
-    run = runs.create_run(
-        args.out, settings["model"], settings["data"], name=args.name, overwrite=args.overwrite
-    )
-    run.clean_temporaries()
-    run.remove_planted_links()
-    command = "cnnlab " + shlex.join(sys.argv[1:])
-    run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
-    return _train(run, model, splits, augment, settings, args.verbose, checkpoint=None)
+    # From the moment the run folder exists, Ctrl-C/SIGTERM only ask fit to stop (fit shares
+    # this request), so a stop at any point ends in _stopped's clean-up and message.
+    with stop_signals(args.verbose):
+        run = runs.create_run(
+            args.out, settings["model"], settings["data"], name=args.name, overwrite=args.overwrite
+        )
+        run.clean_temporaries()
+        run.remove_planted_links()
+        command = "cnnlab " + shlex.join(sys.argv[1:])
+        run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
+        return _train(run, model, splits, augment, settings, args.verbose, checkpoint=None)
 
 
 def _resume(args, requested: dict) -> int:

@@ -300,8 +300,11 @@ def open_archive(path) -> _Archive:
     return _Archive(path)
 
 
-def parse_json(text: str, path, what: str):
-    """``json.loads`` of untrusted ``text``, its nesting measured first against ``max_nesting``."""
+def parse_json(text: str, path, what: str, *, allow_nan: bool = True):
+    """``json.loads`` of untrusted ``text``, its nesting measured first against ``max_nesting``.
+
+    ``allow_nan=False`` refuses the NaN/Infinity constants that Python's JSON writer emits.
+    """
     LIMITS.check("max_json_bytes", len(text), f"{path}: {what}")
     depth = deepest = 0
     for match in _JSON_TOKENS.finditer(text):
@@ -313,12 +316,16 @@ def parse_json(text: str, path, what: str):
             depth -= 1
     LIMITS.check("max_nesting", deepest, f"{path}: {what}'s JSON nesting")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=None if allow_nan else _reject_constant)
     except (
         ValueError,
         RecursionError,
     ) as error:  # ValueError: bad JSON, or an int of 5,000 digits
         raise FileFormatError(path, f"{what} is not valid JSON: {error}") from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:

@@ -55,6 +55,7 @@ from pathlib import Path
 from cnnlab import atomic
 from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.errors import CnnlabError, FileFormatError
+from cnnlab.io import parse_json
 from cnnlab.limits import LIMITS
 
 __all__ = [
@@ -253,31 +254,13 @@ def read_json(path, what: str = "JSON file"):
         data = handle.read(LIMITS.max_json_bytes + 1)
     LIMITS.check("max_json_bytes", len(data), f"{path}: the {what}")
     try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise RunError(path, f"the {what} is not valid JSON: {error}") from None
-    except RecursionError:
-        raise RunError(path, f"the {what} is nested too deeply") from None
-    if _depth(obj) > LIMITS.max_nesting:
-        LIMITS.check("max_nesting", _depth(obj), f"{path}: the {what}")
-    return obj
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _depth(obj) -> int:
-    """Nesting depth of lists and dicts, without recursion."""
-    deepest, stack = 0, [(obj, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, depth)
-            stack.extend(
-                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-            )
-    return deepest
+    try:
+        return parse_json(text, path, f"the {what}", allow_nan=False)
+    except FileFormatError as error:  # the same message (a limit's included), as a run error
+        raise RunError(str(error)) from None
 
 
 class Run:

@@ -13,6 +13,8 @@ from cnnlab.data.idx import read_idx, read_idx_pair, write_idx
 from cnnlab.errors import CnnlabError
 from cnnlab.limits import override
 
+from .mutations import byte_mutation, mutate
+
 _DTYPES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
 #: small enough that no example can make the reader take more than a few MB
 _SMALL_LIMIT = 1 << 20
@@ -39,27 +41,7 @@ _valid = st.builds(
     st.integers(0, 3),
 )
 
-_mutation = st.one_of(
-    st.tuples(st.just("set"), st.integers(0, 200), st.integers(0, 255)),
-    st.tuples(st.just("insert"), st.integers(0, 200), st.integers(0, 255)),
-    st.tuples(st.just("delete"), st.integers(0, 200), st.just(0)),
-    st.tuples(st.just("cut"), st.integers(0, 200), st.just(0)),
-)
-
-
-def _mutate(data: bytes, mutations) -> bytes:
-    data = bytearray(data)
-    for kind, position, value in mutations:
-        position = position % (len(data) + 1)
-        if kind == "set" and position < len(data):
-            data[position] = value
-        elif kind == "insert":
-            data.insert(position, value)
-        elif kind == "delete" and position < len(data):
-            del data[position]
-        elif kind == "cut":
-            del data[position:]
-    return bytes(data)
+_mutation = byte_mutation(200)
 
 
 def _read_allowing_only_cnnlab_errors(path):
@@ -83,9 +65,9 @@ def _read_allowing_only_cnnlab_errors(path):
 def test_mutated_valid_files(tmp_path, original, mutations, where):
     # Mutate the IDX bytes (then store raw or gzip them), or mutate the gzip stream itself.
     if where == "outside":
-        data = _mutate(gzip.compress(original, mtime=0), mutations)
+        data = mutate(gzip.compress(original, mtime=0), mutations)
     else:
-        data = _mutate(original, mutations)
+        data = mutate(original, mutations)
         data = gzip.compress(data, mtime=0) if where == "inside" else data
     path = tmp_path / "fuzzed"
     path.write_bytes(data)
@@ -127,7 +109,7 @@ def test_random_bytes(tmp_path, data, prefix):
 @given(images=_valid, labels=_valid, mutations=st.lists(_mutation, max_size=3))
 def test_image_label_pairs(tmp_path, images, labels, mutations):
     images_path, labels_path = tmp_path / "images", tmp_path / "labels"
-    images_path.write_bytes(_mutate(images, mutations))
+    images_path.write_bytes(mutate(images, mutations))
     labels_path.write_bytes(labels)
     with override(max_idx_bytes=_SMALL_LIMIT):
         try:

@@ -18,6 +18,8 @@ from cnnlab.data.images import prepare_image, probe_image, read_image
 from cnnlab.errors import CnnlabError
 from cnnlab.limits import override
 
+from .mutations import byte_mutation, mutate
+
 #: small enough that a mutated header can't make a decoder allocate much
 _SMALL_LIMIT = 1 << 16
 
@@ -61,27 +63,7 @@ SEEDS = [
     _encode("RGB", "PPM"),
 ]
 
-_mutation = st.one_of(
-    st.tuples(st.just("set"), st.integers(0, 400), st.integers(0, 255)),
-    st.tuples(st.just("insert"), st.integers(0, 400), st.integers(0, 255)),
-    st.tuples(st.just("delete"), st.integers(0, 400), st.just(0)),
-    st.tuples(st.just("cut"), st.integers(0, 400), st.just(0)),
-)
-
-
-def _mutate(data: bytes, mutations) -> bytes:
-    data = bytearray(data)
-    for kind, position, value in mutations:
-        position = position % (len(data) + 1)
-        if kind == "set" and position < len(data):
-            data[position] = value
-        elif kind == "insert":
-            data.insert(position, value)
-        elif kind == "delete" and position < len(data):
-            del data[position]
-        elif kind == "cut":
-            del data[position:]
-    return bytes(data)
+_mutation = byte_mutation(400)
 
 
 def _check(path):
@@ -113,7 +95,7 @@ def test_seed_files_are_readable(tmp_path):
 @given(original=st.sampled_from(SEEDS), mutations=st.lists(_mutation, min_size=1, max_size=5))
 def test_mutated_valid_images(tmp_path, original, mutations):
     path = tmp_path / "fuzzed"
-    path.write_bytes(_mutate(original, mutations))
+    path.write_bytes(mutate(original, mutations))
     _check(path)
 
 
