@@ -169,10 +169,8 @@ def cmd_predict(args) -> int:
 
 def model_input(path, input_shape, normalization, invert=None, fit="auto") -> np.ndarray:
     """An image file as a (1, C, H, W) float32 batch, prepared and normalised like the training data."""
-    from cnnlab.data.images import (
-        prepare_image,
-        read_image,
-    )  # lazy: cnnlab.data loads scikit-learn
+    # Lazy: cnnlab.data loads scikit-learn, which only predict needs.
+    from cnnlab.data.images import prepare_image, read_image
 
     x = prepare_image(
         read_image(path, channels=input_shape[0]), input_shape, invert=invert, fit=fit

@@ -163,9 +163,8 @@ def _check_combination(settings: dict) -> None:
 
 def _prepare(settings: dict, image_size):
     """(splits, augmentation): every user error about them comes before any file is written."""
-    from cnnlab.data.augment import (
-        parse_augment_spec,  # lazy: scikit-learn loads slowly
-    )
+    # Lazy: scikit-learn loads slowly.
+    from cnnlab.data.augment import parse_augment_spec
 
     try:
         augment = parse_augment_spec(settings["augment"], seed=settings["seed"])
@@ -189,9 +188,8 @@ def _new_model(settings, train):
 
 def load_splits(data: str, image_size, data_dir):
     """The train/test splits of a dataset name or image folder; a CLIError for any problem."""
-    from cnnlab.data import (
-        load_dataset,  # lazy: scikit-learn and the image readers load slowly
-    )
+    # Lazy: scikit-learn and the image readers load slowly.
+    from cnnlab.data import load_dataset
 
     try:
         return load_dataset(data, image_size=image_size, data_dir=data_dir)

@@ -24,6 +24,8 @@ import contextlib
 import dataclasses
 import os
 
+from cnnlab.errors import LimitExceededError
+
 __all__ = ["LIMITS", "Limits", "override"]
 
 
@@ -48,10 +50,6 @@ class Limits:
 
     def check(self, name: str, value: int, what: str) -> None:
         """Raise ``LimitExceededError`` when ``value`` exceeds limit ``name``; ``what`` names the file and field."""
-        from cnnlab.errors import (
-            LimitExceededError,  # errors imports nothing; kept local to stay import-light
-        )
-
         limit = getattr(self, name)
         if value > limit:
             raise LimitExceededError(

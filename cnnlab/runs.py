@@ -54,8 +54,9 @@ from pathlib import Path
 
 from cnnlab import atomic
 from cnnlab._checks import check_choice, check_int, check_number, check_type
+from cnnlab.checkpoint import CHECKPOINT_FORMAT, model_from_checkpoint
 from cnnlab.errors import CnnlabError, FileFormatError
-from cnnlab.io import parse_json
+from cnnlab.io import load_arrays, load_model, parse_json
 from cnnlab.limits import LIMITS
 
 __all__ = [
@@ -476,9 +477,6 @@ def load_any_model(path):
 
     Every problem with the file raises a ``cnnlab.errors.FileFormatError`` naming it.
     """
-    from cnnlab.checkpoint import CHECKPOINT_FORMAT, model_from_checkpoint
-    from cnnlab.io import load_arrays, load_model
-
     path = find_model_file(path)
     try:
         _, metadata = load_arrays(path)

@@ -430,7 +430,7 @@ class Module:
             a ``History`` of per-epoch metrics, with ``stop_reason``, ``interrupted`` and
             ``diverged`` saying whether and why training stopped early.
         """
-        from cnnlab import training
+        from cnnlab import training  # lazy: training sits above nn and imports it
 
         return training.fit(
             self, train_data, epochs, batch_size, validation, optimizer, lr, loss, callbacks,
@@ -446,7 +446,7 @@ class Module:
         uint8 x being raw pixels normalised with ``self.normalization``, float x model-ready.
         Returns ``{'loss': float, 'accuracy': float}``.
         """
-        from cnnlab import training
+        from cnnlab import training  # lazy: training sits above nn and imports it
 
         return training.evaluate(self, data, batch_size, loss)
 
@@ -457,6 +457,6 @@ class Module:
         ``cnnlab predict`` does), float images (already normalised), an ArrayDataset or a
         DataLoader (read in order, never shuffled). No second softmax after a Softmax layer.
         """
-        from cnnlab import training
+        from cnnlab import training  # lazy: training sits above nn and imports it
 
         return training.predict(self, x, batch_size)
