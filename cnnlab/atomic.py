@@ -33,18 +33,28 @@ def atomic_writer(path, mode: int = 0o666):
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     temp = _temp_path(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
         raise
     _fsync_directory(directory)
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The same OS error, naming the destination rather than the temporary file (or nothing)."""
+    return type(error)(error.errno, error.strerror or str(error), str(path))
 
 
 def write_bytes(path, data: bytes) -> None:

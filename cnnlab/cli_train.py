@@ -222,7 +222,7 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
     )
     print(f"Run directory: {run.directory}", flush=True)
     validation = None if settings["validation_split"] else test
-    with _blas_threads(settings["threads"]), _resume_errors(checkpoint):
+    with _blas_threads(settings["threads"]), _resume_errors(checkpoint), _write_errors(run):
         history = fit(
             model,
             train,
@@ -353,6 +353,22 @@ def _resume_errors(checkpoint):
         yield
     except (CnnlabError, ValueError, TypeError, KeyError) as error:
         raise CLIError(f"--resume: {checkpoint['path']}: {error}") from None
+
+
+@contextlib.contextmanager
+def _write_errors(run):
+    """A failed write (disk full, folder gone) says which file and what was kept."""
+    try:
+        yield
+    except OSError as error:
+        saved = _saved_epochs(run)
+        kept = (
+            f"the checkpoint after epoch {saved} is kept: {run.checkpoint_file}; continue with "
+            f"cnnlab train --resume {shlex.quote(str(run.directory))} once there is room"
+            if saved
+            else "no epoch was saved"
+        )
+        raise CLIError(f"{os_message(error)}; {kept}") from None
 
 
 def _blas_threads(threads: int | None):

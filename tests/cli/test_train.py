@@ -299,3 +299,31 @@ def test_weight_decay_momentum_and_validation_split_reach_the_training(tmp_path,
         0.001,
     )
     assert optimizer["step_count"] == 5  # 1,150 of the 1,437 training images in batches of 256
+
+
+def test_full_disk_during_training_names_the_file_and_keeps_the_last_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    import cnnlab.atomic
+
+    monkeypatch.chdir(tmp_path)
+    real_replace, calls = os.replace, []
+
+    def replace_until_the_disk_fills(source, destination):
+        calls.append(destination)
+        if str(destination).endswith("checkpoint.npz") and len(
+            [c for c in calls if str(c).endswith("checkpoint.npz")]
+        ) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(source))
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(cnnlab.atomic.os, "replace", replace_until_the_disk_fills)
+    assert train("--epochs", 3, "--name", "full") == 2
+    err = capsys.readouterr().err
+    assert "runs/full/checkpoint.npz: No space left on device" in err
+    run = tmp_path / "runs" / "full"
+    assert "the checkpoint after epoch 1 is kept" in err and "--resume" in err
+    assert load_checkpoint(run / "checkpoint.npz")["epoch"] == 1
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
