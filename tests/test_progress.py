@@ -2,6 +2,7 @@ import fcntl
 import io
 import os
 import pty
+import select
 import struct
 import termios
 
@@ -75,6 +76,17 @@ def test_verbose_0_writes_nothing():
     assert run_epoch(io.StringIO(), verbose=0) == ""
 
 
+def _read_all(fd) -> str:
+    """Everything written to the pseudo-terminal so far (a single read may return a part)."""
+    chunks = []
+    while select.select([fd], [], [], 0.5)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
 def test_a_zero_by_zero_pseudo_terminal_still_shows_the_bar():
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
@@ -83,7 +95,7 @@ def test_a_zero_by_zero_pseudo_terminal_still_shows_the_bar():
             assert stream.isatty() and os.get_terminal_size(terminal).columns == 0
             assert terminal_columns(stream) == 80
             run_epoch(stream, steps=45)
-        output = os.read(controller, 65536).decode()
+        output = _read_all(controller)
     finally:
         os.close(controller)
         os.close(terminal)
