@@ -74,7 +74,7 @@ class Tensor:
         self.data = _to_array(data, dtype)
         if requires_grad and self.data.dtype.kind != "f":
             raise ValueError(
-                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+                f"Tensor: only floating-point tensors can require gradients, received dtype {self.data.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
@@ -141,7 +141,7 @@ class Tensor:
         if grad is None:
             if self.data.size != 1:
                 raise RuntimeError(
-                    f"backward: grad can be implied only for a one-element tensor, got shape {self.shape}"
+                    f"backward: grad can be implied only for a one-element tensor, received shape {self.shape}"
                 )
             grad = np.ones_like(self.data)
         else:

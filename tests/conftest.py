@@ -57,7 +57,7 @@ def torch_check(torch):
         float_dtypes = {
             a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"
         }
-        assert len(float_dtypes) == 1, f"expected one float dtype, got {float_dtypes}"
+        assert len(float_dtypes) == 1, f"expected one float dtype, received {float_dtypes}"
         (dtype,) = float_dtypes
         tolerance = TORCH_TOLERANCE[dtype]
         ours_in, theirs_in = [], []

@@ -30,7 +30,7 @@ def test_numpy_arrays_keep_their_dtype_and_integer_lists_stay_integers():
 
 
 def test_only_float_tensors_can_require_grad():
-    with pytest.raises(ValueError, match="only floating-point tensors can require gradients, got dtype int64"):
+    with pytest.raises(ValueError, match="only floating-point tensors can require gradients, received dtype int64"):
         Tensor(np.arange(3), requires_grad=True)
 
 
@@ -125,7 +125,7 @@ def test_backward_with_explicit_upstream_gradient():
 
 def test_backward_errors():
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"grad can be implied only for a one-element tensor, got shape \(2,\)"):
+    with pytest.raises(RuntimeError, match=r"grad can be implied only for a one-element tensor, received shape \(2,\)"):
         (x * 2).backward()
     with pytest.raises(ValueError, match=r"backward: grad has shape \(3,\), expected \(2,\)"):
         (x * 2).backward(np.ones(3))

@@ -47,7 +47,7 @@ def as_kernel(kernel, dtype=np.float32) -> np.ndarray:
     array = np.asarray(kernel, dtype=dtype)
     if array.ndim != 2 or 0 in array.shape:
         raise ValueError(
-            f"apply_kernel: the kernel must be 2-D (K_h, K_w), got shape {array.shape}"
+            f"apply_kernel: the kernel must be 2-D (K_h, K_w), received shape {array.shape}"
         )
     return array
 
@@ -59,7 +59,7 @@ def _to_nchw(image: np.ndarray, op: str) -> np.ndarray:
     if image.ndim == 3:
         return np.ascontiguousarray(image.transpose(2, 0, 1))[None]
     raise ValueError(
-        f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {image.shape}"
+        f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, received shape {image.shape}"
     )
 
 
@@ -71,10 +71,10 @@ def _check_image(image, op: str) -> np.ndarray:
     array = np.asarray(image)
     if array.ndim not in (2, 3):
         raise ValueError(
-            f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, got shape {array.shape}"
+            f"{op}: expected a (H, W) grayscale or (H, W, C) colour image, received shape {array.shape}"
         )
     if array.dtype.kind not in "fiub":
-        raise ValueError(f"{op}: expected a numeric image, got dtype {array.dtype}")
+        raise ValueError(f"{op}: expected a numeric image, received dtype {array.dtype}")
     return array.astype(_float_dtype(array), copy=False)
 
 
@@ -134,13 +134,13 @@ def apply_colour_kernel(image, kernel, bias: float = 0.0, stride=1, padding=0) -
     k = np.asarray(kernel, dtype=image.dtype)
     if image.ndim != 3:
         raise ValueError(
-            f"apply_colour_kernel: expected a (H, W, C) image, got shape {image.shape}"
+            f"apply_colour_kernel: expected a (H, W, C) image, received shape {image.shape}"
         )
     if k.ndim != 3 or k.shape[0] != image.shape[2]:
         raise ValueError(
             f"apply_colour_kernel: expected a kernel of shape ({image.shape[2]}, K_h, K_w) "
             "for an image "
-            f"with {image.shape[2]} channels, got shape {k.shape}"
+            f"with {image.shape[2]} channels, received shape {k.shape}"
         )
     b = np.array([bias], dtype=image.dtype)
     out = _conv2d(
@@ -165,7 +165,7 @@ def colour_contributions(image, kernel) -> np.ndarray:
     if image.ndim != 3 or k.ndim != 3 or k.shape[0] != image.shape[2]:
         raise ValueError(
             "colour_contributions: expected a (H, W, C) image and a (C, K_h, K_w) kernel, "
-            "got shapes "
+            "received shapes "
             f"{image.shape} and {k.shape}"
         )
     out = _conv2d(_to_nchw(image, "colour_contributions"), k[:, None].copy(), groups=k.shape[0])
@@ -183,7 +183,7 @@ def one_to_many(image, kernels, stride=1, padding=0) -> np.ndarray:
     image = _check_image(image, "one_to_many")
     if image.ndim != 2:
         raise ValueError(
-            f"one_to_many: expected a (H, W) grayscale image, got shape {image.shape}"
+            f"one_to_many: expected a (H, W) grayscale image, received shape {image.shape}"
         )
     if isinstance(kernels, np.ndarray):
         stack = kernels.astype(image.dtype, copy=False)
@@ -191,7 +191,7 @@ def one_to_many(image, kernels, stride=1, padding=0) -> np.ndarray:
         stack = np.stack([as_kernel(k, image.dtype) for k in kernels])
     if stack.ndim != 3:
         raise ValueError(
-            f"one_to_many: expected kernels of shape (K, K_h, K_w), got shape {stack.shape}"
+            f"one_to_many: expected kernels of shape (K, K_h, K_w), received shape {stack.shape}"
         )
     return _conv2d(image[None, None], stack[:, None].copy(), stride=stride, padding=padding)[0]
 
@@ -207,7 +207,7 @@ def many_to_one(maps, kernel, bias: float = 0.0, stride=1, padding=0) -> np.ndar
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(
-            f"many_to_one: expected feature maps of shape (C, H, W), got shape {maps.shape}"
+            f"many_to_one: expected feature maps of shape (C, H, W), received shape {maps.shape}"
         )
     maps = maps.astype(_float_dtype(maps), copy=False)
     k = np.asarray(kernel, dtype=maps.dtype)
@@ -215,7 +215,7 @@ def many_to_one(maps, kernel, bias: float = 0.0, stride=1, padding=0) -> np.ndar
         raise ValueError(
             f"many_to_one: expected a kernel of shape ({maps.shape[0]}, K_h, K_w) "
             f"for {maps.shape[0]} maps, "
-            f"got shape {k.shape}"
+            f"received shape {k.shape}"
         )
     b = Tensor(np.array([bias], dtype=maps.dtype))
     return _conv2d(maps[None], k[None], b=b, stride=stride, padding=padding)[0, 0]

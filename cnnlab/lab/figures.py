@@ -99,7 +99,7 @@ def gallery(image: np.ndarray, path, names=None) -> Path:
     """A 3×3 grid: the picture through each of the nine classic kernels (``conv2d``, valid)."""
     names = list(names) if names is not None else kernel_bank.names()
     if len(names) != 9:
-        raise ValueError(f"gallery: expected 9 kernel names, got {len(names)}")
+        raise ValueError(f"gallery: expected 9 kernel names, received {len(names)}")
     figure = _figure("gallery")
     axes = figure.subplots(3, 3)
     for axis, name in zip(axes.flat, names):
@@ -208,7 +208,7 @@ def colour_kernel_example() -> np.ndarray:
 def colour(image: np.ndarray, path, kernel: np.ndarray | None = None) -> Path:
     """An RGB picture through a 3-channel kernel: three sub-kernel responses summed in one map."""
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"colour: expected a (H, W, 3) RGB picture, got shape {image.shape}")
+        raise ValueError(f"colour: expected a (H, W, 3) RGB picture, received shape {image.shape}")
     kernel = colour_kernel_example() if kernel is None else np.asarray(kernel, dtype=np.float32)
     parts = lab_apply.colour_contributions(image, kernel)
     total = lab_apply.apply_colour_kernel(image, kernel)

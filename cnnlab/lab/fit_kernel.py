@@ -71,7 +71,7 @@ def standardise(image: np.ndarray) -> np.ndarray:
     """(I − mean) / std, as float64; a grayscale (H, W) picture is expected."""
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2:
-        raise ValueError(f"fit_kernel: expected a (H, W) grayscale image, got shape {image.shape}")
+        raise ValueError(f"fit_kernel: expected a (H, W) grayscale image, received shape {image.shape}")
     std = image.std()
     if std == 0:
         raise ValueError("fit_kernel: the image is constant; a kernel cannot be learned from it")
@@ -86,7 +86,7 @@ def make_target(image: np.ndarray, kernel, bias: float = 0.0) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(
-            f"make_target: expected a (H, W) grayscale image, got shape {image.shape}"
+            f"make_target: expected a (H, W) grayscale image, received shape {image.shape}"
         )
     dtype = image.dtype if image.dtype in (np.float32, np.float64) else np.float64
     k = (
@@ -129,7 +129,7 @@ def fit_kernel(
     image = np.asarray(image)
     target = np.asarray(target)
     if image.ndim != 2:
-        raise ValueError(f"fit_kernel: expected a (H, W) grayscale image, got shape {image.shape}")
+        raise ValueError(f"fit_kernel: expected a (H, W) grayscale image, received shape {image.shape}")
     kernel_size = check_int(kernel_size, "fit_kernel", "kernel_size", minimum=1)
     steps = check_int(steps, "fit_kernel", "steps", minimum=1)
     lr = check_number(lr, "fit_kernel", "lr", low=0, low_open=True)
@@ -141,7 +141,7 @@ def fit_kernel(
         raise ValueError(
             f"fit_kernel: for an image of shape {image.shape} and a "
             f"{kernel_size}×{kernel_size} kernel the "
-            f"target must have shape {expected}, got {target.shape}"
+            f"target must have shape {expected}, received {target.shape}"
         )
     if not (np.isfinite(image).all() and np.isfinite(target).all()):
         raise ValueError("fit_kernel: the image and the target must be finite (no NaN or inf)")
@@ -224,7 +224,7 @@ def recover_kernel(
     )
     if hidden_kernel.ndim != 2 or hidden_kernel.shape[0] != hidden_kernel.shape[1]:
         raise ValueError(
-            f"recover_kernel: expected a square (k, k) kernel, got shape {hidden_kernel.shape}"
+            f"recover_kernel: expected a square (k, k) kernel, received shape {hidden_kernel.shape}"
         )
     if not np.isfinite(hidden_kernel).all():
         raise ValueError("recover_kernel: the hidden kernel must be finite (no NaN or inf)")

@@ -116,7 +116,7 @@ class LogSoftmaxFunction(Function):
 def _float_tensor(x, op: str) -> Tensor:
     x = as_tensor(x)
     if x.dtype.kind != "f":
-        raise ValueError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
+        raise ValueError(f"{op}: expected a floating-point tensor, received dtype {x.dtype}")
     return x
 
 

@@ -170,10 +170,10 @@ class MatMulFunction(Function):
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+            raise ValueError(f"matmul: operands must be at least 1-D, received shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(
-                f"matmul: inner dimensions differ, got shapes {a.shape} and {b.shape} "
+                f"matmul: inner dimensions differ, received shapes {a.shape} and {b.shape} "
                 f"(expected a.shape[-1] == b.shape[-2])"
             )
         self.a, self.b = a, b

@@ -69,11 +69,11 @@ def check_inputs(op, x, w, b, groups, x_rank, layout):
     """Ranks, channel counts, groups, bias shape and one float dtype; ``layout`` names x and w."""
     if x.ndim != x_rank:
         raise ValueError(
-            f"{op}: expected input x of shape {layout[0]} ({x_rank}-D), got shape {x.shape}"
+            f"{op}: expected input x of shape {layout[0]} ({x_rank}-D), received shape {x.shape}"
         )
     if w.ndim != x_rank:
         raise ValueError(
-            f"{op}: expected weights w of shape {layout[1]} ({x_rank}-D), got shape {w.shape}"
+            f"{op}: expected weights w of shape {layout[1]} ({x_rank}-D), received shape {w.shape}"
         )
     groups = check_int(groups, op, "groups", minimum=1)
     c_in, c_out = x.shape[1], w.shape[0]
@@ -91,15 +91,15 @@ def check_inputs(op, x, w, b, groups, x_rank, layout):
         )
     if b is not None and b.shape != (c_out,):
         raise ValueError(
-            f"{op}: bias b must have shape (C_out,) = ({c_out},), got shape {b.shape}"
+            f"{op}: bias b must have shape (C_out,) = ({c_out},), received shape {b.shape}"
         )
     for name, t in (("x", x), ("w", w), ("b", b)):
         if t is not None and t.dtype.kind != "f":
-            raise ValueError(f"{op}: {name} must be a floating-point tensor, got dtype {t.dtype}")
+            raise ValueError(f"{op}: {name} must be a floating-point tensor, received dtype {t.dtype}")
     dtypes = {t.dtype for t in (x, w, b) if t is not None}
     if len(dtypes) > 1:
         received = ", ".join(str(t.dtype) for t in (x, w, b) if t is not None)
-        raise ValueError(f"{op}: x, w and b must share one dtype, got {received}")
+        raise ValueError(f"{op}: x, w and b must share one dtype, received {received}")
 
 
 def single(value, name, op, minimum):

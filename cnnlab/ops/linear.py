@@ -48,7 +48,7 @@ def linear(x, w, b=None) -> Tensor:
     x, w = as_tensor(x), as_tensor(w)
     if w.ndim != 2:
         raise ValueError(
-            f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}"
+            f"linear: weight must be 2-D (out_features, in_features), received shape {w.shape}"
         )
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise ValueError(

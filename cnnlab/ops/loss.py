@@ -110,16 +110,16 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
     _check_reduction(reduction, "cross_entropy")
     logits = as_tensor(logits)
     if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (N, K), got {logits.shape}")
+        raise ValueError(f"cross_entropy: logits must have shape (N, K), received {logits.shape}")
     n, k = logits.shape
     if logits.dtype.kind != "f":
-        raise ValueError(f"cross_entropy: logits must be floating point, got dtype {logits.dtype}")
+        raise ValueError(f"cross_entropy: logits must be floating point, received dtype {logits.dtype}")
     target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_array.ndim == 1:
         if target_array.dtype.kind not in "iu":
             raise ValueError(
                 f"cross_entropy: labels of shape {target_array.shape} must be integers, "
-                f"got dtype {target_array.dtype}"
+                f"received dtype {target_array.dtype}"
             )
         if target_array.shape != (n,):
             raise ValueError(
@@ -193,7 +193,7 @@ def _regression_operands(pred, target, reduction, op: str) -> tuple[Tensor, Tens
     _check_reduction(reduction, op)
     pred = as_tensor(pred)
     if pred.dtype.kind != "f":
-        raise ValueError(f"{op}: predictions must be floating point, got dtype {pred.dtype}")
+        raise ValueError(f"{op}: predictions must be floating point, received dtype {pred.dtype}")
     target_shape = target.shape if isinstance(target, Tensor) else np.shape(target)
     if target_shape != pred.shape:
         raise ValueError(f"{op}: target has shape {target_shape}, expected the prediction's shape {pred.shape}")

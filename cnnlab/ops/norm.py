@@ -125,7 +125,7 @@ def _running_buffer(buffer, name: str, channels: int):
     array = buffer.data if isinstance(buffer, Tensor) else buffer
     if not isinstance(array, np.ndarray) or array.shape != (channels,):
         shape = getattr(array, "shape", type(array).__name__)
-        raise ValueError(f"batch_norm: {name} must be a numpy array of shape ({channels},), got {shape}")
+        raise ValueError(f"batch_norm: {name} must be a numpy array of shape ({channels},), received {shape}")
     return array
 
 
@@ -163,7 +163,7 @@ def batch_norm(
     """
     x = as_tensor(x)
     if x.ndim not in (2, 4):
-        raise ValueError(f"batch_norm: expected an input of shape (N, C) or (N, C, H, W), got {x.shape}")
+        raise ValueError(f"batch_norm: expected an input of shape (N, C) or (N, C, H, W), received {x.shape}")
     channels = x.shape[1]
     params = []
     for name, value, default in (("gamma", gamma, 1), ("beta", beta, 0)):
@@ -186,7 +186,7 @@ def batch_norm(
     count = x.size // channels
     if count < 2 and training:
         raise ValueError(
-            f"batch_norm: expected more than 1 value per channel when training, got input shape {x.shape}"
+            f"batch_norm: expected more than 1 value per channel when training, received input shape {x.shape}"
         )
     # two-pass statistics in x's dtype; the centred copy becomes x̂ in the forward
     shape = (1, -1) + (1,) * (x.ndim - 2)
@@ -256,7 +256,7 @@ def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.7
     """
     x = as_tensor(x)
     if x.ndim < 3:
-        raise ValueError(f"local_response_norm: expected an input of shape (N, C, H, W), got {x.shape}")
+        raise ValueError(f"local_response_norm: expected an input of shape (N, C, H, W), received {x.shape}")
     size = check_int(size, "local_response_norm", "size", minimum=1)
     k = check_number(k, "local_response_norm", "k", low=0, low_open=True)
     alpha = check_number(alpha, "local_response_norm", "alpha")

@@ -102,10 +102,10 @@ def _automatic_plan(padded) -> PoolPlan:
 def _check_input(op, x):
     if x.ndim != 4:
         raise ValueError(
-            f"{op}: expected input x of shape (N, C, H, W) (4-D), got shape {x.shape}"
+            f"{op}: expected input x of shape (N, C, H, W) (4-D), received shape {x.shape}"
         )
     if x.dtype.kind != "f":
-        raise ValueError(f"{op}: x must be a floating-point tensor, got dtype {x.dtype}")
+        raise ValueError(f"{op}: x must be a floating-point tensor, received dtype {x.dtype}")
 
 
 def _pool_options(op, x_shape, kernel_size, stride, padding):

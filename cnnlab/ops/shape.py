@@ -120,7 +120,7 @@ def pad(a: Tensor, pad_width, value: float = 0.0) -> Tensor:
     a = as_tensor(a)
     width = np.broadcast_to(np.asarray(pad_width, dtype=int), (a.ndim, 2))
     if (width < 0).any():
-        raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
+        raise ValueError(f"pad: widths must be non-negative, received {pad_width}")
     return PadFunction.apply(a, pad_width=tuple(map(tuple, width.tolist())), value=value)
 
 
@@ -141,5 +141,5 @@ def concat(tensors, axis: int = 0) -> Tensor:
 def stack(tensors, axis: int = 0) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors or any(t.shape != tensors[0].shape for t in tensors):
-        raise ValueError(f"stack: needs tensors of one shape, got {[t.shape for t in tensors]}")
+        raise ValueError(f"stack: needs tensors of one shape, received {[t.shape for t in tensors]}")
     return StackFunction.apply(*tensors, axis=axis % (tensors[0].ndim + 1))

@@ -128,7 +128,7 @@ def test_output_size_table_uses_the_shape_helper():
 
 
 def test_errors_name_the_operation_and_the_shapes(rgb, gray):
-    with pytest.raises(ValueError, match=r"apply_kernel: .*got shape \(2, 2, 2, 2\)"):
+    with pytest.raises(ValueError, match=r"apply_kernel: .*received shape \(2, 2, 2, 2\)"):
         lab.apply_kernel(np.zeros((2, 2, 2, 2)), "blur")
     with pytest.raises(ValueError, match=r"apply_kernel: the kernel must be 2-D"):
         lab.apply_kernel(gray, np.ones((3, 3, 3)))

@@ -57,6 +57,6 @@ def test_other_figures(tmp_path, gray, rgb):
 
 def test_colour_needs_rgb(tmp_path, gray):
     with pytest.raises(
-        ValueError, match=r"colour: expected a \(H, W, 3\) RGB picture, got shape \(24, 24\)"
+        ValueError, match=r"colour: expected a \(H, W, 3\) RGB picture, received shape \(24, 24\)"
     ):
         figures.colour(gray, tmp_path / "x.png")

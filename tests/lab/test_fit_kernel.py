@@ -62,7 +62,7 @@ def test_target_is_the_filtered_picture(photo):
 
 def test_fit_kernel_checks_shapes(photo):
     with pytest.raises(
-        ValueError, match=r"fit_kernel: .*target must have shape \(30, 30\), got \(32, 32\)"
+        ValueError, match=r"fit_kernel: .*target must have shape \(30, 30\), received \(32, 32\)"
     ):
         fit_kernel(photo, photo)
     with pytest.raises(ValueError, match="fit_kernel: expected a .* grayscale image"):

@@ -118,7 +118,7 @@ def test_axis_errors_name_the_op(op):
 
 @pytest.mark.parametrize("op", [relu, leaky_relu, sigmoid, tanh, softmax, log_softmax])
 def test_integer_input_is_rejected(op):
-    with pytest.raises(ValueError, match=rf"{op.__name__}: expected a floating-point tensor, got dtype int64"):
+    with pytest.raises(ValueError, match=rf"{op.__name__}: expected a floating-point tensor, received dtype int64"):
         op(np.arange(3))
 
 

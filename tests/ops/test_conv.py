@@ -269,11 +269,11 @@ def _t(*shape, dtype=np.float32):
     [
         (
             lambda: conv2d(_t(3, 8, 8), _t(4, 3, 3, 3)),
-            r"conv2d: expected input x of shape \(N, C_in, H, W\).*got shape \(3, 8, 8\)",
+            r"conv2d: expected input x of shape \(N, C_in, H, W\).*received shape \(3, 8, 8\)",
         ),
         (
             lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3)),
-            r"conv2d: expected weights w .*got shape \(4, 3, 3\)",
+            r"conv2d: expected weights w .*received shape \(4, 3, 3\)",
         ),
         (
             lambda: conv2d(_t(1, 3, 8, 8), _t(4, 2, 3, 3)),
@@ -320,7 +320,7 @@ def _t(*shape, dtype=np.float32):
         ),
         (
             lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), _t(3)),
-            r"conv2d: bias b must have shape \(C_out,\) = \(4,\), got shape \(3,\)",
+            r"conv2d: bias b must have shape \(C_out,\) = \(4,\), received shape \(3,\)",
         ),
         (
             lambda: conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3, dtype=np.float64)),

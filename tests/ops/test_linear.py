@@ -96,7 +96,7 @@ def test_input_feature_mismatch_names_op_shapes_and_expectation():
 
 
 def test_weight_must_be_two_dimensional():
-    with pytest.raises(ValueError, match=r"linear: weight must be 2-D \(out_features, in_features\), got shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"linear: weight must be 2-D \(out_features, in_features\), received shape \(3,\)"):
         linear(np.ones((2, 3)), np.ones(3))
 
 

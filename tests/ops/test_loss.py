@@ -130,18 +130,18 @@ def test_label_out_of_range_names_op_label_and_k(bad):
 
 def test_cross_entropy_shape_and_type_errors():
     x = _logits()
-    with pytest.raises(ValueError, match=r"cross_entropy: logits must have shape \(N, K\), got \(6,\)"):
+    with pytest.raises(ValueError, match=r"cross_entropy: logits must have shape \(N, K\), received \(6,\)"):
         cross_entropy(x[:, 0], _labels())
     with pytest.raises(ValueError, match=r"cross_entropy: labels have shape \(5,\), expected \(6,\) for logits \(6, 4\)"):
         cross_entropy(x, _labels(5))
-    with pytest.raises(ValueError, match=r"cross_entropy: labels of shape \(6,\) must be integers, got dtype float64"):
+    with pytest.raises(ValueError, match=r"cross_entropy: labels of shape \(6,\) must be integers, received dtype float64"):
         cross_entropy(x, _labels().astype(float))
     with pytest.raises(
         ValueError,
         match=r"cross_entropy: target has shape \(6, 3\), expected labels \(6,\) or a distribution \(6, 4\)",
     ):
         cross_entropy(x, _soft(k=3))
-    with pytest.raises(ValueError, match="cross_entropy: logits must be floating point, got dtype int64"):
+    with pytest.raises(ValueError, match="cross_entropy: logits must be floating point, received dtype int64"):
         cross_entropy(np.ones((6, 4), dtype=np.int64), _labels())
 
 
@@ -213,7 +213,7 @@ def test_regression_errors(name):
     pred, target = _pair()
     with pytest.raises(ValueError, match=rf"{name}: target has shape \(4, 3\), expected the prediction's shape \(3, 4\)"):
         op(pred, target.T)
-    with pytest.raises(ValueError, match=rf"{name}: predictions must be floating point, got dtype int64"):
+    with pytest.raises(ValueError, match=rf"{name}: predictions must be floating point, received dtype int64"):
         op(np.ones((3, 4), dtype=np.int64), target)
 
 

@@ -227,13 +227,13 @@ def test_batch_norm_keeps_dtype_with_float64_buffers(dtype):
 
 def test_batch_norm_shape_errors():
     x, gamma, beta = _bn_inputs((4, 3, 2, 2))
-    with pytest.raises(ValueError, match=r"batch_norm: expected an input of shape \(N, C\) or \(N, C, H, W\), got \(4, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"batch_norm: expected an input of shape \(N, C\) or \(N, C, H, W\), received \(4, 3, 2\)"):
         batch_norm(x[..., 0], gamma, beta, None, None)
     with pytest.raises(ValueError, match=r"batch_norm: gamma has shape \(2,\), expected \(3,\) for input \(4, 3, 2, 2\)"):
         batch_norm(x, gamma[:2], beta, None, None)
-    with pytest.raises(ValueError, match=r"batch_norm: running_var must be a numpy array of shape \(3,\), got \(4,\)"):
+    with pytest.raises(ValueError, match=r"batch_norm: running_var must be a numpy array of shape \(3,\), received \(4,\)"):
         batch_norm(x, gamma, beta, np.zeros(3), np.ones(4))
-    with pytest.raises(ValueError, match=r"batch_norm: running_mean must be a numpy array of shape \(3,\), got list"):
+    with pytest.raises(ValueError, match=r"batch_norm: running_mean must be a numpy array of shape \(3,\), received list"):
         batch_norm(x, gamma, beta, [0.0, 0.0, 0.0], np.ones(3))
 
 
@@ -258,7 +258,7 @@ def test_batch_norm_op_rejects_eps_zero_like_the_layer():
 
 
 def test_batch_norm_needs_more_than_one_value_per_channel_in_training():
-    with pytest.raises(ValueError, match=r"batch_norm: expected more than 1 value per channel when training, got input shape \(1, 3\)"):
+    with pytest.raises(ValueError, match=r"batch_norm: expected more than 1 value per channel when training, received input shape \(1, 3\)"):
         batch_norm(np.ones((1, 3)), None, None, np.zeros(3), np.ones(3))
     # In evaluation a single sample is fine.
     y = batch_norm(np.ones((1, 3)), None, None, np.zeros(3), np.ones(3), training=False)
@@ -332,7 +332,7 @@ def test_local_response_norm_keeps_dtype(dtype):
 
 
 def test_local_response_norm_errors():
-    with pytest.raises(ValueError, match=r"local_response_norm: expected an input of shape \(N, C, H, W\), got \(2, 6\)"):
+    with pytest.raises(ValueError, match=r"local_response_norm: expected an input of shape \(N, C, H, W\), received \(2, 6\)"):
         local_response_norm(np.ones((2, 6)))
     message = "local_response_norm: size must be an int >= 1, received size=0"
     with pytest.raises(ValueError, match=message):

@@ -141,7 +141,7 @@ def _t(*shape, dtype=np.float32):
     [
         (
             lambda: max_pool2d(_t(3, 8, 8), 2),
-            r"max_pool2d: expected input x of shape \(N, C, H, W\).*got shape \(3, 8, 8\)",
+            r"max_pool2d: expected input x of shape \(N, C, H, W\).*received shape \(3, 8, 8\)",
         ),
         (
             lambda: avg_pool2d(_t(1, 3, 4, 4), 5),
