@@ -28,7 +28,8 @@ from cnnlab._checks import check_int, check_number, check_type
 from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer", "Schedule",
+    "OPTIMIZERS", "OPTIMIZER_NAMES", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer",
+    "Schedule",
     "StepLR",
     "clip_grad_norm", "get_optimizer",
 ]
@@ -256,6 +257,8 @@ class AdamW(Adam):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+#: every name ``get_optimizer`` takes ('momentum' and 'nesterov' are SGD variants)
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "momentum", "nesterov")
 
 
 def get_optimizer(name: str, params, lr: float, **options) -> Optimizer:

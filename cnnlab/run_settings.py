@@ -13,6 +13,7 @@ import dataclasses
 
 from cnnlab._checks import check_choice, check_int, check_number, check_type
 from cnnlab.errors import CnnlabError, FileFormatError
+from cnnlab.optim import OPTIMIZER_NAMES
 
 __all__ = [
     "OPTIMIZERS",
@@ -30,7 +31,7 @@ __all__ = [
 RUN_FORMAT = "cnnlab-run"
 RUN_VERSION = 1
 #: the optimisers and learning-rate schedules a run may name (cnnlab.optim, cnnlab.callbacks)
-OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "nesterov")
+OPTIMIZERS = OPTIMIZER_NAMES
 SCHEDULES = ("cosine", "onecycle", "step", "none")
 #: settings that a resumed run may change: more epochs extend it; the rest is where and how fast
 RESUME_CHANGEABLE = ("epochs", "threads", "data_dir", "verbose")

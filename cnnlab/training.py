@@ -242,8 +242,7 @@ def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:
             raise ValueError("fit: weight_decay and momentum apply to an optimizer given by name; "
                              "set them on the Optimizer instance instead")
         return optimizer
-    names = ("adam", "adamw", "sgd", "momentum", "nesterov")
-    name = check_choice(optimizer, names, "fit", "optimizer")
+    name = check_choice(optimizer, optim.OPTIMIZER_NAMES, "fit", "optimizer")
     options = {}
     if weight_decay is not None:
         options["weight_decay"] = check_number(weight_decay, "fit", "weight_decay", 0.0)
