@@ -1,8 +1,10 @@
 """Helpers of the CLI tests: a tiny, fast training configuration and subprocess runs."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cnnlab.cli import main
@@ -46,3 +48,25 @@ def cnnlab_process(*args, cwd, timeout=240):
         env=environment(),
         check=False,
     )
+
+
+def interrupt_training(cwd, *args, after: str):
+    """Start ``python -m cnnlab train ARGS`` in ``cwd``, send SIGINT once a stdout line starts
+    with ``after``, and return (returncode, whole stdout, stderr)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "train", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+    lines = []
+    deadline = time.monotonic() + 200
+    while time.monotonic() < deadline:
+        lines.append(process.stdout.readline())
+        if lines[-1].startswith(after) or not lines[-1]:
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=200)
+    return process.returncode, "".join(lines) + out, err

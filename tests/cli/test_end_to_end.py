@@ -2,10 +2,6 @@
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ from cnnlab.data.augment import parse_augment_spec
 from cnnlab.io import load_model
 
 from .helpers import cnnlab_process as cnnlab
-from .helpers import environment
+from .helpers import interrupt_training
 
 
 def accuracy_printed(stdout: str) -> float:
@@ -141,36 +137,10 @@ def test_resume_continues_from_the_saved_epoch(trained_run, tmp_path):
 
 
 def test_ctrl_c_keeps_the_last_checkpoint(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cnnlab",
-            "train",
-            "--epochs",
-            "6",
-            "--verbose",
-            "2",
-            "--name",
-            "stopped",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(),
+    returncode, stdout, err = interrupt_training(
+        tmp_path, "--epochs", 6, "--verbose", 2, "--name", "stopped", after="Epoch 1/6"
     )
-    lines = []
-    deadline = time.monotonic() + 200
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        lines.append(line)
-        if line.startswith("Epoch 1/6"):
-            break
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=200)
-    stdout = "".join(lines) + out
-    assert process.returncode == 130, stdout + err
+    assert returncode == 130, stdout + err
     assert "Interrupted" in stdout and "cnnlab train --resume" in stdout
     run_dir = tmp_path / "runs" / "stopped"
     checkpoint = load_checkpoint(run_dir / "checkpoint.npz")
