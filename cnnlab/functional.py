@@ -22,6 +22,8 @@ from cnnlab.ops.arithmetic import (
     sub,
 )
 from cnnlab.ops.conv import conv1d, conv2d, conv2d_plan, conv_routes, output_size
+from cnnlab.ops.embedding import embedding
+from cnnlab.ops.global_max import global_max_pool1d
 from cnnlab.ops.linear import linear
 from cnnlab.ops.loss import cross_entropy, l1_loss, mse_loss
 from cnnlab.ops.norm import batch_norm, dropout, local_response_norm
@@ -50,10 +52,12 @@ __all__ = [
     "cross_entropy",
     "div",
     "dropout",
+    "embedding",
     "exp",
     "flatten",
     "getitem",
     "global_avg_pool2d",
+    "global_max_pool1d",
     "l1_loss",
     "leaky_relu",
     "linear",

@@ -13,6 +13,8 @@ import threading
 
 import numpy as np
 
+from cnnlab.row_sparse import RowSparseGrad
+
 DEFAULT_DTYPE = np.float32
 
 _state = threading.local()
@@ -157,9 +159,14 @@ class Tensor:
                 continue
             ctx = tensor._ctx
             if ctx is None or tensor._retain_grad:
-                tensor.grad = np.array(g, copy=True) if tensor.grad is None else tensor.grad + g
+                if tensor.grad is not None:
+                    tensor.grad = tensor.grad + g  # RowSparseGrad defines + with either kind
+                else:
+                    tensor.grad = g.copy() if type(g) is RowSparseGrad else np.array(g, copy=True)
             if ctx is None:
                 continue
+            if type(g) is RowSparseGrad:  # an embedding of a computed table: backward takes arrays
+                g = g.to_dense()
             input_grads = ctx.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)

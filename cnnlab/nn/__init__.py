@@ -5,10 +5,13 @@ The math lives in ``cnnlab.functional``; layers only own parameters and call it.
 
 from cnnlab.nn import init
 from cnnlab.nn.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from cnnlab.nn.bias import PositionalBias
 from cnnlab.nn.config import from_config, register
 from cnnlab.nn.container import ModuleList, Sequential
 from cnnlab.nn.conv import Conv1D, Conv2D
 from cnnlab.nn.dense import Dense, Flatten
+from cnnlab.nn.embedding import Embedding
+from cnnlab.nn.global_max import GlobalMaxPool1D
 from cnnlab.nn.layer import Layer, WeightSpec
 from cnnlab.nn.module import Module
 from cnnlab.nn.normalization import BatchNorm, LocalResponseNorm
@@ -18,8 +21,8 @@ from cnnlab.nn.seeding import manual_seed
 from cnnlab.nn.summary import summary
 
 __all__ = [
-    "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
-    "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D", "Module", "ModuleList", "ReLU",
-    "Sequential", "Sigmoid", "Softmax", "Tanh", "WeightSpec", "from_config", "init", "manual_seed",
-    "register", "summary",
+    "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Embedding", "Flatten",
+    "GlobalAvgPool2D", "GlobalMaxPool1D", "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D",
+    "Module", "ModuleList", "PositionalBias", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+    "WeightSpec", "from_config", "init", "manual_seed", "register", "summary",
 ]
