@@ -4,6 +4,27 @@ Every optimiser updates ``param.data`` in place, under ``no_grad``, in the
 parameter's own dtype (a float32 model stays float32). The update rules follow
 PyTorch's ``torch.optim`` exactly, so that the tests can compare step by step.
 
+Updates run in place through ``out=`` into at most two scratch arrays per step, with the
+same operations in the same order as the textbook expressions, so the numbers are
+unchanged to the last bit; only the temporaries are gone.
+
+**Row-sparse gradients** (``cnnlab.row_sparse.RowSparseGrad``, an embedding table's):
+every optimiser treats one exactly as its dense equivalent, zeros outside its rows, and
+gives the same numbers as that dense gradient would (to the sign of a zero). A model's
+training does not depend on whether a layer's gradient came sparse. The sparsity saves
+the work that involves the gradient:
+
+- SGD without momentum and without weight decay updates only the k rows: θ[r] −= η g[r].
+- Adadelta (without weight decay) updates θ only in the k rows, since its step is
+  proportional to g; its two running averages still decay everywhere (E ← ρE, in place).
+- SGD with momentum and Adam/AdamW decay their buffers everywhere and move every row
+  with a nonzero buffer, exactly as with the dense gradient; only the gradient terms
+  are added at the k rows. PyTorch's ``SparseAdam`` instead updates only the rows
+  present ("lazy"), which is cheaper but changes the optimiser's meaning.
+- L2 weight decay (``weight_decay`` of SGD, Adam, Adadelta) makes the gradient
+  g + λθ dense, so the sparse gradient is spread into a dense scratch array first;
+  AdamW's decoupled decay θ ← θ(1 − ηλ) is a dense in-place scaling.
+
 Example::
 
     opt = Adam(model.parameters(), lr=1e-3)
@@ -24,26 +45,30 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from cnnlab._checks import check_int, check_number, check_type
+from cnnlab._checks import check_number, check_type
+from cnnlab.row_sparse import RowSparseGrad
+from cnnlab.schedules import CosineLR, OneCycleLR, Schedule, StepLR
 from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
-    "OPTIMIZERS", "OPTIMIZER_NAMES", "SGD", "Adam", "AdamW", "CosineLR", "OneCycleLR", "Optimizer",
-    "Schedule",
-    "StepLR",
-    "clip_grad_norm", "get_optimizer",
+    "OPTIMIZERS", "OPTIMIZER_NAMES", "SGD", "Adadelta", "Adam", "AdamW", "CosineLR", "OneCycleLR",
+    "Optimizer", "Schedule", "StepLR", "clip_grad_norm", "get_optimizer",
 ]
 
 
 class Optimizer:
     """Base class: holds the parameters, the learning rate ``lr`` and per-parameter state.
 
-    Subclasses implement ``_update(index, param, grad)``; ``step`` calls it for
-    every parameter that has a gradient. ``state[index]`` is a dict of arrays.
+    Subclasses implement ``_update(index, param, grad)``, grad an array or a
+    ``RowSparseGrad`` in the parameter's dtype (``_gradient`` adds L2 weight decay and
+    densifies where the update needs it); ``step`` calls it for every parameter that
+    has a gradient. ``state[index]`` is a dict of arrays.
     """
 
     #: hyperparameters saved by ``state_dict`` besides ``lr`` (names of attributes)
     hyperparameters: tuple[str, ...] = ()
+    #: names of the per-parameter state arrays (``state[index]`` keys; checkpoints check them)
+    state_keys: tuple[str, ...] = ()
 
     @property
     def state_slots(self) -> int:
@@ -66,6 +91,8 @@ class Optimizer:
         self.initial_lr = self.lr
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in unique]
+        self._scratch: dict[tuple, np.ndarray] = {}
+        self._largest = max(p.data.size for p in unique)
 
     def zero_grad(self) -> None:
         """Forget the gradients of all parameters (``grad = None``)."""
@@ -77,13 +104,49 @@ class Optimizer:
         self.step_count += 1
         with no_grad():
             for index, p in enumerate(self.params):
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                grad = np.asarray(p.grad).astype(p.data.dtype, copy=False)
-                self._update(index, p, grad)
+                if type(grad) is not RowSparseGrad:
+                    grad = np.asarray(grad)
+                self._update(index, p, grad.astype(p.data.dtype, copy=False))
+        # Scratch lives for one step: kept, it would hold 2 × the largest parameter for good.
+        self._scratch.clear()
 
-    def _update(self, index: int, param: Tensor, grad: np.ndarray) -> None:
+    def _update(self, index: int, param: Tensor, grad) -> None:
+        """Update ``param`` in place; ``grad`` is an array or a ``RowSparseGrad``."""
         raise NotImplementedError
+
+    def _work(self, slot: int, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """Scratch array ``slot`` (1 holds the gradient g + λθ; 0 and 2 the update), per step."""
+        key = (slot, np.dtype(dtype))
+        size = math.prod(shape)
+        flat = self._scratch.get(key)
+        if flat is None or flat.size < size:
+            flat = self._scratch[key] = np.empty(max(self._largest, size), dtype=dtype)
+        return flat[:size].reshape(shape)
+
+    def _gradient(self, param: Tensor, grad, keep_sparse: bool):
+        """The gradient the update uses: g, or g + λθ (L2 weight decay) in scratch slot 1.
+
+        A ``RowSparseGrad`` stays sparse only when ``keep_sparse`` and there is no L2
+        decay (g + λθ is dense); otherwise it is spread into slot 1. λθ + g is computed
+        in that order, which gives the same bits as g + λθ.
+        """
+        decay = self.weight_decay and not getattr(self, "decoupled", False)
+        sparse = type(grad) is RowSparseGrad
+        if not decay and (not sparse or keep_sparse):
+            return grad
+        out = self._work(1, param.shape, param.data.dtype)
+        if decay:
+            np.multiply(param.data, self.weight_decay, out=out)
+        else:
+            out.fill(0)
+        if sparse:
+            out[grad.rows] += grad.values
+        else:
+            out += grad
+        return out
 
     def state_dict(self) -> dict:
         """``{'type', 'lr', 'initial_lr', 'step_count', <hyperparameters>, 'state'}``.
@@ -159,6 +222,7 @@ class SGD(Optimizer):
     """
 
     hyperparameters = ("momentum", "nesterov", "weight_decay")
+    state_keys = ("momentum_buffer",)
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
@@ -174,18 +238,49 @@ class SGD(Optimizer):
         return 1 if self.momentum else 0
 
     def _update(self, index, param, grad):
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param.data
-        if self.momentum:
-            state = self.state[index]
-            velocity = state.get("momentum_buffer")
-            if velocity is None:
-                velocity = state["momentum_buffer"] = grad.copy()
-            else:
-                velocity *= self.momentum
-                velocity += grad
-            grad = grad + self.momentum * velocity if self.nesterov else velocity
-        param.data -= self.lr * grad
+        grad = self._gradient(param, grad, keep_sparse=True)
+        if type(grad) is RowSparseGrad:
+            if not self.momentum:  # exact: the dense update changes no other row
+                param.data[grad.rows] -= grad.values * self.lr
+                return
+            grad = self._momentum_sparse(index, grad)
+        elif self.momentum:
+            grad = self._momentum(index, grad)
+        step = self._work(0, param.shape, param.data.dtype)
+        np.multiply(grad, self.lr, out=step)
+        param.data -= step
+
+    def _momentum(self, index, grad):
+        """v ← μv + g, then the direction: v, or g + μv (computed μv + g) for Nesterov."""
+        state = self.state[index]
+        velocity = state.get("momentum_buffer")
+        if velocity is None:
+            velocity = state["momentum_buffer"] = grad.copy()
+        else:
+            velocity *= self.momentum
+            velocity += grad
+        if not self.nesterov:
+            return velocity
+        direction = self._work(0, grad.shape, grad.dtype)
+        np.multiply(velocity, self.momentum, out=direction)
+        direction += grad
+        return direction
+
+    def _momentum_sparse(self, index, grad: RowSparseGrad):
+        """As ``_momentum`` with g zero outside ``grad.rows``: decay everywhere, add at the rows."""
+        state = self.state[index]
+        velocity = state.get("momentum_buffer")
+        if velocity is None:
+            velocity = state["momentum_buffer"] = grad.to_dense()
+        else:
+            velocity *= self.momentum
+            velocity[grad.rows] += grad.values
+        if not self.nesterov:
+            return velocity
+        direction = self._work(0, grad.shape, grad.dtype)
+        np.multiply(velocity, self.momentum, out=direction)
+        direction[grad.rows] += grad.values
+        return direction
 
 
 class Adam(Optimizer):
@@ -199,6 +294,7 @@ class Adam(Optimizer):
     """
 
     hyperparameters = ("betas", "eps", "weight_decay")
+    state_keys = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -222,24 +318,34 @@ class Adam(Optimizer):
 
     def _update(self, index, param, grad):
         beta1, beta2 = self.betas
-        if self.weight_decay:
-            if self.decoupled:
-                param.data *= 1.0 - self.lr * self.weight_decay
-            else:
-                grad = grad + self.weight_decay * param.data
+        if self.weight_decay and self.decoupled:
+            param.data *= 1.0 - self.lr * self.weight_decay
+        grad = self._gradient(param, grad, keep_sparse=True)
         state = self.state[index]
         if "exp_avg" not in state:
             state["exp_avg"] = np.zeros_like(param.data)
             state["exp_avg_sq"] = np.zeros_like(param.data)
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        work = self._work(0, param.shape, param.data.dtype)
         m *= beta1
-        m += (1.0 - beta1) * grad
         v *= beta2
-        v += (1.0 - beta2) * grad * grad
+        if type(grad) is RowSparseGrad:  # g is zero outside its rows: add only there
+            rows, values = grad.rows, grad.values
+            m[rows] += values * (1.0 - beta1)
+            v[rows] += values * (1.0 - beta2) * values
+        else:
+            m += np.multiply(grad, 1.0 - beta1, out=work)
+            np.multiply(grad, 1.0 - beta2, out=work)
+            work *= grad
+            v += work
         t = self.step_count
         step_size = self.lr / (1.0 - beta1**t)
-        denominator = np.sqrt(v) / math.sqrt(1.0 - beta2**t) + self.eps
-        param.data -= step_size * (m / denominator)
+        np.sqrt(v, out=work)  # the denominator √v / √(1 − β₂ᵗ) + ε
+        work /= math.sqrt(1.0 - beta2**t)
+        work += self.eps
+        np.divide(m, work, out=work)
+        work *= step_size
+        param.data -= work
 
 
 class AdamW(Adam):
@@ -256,13 +362,86 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012), the optimiser of Kim (2014)'s sentence CNN, as PyTorch writes it.
+
+    With g = ∇L(θ) + λθ, running averages E[g²] and E[Δθ²] (both starting at 0)::
+
+        E[g²]  ← ρ E[g²] + (1 − ρ) g²
+        Δθ     = √(E[Δθ²] + ε) / √(E[g²] + ε) · g
+        E[Δθ²] ← ρ E[Δθ²] + (1 − ρ) Δθ²
+        θ      ← θ − η Δθ
+
+    Defaults are Zeiler's and Kim's ρ = 0.95, ε = 1e-6 and η = 1 (PyTorch's ρ is 0.9).
+    Δθ is zero where g is, so a row-sparse gradient moves only its rows.
+    """
+
+    hyperparameters = ("rho", "eps", "weight_decay")
+    state_keys = ("square_avg", "acc_delta")
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6,
+                 weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.rho = check_number(rho, "Adadelta", "rho", 0.0, 1.0)
+        self.eps = check_number(eps, "Adadelta", "eps", 0.0)
+        self.weight_decay = check_number(weight_decay, "Adadelta", "weight_decay", 0.0)
+
+    @property
+    def state_slots(self) -> int:
+        return 2
+
+    def _update(self, index, param, grad):
+        rho = self.rho
+        grad = self._gradient(param, grad, keep_sparse=True)
+        state = self.state[index]
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(param.data)
+            state["acc_delta"] = np.zeros_like(param.data)
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        if type(grad) is RowSparseGrad:
+            rows, g = grad.rows, grad.values
+            old_acc = acc_delta[rows]  # Δθ uses E[Δθ²] from before this step's decay
+            acc_delta *= rho
+            new_square = square_avg[rows]
+            new_square += g * (1.0 - rho) * g
+            square_avg[rows] = new_square
+            std = np.sqrt(new_square + self.eps)
+            delta = np.sqrt(old_acc + self.eps)
+            delta /= std
+            delta *= g
+            old_acc *= rho
+            old_acc += delta * (1.0 - rho) * delta
+            acc_delta[rows] = old_acc
+            param.data[rows] += delta * -self.lr
+            return
+        work = self._work(0, param.shape, param.data.dtype)
+        np.multiply(grad, 1.0 - rho, out=work)
+        work *= grad
+        square_avg += work
+        np.add(square_avg, self.eps, out=work)  # work = √(E[g²] + ε)
+        np.sqrt(work, out=work)
+        delta = self._work(2, param.shape, param.data.dtype)
+        np.add(acc_delta, self.eps, out=delta)
+        np.sqrt(delta, out=delta)
+        delta /= work
+        delta *= grad
+        acc_delta *= rho
+        np.multiply(delta, 1.0 - rho, out=work)
+        work *= delta
+        acc_delta += work
+        delta *= -self.lr
+        param.data += delta
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "adadelta": Adadelta}
 #: every name ``get_optimizer`` takes ('momentum' and 'nesterov' are SGD variants)
-OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "momentum", "nesterov")
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "momentum", "nesterov", "adadelta")
 
 
 def get_optimizer(name: str, params, lr: float, **options) -> Optimizer:
-    """An optimiser by name: 'sgd', 'momentum' (SGD, μ = 0.9), 'nesterov', 'adam', 'adamw'."""
+    """An optimiser by name: 'sgd', 'momentum' (SGD, μ = 0.9), 'nesterov', 'adam', 'adamw',
+    'adadelta'."""
     key = str(name).lower()
     if key == "momentum":
         return SGD(params, lr=lr, momentum=options.pop("momentum", 0.9), **options)
@@ -280,12 +459,15 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     ‖g‖ = √(Σ_p Σ_i g_{p,i}²); if ‖g‖ > max_norm every gradient is multiplied by
     max_norm / (‖g‖ + 1e-6) (PyTorch's ``clip_grad_norm_``). Returns ‖g‖ before
     clipping (inf or nan when a gradient is not finite; nothing is scaled then).
+    A ``RowSparseGrad`` counts and is scaled like its dense equivalent.
     """
     max_norm = check_number(max_norm, "clip_grad_norm", "max_norm", 0.0, low_open=True)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+    # A RowSparseGrad's rows are unique, so the squares of its values are all its squares.
+    arrays = [g.values if type(g) is RowSparseGrad else g for g in grads]
+    total = math.sqrt(sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays))
     if not math.isfinite(total):
         return total
     coefficient = max_norm / (total + 1e-6)
@@ -293,103 +475,3 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
         for g in grads:
             g *= np.asarray(coefficient, dtype=g.dtype)
     return total
-
-
-class Schedule:
-    """Base class: sets ``optimizer.lr`` from the number of ``step()`` calls so far.
-
-    The learning rate for step t is ``lr_at(t)``; construction sets ``lr_at(0)``,
-    each ``step()`` advances t by one. Whether a step is a batch or an epoch is
-    the caller's choice (the training loop's ``LearningRateScheduler`` decides).
-    """
-
-    def __init__(self, optimizer: Optimizer):
-        check_type(optimizer, Optimizer, type(self).__name__, "optimizer",
-                   "a cnnlab.optim.Optimizer")
-        self.optimizer = optimizer
-        self.base_lr = optimizer.lr
-        self.last_step = 0
-        optimizer.lr = self.lr_at(0)
-
-    def lr_at(self, step: int) -> float:
-        raise NotImplementedError
-
-    def step(self) -> float:
-        self.last_step += 1
-        self.optimizer.lr = self.lr_at(self.last_step)
-        return self.optimizer.lr
-
-    def state_dict(self) -> dict:
-        return {"type": type(self).__name__, "base_lr": self.base_lr, "last_step": self.last_step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.base_lr = float(state["base_lr"])
-        self.last_step = int(state["last_step"])
-        self.optimizer.lr = self.lr_at(self.last_step)
-
-
-class StepLR(Schedule):
-    """η_t = η₀ · γ^⌊t / step_size⌋: the learning rate times γ every ``step_size`` steps."""
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        self.step_size = check_int(step_size, "StepLR", "step_size", 1)
-        self.gamma = check_number(gamma, "StepLR", "gamma", 0.0, low_open=True)
-        super().__init__(optimizer)
-
-    def lr_at(self, step):
-        return self.base_lr * self.gamma ** (step // self.step_size)
-
-
-class CosineLR(Schedule):
-    """η_t = η_min + (η₀ − η_min) · (1 + cos(π t / T)) / 2 for t ≤ T, then η_min.
-
-    T = total_steps. This is PyTorch's ``CosineAnnealingLR`` without restarts.
-    """
-
-    def __init__(self, optimizer: Optimizer, total_steps: int, min_lr: float = 0.0):
-        self.total_steps = check_int(total_steps, "CosineLR", "total_steps", 1)
-        self.min_lr = check_number(min_lr, "CosineLR", "min_lr", 0.0)
-        super().__init__(optimizer)
-
-    def lr_at(self, step):
-        t = min(step, self.total_steps)
-        cosine = (1 + math.cos(math.pi * t / self.total_steps)) / 2
-        return self.min_lr + (self.base_lr - self.min_lr) * cosine
-
-
-class OneCycleLR(Schedule):
-    """The one-cycle policy (Smith 2018), as PyTorch's ``OneCycleLR`` with cosine annealing.
-
-    Warm up from η_max / div_factor to η_max over the first pct_start of the
-    steps, then anneal to η_max / (div_factor · final_div_factor) at step T − 1::
-
-        cos_anneal(a, b, p) = b + (a − b) (1 + cos(π p)) / 2,  p ∈ [0, 1]
-
-    (PyTorch also cycles momentum by default; this schedule changes only η.)
-    """
-
-    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int,
-                 pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4):
-        self.total_steps = check_int(total_steps, "OneCycleLR", "total_steps", 2)
-        self.max_lr = check_number(max_lr, "OneCycleLR", "max_lr", 0.0, low_open=True)
-        self.pct_start = check_number(pct_start, "OneCycleLR", "pct_start", 0.0, 1.0,
-                                      low_open=True, high_open=True)
-        self.div_factor = check_number(div_factor, "OneCycleLR", "div_factor", 0.0, low_open=True)
-        self.final_div_factor = check_number(final_div_factor, "OneCycleLR",
-                                             "final_div_factor", 0.0, low_open=True)
-        super().__init__(optimizer)
-
-    @staticmethod
-    def _cos_anneal(start: float, end: float, fraction: float) -> float:
-        return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
-
-    def lr_at(self, step):
-        initial = self.max_lr / self.div_factor
-        final = initial / self.final_div_factor
-        warmup_end = float(self.pct_start * self.total_steps) - 1
-        last = float(self.total_steps - 1)
-        step = min(step, self.total_steps - 1)
-        if step <= warmup_end:
-            fraction = step / warmup_end if warmup_end > 0 else 1.0
-            return self._cos_anneal(initial, self.max_lr, fraction)
-        return self._cos_anneal(self.max_lr, final, (step - warmup_end) / (last - warmup_end))

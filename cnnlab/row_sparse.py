@@ -39,6 +39,8 @@ def sum_rows(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
     # Imported here: scipy.sparse takes ~0.3 s to import and only embeddings need it.
     import scipy.sparse
 
+    if len(indices) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(values.shape, dtype=values.dtype)
     order = np.argsort(indices, kind="stable")
     sorted_indices = indices[order]
     starts_row = np.empty(len(sorted_indices), dtype=bool)
