@@ -117,14 +117,13 @@ class Optimizer:
         """Update ``param`` in place; ``grad`` is an array or a ``RowSparseGrad``."""
         raise NotImplementedError
 
-    def _work(self, slot: int, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """Scratch array ``slot`` (1 holds the gradient g + λθ; 0 and 2 the update), per step."""
-        key = (slot, np.dtype(dtype))
-        size = math.prod(shape)
+    def _work(self, slot: int, like: np.ndarray) -> np.ndarray:
+        """Scratch array ``slot`` shaped like ``like`` (slot 1 holds g + λθ), reused in a step."""
+        key = (slot, like.dtype)
         flat = self._scratch.get(key)
-        if flat is None or flat.size < size:
-            flat = self._scratch[key] = np.empty(max(self._largest, size), dtype=dtype)
-        return flat[:size].reshape(shape)
+        if flat is None or flat.size < like.size:
+            flat = self._scratch[key] = np.empty(max(self._largest, like.size), like.dtype)
+        return flat[: like.size].reshape(like.shape)
 
     def _gradient(self, param: Tensor, grad, keep_sparse: bool):
         """The gradient the update uses: g, or g + λθ (L2 weight decay) in scratch slot 1.
@@ -137,7 +136,7 @@ class Optimizer:
         sparse = type(grad) is RowSparseGrad
         if not decay and (not sparse or keep_sparse):
             return grad
-        out = self._work(1, param.shape, param.data.dtype)
+        out = self._work(1, param.data)
         if decay:
             np.multiply(param.data, self.weight_decay, out=out)
         else:
@@ -246,7 +245,7 @@ class SGD(Optimizer):
             grad = self._momentum_sparse(index, grad)
         elif self.momentum:
             grad = self._momentum(index, grad)
-        step = self._work(0, param.shape, param.data.dtype)
+        step = self._work(0, param.data)
         np.multiply(grad, self.lr, out=step)
         param.data -= step
 
@@ -261,7 +260,7 @@ class SGD(Optimizer):
             velocity += grad
         if not self.nesterov:
             return velocity
-        direction = self._work(0, grad.shape, grad.dtype)
+        direction = self._work(0, velocity)
         np.multiply(velocity, self.momentum, out=direction)
         direction += grad
         return direction
@@ -277,7 +276,7 @@ class SGD(Optimizer):
             velocity[grad.rows] += grad.values
         if not self.nesterov:
             return velocity
-        direction = self._work(0, grad.shape, grad.dtype)
+        direction = self._work(0, velocity)
         np.multiply(velocity, self.momentum, out=direction)
         direction[grad.rows] += grad.values
         return direction
@@ -326,7 +325,7 @@ class Adam(Optimizer):
             state["exp_avg"] = np.zeros_like(param.data)
             state["exp_avg_sq"] = np.zeros_like(param.data)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = self._work(0, param.shape, param.data.dtype)
+        work = self._work(0, param.data)
         m *= beta1
         v *= beta2
         if type(grad) is RowSparseGrad:  # g is zero outside its rows: add only there
@@ -415,13 +414,13 @@ class Adadelta(Optimizer):
             acc_delta[rows] = old_acc
             param.data[rows] += delta * -self.lr
             return
-        work = self._work(0, param.shape, param.data.dtype)
+        work = self._work(0, param.data)
         np.multiply(grad, 1.0 - rho, out=work)
         work *= grad
         square_avg += work
         np.add(square_avg, self.eps, out=work)  # work = √(E[g²] + ε)
         np.sqrt(work, out=work)
-        delta = self._work(2, param.shape, param.data.dtype)
+        delta = self._work(2, param.data)
         np.add(acc_delta, self.eps, out=delta)
         np.sqrt(delta, out=delta)
         delta /= work
