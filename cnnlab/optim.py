@@ -118,7 +118,7 @@ class Optimizer:
         raise NotImplementedError
 
     def _work(self, slot: int, like: np.ndarray) -> np.ndarray:
-        """Scratch array ``slot`` shaped like ``like`` (slot 1 holds g + λθ), reused in a step."""
+        """Scratch array ``slot`` shaped like ``like`` (slot 1 holds g + λθ), for one step."""
         key = (slot, like.dtype)
         flat = self._scratch.get(key)
         if flat is None or flat.size < like.size:
@@ -266,7 +266,7 @@ class SGD(Optimizer):
         return direction
 
     def _momentum_sparse(self, index, grad: RowSparseGrad):
-        """As ``_momentum`` with g zero outside ``grad.rows``: decay everywhere, add at the rows."""
+        """``_momentum`` with g zero outside ``grad.rows``: decay everywhere, add at the rows."""
         state = self.state[index]
         velocity = state.get("momentum_buffer")
         if velocity is None:

@@ -90,7 +90,7 @@ class RowSparseGrad:
 
     @classmethod
     def from_indices(cls, indices, values, shape) -> RowSparseGrad:
-        """Sum ``values`` (n, *shape[1:]) into the rows named by ``indices`` (n,), repeats summed."""
+        """Sum ``values`` (n, *shape[1:]) into the rows ``indices`` (n,) name; repeats add up."""
         rows, summed = sum_rows(np.asarray(indices).reshape(-1), np.asarray(values))
         return cls(rows, summed, shape)
 

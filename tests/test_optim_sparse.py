@@ -1,4 +1,4 @@
-"""Row-sparse gradients in the optimisers: the same numbers as the dense equivalent, and torch's."""
+"""Row-sparse gradients in the optimisers: the numbers of the dense equivalent, and torch's."""
 
 import numpy as np
 import pytest
@@ -103,8 +103,10 @@ def test_clip_grad_norm_counts_and_scales_a_sparse_gradient_as_its_dense_equival
     total = clip_grad_norm([table, other], max_norm=1.0)
     assert isinstance(table.grad, RowSparseGrad)
 
-    tensors = [torch.zeros((VOCABULARY, WIDTH), dtype=torch.float64), torch.zeros(4, dtype=torch.float64)]
-    tensors[0].grad, tensors[1].grad = torch.tensor(grad.to_dense()), torch.full((4,), 2.0, dtype=torch.float64)
+    tensors = [torch.zeros((VOCABULARY, WIDTH), dtype=torch.float64),
+               torch.zeros(4, dtype=torch.float64)]
+    tensors[0].grad = torch.tensor(grad.to_dense())
+    tensors[1].grad = torch.full((4,), 2.0, dtype=torch.float64)
     expected = torch.nn.utils.clip_grad_norm_(tensors, max_norm=1.0)
     assert total == pytest.approx(float(expected), rel=1e-12)
     np.testing.assert_allclose(table.grad.to_dense(), tensors[0].grad.numpy(), rtol=1e-12)
@@ -121,7 +123,8 @@ def test_embedding_training_steps_match_torch(name, options, torch):
     batches = [(rng.integers(0, VOCABULARY, (4, 5)), rng.integers(0, 2, 4)) for _ in range(3)]
     ours_cls = {"SGD": SGD, "Adam": Adam, "Adadelta": Adadelta}[name]
 
-    table, head = Tensor(table0.copy(), requires_grad=True), Tensor(head0.copy(), requires_grad=True)
+    table = Tensor(table0.copy(), requires_grad=True)
+    head = Tensor(head0.copy(), requires_grad=True)
     opt = ours_cls([table, head], **options)
     for ids, labels in batches:
         opt.zero_grad()

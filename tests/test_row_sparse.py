@@ -15,7 +15,8 @@ def _naive_dense(indices, values, shape):
     return dense
 
 
-@pytest.mark.parametrize("n, vocabulary, width", [(1, 5, 3), (40, 7, 4), (300, 1000, 2), (0, 4, 3)])
+@pytest.mark.parametrize("n, vocabulary, width",
+                         [(1, 5, 3), (40, 7, 4), (300, 1000, 2), (0, 4, 3)])
 def test_from_indices_sums_repeated_rows_into_unique_sorted_rows(n, vocabulary, width):
     rng = np.random.default_rng(n)
     indices = rng.integers(0, vocabulary, n)
@@ -120,7 +121,7 @@ def test_a_table_used_sparsely_and_densely_gets_the_dense_sum():
     (logits * weights).sum().backward()
     grad = w.grad
     assert type(grad) is np.ndarray
-    # d/dW of Σ_v c_v <h, W_v> with h = W_0 + 2 W_5: c_v h in row v, plus (Σ_v c_v W_v) in rows 0, 5.
+    # d/dW of Σ_v c_v <h, W_v>, h = W_0 + 2 W_5: c_v h in row v, plus Σ_v c_v W_v in rows 0, 5.
     c, h = weights.data[0], hidden.data[0]
     expected = np.outer(c, h)
     pulled = c @ w.data

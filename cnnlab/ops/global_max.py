@@ -1,4 +1,4 @@
-"""Max over time: the largest value along the last axis, as Kim's sentence CNN pools its filters."""
+"""Max over time: the largest value along the last axis, as Kim's sentence CNN pools."""
 
 from __future__ import annotations
 
@@ -39,5 +39,7 @@ def global_max_pool1d(x) -> Tensor:
     """
     x = as_tensor(x)
     if x.ndim < 1 or x.shape[-1] == 0:
-        raise ValueError(f"global_max_pool1d: expected (..., L) with L >= 1, received shape {x.shape}")
+        raise ValueError(
+            f"global_max_pool1d: expected (..., L) with L >= 1, received shape {x.shape}"
+        )
     return GlobalMaxPool1dFunction.apply(x)

@@ -9,7 +9,6 @@ import cnnlab.functional as F
 from cnnlab import nn
 from cnnlab.io import load_model, save_model
 from cnnlab.row_sparse import RowSparseGrad
-from cnnlab.tensor import Tensor
 
 
 @nn.register
@@ -55,7 +54,8 @@ def test_same_seed_same_table_and_initializer_choice():
 
 def test_float_ids_holding_whole_numbers_are_accepted_others_refused():
     layer = nn.Embedding(5, 2, seed=0)
-    np.testing.assert_array_equal(layer(np.array([[1.0, 4.0]])).data, layer(np.array([[1, 4]])).data)
+    as_floats, as_ints = layer(np.array([[1.0, 4.0]])), layer(np.array([[1, 4]]))
+    np.testing.assert_array_equal(as_floats.data, as_ints.data)
     with pytest.raises(ValueError, match="whole numbers, received 1.5"):
         layer(np.array([[1.5]]))
     with pytest.raises(ValueError, match="index 5 is out of range"):
@@ -144,8 +144,8 @@ def test_fit_learns_a_token_rule_with_adadelta():
     model = TinyTextCNN(seed=0)
     # fit takes float or uint8 x only: ids travel as float32 (exact below 2**24), Embedding
     # turns them back into integers.
-    history = fit(model, (ids.astype(np.float32), labels), epochs=6, batch_size=16, optimizer="adadelta", lr=1.0,
-                  verbose=0)
+    history = fit(model, (ids.astype(np.float32), labels), epochs=6, batch_size=16,
+                  optimizer="adadelta", lr=1.0, verbose=0)
     losses = history["loss"]
     assert losses[-1] < 0.6 * losses[0]
     assert history["accuracy"][-1] > 0.85
