@@ -5,7 +5,7 @@ import pytest
 
 import cnnlab.functional as F
 from cnnlab import Tensor
-from cnnlab.optim import SGD, Adadelta, Adam, AdamW, clip_grad_norm
+from cnnlab.optim import SGD, Adadelta, Adam, AdamW, Optimizer, clip_grad_norm
 from cnnlab.row_sparse import RowSparseGrad
 
 VOCABULARY, WIDTH = 12, 3
@@ -144,3 +144,18 @@ def test_embedding_training_steps_match_torch(name, options, torch):
         t_opt.step()
     np.testing.assert_allclose(table.data, t_table.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(head.data, t_head.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_an_optimiser_that_does_not_declare_sparse_support_receives_the_dense_gradient():
+    received = []
+
+    class Recorder(Optimizer):
+        def _update(self, index, param, grad):
+            received.append(grad)
+
+    table = Tensor(_table(np.float64), requires_grad=True)
+    grad = _sparse_grads(1, np.float64)[0]
+    table.grad = grad
+    Recorder([table], lr=0.1).step()
+    assert type(received[0]) is np.ndarray
+    np.testing.assert_array_equal(received[0], grad.to_dense())
