@@ -236,7 +236,8 @@ class SGD(Optimizer):
         return 1 if self.momentum else 0
 
     def _update(self, index, param, grad):
-        grad = self._gradient(param, grad)
+        if self.weight_decay:
+            grad = self._gradient(param, grad)
         if self.momentum:
             grad = self._momentum(index, grad)
         elif type(grad) is RowSparseGrad:  # exact: the dense update changes no other row
@@ -257,7 +258,10 @@ class SGD(Optimizer):
             velocity = state["momentum_buffer"] = np.array(grad, copy=True)
         else:
             velocity *= self.momentum
-            _add_into(velocity, grad)
+            if type(grad) is RowSparseGrad:
+                velocity[grad.rows] += grad.values
+            else:
+                velocity += grad
         if not self.nesterov:
             return velocity
         direction = self._work(0, velocity)
