@@ -48,11 +48,7 @@ _AUGMENT_STREAM = "augment.rng"
 #: the bit generators a checkpoint may restore (``np.random.default_rng`` makes PCG64)
 BIT_GENERATORS = ("PCG64",)
 #: optimisers a checkpoint may name, and the per-parameter state arrays each keeps
-OPTIMIZERS = {
-    optim.SGD: ("momentum_buffer",),
-    optim.Adam: ("exp_avg", "exp_avg_sq"),
-    optim.AdamW: ("exp_avg", "exp_avg_sq"),
-}
+OPTIMIZERS = {cls: cls.state_keys for cls in optim.OPTIMIZERS.values()}
 _OWNER = "checkpoint"  # how the argument checks name the owner of a field
 _MAX_EPOCHS = 10**6
 _MAX_STEPS = 2**62
@@ -194,6 +190,7 @@ _HYPERPARAMETERS = {
     "weight_decay": lambda v, name: check_number(v, _OWNER, name, 0.0),
     "eps": lambda v, name: check_number(v, _OWNER, name, 0.0, low_open=True),
     "betas": lambda v, name: _check_betas(v, name),
+    "rho": lambda v, name: check_number(v, _OWNER, name, 0.0, 1.0),
 }
 
 

@@ -247,7 +247,7 @@ def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:
     if weight_decay is not None:
         options["weight_decay"] = check_number(weight_decay, "fit", "weight_decay", 0.0)
     if momentum is not None:
-        if name in ("adam", "adamw"):
+        if name not in ("sgd", "momentum", "nesterov"):
             raise ValueError(f"fit: momentum applies to 'sgd', 'momentum' and 'nesterov', "
                              f"not optimizer={name!r}")
         options["momentum"] = check_number(momentum, "fit", "momentum", 0.0, 1.0, high_open=True)

@@ -316,3 +316,14 @@ def test_callback_state_is_restored_by_class_whatever_the_order(checkpoint):
     restore_callbacks(state, loaded)
     for callback in callbacks:
         assert callback.state_dict() == saved[type(callback).__name__]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "adadelta"])
+def test_every_optimizer_resumes_to_the_same_weights_as_one_run(optimizer, tmp_path):
+    """Adadelta (issue 17) resumes like the others: its state slots are in the allow-list."""
+    whole = train(tmp_path / "whole.npz", 2, optimizer=optimizer)
+    path = tmp_path / "pieces.npz"
+    train(path, 1, optimizer=optimizer)
+    resumed = train(path, 2, resume=path, optimizer=optimizer)
+    for (name, a), (_, b) in zip(whole.named_parameters(), resumed.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
