@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab._checks import check_int, check_number
+from cnnlab.ops import norm_loops
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
@@ -67,56 +68,67 @@ class BatchNormFunction(Function):
               ∂L/∂x = (1/m) · γ/σ · (m δ − Σ δ − x̂ Σ(δ x̂))
     Backward (fixed statistics): ∂L/∂x = δ γ/σ.
 
-    Shape: x (N, C) or (N, C, H, W); γ, β (C,).
+    Each pass is a compiled loop over one channel at a time (``norm_loops``): the forward
+    is one write of y, the backward two sums and one write of ∂L/∂x; x̂ is recomputed from
+    the saved x instead of being stored (one array less per layer).
+
+    Shape: x (N, C) or (N, C, H, W); γ, β (C,); mean, var (C,).
     """
 
-    def forward(self, x, gamma, beta, mean, var, eps, batch_stats, centered=None):
-        shape = (1, -1) + (1,) * (x.ndim - 2)
+    def forward(self, x, gamma, beta, mean, var, eps, batch_stats):
+        self.x = _channels_last_axis(x)
         self.batch_stats = batch_stats
-        self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype).reshape(shape)
-        # x̂ = (x − μ)/σ, in place in the centred copy when the caller made one
-        if centered is None:
-            centered = x - mean.reshape(shape).astype(x.dtype)
-        self.x_hat = np.multiply(centered, self.inv_std, out=centered)
-        self.gamma = gamma.reshape(shape)
-        y = self.x_hat * self.gamma
-        y += beta.reshape(shape)
-        return y
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.inv_std = 1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+        self.gamma = gamma.astype(np.float64)
+        self.param_dtypes = gamma.dtype, beta.dtype
+        y = np.empty(self.x.shape, dtype=x.dtype)
+        # y = (x − μ) · γ/σ + β
+        norm_loops.affine(self.x, self.mean, self.gamma * self.inv_std, beta.astype(np.float64), y)
+        return y.reshape(x.shape)
 
     def backward(self, grad):
-        x_hat = self.x_hat
+        x, mean, inv_std, gamma = self.x, self.mean, self.inv_std, self.gamma
         needs = self.needs_input_grad
-        # per-channel Σ δ and Σ δ x̂, each one fused pass (no δ·x̂ temporary)
-        sum_grad = channel_sum(grad)
-        sum_grad_xhat = channel_dot(grad, x_hat) if (needs[1] or needs[0] and self.batch_stats) else None
-        dgamma = sum_grad_xhat if needs[1] else None
-        dbeta = sum_grad if needs[2] else None
+        delta = _channels_last_axis(grad)
+        # Σ δ and Σ δ (x − μ) per channel, in one fused pass
+        sum_grad = np.empty_like(mean)
+        sum_grad_centered = np.empty_like(mean)
+        norm_loops.channel_grad_sums(delta, x, mean, sum_grad, sum_grad_centered)
+        sum_grad_xhat = sum_grad_centered * inv_std  # Σ δ x̂
+        dgamma = sum_grad_xhat.astype(self.param_dtypes[0]) if needs[1] else None
+        dbeta = sum_grad.astype(self.param_dtypes[1]) if needs[2] else None
         dx = None
         if needs[0]:
-            shape = self.inv_std.shape
-            scale = self.gamma * self.inv_std
-            dx = grad * scale
+            scale = gamma * inv_std
+            dx = np.empty(x.shape, dtype=grad.dtype)
             if self.batch_stats:
-                m = grad.size // grad.shape[1]
-                # γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m), the lecture formula regrouped
-                dx -= x_hat * (scale * (sum_grad_xhat.reshape(shape) / np.asarray(m, dtype=grad.dtype)))
-                dx -= scale * (sum_grad.reshape(shape) / np.asarray(m, dtype=grad.dtype))
+                m = x.shape[0] * x.shape[2]
+                # γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m), with x̂ = (x − μ)/σ, as one pass:
+                # a·δ + b·(x − μ) + d per channel
+                norm_loops.combine(
+                    delta, x, mean, scale, -scale * inv_std * sum_grad_xhat / m,
+                    -scale * sum_grad / m, dx,
+                )
+            else:
+                zeros = np.zeros_like(mean)
+                norm_loops.affine(delta, zeros, scale, zeros, dx)
+            dx = dx.reshape(grad.shape)
         return dx, dgamma, dbeta
 
 
-def channel_sum(x):
-    """Σ over every axis but 1: along the contiguous H·W rows first, then over the batch."""
-    if x.ndim == 2:
-        return x.sum(axis=0)
-    return x.reshape(x.shape[0], x.shape[1], -1).sum(axis=2).sum(axis=0)
+def _channels_last_axis(x):
+    """x as a C-contiguous (N, C, L) array (L = H·W, or 1 for (N, C)): a view when x is one."""
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
 
 
-def channel_dot(a, b):
-    """Σ a·b over every axis but 1, without the product array."""
-    if a.ndim == 2:
-        return np.einsum("nc,nc->c", a, b)
-    n, c = a.shape[:2]
-    return np.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+def batch_statistics(x):
+    """(mean, biased variance) per channel (axis 1) of x, in float64, two passes."""
+    x3 = _channels_last_axis(x)
+    mean = np.empty(x3.shape[1])
+    var = np.empty(x3.shape[1])
+    norm_loops.channel_mean_var(x3, mean, var)
+    return mean, var
 
 
 def _running_buffer(buffer, name: str, channels: int):
@@ -188,20 +200,16 @@ def batch_norm(
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, received input shape {x.shape}"
         )
-    # two-pass statistics in x's dtype; the centred copy becomes x̂ in the forward
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    mean = channel_sum(x.data) / np.asarray(count, dtype=x.dtype)
-    centered = x.data - mean.reshape(shape)
-    var = channel_dot(centered, centered) / np.asarray(count, dtype=x.dtype)
+    mean, var = batch_statistics(x.data)
     if training:
         if running_mean is not None:
             running_mean *= 1 - momentum
-            running_mean += momentum * mean.astype(running_mean.dtype)
+            running_mean += (momentum * mean).astype(running_mean.dtype)
         if running_var is not None:
             running_var *= 1 - momentum
-            running_var += momentum * (var * (count / (count - 1))).astype(running_var.dtype)
+            running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
     return BatchNormFunction.apply(
-        x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered
+        x, *params, mean=mean, var=var, eps=eps, batch_stats=True
     )
 
 
