@@ -86,3 +86,12 @@ def combine(grad, x, center, a, b, d, out):
         for n in range(n_images):
             for i in range(length):
                 out[n, c, i] = ac * grad[n, c, i] + bc * (x[n, c, i] - m) + dc
+
+
+@njit(cache=True)
+def scale_kept(x, keep, scale, out):
+    """out = x · scale where keep, x · 0 elsewhere (a NaN stays NaN, as x ⊙ m / (1 − p) does);
+    flat arrays of the same size, scale in x's dtype."""
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        out[i] = x[i] * (scale if keep[i] else zero)

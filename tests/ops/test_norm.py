@@ -380,3 +380,22 @@ def test_local_response_norm_errors():
     message = "local_response_norm: k must be a finite number > 0, received k=0"
     with pytest.raises(ValueError, match=message):
         local_response_norm(_lrn_input(), k=0)
+
+
+@pytest.mark.parametrize("p", [0.25, 0.3, 0.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_draws_the_same_mask_as_numpy_float32_uniforms(p, dtype):
+    """The mask is the seeded stream's float32 uniforms >= p, so a seed gives the same
+    masks (and training runs) as before the compiled pass; NaN stays NaN where dropped."""
+    x = np.random.default_rng(1).standard_normal((3, 4, 5, 6)).astype(dtype)
+    x[0, 0, 0, :] = np.nan
+    t = Tensor(x, requires_grad=True)
+    y = dropout(t, p, rng=np.random.default_rng(9))
+    keep = np.random.default_rng(9).random(x.shape, dtype=np.float32) >= p
+    scaled_mask = keep.astype(dtype) * np.asarray(1 / (1 - p), dtype=dtype)
+    np.testing.assert_array_equal(y.data, x * scaled_mask)
+    assert y.dtype == dtype
+    upstream = np.random.default_rng(2).standard_normal(x.shape).astype(dtype)
+    y.backward(upstream)
+    scaled_mask = keep.astype(dtype) * np.asarray(1 / (1 - p), dtype=dtype)
+    np.testing.assert_array_equal(t.grad, upstream * scaled_mask)
