@@ -81,67 +81,50 @@ class BatchNormFunction(Function):
               ∂L/∂x = (1/m) · γ/σ · (m δ − Σ δ − x̂ Σ(δ x̂))
     Backward (fixed statistics): ∂L/∂x = δ γ/σ.
 
-    Each pass is a compiled loop over one channel at a time (``norm_loops``): the forward
-    is one write of y, the backward two sums and one write of ∂L/∂x; x̂ is recomputed from
-    the saved x instead of being stored (one array less per layer).
+    Both passes are compiled loops over one channel at a time (``norm_loops``): the
+    training forward computes the statistics and writes y, the backward the two sums and
+    ∂L/∂x, each reading its channel from memory once. x̂ is recomputed from the saved x
+    instead of being stored (one activation-sized array less per layer until backward).
 
     Shape: x (N, C) or (N, C, H, W); γ, β (C,); mean, var (C,).
     """
 
     def forward(self, x, gamma, beta, mean, var, eps, batch_stats):
+        """With ``batch_stats``, ``mean`` and ``var`` are (C,) float64 arrays that the forward
+        fills with the batch's statistics (for the running estimates)."""
         self.x = _channels_last_axis(x)
         self.batch_stats = batch_stats
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.inv_std = 1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
         self.gamma = gamma.astype(np.float64)
         self.param_dtypes = gamma.dtype, beta.dtype
+        beta = beta.astype(np.float64)
         y = np.empty(self.x.shape, dtype=x.dtype)
-        # y = (x − μ) · γ/σ + β
-        norm_loops.affine(self.x, self.mean, self.gamma * self.inv_std, beta.astype(np.float64), y)
+        if batch_stats:  # μ, var and y = (x − μ) · γ/σ + β, one channel at a time
+            norm_loops.normalize_batch(self.x, self.gamma, beta, eps, mean, var, y)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.inv_std = 1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+        if not batch_stats:
+            norm_loops.affine(self.x, self.mean, self.gamma * self.inv_std, beta, y)
         return y.reshape(x.shape)
 
     def backward(self, grad):
-        x, mean, inv_std, gamma = self.x, self.mean, self.inv_std, self.gamma
         needs = self.needs_input_grad
-        delta = _channels_last_axis(grad)
-        # Σ δ and Σ δ (x − μ) per channel, in one fused pass
-        sum_grad = np.empty_like(mean)
-        sum_grad_centered = np.empty_like(mean)
-        norm_loops.channel_grad_sums(delta, x, mean, sum_grad, sum_grad_centered)
-        sum_grad_xhat = sum_grad_centered * inv_std  # Σ δ x̂
+        x = self.x
+        sum_grad = np.empty_like(self.mean)
+        sum_grad_xhat = np.empty_like(self.mean)
+        # Σ δ, Σ δ x̂ and ∂L/∂x, one channel at a time (no dx array when it is not needed)
+        dx = np.empty(x.shape if needs[0] else (0, 0, 0), dtype=grad.dtype)
+        norm_loops.batch_norm_backward(
+            _channels_last_axis(grad), x, self.mean, self.inv_std, self.gamma, self.batch_stats,
+            sum_grad, sum_grad_xhat, dx,
+        )
         dgamma = sum_grad_xhat.astype(self.param_dtypes[0]) if needs[1] else None
         dbeta = sum_grad.astype(self.param_dtypes[1]) if needs[2] else None
-        dx = None
-        if needs[0]:
-            scale = gamma * inv_std
-            dx = np.empty(x.shape, dtype=grad.dtype)
-            if self.batch_stats:
-                m = x.shape[0] * x.shape[2]
-                # γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m), with x̂ = (x − μ)/σ, as one pass:
-                # a·δ + b·(x − μ) + d per channel
-                norm_loops.combine(
-                    delta, x, mean, scale, -scale * inv_std * sum_grad_xhat / m,
-                    -scale * sum_grad / m, dx,
-                )
-            else:
-                zeros = np.zeros_like(mean)
-                norm_loops.affine(delta, zeros, scale, zeros, dx)
-            dx = dx.reshape(grad.shape)
-        return dx, dgamma, dbeta
+        return (dx.reshape(grad.shape) if needs[0] else None), dgamma, dbeta
 
 
 def _channels_last_axis(x):
     """x as a C-contiguous (N, C, L) array (L = H·W, or 1 for (N, C)): a view when x is one."""
     return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
-
-
-def batch_statistics(x):
-    """(mean, biased variance) per channel (axis 1) of x, in float64, two passes."""
-    x3 = _channels_last_axis(x)
-    mean = np.empty(x3.shape[1])
-    var = np.empty(x3.shape[1])
-    norm_loops.channel_mean_var(x3, mean, var)
-    return mean, var
 
 
 def _running_buffer(buffer, name: str, channels: int):
@@ -213,7 +196,8 @@ def batch_norm(
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, received input shape {x.shape}"
         )
-    mean, var = batch_statistics(x.data)
+    mean, var = np.empty(channels), np.empty(channels)  # filled by the forward
+    y = BatchNormFunction.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True)
     if training:
         if running_mean is not None:
             running_mean *= 1 - momentum
@@ -221,9 +205,7 @@ def batch_norm(
         if running_var is not None:
             running_var *= 1 - momentum
             running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
-    return BatchNormFunction.apply(
-        x, *params, mean=mean, var=var, eps=eps, batch_stats=True
-    )
+    return y
 
 
 def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:

@@ -2,18 +2,19 @@
 
 NumPy spends one pass over the whole array per operation (x − μ, its square, the sum,
 × 1/σ, × γ, + β: six for batch norm's forward alone) and a temporary for most. These
-loops fuse them: batch norm reads a channel (the N·H·W values of one c, a few hundred KB
-at the fashion net's shapes, so the second read comes from cache) for its statistics and
-once more to write y; the backward pass reads δ and x for the two sums and once more to
-write ∂L/∂x. x̂ is never stored: it is recomputed from x, μ and 1/σ. Per-channel scalars
-(C values) are computed in NumPy by the caller; only the loops over N·H·W live here.
+loops fuse them and work one channel at a time (the N·H·W values of one c: 200 KB for
+(64, 32, 28, 28) float32, which stays in the core's cache): batch norm's training forward
+reads a channel from memory once for its mean, again from cache for its variance and for
+y; the backward pass reads δ and x once for Σδ and Σδx̂, again from cache to write ∂L/∂x.
+x̂ is never stored: it is recomputed from x, μ and 1/σ.
 
 Arrays are (N, C, L) views (L = H·W, or 1 for (N, C) input). Sums accumulate in float64
 whatever the dtype; ``fastmath={"reassoc"}`` lets LLVM split a sum over several vector
 registers (an ordered float sum cannot vectorise), nothing else: NaN and infinity behave
-as without it. Measured, (64, 32, 28, 28) float32, 2 threads, interleaved medians:
-training forward+backward 14.0 → 3.0 ms (PyTorch 4.0 ms), evaluation forward
-4.5 → 0.9 ms (PyTorch 0.6 ms).
+as without it. Measured on (64, 32, 28, 28) float32, one thread, interleaved medians
+on the shared machine (benchmarks/README.md): batch_norm training forward+backward
+33.5 → 12.0 ms (PyTorch 15.4 ms), evaluation forward 12.6 → 1.0 ms (PyTorch 1.3 ms); the
+loops alone take 1.0 ms forward and 1.1 ms backward, against 0.55 ms to copy x once.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from numba import njit
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def channel_mean_var(x, mean, var):
-    """mean[c], var[c] = the mean and the biased variance of x[:, c, :] (two passes, float64)."""
+def normalize_batch(x, gamma, beta, eps, mean, var, out):
+    """Training forward: per channel, μ and the biased variance of x[:, c, :] (two passes,
+    float64, stored in mean[c], var[c]), then out = (x − μ) · γ/√(var + ε) + β."""
     n_images, channels, length = x.shape
     count = n_images * length
     for c in range(channels):
@@ -40,6 +42,8 @@ def channel_mean_var(x, mean, var):
                 squares += d * d
         mean[c] = mu
         var[c] = squares / count
+        # the channel was just read twice: this third pass reads it from cache
+        _affine_channel(x, c, mu, gamma[c] / np.sqrt(squares / count + eps), beta[c], out)
 
 
 @njit(cache=True)
@@ -47,20 +51,43 @@ def affine(x, center, scale, shift, out):
     """out[n, c, i] = (x[n, c, i] − center[c]) · scale[c] + shift[c], in x's dtype.
 
     x − μ first, then the scale: x·a + (β − μ·a) would cancel digits when |μ| ≫ σ."""
-    n_images, channels, length = x.shape
-    for c in range(channels):
-        m = x.dtype.type(center[c])
-        a = x.dtype.type(scale[c])
-        b = x.dtype.type(shift[c])
-        for n in range(n_images):
-            for i in range(length):
-                out[n, c, i] = (x[n, c, i] - m) * a + b
+    for c in range(x.shape[1]):
+        _affine_channel(x, c, center[c], scale[c], shift[c], out)
+
+
+# The element-wise passes are compiled without fastmath, whose reassociation could turn
+# (x − μ)·a into x·a − μ·a and cancel digits; only the sums are reordered.
+@njit(cache=True)
+def _affine_channel(x, c, center, scale, shift, out):
+    m = x.dtype.type(center)
+    a = x.dtype.type(scale)
+    b = x.dtype.type(shift)
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            out[n, c, i] = (x[n, c, i] - m) * a + b
+
+
+@njit(cache=True)
+def _combine_channel(grad, x, c, center, a, b, d, out):
+    m = x.dtype.type(center)
+    a = x.dtype.type(a)
+    b = x.dtype.type(b)
+    d = x.dtype.type(d)
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            out[n, c, i] = a * grad[n, c, i] + b * (x[n, c, i] - m) + d
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def channel_grad_sums(grad, x, mean, sum_grad, sum_grad_centered):
-    """sum_grad[c] = Σ δ,  sum_grad_centered[c] = Σ δ (x − μ), over x[:, c, :] (float64)."""
+def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, sum_grad, sum_grad_xhat, dx):
+    """Per channel: sum_grad[c] = Σ δ and sum_grad_xhat[c] = Σ δ x̂ (float64), then, unless
+    dx is empty, ∂L/∂x while the channel is in cache:
+
+        batch statistics: dx = γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m),  x̂ = (x − μ)/σ
+        fixed statistics: dx = γ/σ · δ
+    """
     n_images, channels, length = x.shape
+    count = n_images * length
     for c in range(channels):
         mu = mean[c]
         total = 0.0
@@ -71,21 +98,14 @@ def channel_grad_sums(grad, x, mean, sum_grad, sum_grad_centered):
                 total += g
                 weighted += g * (np.float64(x[n, c, i]) - mu)
         sum_grad[c] = total
-        sum_grad_centered[c] = weighted
-
-
-@njit(cache=True)
-def combine(grad, x, center, a, b, d, out):
-    """out[n, c, i] = a[c] · δ[n, c, i] + b[c] · (x[n, c, i] − center[c]) + d[c], in x's dtype."""
-    n_images, channels, length = x.shape
-    for c in range(channels):
-        m = x.dtype.type(center[c])
-        ac = x.dtype.type(a[c])
-        bc = x.dtype.type(b[c])
-        dc = x.dtype.type(d[c])
-        for n in range(n_images):
-            for i in range(length):
-                out[n, c, i] = ac * grad[n, c, i] + bc * (x[n, c, i] - m) + dc
+        sum_grad_xhat[c] = weighted * inv_std[c]
+        if dx.size == 0:
+            continue
+        scale = gamma[c] * inv_std[c]
+        # a·δ + b·(x − μ) + d, the formula regrouped per channel
+        b = -scale * inv_std[c] * sum_grad_xhat[c] / count if batch_stats else 0.0
+        d = -scale * total / count if batch_stats else 0.0
+        _combine_channel(grad, x, c, mu, scale, b, d, dx)
 
 
 @njit(cache=True)
