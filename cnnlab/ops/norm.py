@@ -98,11 +98,17 @@ class BatchNormFunction(Function):
         self.param_dtypes = gamma.dtype, beta.dtype
         beta = beta.astype(np.float64)
         y = np.empty(self.x.shape, dtype=x.dtype)
-        if batch_stats:  # μ, var and y = (x − μ) · γ/σ + β, one channel at a time
+        if batch_stats and self.x.shape[2] == 1:  # (N, C): along the rows
+            norm_loops.normalize_batch_rows(self.x[:, :, 0], self.gamma, beta, eps, mean, var,
+                                            y[:, :, 0])
+        elif batch_stats:  # μ, var and y = (x − μ) · γ/σ + β, one channel at a time
             norm_loops.normalize_batch(self.x, self.gamma, beta, eps, mean, var, y)
         self.mean = np.asarray(mean, dtype=np.float64)
         self.inv_std = 1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
-        if not batch_stats:
+        if not batch_stats and self.x.shape[2] == 1:
+            norm_loops.affine_rows(self.x[:, :, 0], self.mean, self.gamma * self.inv_std, beta,
+                                   y[:, :, 0])
+        elif not batch_stats:
             norm_loops.affine(self.x, self.mean, self.gamma * self.inv_std, beta, y)
         return y.reshape(x.shape)
 
@@ -112,11 +118,13 @@ class BatchNormFunction(Function):
         sum_grad = np.empty_like(self.mean)
         sum_grad_xhat = np.empty_like(self.mean)
         # Σ δ, Σ δ x̂ and ∂L/∂x, one channel at a time (no dx array when it is not needed)
-        dx = np.empty(x.shape if needs[0] else (0, 0, 0), dtype=grad.dtype)
-        norm_loops.batch_norm_backward(
-            _channels_last_axis(grad), x, self.mean, self.inv_std, self.gamma, self.batch_stats,
-            sum_grad, sum_grad_xhat, dx,
-        )
+        delta = _channels_last_axis(grad)
+        dx = np.empty(x.shape if needs[0] else (0, 0, 1), dtype=grad.dtype)
+        stats = self.mean, self.inv_std, self.gamma, self.batch_stats, sum_grad, sum_grad_xhat
+        if x.shape[2] == 1:  # (N, C): along the rows
+            norm_loops.batch_norm_backward_rows(delta[:, :, 0], x[:, :, 0], *stats, dx[:, :, 0])
+        else:
+            norm_loops.batch_norm_backward(delta, x, *stats, dx)
         dgamma = sum_grad_xhat.astype(self.param_dtypes[0]) if needs[1] else None
         dbeta = sum_grad.astype(self.param_dtypes[1]) if needs[2] else None
         return (dx.reshape(grad.shape) if needs[0] else None), dgamma, dbeta

@@ -108,6 +108,75 @@ def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, sum_grad, su
         _combine_channel(grad, x, c, mu, scale, b, d, dx)
 
 
+@njit(cache=True, fastmath={"reassoc"})
+def normalize_batch_rows(x, gamma, beta, eps, mean, var, out):
+    """``normalize_batch`` for (N, C) input (L = 1): the loops run along the rows, over the
+    channels: a channel's N values lie C apart (batch_norm forward+backward at (64, 256),
+    float32: 0.34 → 0.08 ms against the per-channel loops)."""
+    n_images, channels = x.shape
+    total = np.zeros(channels)
+    for n in range(n_images):
+        for c in range(channels):
+            total[c] += np.float64(x[n, c])
+    mu = total / n_images
+    squares = np.zeros(channels)
+    for n in range(n_images):
+        for c in range(channels):
+            d = np.float64(x[n, c]) - mu[c]
+            squares[c] += d * d
+    mean[:] = mu
+    var[:] = squares / n_images
+    scale = gamma / np.sqrt(var + eps)
+    affine_rows(x, mu, scale, beta, out)
+
+
+@njit(cache=True)
+def affine_rows(x, center, scale, shift, out):
+    m = center.astype(x.dtype)
+    a = scale.astype(x.dtype)
+    b = shift.astype(x.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[n, c] = (x[n, c] - m[c]) * a[c] + b[c]
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def batch_norm_backward_rows(grad, x, mean, inv_std, gamma, batch_stats, sum_grad, sum_grad_xhat,
+                             dx):
+    """``batch_norm_backward`` for (N, C) input, along the rows."""
+    n_images, channels = x.shape
+    total = np.zeros(channels)
+    weighted = np.zeros(channels)
+    for n in range(n_images):
+        for c in range(channels):
+            g = np.float64(grad[n, c])
+            total[c] += g
+            weighted[c] += g * (np.float64(x[n, c]) - mean[c])
+    sum_grad[:] = total
+    sum_grad_xhat[:] = weighted * inv_std
+    if dx.size == 0:
+        return
+    scale = gamma * inv_std
+    if batch_stats:
+        b = -scale * inv_std * sum_grad_xhat / n_images
+        d = -scale * total / n_images
+    else:
+        b = np.zeros(channels)
+        d = np.zeros(channels)
+    _combine_rows(grad, x, mean, scale, b, d, dx)
+
+
+@njit(cache=True)
+def _combine_rows(grad, x, center, a, b, d, out):
+    m = center.astype(x.dtype)
+    a = a.astype(x.dtype)
+    b = b.astype(x.dtype)
+    d = d.astype(x.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[n, c] = a[c] * grad[n, c] + b[c] * (x[n, c] - m[c]) + d[c]
+
+
 @njit(cache=True)
 def scale_kept(x, keep, scale, out):
     """out = x · scale where keep, x · 0 elsewhere (a NaN stays NaN, as x ⊙ m / (1 − p) does);

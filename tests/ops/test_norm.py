@@ -290,6 +290,24 @@ def test_batch_norm_float32_is_close_to_float64_at_the_fashion_nets_shapes(shape
         np.testing.assert_allclose(ours, exact, rtol=0, atol=2e-5 * scale, err_msg=name)
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_parameter_gradients_without_the_input_gradient(shape, training):
+    """When x needs no gradient only Σδ and Σδx̂ are computed: the same values as with it."""
+    x, gamma, beta = _bn_inputs(shape)
+    delta = np.random.default_rng(3).standard_normal(shape)
+    grads = []
+    for x_needs_grad in (True, False):
+        tensors = [Tensor(x, requires_grad=x_needs_grad)] + [
+            Tensor(a, requires_grad=True) for a in (gamma, beta)
+        ]
+        batch_norm(*tensors, np.zeros(shape[1]), np.ones(shape[1]), training).backward(delta)
+        assert (tensors[0].grad is not None) == x_needs_grad
+        grads.append([t.grad for t in tensors[1:]])
+    for with_x, without_x in zip(*grads):
+        np.testing.assert_array_equal(with_x, without_x)
+
+
 def test_batch_norm_of_a_non_contiguous_input_equals_its_copy():
     x, gamma, beta = _bn_inputs((3, 4, 5, 6))
     view = x.transpose(0, 1, 3, 2)  # strided, not C-contiguous
