@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from cnnlab import nn, threads
-from cnnlab.threads import BlasThreads, CpuReading, choose_threads, foreign_load, read_cpu
+from cnnlab.threads import (
+    BlasThreads,
+    CpuReading,
+    choose_threads,
+    foreign_load,
+    read_cpu,
+)
 from cnnlab.training import fit
 
 
@@ -157,7 +163,8 @@ def test_fit_says_when_other_processes_cost_it_a_thread(monkeypatch, capsys):
 
 
 def test_a_thread_count_below_one_is_refused():
-    with pytest.raises(ValueError, match="BlasThreads: threads must be an int >= 1, received threads=0"):
+    message = "BlasThreads: threads must be an int >= 1, received threads=0"
+    with pytest.raises(ValueError, match=message):
         BlasThreads(0)
 
 

@@ -351,7 +351,9 @@ def test_a_nan_in_a_window_takes_the_gradient_as_in_torch(route, forced, torch):
     x[0, 1, 2, 3] = x[1, 2, 5, 4] = x[1, 0, 0, 0] = np.nan  # one NaN per window at most
     for options in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2}):
         t = Tensor(x, requires_grad=True)
-        y = forced(pool_routes(max_pool=route), lambda: max_pool2d(t, **options))
+        y = forced(
+            pool_routes(max_pool=route), lambda t=t, options=options: max_pool2d(t, **options)
+        )
         y.backward(np.ones(y.shape))
         tx = torch.tensor(x, requires_grad=True)
         ty = torch.nn.functional.max_pool2d(tx, **options)

@@ -79,7 +79,7 @@ def _unpadded_window_max(x, kh, kw, sh, sw, out, argmax):
                     for u in range(kh):
                         for v in range(kw):
                             value = plane[r0 + u, q0 + v]
-                            seen_nan |= value != value
+                            seen_nan |= np.isnan(value)
                             # strict '>': the first maximum in row-major order wins ties
                             take = value > best
                             best = value if take else best
