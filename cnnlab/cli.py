@@ -289,7 +289,8 @@ def _add_train_parser(subparsers) -> None:
     p.add_argument(
         "--threads",
         type=_positive_int,
-        help="threads for the matrix products (default: NumPy's BLAS default, one per core)",
+        help="BLAS threads for the matrix products (default: one per free core: all cores, "
+        "fewer when other processes keep some busy, measured at the start)",
     )
     _add_data_dir(p)
     p.add_argument(

@@ -24,6 +24,7 @@ from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
 from cnnlab.errors import CnnlabError
 from cnnlab.interrupts import stop_signals
 from cnnlab.io import save_model
+from cnnlab.threads import BlasThreads
 from cnnlab.training import fit, predict
 
 #: the settings of a training run, recorded in run.json, with the CLI's defaults
@@ -222,7 +223,8 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
     )
     print(f"Run directory: {run.directory}", flush=True)
     validation = None if settings["validation_split"] else test
-    with _blas_threads(settings["threads"]), _resume_errors(checkpoint), _write_errors(run):
+    # --threads fixes the BLAS thread count; without it BlasThreads chooses (cnnlab.threads)
+    with BlasThreads(settings["threads"]), _resume_errors(checkpoint), _write_errors(run):
         history = fit(
             model,
             train,
@@ -369,12 +371,3 @@ def _write_errors(run):
             else "no epoch was saved"
         )
         raise CLIError(f"{os_message(error)}; {kept}") from None
-
-
-def _blas_threads(threads: int | None):
-    """Limit the BLAS library's threads inside the block (no limit for None)."""
-    if threads is None:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits  # lazy: needed only with --threads
-
-    return threadpool_limits(threads, user_api="blas")

@@ -48,6 +48,7 @@ from cnnlab.scoring import (
     loss_function,
     softmax,
 )
+from cnnlab.threads import BlasThreads
 
 __all__ = ["DIVERGENCE_THRESHOLD", "History", "TrainingState", "evaluate", "fit", "predict"]
 
@@ -169,6 +170,9 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
     docstring); ``history.stop_reason`` says why and, when ``verbose``, is printed once.
     A batch-norm model whose last training batch would hold a single image gets that image
     merged into the batch before (batch statistics need two), and fit says so once.
+    The matrix products use every usable core, fewer while other processes keep some busy
+    (``cnnlab.threads``; the count never changes the results); ``with
+    cnnlab.threads.BlasThreads(n):`` around ``fit`` fixes it.
     """
     # The signal handlers come first, so that Ctrl-C during the slow preparation is a clean stop.
     with stop_signals(verbose) as stop_request:
@@ -177,7 +181,10 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
                        callbacks, augment, seed, verbose, clip_norm, weight_decay, momentum,
                        validation_split, patience, divergence_threshold, stop_request)
         _resume(run, resume)
-        run_epochs(run)
+        with BlasThreads() as blas:  # an enclosing BlasThreads' count, else chosen now
+            if blas.reduced and verbose:
+                print(f"note: {blas.describe()}", file=sys.stderr, flush=True)
+            run_epochs(run)
     history = run.state.history
     model.train(False)
     if history.stop_reason and verbose:

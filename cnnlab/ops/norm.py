@@ -5,22 +5,36 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab._checks import check_int, check_number
+from cnnlab.ops import norm_loops
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
 class DropoutFunction(Function):
-    """Inverted dropout with a precomputed, already rescaled mask.
+    """Inverted dropout with a precomputed keep mask m (True: kept).
 
     Forward:  y = x ⊙ m / (1 − p),  m_i ~ Bernoulli(1 − p)
     Backward: ∂L/∂x = ∂L/∂y ⊙ m / (1 − p)
+
+    The mask is kept as booleans (a quarter of a float mask's memory, until the backward
+    pass) and applied by one compiled pass each way (``norm_loops.scale_kept``) instead of
+    NumPy's cast, scale and product. Forward+backward, float32, interleaved runs (fastest
+    of 60): (64, 64, 7, 7) 1.52 → 1.21 ms; at (64, 32, 14, 14) the random draw, the same
+    in both, dominates (1.76 → 1.71 ms).
     """
 
-    def forward(self, x, scaled_mask):
-        self.scaled_mask = scaled_mask
-        return x * scaled_mask
+    def forward(self, x, keep, scale):
+        self.keep, self.scale = keep, scale
+        return _scale_kept(x, keep, scale)
 
     def backward(self, grad):
-        return (grad * self.scaled_mask,)
+        return (_scale_kept(grad, self.keep, self.scale),)
+
+
+def _scale_kept(x, keep, scale):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    norm_loops.scale_kept(x.reshape(-1), keep.reshape(-1), x.dtype.type(scale), out.reshape(-1))
+    return out
 
 
 def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
@@ -49,11 +63,12 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
             f"dropout: rng must be a numpy Generator, an int seed or None, received rng={rng!r}"
         )
     if p == 1:
-        scaled_mask = np.zeros(x.shape, dtype=x.dtype)
+        keep, scale = np.zeros(x.shape, dtype=bool), 0.0
     else:
-        keep = rng.random(x.shape, dtype=np.float32) >= p
-        scaled_mask = keep.astype(x.dtype) * np.asarray(1 / (1 - p), dtype=x.dtype)
-    return DropoutFunction.apply(x, scaled_mask=scaled_mask)
+        # compared in float32, as NumPy compares a float32 array with a Python float
+        keep = rng.random(x.shape, dtype=np.float32) >= np.float32(p)
+        scale = 1 / (1 - p)
+    return DropoutFunction.apply(x, keep=keep, scale=scale)
 
 
 class BatchNormFunction(Function):
@@ -67,56 +82,58 @@ class BatchNormFunction(Function):
               ∂L/∂x = (1/m) · γ/σ · (m δ − Σ δ − x̂ Σ(δ x̂))
     Backward (fixed statistics): ∂L/∂x = δ γ/σ.
 
-    Shape: x (N, C) or (N, C, H, W); γ, β (C,).
+    Both passes are compiled loops over one channel at a time (``norm_loops``): the
+    training forward computes the statistics and writes y, the backward the two sums and
+    ∂L/∂x, each reading its channel from memory once. x̂ is recomputed from the saved x
+    instead of being stored (one activation-sized array less per layer until backward).
+
+    Shape: x (N, C) or (N, C, H, W); γ, β (C,); mean, var (C,).
     """
 
-    def forward(self, x, gamma, beta, mean, var, eps, batch_stats, centered=None):
-        shape = (1, -1) + (1,) * (x.ndim - 2)
+    def forward(self, x, gamma, beta, mean, var, eps, batch_stats):
+        """With ``batch_stats``, ``mean`` and ``var`` are (C,) float64 arrays that the forward
+        fills with the batch's statistics (for the running estimates)."""
+        self.x = _channels_last_axis(x)
         self.batch_stats = batch_stats
-        self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype).reshape(shape)
-        # x̂ = (x − μ)/σ, in place in the centred copy when the caller made one
-        if centered is None:
-            centered = x - mean.reshape(shape).astype(x.dtype)
-        self.x_hat = np.multiply(centered, self.inv_std, out=centered)
-        self.gamma = gamma.reshape(shape)
-        y = self.x_hat * self.gamma
-        y += beta.reshape(shape)
-        return y
+        self.gamma = gamma.astype(np.float64)
+        self.param_dtypes = gamma.dtype, beta.dtype
+        beta = beta.astype(np.float64)
+        y = np.empty(self.x.shape, dtype=x.dtype)
+        if batch_stats and self.x.shape[2] == 1:  # (N, C): along the rows
+            norm_loops.normalize_batch_rows(self.x[:, :, 0], self.gamma, beta, eps, mean, var,
+                                            y[:, :, 0])
+        elif batch_stats:  # μ, var and y = (x − μ) · γ/σ + β, one channel at a time
+            norm_loops.normalize_batch(self.x, self.gamma, beta, eps, mean, var, y)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.inv_std = 1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+        if not batch_stats and self.x.shape[2] == 1:
+            norm_loops.affine_rows(self.x[:, :, 0], self.mean, self.gamma * self.inv_std, beta,
+                                   y[:, :, 0])
+        elif not batch_stats:
+            norm_loops.affine(self.x, self.mean, self.gamma * self.inv_std, beta, y)
+        return y.reshape(x.shape)
 
     def backward(self, grad):
-        x_hat = self.x_hat
         needs = self.needs_input_grad
-        # per-channel Σ δ and Σ δ x̂, each one fused pass (no δ·x̂ temporary)
-        sum_grad = channel_sum(grad)
-        sum_grad_xhat = channel_dot(grad, x_hat) if (needs[1] or needs[0] and self.batch_stats) else None
-        dgamma = sum_grad_xhat if needs[1] else None
-        dbeta = sum_grad if needs[2] else None
-        dx = None
-        if needs[0]:
-            shape = self.inv_std.shape
-            scale = self.gamma * self.inv_std
-            dx = grad * scale
-            if self.batch_stats:
-                m = grad.size // grad.shape[1]
-                # γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m), the lecture formula regrouped
-                dx -= x_hat * (scale * (sum_grad_xhat.reshape(shape) / np.asarray(m, dtype=grad.dtype)))
-                dx -= scale * (sum_grad.reshape(shape) / np.asarray(m, dtype=grad.dtype))
-        return dx, dgamma, dbeta
+        x = self.x
+        sum_grad = np.empty_like(self.mean)
+        sum_grad_xhat = np.empty_like(self.mean)
+        # Σ δ, Σ δ x̂ and ∂L/∂x, one channel at a time (no dx array when it is not needed)
+        delta = _channels_last_axis(grad)
+        dx = np.empty(x.shape if needs[0] else (0, 0, 1), dtype=grad.dtype)
+        stats = self.mean, self.inv_std, self.gamma, self.batch_stats, sum_grad, sum_grad_xhat
+        if x.shape[2] == 1:  # (N, C): along the rows
+            norm_loops.batch_norm_backward_rows(delta[:, :, 0], x[:, :, 0], *stats, dx[:, :, 0])
+        else:
+            norm_loops.batch_norm_backward(delta, x, *stats, dx)
+        dgamma = sum_grad_xhat.astype(self.param_dtypes[0]) if needs[1] else None
+        dbeta = sum_grad.astype(self.param_dtypes[1]) if needs[2] else None
+        return (dx.reshape(grad.shape) if needs[0] else None), dgamma, dbeta
 
 
-def channel_sum(x):
-    """Σ over every axis but 1: along the contiguous H·W rows first, then over the batch."""
-    if x.ndim == 2:
-        return x.sum(axis=0)
-    return x.reshape(x.shape[0], x.shape[1], -1).sum(axis=2).sum(axis=0)
-
-
-def channel_dot(a, b):
-    """Σ a·b over every axis but 1, without the product array."""
-    if a.ndim == 2:
-        return np.einsum("nc,nc->c", a, b)
-    n, c = a.shape[:2]
-    return np.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+def _channels_last_axis(x):
+    """x as a C-contiguous (N, C, L) array (L = H·W, or 1 for (N, C)): a view when x is one."""
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
 
 
 def _running_buffer(buffer, name: str, channels: int):
@@ -188,21 +205,16 @@ def batch_norm(
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, received input shape {x.shape}"
         )
-    # two-pass statistics in x's dtype; the centred copy becomes x̂ in the forward
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    mean = channel_sum(x.data) / np.asarray(count, dtype=x.dtype)
-    centered = x.data - mean.reshape(shape)
-    var = channel_dot(centered, centered) / np.asarray(count, dtype=x.dtype)
+    mean, var = np.empty(channels), np.empty(channels)  # filled by the forward
+    y = BatchNormFunction.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True)
     if training:
         if running_mean is not None:
             running_mean *= 1 - momentum
-            running_mean += momentum * mean.astype(running_mean.dtype)
+            running_mean += (momentum * mean).astype(running_mean.dtype)
         if running_var is not None:
             running_var *= 1 - momentum
-            running_var += momentum * (var * (count / (count - 1))).astype(running_var.dtype)
-    return BatchNormFunction.apply(
-        x, *params, mean=mean, var=var, eps=eps, batch_stats=True, centered=centered
-    )
+            running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
+    return y
 
 
 def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 Output size along each axis: floor((H + 2p − K) / s) + 1 (``conv_shapes.output_size``).
 
 Max pooling has three routes (``cnnlab.ops.pool_routes``): "compiled_fixed_window"
-(compiled loops with the window and stride as constants; no padding),
+(compiled loops with the window and stride as constants: no padding, and a window in
+``window_loops.FIXED_WINDOWS``),
 "compiled_generic" (compiled loops, any window and padding) and "numpy" (one
 strided slice per window offset, the readable reference). ``max_pool2d_plan``
 picks one; ``pool_routes(max_pool=...)`` forces one (the tests run each), and a
@@ -72,19 +73,28 @@ def max_pool2d_plan(x_shape, kernel_size, stride=None, padding=0) -> PoolPlan:
     """The ``PoolPlan`` max_pool2d follows for these arguments (as ``max_pool2d`` takes them),
     under the ``pool_routes`` in force."""
     x_shape = tuple(x_shape)
-    _, _, pads, _ = _pool_options("max_pool2d_plan", x_shape, kernel_size, stride, padding)
-    return _plan(pads)
+    kernel, stride, pads, _ = _pool_options(
+        "max_pool2d_plan", x_shape, kernel_size, stride, padding
+    )
+    return _plan(kernel, stride, pads)
 
 
-def _plan(pads) -> PoolPlan:
+def _plan(kernel, stride, pads) -> PoolPlan:
     padded = pads != ((0, 0), (0, 0))
+    compiled_in = (*kernel, *stride) in window_loops.FIXED_WINDOWS
     forced = _FORCED.get()
     if forced == "compiled_fixed_window" and padded:
         raise RouteNotApplicableError(
             f"max_pool2d: route 'compiled_fixed_window' needs padding 0 (its windows never "
             f"cross the border); this pooling has padding {pads}"
         )
-    return _forced_plan(forced) if forced else _automatic_plan(padded)
+    if forced == "compiled_fixed_window" and not compiled_in:
+        windows = ", ".join("{}x{}/{}x{}".format(*key) for key in window_loops.FIXED_WINDOWS)
+        raise RouteNotApplicableError(
+            f"max_pool2d: route 'compiled_fixed_window' has the windows {windows} "
+            f"(kernel/stride) compiled in; this pooling has kernel {kernel}, stride {stride}"
+        )
+    return _forced_plan(forced) if forced else _automatic_plan(padded or not compiled_in)
 
 
 @functools.cache
@@ -93,10 +103,10 @@ def _forced_plan(route) -> PoolPlan:
 
 
 @functools.cache
-def _automatic_plan(padded) -> PoolPlan:
+def _automatic_plan(generic) -> PoolPlan:
     """Compiled loops always (they read the input once, where NumPy first copies every
-    window out), with the window compiled in when no padding clips it."""
-    return PoolPlan("compiled_generic" if padded else "compiled_fixed_window")
+    window out), with the window compiled in where there is a loop for it and no padding."""
+    return PoolPlan("compiled_generic" if generic else "compiled_fixed_window")
 
 
 def _check_input(op, x):
@@ -222,7 +232,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
         "max_pool2d", x.shape, kernel_size, stride, padding
     )
     return MaxPool2dFunction.apply(
-        x, kernel=kernel, stride=stride, pads=pads, out_size=out_size, plan=_plan(pads)
+        x, kernel=kernel, stride=stride, pads=pads, out_size=out_size,
+        plan=_plan(kernel, stride, pads),
     )
 
 

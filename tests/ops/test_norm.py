@@ -267,6 +267,61 @@ def test_batch_norm_needs_more_than_one_value_per_channel_in_training():
 
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(64, 32, 28, 28), (16, 64, 14, 14), (64, 256)])
+def test_batch_norm_float32_is_close_to_float64_at_the_fashion_nets_shapes(shape, training):
+    """The compiled loops sum in float64 and stay float32 elsewhere: forward and all three
+    gradients within float32 rounding of the same computation in float64, also for a
+    channel whose mean is 100 standard deviations from zero."""
+    x, gamma, beta = _bn_inputs(shape, np.float64, seed=4)
+    x[:, 0] += 100
+    rng = np.random.default_rng(5)
+    delta = rng.standard_normal(shape)
+    running = rng.standard_normal(shape[1]) + np.where(np.arange(shape[1]) == 0, 100, 0)
+    results = {}
+    for dtype in (np.float64, np.float32):
+        tensors = [Tensor(a.astype(dtype), requires_grad=True) for a in (x, gamma, beta)]
+        y = batch_norm(*tensors, running.astype(dtype), np.full(shape[1], 2.0, dtype), training)
+        y.backward(delta.astype(dtype))
+        assert y.dtype == dtype and all(t.grad.dtype == dtype for t in tensors)
+        results[dtype] = [y.data] + [t.grad for t in tensors]
+    for name, ours, exact in zip(("y", "dx", "dgamma", "dbeta"), *results.values()):
+        scale = np.abs(exact).max()
+        np.testing.assert_allclose(ours, exact, rtol=0, atol=2e-5 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_parameter_gradients_without_the_input_gradient(shape, training):
+    """When x needs no gradient only Σδ and Σδx̂ are computed: the same values as with it."""
+    x, gamma, beta = _bn_inputs(shape)
+    delta = np.random.default_rng(3).standard_normal(shape)
+    grads = []
+    for x_needs_grad in (True, False):
+        tensors = [Tensor(x, requires_grad=x_needs_grad)] + [
+            Tensor(a, requires_grad=True) for a in (gamma, beta)
+        ]
+        batch_norm(*tensors, np.zeros(shape[1]), np.ones(shape[1]), training).backward(delta)
+        assert (tensors[0].grad is not None) == x_needs_grad
+        grads.append([t.grad for t in tensors[1:]])
+    for with_x, without_x in zip(*grads):
+        np.testing.assert_array_equal(with_x, without_x)
+
+
+def test_batch_norm_of_a_non_contiguous_input_equals_its_copy():
+    x, gamma, beta = _bn_inputs((3, 4, 5, 6))
+    view = x.transpose(0, 1, 3, 2)  # strided, not C-contiguous
+    delta = np.random.default_rng(2).standard_normal(view.shape)[:, :, ::-1]
+    grads = []
+    for data in (view, view.copy()):
+        t = Tensor(data, requires_grad=True)
+        y = batch_norm(t, gamma, beta, None, None)
+        y.backward(delta)
+        grads.append((y.data, t.grad))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])
+
+
 def naive_local_response_norm(a, size, alpha, beta, k):
     """The AlexNet formula, channel by channel (window n//2 before, (n − 1)//2 after)."""
     out = np.empty_like(a)
@@ -343,3 +398,22 @@ def test_local_response_norm_errors():
     message = "local_response_norm: k must be a finite number > 0, received k=0"
     with pytest.raises(ValueError, match=message):
         local_response_norm(_lrn_input(), k=0)
+
+
+@pytest.mark.parametrize("p", [0.25, 0.3, 0.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_draws_the_same_mask_as_numpy_float32_uniforms(p, dtype):
+    """The mask is the seeded stream's float32 uniforms >= p, so a seed gives the same
+    masks (and training runs) as before the compiled pass; NaN stays NaN where dropped."""
+    x = np.random.default_rng(1).standard_normal((3, 4, 5, 6)).astype(dtype)
+    x[0, 0, 0, :] = np.nan
+    t = Tensor(x, requires_grad=True)
+    y = dropout(t, p, rng=np.random.default_rng(9))
+    keep = np.random.default_rng(9).random(x.shape, dtype=np.float32) >= p
+    scaled_mask = keep.astype(dtype) * np.asarray(1 / (1 - p), dtype=dtype)
+    np.testing.assert_array_equal(y.data, x * scaled_mask)
+    assert y.dtype == dtype
+    upstream = np.random.default_rng(2).standard_normal(x.shape).astype(dtype)
+    y.backward(upstream)
+    scaled_mask = keep.astype(dtype) * np.asarray(1 / (1 - p), dtype=dtype)
+    np.testing.assert_array_equal(t.grad, upstream * scaled_mask)

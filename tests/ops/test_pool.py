@@ -209,6 +209,7 @@ POOL_GRID = [
     (1, 2, 9, 8, (2, 3), (3, 1), 0),
     (1, 2, 6, 6, 1, 1, 0),
     (1, 2, 7, 8, (3, 2), 2, (1, 0)),
+    (2, 3, 7, 6, 2, 1, 0),
 ]
 POOL_GRID_IDS = ["n{}c{}_{}x{}_k{}_s{}_p{}".format(*case) for case in POOL_GRID]
 
@@ -248,6 +249,8 @@ def test_compiled_max_pool_equals_numpy_slices(case, route):
     kernel, stride, pads, out_size = _pool_options("test", x.shape, **options)
     if route == "compiled_fixed_window" and pads != ((0, 0), (0, 0)):
         pytest.skip("route does not apply: 'compiled_fixed_window' needs padding 0")
+    if route == "compiled_fixed_window" and (*kernel, *stride) not in window_loops.FIXED_WINDOWS:
+        pytest.skip("route does not apply: no loop with this window compiled in")
     y, argmax = window_loops.max_pool_forward(
         x, kernel, stride, pads, out_size, fixed_window=route == "compiled_fixed_window"
     )
@@ -297,3 +300,70 @@ def test_max_pool_no_longer_lives_in_the_im2col_file():
     from cnnlab.ops.conv_routes import im2col
 
     assert not hasattr(im2col, "max_pool_forward") and not hasattr(im2col, "max_pool_backward")
+
+
+def test_every_compiled_in_window_is_in_the_forced_grid():
+    """Each specialisation of 'compiled_fixed_window' runs in the grids above."""
+    grid_windows = set()
+    for case in POOL_GRID:
+        kernel, stride, pads, _ = _pool_options("test", case[:4], *case[4:])
+        if pads == ((0, 0), (0, 0)):
+            grid_windows.add((*kernel, *stride))
+    assert set(window_loops.FIXED_WINDOWS) <= grid_windows
+
+
+def test_compiled_in_windows_are_module_level_and_cached_on_disk():
+    """A closure compiled per window is recompiled in every new process (numba caches
+    module-level functions only): each specialisation is a module attribute with a disk cache."""
+    from numba.core.caching import NullCache
+
+    for key, loop in window_loops.FIXED_WINDOWS.items():
+        assert getattr(window_loops, loop.__name__) is loop, key
+        assert not isinstance(loop._cache, NullCache), key
+
+
+def _with_nans(x, seed):
+    rng = np.random.default_rng(seed)
+    x = x.copy()
+    x.reshape(-1)[rng.choice(x.size, size=x.size // 7, replace=False)] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("route", MAX_POOL_ROUTES)
+@pytest.mark.parametrize("case", POOL_GRID, ids=POOL_GRID_IDS)
+def test_nan_is_the_maximum_on_every_route(case, route, forced):
+    """The fast loops skip NaN checks and hand a batch holding NaN to the generic loop:
+    every route gives the same values and the same argmax (the first NaN of a window)."""
+    x, options = make_case(case)
+    x = _with_nans(x, seed=5)
+    with pool_routes(max_pool="numpy"):
+        expected = max_pool2d(Tensor(x, requires_grad=True), **options)
+    t = Tensor(x, requires_grad=True)
+    y = forced(pool_routes(max_pool=route), lambda: max_pool2d(t, **options))
+    np.testing.assert_array_equal(y.data, expected.data)  # NaN where expected has NaN
+    np.testing.assert_array_equal(y._ctx.argmax, expected._ctx.argmax)
+    assert np.isnan(y.data).any()
+
+
+@pytest.mark.parametrize("route", MAX_POOL_ROUTES)
+def test_a_nan_in_a_window_takes_the_gradient_as_in_torch(route, forced, torch):
+    x = np.random.default_rng(6).standard_normal((2, 3, 8, 8))
+    x[0, 1, 2, 3] = x[1, 2, 5, 4] = x[1, 0, 0, 0] = np.nan  # one NaN per window at most
+    for options in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2}):
+        t = Tensor(x, requires_grad=True)
+        y = forced(
+            pool_routes(max_pool=route), lambda t=t, options=options: max_pool2d(t, **options)
+        )
+        y.backward(np.ones(y.shape))
+        tx = torch.tensor(x, requires_grad=True)
+        ty = torch.nn.functional.max_pool2d(tx, **options)
+        ty.backward(torch.ones_like(ty))
+        np.testing.assert_array_equal(t.grad, tx.grad.numpy())
+
+
+def test_a_window_without_a_compiled_in_loop_takes_the_generic_loops():
+    assert max_pool2d_plan((2, 3, 12, 12), 4) == PoolPlan("compiled_generic")
+    assert max_pool2d_plan((2, 3, 12, 12), 3, stride=3) == PoolPlan("compiled_generic")
+    with pool_routes(max_pool="compiled_fixed_window"):
+        with pytest.raises(RouteNotApplicableError, match=r"2x2/2x2, 3x3/2x2.*kernel \(4, 4\)"):
+            max_pool2d(np.ones((1, 1, 8, 8)), 4)

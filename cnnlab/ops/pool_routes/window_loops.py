@@ -2,16 +2,27 @@
 
 Same results as ``window_slices`` (tested equal). NumPy cannot take an argmax over
 strided windows without first copying every window out, nor scatter-add to the
-argmax without ``np.add.at``; these loops read the input once.
+argmax without ``np.add.at``; these loops read the input once and record the argmax
+in the same pass.
 
 Two forward loops, the two compiled routes of ``max_pool2d_plan``:
 
-- ``"compiled_fixed_window"`` (no padding): the window size and stride are compiled in
-  as constants, one specialisation per (K_h, K_w, s_h, s_w), cached on disk. The loops
-  over the window then unroll and vectorise, 4–5× faster than with run-time bounds
-  (measured on 2×2/2 and 3×3/2 pooling of a (64, 32, 28, 28) batch).
+- ``"compiled_fixed_window"`` (no padding, a window in ``FIXED_WINDOWS``): one module-level
+  function per (K_h, K_w, s_h, s_w), with the window and stride as constants, so the loops
+  over the window unroll; each is compiled once, on first use, and cached on disk. (The
+  closures made per window before were cached too by numba 0.68, which hashes their
+  constants; a fresh process's first 2×2/2 pooling after numba's own start-up took
+  31–53 ms with them, 19–28 ms now.) The loop body is branch-free (the maximum and its
+  index are selects, not jumps, which random data mispredicts half the time) and ignores
+  NaN, but notes whether it saw one; only then is the batch computed again by the generic
+  loop, which follows PyTorch's NaN rule. Forward of a (64, 32, 28, 28) float32 batch,
+  interleaved medians: 2×2/2 7.1 → 1.4 ms, 3×3/2 8.9 → 1.8 ms.
 - ``"compiled_generic"``: run-time window, stride and padding (windows clipped at the
   border, which is what −∞ padding amounts to).
+
+The backward pass zeroes one (H, W) plane of ∂L/∂x at a time, while it is in cache, and
+adds each δ at its window's argmax: 1.7–2.6 → 0.65 ms for the cases above, against a
+zero-filled array scattered afterwards.
 
 Serial on purpose: numba's parallel runtime costs more in thread wake-ups than it saves
 on these memory-bound loops on a small shared machine (measured).
@@ -47,66 +58,93 @@ def _max_pool_generic(x, kh, kw, sh, sw, pt, pl, out, argmax):
                     argmax[n, c, i, j] = where
 
 
-def _fixed_window_max_pool(kh, kw, sh, sw):
-    """``_max_pool_generic`` without padding, for one window and stride known at compile time."""
+@njit(inline="always")
+def _unpadded_window_max(x, kh, kw, sh, sw, out, argmax):
+    """Maximum and argmax of every unpadded window, ignoring NaN; returns whether x held one.
 
-    @njit(cache=True)
-    def max_pool(x, out, argmax):
-        w = x.shape[3]
-        n_images, channels, oh, ow = out.shape
-        for n in range(n_images):
-            for c in range(channels):
-                for i in range(oh):
-                    r0 = i * sh
-                    for j in range(ow):
-                        q0 = j * sw
-                        best = x[n, c, r0, q0]
-                        where = r0 * w + q0
-                        for u in range(kh):
-                            for v in range(kw):
-                                value = x[n, c, r0 + u, q0 + v]
-                                if value > best or (np.isnan(value) and not np.isnan(best)):
-                                    best = value
-                                    where = (r0 + u) * w + q0 + v
-                        out[n, c, i, j] = best
-                        argmax[n, c, i, j] = where
+    Inlined into each specialisation below, where kh, kw, sh, sw are constants.
+    """
+    w = x.shape[3]
+    n_images, channels, oh, ow = out.shape
+    seen_nan = False
+    for n in range(n_images):
+        for c in range(channels):
+            plane = x[n, c]
+            for i in range(oh):
+                r0 = i * sh
+                for j in range(ow):
+                    q0 = j * sw
+                    best = plane[r0, q0]
+                    where = r0 * w + q0
+                    for u in range(kh):
+                        for v in range(kw):
+                            value = plane[r0 + u, q0 + v]
+                            seen_nan |= np.isnan(value)
+                            # strict '>': the first maximum in row-major order wins ties
+                            take = value > best
+                            best = value if take else best
+                            where = (r0 + u) * w + q0 + v if take else where
+                    out[n, c, i, j] = best
+                    argmax[n, c, i, j] = where
+    return seen_nan
 
-    return max_pool
+
+@njit(cache=True)
+def _max_pool_2x2_stride_2(x, out, argmax):
+    return _unpadded_window_max(x, 2, 2, 2, 2, out, argmax)
 
 
-_specialised: dict[tuple[int, int, int, int], object] = {}
+@njit(cache=True)
+def _max_pool_3x3_stride_2(x, out, argmax):
+    return _unpadded_window_max(x, 3, 3, 2, 2, out, argmax)
+
+
+@njit(cache=True)
+def _max_pool_2x2_stride_1(x, out, argmax):
+    return _unpadded_window_max(x, 2, 2, 1, 1, out, argmax)
+
+
+@njit(cache=True)
+def _max_pool_3x3_stride_1(x, out, argmax):
+    return _unpadded_window_max(x, 3, 3, 1, 1, out, argmax)
+
+
+# (K_h, K_w, s_h, s_w) -> its compiled loop: the poolings of the zoo (2×2/2: LeNet, VGG, the
+# lecture and fashion nets; 3×3/2: AlexNet) and their stride-1 forms
+FIXED_WINDOWS = {
+    (2, 2, 2, 2): _max_pool_2x2_stride_2,
+    (3, 3, 2, 2): _max_pool_3x3_stride_2,
+    (2, 2, 1, 1): _max_pool_2x2_stride_1,
+    (3, 3, 1, 1): _max_pool_3x3_stride_1,
+}
 
 
 @njit(cache=True)
 def _max_pool_backward(grad, argmax, dx):
     n_images, channels, oh, ow = grad.shape
-    w = dx.shape[3]
     for n in range(n_images):
         for c in range(channels):
+            plane = dx[n, c].ravel()  # dx is C-contiguous: a view
+            plane[:] = 0
             for i in range(oh):
                 for j in range(ow):
-                    where = argmax[n, c, i, j]
-                    dx[n, c, where // w, where % w] += grad[n, c, i, j]
+                    plane[argmax[n, c, i, j]] += grad[n, c, i, j]
 
 
 def max_pool_forward(x, kernel, stride, pads, out_size, fixed_window):
-    """(y, argmax) as ``window_slices.max_pool_forward``; ``fixed_window`` (no padding only)
-    runs the specialisation with the window and stride compiled in."""
+    """(y, argmax) as ``window_slices.max_pool_forward``; ``fixed_window`` (no padding, a
+    window in ``FIXED_WINDOWS``) runs the specialisation with the window compiled in."""
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape[:2] + tuple(out_size), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
-    if fixed_window:
-        key = (*kernel, *stride)
-        if key not in _specialised:
-            _specialised[key] = _fixed_window_max_pool(*key)
-        _specialised[key](x, out, argmax)
-    else:
+    if not fixed_window or FIXED_WINDOWS[(*kernel, *stride)](x, out, argmax):
+        # NaN in x: the generic loop applies PyTorch's rule (a NaN is the maximum)
         _max_pool_generic(x, *kernel, *stride, pads[0][0], pads[1][0], out, argmax)
     return out, argmax
 
 
 def max_pool_backward(grad, argmax, x_shape):
     """Each grad[n, c, i, j] added at its window's maximum (as ``window_slices``)."""
-    dx = np.zeros(x_shape, dtype=grad.dtype)
+    dx = np.empty(x_shape, dtype=grad.dtype)
     _max_pool_backward(np.ascontiguousarray(grad), argmax, dx)
     return dx
