@@ -14,6 +14,7 @@ reports the median and the interquartile range of each side.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import resource
@@ -97,7 +98,7 @@ class Settings:
     repeat: int = 9  # kept blocks per side
     min_block_s: float = 0.2  # /proc/stat counts in 10 ms ticks: shorter blocks read too coarsely
     max_foreign: float = 0.25  # cores of other processes' work above which a block is redone
-    max_discards: int = 9  # per case, both sides together
+    max_discards: int = 9  # per case, both sides together; never more than the case's repeat
 
 
 def measure_block(fn: Callable[[], object], calls: int, probe: LoadProbe) -> Block:
@@ -190,12 +191,13 @@ def time_pair(ours: Callable[[], object], theirs: Callable[[], object], settings
             sizes.append(calls_per_block(time.perf_counter() - start, settings.min_block_s))
         else:  # long calls (an epoch): one per block
             sizes.append(1)
-    budget = DiscardBudget(settings.max_discards, settings.max_foreign)
+    # at most as many blocks redone as kept per side: a busy machine at most doubles a case's time
+    budget = DiscardBudget(min(settings.max_discards, repeat), settings.max_foreign)
     result = PairResult([], [])
     for i in range(repeat):
         sides = [(ours, sizes[0], result.ours), (theirs, sizes[1], result.theirs)]
         for run, calls, kept in sides if i % 2 == 0 else sides[::-1]:
-            kept.append(budget.measure(lambda: measure_block(run, calls, probe)))
+            kept.append(budget.measure(functools.partial(measure_block, run, calls, probe)))
     result.discarded, result.kept_under_load = budget.discarded, budget.kept_under_load
     return result
 
@@ -232,7 +234,8 @@ def conv_flops(n: int, c_in: int, c_out: int, out_h: int, out_w: int, k_h: int, 
     return 2 * n * c_out * out_h * out_w * (c_in // groups) * k_h * k_w
 
 
-def sgemm_peak(size: int = 2048, repeat: int = 8, convert=None, multiply=None) -> tuple[float, float]:
+def sgemm_peak(size: int = 2048, repeat: int = 8, convert=None,
+               multiply=None) -> tuple[float, float]:
     """(best, median) GFLOP/s of a size² float32 matrix product.
 
     NumPy's BLAS by default; ``convert`` (NumPy array → the framework's) and ``multiply``

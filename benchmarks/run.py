@@ -26,7 +26,7 @@ from pathlib import Path
 # from it. Appended, so an installed cnnlab still wins over the checkout, as before.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import BLAS_OVERRIDES, Settings, cleaned_environment  # noqa: E402
+from benchmarks.harness import BLAS_OVERRIDES, Settings, cleaned_environment
 
 REMOVED_FLAG = "--blas-env-removed"
 
@@ -36,7 +36,8 @@ def reexec_without_blas_overrides() -> None:
     environment = cleaned_environment(os.environ)
     if environment is None:
         return
-    removed = ",".join(f"{name}={os.environ[name]}" for name in BLAS_OVERRIDES if name in os.environ)
+    removed = ",".join(f"{name}={os.environ[name]}" for name in BLAS_OVERRIDES
+                       if name in os.environ)
     argv = [sys.executable, *sys.orig_argv[1:], REMOVED_FLAG, removed]
     os.execve(sys.executable, argv, environment)
 
@@ -66,7 +67,8 @@ def parse_arguments(argv):
     parser.add_argument("--min-block", type=float, default=Settings.min_block_s,
                         help="seconds a timed block lasts at least (default %(default)s)")
     parser.add_argument("--max-load", type=float, default=Settings.max_foreign,
-                        help="foreign cores busy above which a block is redone (default %(default)s)")
+                        help="foreign cores busy above which a block is redone "
+                        "(default %(default)s)")
     parser.add_argument("--memory-child", choices=("cnnlab", "torch"), help=argparse.SUPPRESS)
     parser.add_argument(REMOVED_FLAG, default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -108,9 +110,13 @@ def print_header(args) -> None:
           f"(numpy, best; median {ours_median:.1f}) torch_sgemm_gflops={theirs_best:.1f} "
           f"(median {theirs_median:.1f}) load={'n/a' if load is None else f'{load:.2f}'}",
           flush=True)
+    if load is not None and load > args.max_load:
+        print(f"# warning: other processes kept {load:.2f} cores busy during the sgemm: "
+              f"this machine is not quiet, expect blocks redone and unreliable ratios", flush=True)
     print(f"# timing: blocks of >= {args.min_block} s, {args.repeat} a side for short cases, "
           f"cnnlab and torch alternating; a block with > {args.max_load} foreign cores busy is "
-          f"redone (at most {Settings.max_discards} per case); ms are medians, iqr Q3-Q1",
+          f"redone (at most {Settings.max_discards} per case, nor more than its repeat); "
+          f"ms are medians, iqr Q3-Q1",
           flush=True)
 
 
@@ -149,7 +155,8 @@ def main(argv=None) -> int:
                     module.bench_memory(args.threads)
                 else:
                     getattr(module, function_name)(settings)
-            except Exception as error:  # one broken case must not cost the rest of the run
+            # one broken case must not cost the rest of the run
+            except Exception as error:  # noqa: BLE001
                 traceback.print_exc()
                 print(f"bench part={part} failed: {type(error).__name__}: {error}", flush=True)
                 failed.append(part)

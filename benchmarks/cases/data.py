@@ -19,7 +19,8 @@ def fashion_mnist(count: int = 10_000) -> tuple[np.ndarray, np.ndarray, str]:
     labels, and the source: "fashion-mnist", or "random" (seeded) where it is not installed."""
     if FASHION_MNIST.exists() and FASHION_MNIST_LABELS.exists():
         with gzip.open(FASHION_MNIST) as f:
-            images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)[:count]
+            images = np.frombuffer(f.read(), dtype=np.uint8, offset=16)
+            images = images.reshape(-1, 1, 28, 28)[:count]
         with gzip.open(FASHION_MNIST_LABELS) as f:
             labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:count].astype(np.int64)
         source = "fashion-mnist"

@@ -29,10 +29,16 @@ def bench_fashion(settings):
         losses["torch"] = fashion_torch.epoch(fashion_torch.build(state), x, y)
 
     few = slice(0, 3 * fashion_cnnlab.BATCH_SIZE)
+
+    def warm_ours():
+        fashion_cnnlab.epoch(fashion_cnnlab.build(), x[few], y[few])
+
+    def warm_theirs():
+        fashion_torch.epoch(fashion_torch.build(state), x[few], y[few])
+
     # an epoch takes tens of seconds: three batches warm each side up; three blocks a side
-    result = time_pair(ours, theirs, settings, warmup=1, repeat=3,
-                       warmup_ours=lambda: fashion_cnnlab.epoch(fashion_cnnlab.build(), x[few], y[few]),
-                       warmup_theirs=lambda: fashion_torch.epoch(fashion_torch.build(state), x[few], y[few]))
+    result = time_pair(ours, theirs, settings, warmup=1, repeat=3, warmup_ours=warm_ours,
+                       warmup_theirs=warm_theirs)
     flops = epoch_conv_flops(len(x))
     report("fashion_epoch", result, cnnlab_img_s=f"{len(x) / result.ours_ms * 1e3:.0f}",
            torch_img_s=f"{len(x) / result.theirs_ms * 1e3:.0f}",

@@ -1,4 +1,4 @@
-"""cnnlab's side of fashion_epoch; imports no PyTorch, so that a memory child measures cnnlab alone."""
+"""cnnlab's side of fashion_epoch; imports no PyTorch, so a memory child measures cnnlab alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import numpy as np
 import cnnlab.functional as F
 from benchmarks.cases.data import (
     FASHION_BATCH_SIZE as BATCH_SIZE,
+)
+from benchmarks.cases.data import (
     FASHION_LEARNING_RATE as LEARNING_RATE,
+)
+from benchmarks.cases.data import (
     FASHION_MOMENTUM as MOMENTUM,
 )
 from cnnlab import models, optim
@@ -15,7 +19,7 @@ from cnnlab.tensor import Tensor
 
 
 def build(seed: int = 0, dtype=np.float32):
-    """The zoo's ``fashion`` net for 1×28×28, 10 classes, its weights from ``seed``, in train mode."""
+    """The zoo's ``fashion`` net for 1×28×28, 10 classes, weights from ``seed``, in train mode."""
     model = models.get("fashion", num_classes=10, input_shape=(1, 28, 28), seed=seed)
     if dtype != np.float32:
         model.astype(dtype)
@@ -37,7 +41,8 @@ def epoch(model, x, y, batch_size=BATCH_SIZE, lr=LEARNING_RATE, momentum=MOMENTU
     """One epoch of SGD with momentum over (x, y) in order; the last batch's loss."""
     optimizer = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     for start in range(0, len(x), batch_size):
-        loss = F.cross_entropy(model(Tensor(x[start : start + batch_size])), y[start : start + batch_size])
+        batch = slice(start, start + batch_size)
+        loss = F.cross_entropy(model(Tensor(x[batch])), y[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

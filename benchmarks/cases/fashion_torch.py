@@ -10,7 +10,11 @@ import torch
 
 from benchmarks.cases.data import (
     FASHION_BATCH_SIZE as BATCH_SIZE,
+)
+from benchmarks.cases.data import (
     FASHION_LEARNING_RATE as LEARNING_RATE,
+)
+from benchmarks.cases.data import (
     FASHION_MOMENTUM as MOMENTUM,
 )
 
@@ -47,7 +51,8 @@ def ordered_state(model) -> list[torch.Tensor]:
     """Per layer in order: weight, bias, and for batch norm running_mean, running_var."""
     out = []
     for layer in model:
-        out += [t for t in (getattr(layer, "weight", None), getattr(layer, "bias", None)) if t is not None]
+        out += [getattr(layer, name) for name in ("weight", "bias")
+                if getattr(layer, name, None) is not None]
         if isinstance(layer, nn.modules.batchnorm._BatchNorm):
             out += [layer.running_mean, layer.running_var]
     return out
@@ -57,7 +62,8 @@ def epoch(model, x, y, batch_size=BATCH_SIZE, lr=LEARNING_RATE, momentum=MOMENTU
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     for start in range(0, len(x), batch_size):
-        loss = nn.functional.cross_entropy(model(tx[start : start + batch_size]), ty[start : start + batch_size])
+        batch = slice(start, start + batch_size)
+        loss = nn.functional.cross_entropy(model(tx[batch]), ty[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

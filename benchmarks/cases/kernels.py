@@ -37,36 +37,38 @@ def conv_inputs(n, c_in, h, w, c_out, k, padding, seed=0, dtype=np.float32):
 
 def bench_conv(settings):
     for name, shape in CONV_CASES.items():
-        x, weight, bias, upstream = conv_inputs(*shape)
-        padding = shape[-1]
-        flops = conv_flops(x.shape[0], x.shape[1], weight.shape[0], *upstream.shape[2:],
-                           *weight.shape[2:])
-        tx, tw, tb, tup = (torch.from_numpy(a) for a in (x, weight, bias, upstream))
+        bench_conv_case(name, *conv_inputs(*shape), padding=shape[-1], settings=settings)
 
-        def ours_fwd():
-            with no_grad():
-                F.conv2d(Tensor(x), Tensor(weight), Tensor(bias), padding=padding)
 
-        def torch_fwd():
-            with torch.no_grad():
-                TF.conv2d(tx, tw, tb, padding=padding)
+def bench_conv_case(name, x, weight, bias, upstream, padding, settings):
+    flops = conv_flops(x.shape[0], x.shape[1], weight.shape[0], *upstream.shape[2:],
+                       *weight.shape[2:])
+    tx, tw, tb, tup = (torch.from_numpy(a) for a in (x, weight, bias, upstream))
 
-        result = time_pair(ours_fwd, torch_fwd, settings)
-        report(f"{name}_fwd", result, cnnlab_gflops=gflops(flops, result.ours_ms),
-               torch_gflops=gflops(flops, result.theirs_ms))
+    def ours_fwd():
+        with no_grad():
+            F.conv2d(Tensor(x), Tensor(weight), Tensor(bias), padding=padding)
 
-        def ours_fwdbwd():
-            inputs = [Tensor(a, requires_grad=True) for a in (x, weight, bias)]
-            F.conv2d(*inputs, padding=padding).backward(upstream)
+    def torch_fwd():
+        with torch.no_grad():
+            TF.conv2d(tx, tw, tb, padding=padding)
 
-        def torch_fwdbwd():
-            inputs = [t.detach().requires_grad_() for t in (tx, tw, tb)]
-            TF.conv2d(*inputs, padding=padding).backward(tup)
+    result = time_pair(ours_fwd, torch_fwd, settings)
+    report(f"{name}_fwd", result, cnnlab_gflops=gflops(flops, result.ours_ms),
+           torch_gflops=gflops(flops, result.theirs_ms))
 
-        result = time_pair(ours_fwdbwd, torch_fwdbwd, settings)
-        # the backward pass computes dX and dW, each as many multiply-adds as the forward
-        report(f"{name}_fwdbwd", result, cnnlab_gflops=gflops(3 * flops, result.ours_ms),
-               torch_gflops=gflops(3 * flops, result.theirs_ms))
+    def ours_fwdbwd():
+        inputs = [Tensor(a, requires_grad=True) for a in (x, weight, bias)]
+        F.conv2d(*inputs, padding=padding).backward(upstream)
+
+    def torch_fwdbwd():
+        inputs = [t.detach().requires_grad_() for t in (tx, tw, tb)]
+        TF.conv2d(*inputs, padding=padding).backward(tup)
+
+    result = time_pair(ours_fwdbwd, torch_fwdbwd, settings)
+    # the backward pass computes dX and dW, each as many multiply-adds as the forward
+    report(f"{name}_fwdbwd", result, cnnlab_gflops=gflops(3 * flops, result.ours_ms),
+           torch_gflops=gflops(3 * flops, result.theirs_ms))
 
 
 def bench_pool(settings):
@@ -75,17 +77,21 @@ def bench_pool(settings):
     for name, kernel, stride in (("maxpool2_fwdbwd", 2, 2), ("maxpool3s2_fwdbwd", 3, 2)):
         out = (28 - kernel) // stride + 1
         upstream = rng.standard_normal((64, 32, out, out), dtype=np.float32)
-        tx, tup = torch.from_numpy(x), torch.from_numpy(upstream)
+        bench_pool_case(name, x, kernel, stride, upstream, settings)
 
-        def ours():
-            t = Tensor(x, requires_grad=True)
-            F.max_pool2d(t, kernel, stride).backward(upstream)
 
-        def theirs():
-            t = tx.detach().requires_grad_()
-            TF.max_pool2d(t, kernel, stride).backward(tup)
+def bench_pool_case(name, x, kernel, stride, upstream, settings):
+    tx, tup = torch.from_numpy(x), torch.from_numpy(upstream)
 
-        report(name, time_pair(ours, theirs, settings))
+    def ours():
+        t = Tensor(x, requires_grad=True)
+        F.max_pool2d(t, kernel, stride).backward(upstream)
+
+    def theirs():
+        t = tx.detach().requires_grad_()
+        TF.max_pool2d(t, kernel, stride).backward(tup)
+
+    report(name, time_pair(ours, theirs, settings))
 
 
 def bench_dense(settings):
@@ -138,6 +144,6 @@ def bench_vgg(settings):
     n, c, h, w = x.shape
     flops = 2 * 3 * conv_flops(n, c, c, h, w, 3, 3)  # two convs, each forward + dX + dW
     result = time_pair(lambda: vgg_block_cnnlab(x, params, upstream),
-                       lambda: vgg_block_torch(tx, tparams, tup), settings, repeat=settings.repeat)
+                       lambda: vgg_block_torch(tx, tparams, tup), settings)
     report("vgg_block", result, cnnlab_gflops=gflops(flops, result.ours_ms),
            torch_gflops=gflops(flops, result.theirs_ms))

@@ -55,7 +55,8 @@ def lenet_epoch_cnnlab(x, y, weights, batch_size=64, lr=0.01):
     model = cnnlab_lenet(weights)
     optimizer = optim.SGD(model.parameters(), lr=lr)
     for start in range(0, len(x), batch_size):
-        loss = F.cross_entropy(model(Tensor(x[start : start + batch_size])), y[start : start + batch_size])
+        batch = slice(start, start + batch_size)
+        loss = F.cross_entropy(model(Tensor(x[batch])), y[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -67,7 +68,8 @@ def lenet_epoch_torch(x, y, weights, batch_size=64, lr=0.01):
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     for start in range(0, len(x), batch_size):
-        loss = TF.cross_entropy(model(tx[start : start + batch_size]), ty[start : start + batch_size])
+        batch = slice(start, start + batch_size)
+        loss = TF.cross_entropy(model(tx[batch]), ty[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

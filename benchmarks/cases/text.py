@@ -73,7 +73,8 @@ def text_cnn_forward(ops, params, indices, dropout, layout):
     n, length, dim = words.shape
     if layout == "conv1d":
         x = ops.transpose(words, (0, 2, 1))  # (N, dim, L)
-        features = [ops.max(ops.relu(ops.conv1d(x, w, b)), 2) for w, b in zip(convs[::2], convs[1::2])]
+        features = [ops.max(ops.relu(ops.conv1d(x, w, b)), 2)
+                    for w, b in zip(convs[::2], convs[1::2])]
     else:
         x = ops.reshape(words, (n, 1, length, dim))
         features = [ops.reshape(ops.max(ops.relu(ops.conv2d(x, w, b)), 2), (n, -1))

@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the benchmark compares against PyTorch")
 
-from benchmarks.cases import fashion_cnnlab, fashion_torch, go, kernels, lenet, text  # noqa: E402
-from cnnlab import nn  # noqa: E402
+from benchmarks.cases import fashion_cnnlab, fashion_torch, go, kernels, lenet, text
+from cnnlab import nn
 
 TOLERANCE = 1e-9
 
@@ -44,7 +44,8 @@ def test_go_step_flops_count_every_conv():
     first = 2 * 2 * 4 * 25 * 3 * 25
     middle = 2 * 2 * 4 * 25 * 4 * 9
     last = 2 * 2 * 1 * 25 * 4
-    assert go.step_conv_flops(2, 4, planes=3, size=5, layers=4) == 2 * first + 3 * (2 * middle + last)
+    expected = 2 * first + 3 * (2 * middle + last)
+    assert go.step_conv_flops(2, 4, planes=3, size=5, layers=4) == expected
 
 
 def test_vgg_block_matches_torch():
