@@ -126,6 +126,7 @@ def main(argv=None) -> int:
     # Imported after the re-exec: NumPy loads OpenBLAS, which reads the environment once.
     import importlib
 
+    import numpy  # noqa: F401 (loads OpenBLAS now, so that threadpool_limits finds and limits it)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(args.threads, user_api="blas"):
