@@ -96,6 +96,7 @@ class Settings:
     """How every case is timed (run.py's flags)."""
 
     repeat: int = 9  # kept blocks per side
+    long_repeat: int = 5  # for cases whose one call lasts about a second or more (steps, epochs)
     min_block_s: float = 0.2  # /proc/stat counts in 10 ms ticks: shorter blocks read too coarsely
     max_foreign: float = 0.25  # cores of other processes' work above which a block is redone
     max_discards: int = 9  # per case, both sides together; never more than the case's repeat

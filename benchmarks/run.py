@@ -64,6 +64,8 @@ def parse_arguments(argv):
                         help="threads for PyTorch and for NumPy's BLAS, both (default 2)")
     parser.add_argument("--repeat", type=int, default=Settings.repeat,
                         help="timed blocks per side for the short cases (default %(default)s)")
+    parser.add_argument("--repeat-long", type=int, default=Settings.long_repeat,
+                        help="timed blocks per side for lenet, go and fashion (default %(default)s)")
     parser.add_argument("--min-block", type=float, default=Settings.min_block_s,
                         help="seconds a timed block lasts at least (default %(default)s)")
     parser.add_argument("--max-load", type=float, default=Settings.max_foreign,
@@ -113,7 +115,8 @@ def print_header(args) -> None:
     if load is not None and load > args.max_load:
         print(f"# warning: other processes kept {load:.2f} cores busy during the sgemm: "
               f"this machine is not quiet, expect blocks redone and unreliable ratios", flush=True)
-    print(f"# timing: blocks of >= {args.min_block} s, {args.repeat} a side for short cases, "
+    print(f"# timing: blocks of >= {args.min_block} s, {args.repeat} a side "
+          f"({args.repeat_long} for steps and epochs), "
           f"cnnlab and torch alternating; a block with > {args.max_load} foreign cores busy is "
           f"redone (at most {Settings.max_discards} per case, nor more than its repeat); "
           f"ms are medians, iqr Q3-Q1",
@@ -143,7 +146,8 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
         torch.manual_seed(0)  # the dropout masks of the torch side
-        settings = Settings(repeat=args.repeat, min_block_s=args.min_block,
+        settings = Settings(repeat=args.repeat, long_repeat=args.repeat_long,
+                            min_block_s=args.min_block,
                             max_foreign=args.max_load)
         print_header(args)
         failed = []

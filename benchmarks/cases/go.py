@@ -76,7 +76,8 @@ def cnnlab_policy(weights, dtype=np.float32):
         model.astype(dtype)
     model.build((planes, *weights[-1].shape[1:]))
     params = model.parameters()
-    assert [p.shape for p in params] == [w.shape for w in weights], "layer order changed"
+    shapes = [p.shape for p in params]
+    assert shapes == [w.shape for w in weights], f"parameters {shapes} do not match the weights"
     for p, w in zip(params, weights):
         p.data[...] = w
     return model
@@ -141,8 +142,8 @@ def bench_go(settings):
         weights = policy_weights(k)
         ours, theirs = CnnlabStep(weights, x, moves), TorchStep(weights, x, moves)
         flops = step_conv_flops(len(x), k)
-        # a step takes 0.1–3 s: one warm-up step a side, five blocks a side
-        result = time_pair(ours, theirs, settings, warmup=1, repeat=5)
+        # a step takes 0.1–3 s: one warm-up step a side, long_repeat blocks a side
+        result = time_pair(ours, theirs, settings, warmup=1, repeat=settings.long_repeat)
         layer = "PositionalBias" if hasattr(nn, "PositionalBias") else "local"
         report(f"go_policy_step_k{k}", result, cnnlab_conv_gflops=gflops(flops, result.ours_ms),
                torch_conv_gflops=gflops(flops, result.theirs_ms), position_bias=layer)

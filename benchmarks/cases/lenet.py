@@ -87,8 +87,8 @@ def bench_lenet(settings):
     def theirs():
         losses["torch"] = lenet_epoch_torch(x, y, weights)
 
-    # an epoch lasts about a second: the block-sizing epoch is the warm-up; five blocks a side
-    result = time_pair(ours, theirs, settings, warmup=0, repeat=5)
+    # an epoch lasts about a second: the block-sizing epoch is the warm-up; long_repeat blocks a side
+    result = time_pair(ours, theirs, settings, warmup=0, repeat=settings.long_repeat)
     report("lenet_epoch", result,
            cnnlab_img_s=f"{len(x) / result.ours_ms * 1e3:.0f}",
            torch_img_s=f"{len(x) / result.theirs_ms * 1e3:.0f}",

@@ -5,6 +5,12 @@ No test here times anything: clocks and load readings are scripted.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from benchmarks import harness, run
@@ -172,3 +178,17 @@ def test_conv_flops_counts_two_per_multiply_add():
     # 1 image, 2→4 channels, 3×3 output, 3×3 kernel: 4·9 outputs of 2·9 products each
     assert harness.conv_flops(1, 2, 4, 3, 3, 3, 3) == 2 * 4 * 9 * 2 * 9
     assert harness.conv_flops(1, 4, 4, 3, 3, 3, 3, groups=2) == 2 * 4 * 9 * 2 * 9
+
+
+def test_run_py_reexecs_without_the_overrides_and_prints_the_fields(tmp_path):
+    pytest.importorskip("torch", reason="run.py compares against PyTorch")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "PYTHONPATH": str(root)}
+    command = [sys.executable, str(root / "benchmarks" / "run.py"), "dense", "--threads", "1",
+               "--repeat", "1", "--min-block", "0.01"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                         check=True).stdout
+    assert "unset for this run: OPENBLAS_CORETYPE=Haswell" in out
+    assert re.search(r"architecture=\S+ threads=1", out), out
+    assert re.search(r"^bench case=dense_fwdbwd cnnlab_ms=[\d.]+ torch_ms=[\d.]+ ratio=[\d.]+ "
+                     r"cnnlab_iqr=[\d.]+ torch_iqr=[\d.]+ load=\S+ discarded=\d+", out, re.MULTILINE), out
