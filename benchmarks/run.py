@@ -65,7 +65,8 @@ def parse_arguments(argv):
     parser.add_argument("--repeat", type=int, default=Settings.repeat,
                         help="timed blocks per side for the short cases (default %(default)s)")
     parser.add_argument("--repeat-long", type=int, default=Settings.long_repeat,
-                        help="timed blocks per side for lenet, go and fashion (default %(default)s)")
+                        help="timed blocks per side for lenet, go and fashion "
+                        "(default %(default)s)")
     parser.add_argument("--min-block", type=float, default=Settings.min_block_s,
                         help="seconds a timed block lasts at least (default %(default)s)")
     parser.add_argument("--max-load", type=float, default=Settings.max_foreign,

@@ -37,8 +37,8 @@ def bench_fashion(settings):
         fashion_torch.epoch(fashion_torch.build(state), x[few], y[few])
 
     # an epoch takes 5–30 s: three batches warm each side up; long_repeat blocks a side
-    result = time_pair(ours, theirs, settings, warmup=1, repeat=settings.long_repeat, warmup_ours=warm_ours,
-                       warmup_theirs=warm_theirs)
+    result = time_pair(ours, theirs, settings, warmup=1, repeat=settings.long_repeat,
+                       warmup_ours=warm_ours, warmup_theirs=warm_theirs)
     flops = epoch_conv_flops(len(x))
     report("fashion_epoch", result, cnnlab_img_s=f"{len(x) / result.ours_ms * 1e3:.0f}",
            torch_img_s=f"{len(x) / result.theirs_ms * 1e3:.0f}",

@@ -87,7 +87,7 @@ def bench_lenet(settings):
     def theirs():
         losses["torch"] = lenet_epoch_torch(x, y, weights)
 
-    # an epoch lasts about a second: the block-sizing epoch is the warm-up; long_repeat blocks a side
+    # an epoch lasts about a second: the block-sizing epoch is the warm-up
     result = time_pair(ours, theirs, settings, warmup=0, repeat=settings.long_repeat)
     report("lenet_epoch", result,
            cnnlab_img_s=f"{len(x) / result.ours_ms * 1e3:.0f}",

@@ -191,4 +191,5 @@ def test_run_py_reexecs_without_the_overrides_and_prints_the_fields(tmp_path):
     assert "unset for this run: OPENBLAS_CORETYPE=Haswell" in out
     assert re.search(r"architecture=\S+ threads=1", out), out
     assert re.search(r"^bench case=dense_fwdbwd cnnlab_ms=[\d.]+ torch_ms=[\d.]+ ratio=[\d.]+ "
-                     r"cnnlab_iqr=[\d.]+ torch_iqr=[\d.]+ load=\S+ discarded=\d+", out, re.MULTILINE), out
+                     r"cnnlab_iqr=[\d.]+ torch_iqr=[\d.]+ load=\S+ discarded=\d+",
+                     out, re.MULTILINE), out
