@@ -66,19 +66,20 @@ def step_conv_flops(batch, length, dim=300, filters=100):
 
 
 def text_cnn_forward(ops, params, indices, dropout, layout):
-    """Logits (N, classes). ``ops``: the framework's embedding/conv/relu/max/concat/linear."""
+    """Logits (N, classes). ``ops``: the framework's embedding, convolutions, relu, max over
+    time ((N, C, L) → (N, C)), concat and linear."""
     embedding, *rest = params
     convs, (dense_w, dense_b) = rest[:-2], rest[-2:]
     words = ops.embedding(indices, embedding)  # (N, L, dim)
     n, length, dim = words.shape
-    if layout == "conv1d":
-        x = ops.transpose(words, (0, 2, 1))  # (N, dim, L)
-        features = [ops.max(ops.relu(ops.conv1d(x, w, b)), 2)
-                    for w, b in zip(convs[::2], convs[1::2])]
-    else:
-        x = ops.reshape(words, (n, 1, length, dim))
-        features = [ops.reshape(ops.max(ops.relu(ops.conv2d(x, w, b)), 2), (n, -1))
-                    for w, b in zip(convs[::2], convs[1::2])]
+    features = []
+    for w, b in zip(convs[::2], convs[1::2]):
+        if layout == "conv1d":
+            y = ops.conv1d(ops.transpose(words, (0, 2, 1)), w, b)  # (N, dim, L) → (N, f, L−h+1)
+        else:  # (N, 1, L, dim) → (N, f, L−h+1, 1)
+            y = ops.conv2d(ops.reshape(words, (n, 1, length, dim)), w, b)
+            y = ops.reshape(y, y.shape[:3])
+        features.append(ops.max_over_time(ops.relu(y)))
     return ops.linear(dropout(ops.concat(features, 1)), dense_w, dense_b)
 
 
@@ -86,7 +87,9 @@ class _CnnlabOps:
     embedding = staticmethod(lambda indices, weight: F.embedding(indices, weight))
     transpose, reshape, conv1d, conv2d = F.transpose, F.reshape, F.conv1d, F.conv2d
     relu, linear, concat = F.relu, F.linear, F.concat
-    max = staticmethod(lambda x, axis: F.max(x, axis=axis))
+    # task E's global_max_pool1d where it is merged (its gradient goes to one position, as
+    # PyTorch's), else the general reduction
+    max_over_time = staticmethod(getattr(F, "global_max_pool1d", lambda x: F.max(x, axis=2)))
 
 
 class _TorchOps:
@@ -95,7 +98,7 @@ class _TorchOps:
     reshape = staticmethod(torch.reshape)
     conv1d, conv2d, relu, linear = TF.conv1d, TF.conv2d, TF.relu, TF.linear
     concat = staticmethod(lambda xs, axis: torch.cat(xs, axis))
-    max = staticmethod(lambda x, axis: x.amax(axis))
+    max_over_time = staticmethod(lambda x: x.amax(2))
 
 
 class CnnlabStep:
