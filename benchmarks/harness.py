@@ -192,7 +192,7 @@ def time_pair(ours: Callable[[], object], theirs: Callable[[], object], settings
             sizes.append(calls_per_block(time.perf_counter() - start, settings.min_block_s))
         else:  # long calls (an epoch): one per block
             sizes.append(1)
-    # at most as many blocks redone as kept per side: a busy machine at most doubles a case's time
+    # at most as many blocks redone as one side keeps: a busy machine adds at most half again
     budget = DiscardBudget(min(settings.max_discards, repeat), settings.max_foreign)
     result = PairResult([], [])
     for i in range(repeat):
