@@ -22,9 +22,9 @@ LEARNING_RATE = 0.1
 WIDTHS = (3, 4, 5)
 
 #: The filters slide over (N, 300, L) as a Conv1D ("conv1d") or over (N, 1, L, 300) as a
-#: Conv2D with (h, 300) kernels ("conv2d"); the same math. cnnlab's step: conv1d 114 ms,
-#: conv2d 172 ms (PyTorch 99 / 120 ms), interleaved medians of 7, 2 threads, 2026-12-02,
-#: the embedding stood in by F.getitem before F.embedding existed.
+#: Conv2D with (h, 300) kernels ("conv2d"); the same math. cnnlab's step, interleaved medians,
+#: 2026-12-02: conv1d 118 ms, conv2d 286 ms (PyTorch 154 / 322 ms), 1 thread, with task E's
+#: F.embedding; 114 / 172 ms (PyTorch 99 / 120) on 2 threads with F.getitem standing in.
 LAYOUT = "conv1d"
 
 #: What the case needs from cnnlab that is being built elsewhere (issue 17, task E).
