@@ -1,0 +1,1 @@
+"""cnnlab against PyTorch: ``python benchmarks/run.py`` (see benchmarks/README.md)."""
