@@ -44,33 +44,13 @@ def step_conv_flops(batch, k, planes=48, size=19, layers=13):
     return 2 * first + 3 * (layers - 2) * middle + 3 * last
 
 
-class _PositionalBias(nn.Module):
-    """A learned bias per (channel, row, column), added by broadcasting over the batch.
-
-    Stand-in until task E's ``cnnlab.nn.PositionalBias`` is merged; switch to it then
-    (``positional_bias`` below already prefers it).
-    """
-
-    def __init__(self, shape, dtype=np.float32):
-        super().__init__()
-        self.bias = Tensor(np.zeros(shape, dtype), requires_grad=True)
-
-    def forward(self, x):
-        return F.add(x, self.bias)
-
-
-def positional_bias(shape, dtype):
-    layer = getattr(nn, "PositionalBias", None)
-    return _PositionalBias(shape, dtype) if layer is None else layer()
-
-
 def cnnlab_policy(weights, dtype=np.float32):
     k, planes = weights[0].shape[:2]
     layers = [nn.Conv2D(k, 5, padding=2, in_channels=planes), nn.ReLU()]
     for _ in range((len(weights) - 4) // 2):
         layers += [nn.Conv2D(k, 3, padding=1, in_channels=k), nn.ReLU()]
     layers += [nn.Conv2D(1, 1, use_bias=False, in_channels=k),
-               positional_bias(weights[-1].shape, dtype), nn.Flatten()]
+               nn.PositionalBias(), nn.Flatten()]
     model = nn.Sequential(*layers)
     if dtype != np.float32:
         model.astype(dtype)
@@ -144,6 +124,5 @@ def bench_go(settings):
         flops = step_conv_flops(len(x), k)
         # a step takes 0.1–3 s: one warm-up step a side, long_repeat blocks a side
         result = time_pair(ours, theirs, settings, warmup=1, repeat=settings.long_repeat)
-        layer = "PositionalBias" if hasattr(nn, "PositionalBias") else "local"
         report(f"go_policy_step_k{k}", result, cnnlab_conv_gflops=gflops(flops, result.ours_ms),
-               torch_conv_gflops=gflops(flops, result.theirs_ms), position_bias=layer)
+               torch_conv_gflops=gflops(flops, result.theirs_ms))

@@ -23,16 +23,8 @@ WIDTHS = (3, 4, 5)
 
 #: The filters slide over (N, 300, L) as a Conv1D ("conv1d") or over (N, 1, L, 300) as a
 #: Conv2D with (h, 300) kernels ("conv2d"); the same math. cnnlab's step, interleaved medians,
-#: 2026-12-02: conv1d 118 ms, conv2d 286 ms (PyTorch 154 / 322 ms), 1 thread, with task E's
-#: F.embedding; 114 / 172 ms (PyTorch 99 / 120) on 2 threads with F.getitem standing in.
+#: 2026-12-02: conv1d 118 ms, conv2d 286 ms (PyTorch 154 / 322 ms), 1 thread, with F.embedding.
 LAYOUT = "conv1d"
-
-#: What the case needs from cnnlab that is being built elsewhere (issue 17, task E).
-REQUIRED = ("cnnlab.functional.embedding",)
-
-
-def missing_names() -> list[str]:
-    return [name for name in REQUIRED if not hasattr(F, name.rsplit(".", 1)[1])]
 
 
 def text_cnn_weights(vocabulary=20_000, dim=300, filters=100, classes=2, seed=0,
@@ -87,9 +79,8 @@ class _CnnlabOps:
     embedding = staticmethod(lambda indices, weight: F.embedding(indices, weight))
     transpose, reshape, conv1d, conv2d = F.transpose, F.reshape, F.conv1d, F.conv2d
     relu, linear, concat = F.relu, F.linear, F.concat
-    # task E's global_max_pool1d where it is merged (its gradient goes to one position, as
-    # PyTorch's), else the general reduction
-    max_over_time = staticmethod(getattr(F, "global_max_pool1d", lambda x: F.max(x, axis=2)))
+    # the gradient goes to one position per row, as PyTorch's max_pool1d sends it
+    max_over_time = staticmethod(F.global_max_pool1d)
 
 
 class _TorchOps:
@@ -137,11 +128,6 @@ class TorchStep:
 
 
 def bench_text(settings):
-    missing = missing_names()
-    if missing:
-        print(f"bench case=text_cnn_step skipped: {', '.join(missing)} not in this cnnlab",
-              flush=True)
-        return
     weights = text_cnn_weights()
     indices, labels = text_cnn_inputs()
     result = time_pair(CnnlabStep(weights, indices, labels), TorchStep(weights, indices, labels),

@@ -57,7 +57,6 @@ def test_vgg_block_matches_torch():
         assert_close(a, b, f"gradient of {name}")
 
 
-@pytest.mark.skipif(bool(text.missing_names()), reason=f"cnnlab lacks {text.missing_names()}")
 @pytest.mark.parametrize("layout", ["conv1d", "conv2d"])
 def test_text_cnn_step_matches_torch(layout):
     weights = text.text_cnn_weights(vocabulary=30, dim=6, filters=4, dtype=np.float64)
