@@ -40,6 +40,9 @@ GRID = [
     (1, 4, 6, 7, 4, 1, 2, 2, 2, 4),
     (2, 2, 8, 6, 2, 3, 2, "same", 2, 1),
     (1, 3, 7, 9, 6, 5, 2, 0, 1, 3),
+    # 3×3, stride 1, dilation 1: the Winograd routes apply to these (and to the first case)
+    (2, 3, 5, 6, 2, 3, 1, 2, 1, 1),
+    (1, 4, 9, 9, 5, 3, 1, "same", 1, 1),
 ]
 GRID_IDS = ["n{}c{}_{}x{}_o{}_k{}_s{}_p{}_d{}_g{}".format(*case) for case in GRID]
 
@@ -53,6 +56,11 @@ ROUTE_SETS = [
     ("shifted_gemm", "col2im", "compiled"),
     ("shifted_gemm", "full_convolution", "numpy"),
     ("im2col", "shifted_gemm", "numpy"),
+    ("winograd_2x2", "winograd_2x2", None),
+    ("winograd_4x4", "winograd_4x4", None),
+    ("winograd_2x2", "winograd_4x4", None),
+    ("winograd_4x4", "col2im", "numpy"),
+    ("im2col", "winograd_2x2", "compiled"),
 ]
 ROUTE_IDS = ["-".join(str(r) for r in routes) for routes in ROUTE_SETS]
 
@@ -95,6 +103,12 @@ def test_grid_covers_every_value_of_every_axis():
     assert {c[7] for c in shifted} == {0, 1, 2, "same"} and {c[8] for c in shifted} == {1, 2}
     assert {c[5] for c in shifted} >= {1, 3, 5, (2, 3)}
     assert {_input_kind(c) for c in shifted} == {"odd", "even", "non-square"}
+    # the Winograd routes: 3×3, stride 1, dilation 1, one group
+    wino = [c for c in shifted if c[5] == 3 and c[8] == 1]
+    assert {c[7] for c in wino} == {0, 2, "same"} and {_input_kind(c) for c in wino} == {
+        "odd",
+        "non-square",
+    }
 
 
 @pytest.mark.parametrize("routes", ROUTE_SETS, ids=ROUTE_IDS)
@@ -316,8 +330,8 @@ def test_unknown_route_names_are_refused():
     with (
         pytest.raises(
             ValueError,
-            match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', "
-            "received forward='winograd'",
+            match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', 'winograd_2x2', "
+            "'winograd_4x4', received forward='winograd'",
         ),
         conv_routes(forward="winograd"),
     ):

@@ -1,0 +1,147 @@
+"""Winograd's minimal filtering transforms F(m×m, 3×3) (Lavin & Gray 2016) and the two
+compiled kernels that apply them to every tile of a batch.
+
+F(m, 3) computes m outputs of a 3-tap correlation from α = m + 2 inputs d with α
+multiplications instead of 3m:
+
+    y = Aᵀ [ (G g) ⊙ (Bᵀ d) ]          Bᵀ (α, α), G (α, 3), Aᵀ (m, α)
+
+and nested in 2-D, for an α×α input tile d and a 3×3 kernel g,
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (m×m outputs from α² products; 9m² directly).
+
+Summed over input channels, the α² products at each transformed position (μ, ν) become
+one matrix product over channels, which is what makes the method fast.
+
+Both kernels work on one row of tiles (ti) of every image at once: the r input rows it
+reads, for all N images, are copied into a zero-padded band, the transform along columns
+runs over whole band rows (contiguous, vectorised), and the transform along rows reads
+each tile's window of the result and writes one value per tile (``winograd_rows``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from cnnlab.ops.conv_routes import winograd_rows as rows
+
+# F(2×2, 3×3): α = 4, 2.25× fewer multiplications than the direct 3×3 convolution.
+_F2 = {
+    "BT": [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    "G": [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+    "AT": [[1, 1, 1, 0], [0, 1, -1, -1]],
+}
+# F(4×4, 3×3): α = 6, 4× fewer multiplications; interpolation points 0, ±1, ±2, ∞.
+_F4 = {
+    "BT": [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    "G": [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    "AT": [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+}
+TILES = {2: _F2, 4: _F4}
+
+
+def matrices(tile, dtype=np.float64):
+    """(Bᵀ (α, α), G (α, 3), Aᵀ (tile, α)) of F(tile×tile, 3×3) in ``dtype``."""
+    found = TILES[tile]
+    return tuple(np.array(found[name], dtype=dtype) for name in ("BT", "G", "AT"))
+
+
+def weight_transform(w, tile):
+    """U (α², C_out, C_in) with U[μα + ν] = (G w[o, c] Gᵀ)[μ, ν], computed in float64."""
+    _, g, _ = matrices(tile)
+    u = np.einsum("mu,nv,ocuv->mnoc", g, g, w.astype(np.float64, copy=False), optimize=True)
+    return np.ascontiguousarray(u.reshape(-1, *w.shape[:2]), dtype=w.dtype)
+
+
+def weight_transform_adjoint(du, tile):
+    """∂L/∂w (C_out, C_in, 3, 3) = Σ_{μν} G[μ, u] G[ν, v] dU[μα + ν] (the adjoint of the above)."""
+    _, g, _ = matrices(tile)
+    alpha = g.shape[0]
+    du64 = du.astype(np.float64, copy=False).reshape(alpha, alpha, *du.shape[1:])
+    return np.einsum("mu,nv,mnoc->ocuv", g, g, du64, optimize=True).astype(du.dtype)
+
+
+def tile_counts(out_h, out_w, tile):
+    """(tiles_h, tiles_w): m×m tiles covering an output of out_h × out_w."""
+    return -(-out_h // tile), -(-out_w // tile)
+
+
+# kinds: the matrix a kernel applies, F(2, 3) (F(4, 3): + 4); gather: Bᵀ or A, scatter: Aᵀ or B
+INPUT, DELTA, OUTPUT, INPUT_GRAD = 0, 1, 2, 3
+
+
+@numba.njit(cache=True)
+def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out):
+    """out[μα + ν, c, t] = Σ_{a, b} X[μ, a] · X[ν, b] · d_t[a, b] for every tile t, X (α, r).
+
+    src (C, N, H, W), channels first; d_t the r×r patch of src[c, n] whose corner is pixel
+    (m·ti − top, m·tj − left), zero outside src; out (α², C, tiles_h·N·tiles_w),
+    tile t = ti·N·tiles_w + n·tiles_w + tj. With X = Bᵀ (r = α, kind INPUT) this is the
+    input transform, with X = A (r = m, kind DELTA) the transform of δ for ∂L/∂w.
+    """
+    chans, n_img, height, width = src.shape
+    alpha = tile + 2
+    r = alpha if kind % 4 == INPUT else tile
+    span = tile * tiles_w + r - tile  # the columns a row of tiles reads, per image
+    copied = min(width, span - left)
+    band = np.zeros((r, n_img, span), src.dtype)  # r rows of every image, zero-padded
+    z = np.empty((alpha, n_img, span), src.dtype)
+    flat_band = band.reshape(r, n_img * span)
+    flat_z = z.reshape(alpha, n_img * span)
+    for c in range(chans):
+        for ti in range(tiles_h):
+            for a in range(r):
+                h = ti * tile + a - top
+                if 0 <= h < height:
+                    for n in range(n_img):
+                        band[a, n, left : left + copied] = src[c, n, h, :copied]
+                else:
+                    band[a] = 0
+            rows.columns(kind, flat_band, flat_z)
+            for mu in range(alpha):
+                rows.tiles(kind, z[mu], tiles_w, out, mu * alpha, c, ti * n_img * tiles_w)
+
+
+@numba.njit(cache=True)
+def scatter_tiles(values, kind, tile, top, left, tiles_h, tiles_w, dst):
+    """The adjoint of ``gather_tiles``: adds Σ_{μν} X[μ, a] · X[ν, b] · values[μα + ν, c, t] to
+    the r×r patch of dst (C, N, H, W) under tile t, dropping what falls outside.
+
+    ``kind`` names Xᵀ: Aᵀ (kind OUTPUT, r = m) makes the output transform Aᵀ M A (tiles do
+    not overlap), B (kind INPUT_GRAD, r = α) ∂L/∂x's B dV Bᵀ, whose overlapping patches add up.
+    """
+    chans, n_img, height, width = dst.shape
+    alpha = tile + 2
+    r = alpha if kind % 4 == INPUT_GRAD else tile
+    span = tile * tiles_w + r - tile
+    copied = min(width, span - left)
+    band = np.empty((r, n_img, span), dst.dtype)
+    z = np.empty((alpha, n_img, span), dst.dtype)
+    flat_band = band.reshape(r, n_img * span)
+    flat_z = z.reshape(alpha, n_img * span)
+    for c in range(chans):
+        for ti in range(tiles_h):
+            z[:] = 0
+            for mu in range(alpha):
+                rows.untiles(kind, values, mu * alpha, c, ti * n_img * tiles_w, tiles_w, z[mu])
+            rows.columns(kind, flat_z, flat_band)
+            for a in range(r):
+                h = ti * tile + a - top
+                if 0 <= h < height:
+                    for n in range(n_img):
+                        dst[c, n, h, :copied] += band[a, n, left : left + copied]
