@@ -56,6 +56,20 @@ WITHOUT_COPIES = ("shifted_gemm", *WINOGRAD_TILES)
 SHIFTED_MIN_CHANNELS = 16
 SHIFTED_MAX_WASTE = 1.2
 
+# Automatic choice of Winograd F(4×4, 3×3) (3×3, stride 1, dilation 1, one group; see
+# _winograd_pays). Measured 2026-12-02, forward+backward, CPU time at one thread (BLAS and
+# numba), because the shared machine's load (5–7 on 2 cores) made 2-thread wall clocks
+# swing 5–10×; the transforms run in parallel over channels like the GEMMs, so the
+# comparison carries over. cnnlab ms (old route → F(4×4)) / torch ms:
+#   fashion 64×32×28×28 → 32: 79.0 → 43.1 / 29.7     fashion 64×64×14×14 → 64: 59.8 → 42.8 / 29.8
+#   go 128×64×19×19 → 64: 224 → 124 / 115           go 128×128×19×19 → 128: 1149 → 334 / 400
+#   vgg 32×128×28×28 → 128: 440 → 186 / 254         conv_b 64×32×14×14 → 64: 26.2 → 26.4 / 13.6
+# F(2×2) lost to F(4×4) on every one; conv_b (few channels, 31% of 4×4 tile pixels wasted
+# at 14×14) is a tie and stays on im2col.
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MAX_WASTE = 1.2
+WINOGRAD_WIDE_CHANNELS = 64
+
 
 class RouteNotApplicableError(CnnlabError, ValueError):
     """A route forced through ``conv_routes``/``pool_routes`` cannot compute this case."""
@@ -197,11 +211,25 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
 
 
 def _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies, why_not) -> str:
+    if why_not["winograd_4x4"] is None and _winograd_pays(x_shape, w_shape, pads):
+        return "winograd_4x4"
     if not shifted_applies:
         return "im2col"
     (hp, wp), (oh, ow), _ = shifted_gemm.frame(x_shape, w_shape, pads, dilation)
     wide = x_shape[1] >= SHIFTED_MIN_CHANNELS and hp * wp <= SHIFTED_MAX_WASTE * oh * ow
     return "shifted_gemm" if wide else "im2col"
+
+
+def _winograd_pays(x_shape, w_shape, pads) -> bool:
+    """F(4×4, 3×3) where it was measured faster than the GEMM routes: both channel counts at
+    least WINOGRAD_MIN_CHANNELS, and either few wasted tile pixels (4×4 tiles over the
+    output, e.g. 1.0 at 28×28, 1.11 at 19×19, 1.31 at 14×14) or many channels."""
+    c_out, c_in = w_shape[:2]
+    if min(c_in, c_out) < WINOGRAD_MIN_CHANNELS:
+        return False
+    oh, ow = conv_shapes.output_shape(x_shape, w_shape, (1, 1), pads, (1, 1))
+    waste = (-(-oh // 4) * 4) * (-(-ow // 4) * 4) / (oh * ow)
+    return waste <= WINOGRAD_MAX_WASTE or min(c_in, c_out) >= WINOGRAD_WIDE_CHANNELS
 
 
 def _automatic_input_grad(x_shape, w_shape, stride, pads, dilation, forward) -> str:

@@ -248,12 +248,34 @@ def test_shifted_gemm_over_many_column_blocks_equals_im2col(monkeypatch):
 
 
 def test_automatic_plan_picks_shifted_gemm_for_wide_frames_only():
-    wide = conv2d_plan((8, 32, 28, 28), (32, 32, 3, 3), padding=1)
+    # 16 output channels: below Winograd's minimum, so the GEMM routes compete
+    wide = conv2d_plan((8, 32, 28, 28), (16, 32, 3, 3), padding=1)
     assert wide == ConvPlan("shifted_gemm", "shifted_gemm", "shifted_gemm", None, None)
     assert conv2d_plan((8, 1, 28, 28), (32, 1, 3, 3), padding=1).forward == "im2col"  # one channel
-    assert conv2d_plan((8, 32, 14, 14), (32, 32, 3, 3), padding=1).forward == "im2col"  # 31% waste
+    assert conv2d_plan((8, 32, 14, 14), (16, 32, 3, 3), padding=1).forward == "im2col"  # 31% waste
+    assert conv2d_plan((8, 32, 60, 60), (32, 32, 5, 5), padding=2).forward == "shifted_gemm"
     assert conv2d_plan((8, 32, 28, 28), (32, 32, 3, 3), stride=2, padding=1).forward == "im2col"
     assert conv2d_plan((8, 32, 28, 28), (32, 16, 3, 3), padding=1, groups=2).forward == "im2col"
+
+
+def test_automatic_plan_picks_winograd_where_it_was_measured_faster():
+    winograd_plan = ConvPlan("winograd_4x4", "winograd_4x4", "winograd_4x4", None, None)
+    for x_shape, c_out in [
+        ((64, 32, 28, 28), 32),  # the fashion net's convolutions
+        ((64, 64, 14, 14), 64),
+        ((128, 64, 19, 19), 64),  # the Go policy net's 3×3 layers
+        ((128, 128, 19, 19), 128),
+        ((32, 128, 28, 28), 128),  # a VGG block
+    ]:
+        assert conv2d_plan(x_shape, (c_out, x_shape[1], 3, 3), padding=1) == winograd_plan
+    # conv_b: 32 channels and 31% of the 4×4 tiles' pixels wasted at 14×14 (measured a tie)
+    assert conv2d_plan((64, 32, 14, 14), (64, 32, 3, 3), padding=1).forward == "im2col"
+    assert conv2d_plan((64, 16, 28, 28), (64, 16, 3, 3), padding=1).forward != "winograd_4x4"
+    for options in ({"stride": 2}, {"dilation": 2}, {"groups": 2}):
+        c_in = 64 // options.get("groups", 1)
+        plan = conv2d_plan((8, 64, 28, 28), (64, c_in, 3, 3), padding=1, **options)
+        assert plan.forward not in ("winograd_2x2", "winograd_4x4")
+    assert conv2d_plan((8, 64, 28, 28), (64, 64, 5, 5), padding=2).forward != "winograd_4x4"
 
 
 def test_automatic_plan_picks_the_smaller_input_grad_buffer():
