@@ -40,42 +40,34 @@ def _kind_matrix(kind):
 
 
 @pytest.mark.parametrize("kind", range(8))
-def test_written_out_rows_equal_their_matrices(kind):
-    matrix = _kind_matrix(kind)
-    rng = np.random.default_rng(kind)
-    s = rng.standard_normal((matrix.shape[1], 11))
-    d = np.empty((matrix.shape[0], 11))
-    winograd_rows.columns(kind, s, d)
-    np.testing.assert_allclose(d, matrix @ s, rtol=1e-13, atol=1e-13)
-
-
-@pytest.mark.parametrize("kind", range(8))
-def test_written_out_tile_transforms_equal_their_matrices(kind):
-    """tiles: X applied to every window z[n, m·tj : m·tj + r]; untiles: Xᵀ added back."""
+def test_written_out_transforms_equal_their_matrices(kind):
+    """down: X along one band column; across: X over one tile's window of columns (for the
+    adjoint kinds, added back into the window), for every image at once."""
     tile = 2 if kind < 4 else 4
     matrix = _kind_matrix(kind)
-    rng = np.random.default_rng(10 + kind)
-    images, tiles_w, channels = 3, 4, 2
-    if kind % 4 in (winograd_transforms.INPUT, winograd_transforms.DELTA):
-        window = matrix.shape[1]
-        z = rng.standard_normal((images, tile * tiles_w + window - tile))
-        out = np.full((matrix.shape[0] + 1, channels, images * tiles_w + 2), np.nan)
-        winograd_rows.tiles(kind, z, tiles_w, out, 1, 1, 2)
-        for n in range(images):
-            for tj in range(tiles_w):
-                expected = matrix @ z[n, tile * tj : tile * tj + window]
-                np.testing.assert_allclose(out[1:, 1, 2 + n * tiles_w + tj], expected, rtol=1e-13)
-        assert np.isnan(out[0]).all() and np.isnan(out[:, 0]).all() and np.isnan(out[:, 1, :2]).all()
-    else:
-        window = matrix.shape[0]
-        values = rng.standard_normal((matrix.shape[1] + 1, channels, images * tiles_w + 2))
-        z = rng.standard_normal((images, tile * tiles_w + window - tile))
+    rng = np.random.default_rng(kind)
+    images, channels = 5, 2
+    rows_out, rows_in = matrix.shape
+    gather = kind % 4 in (winograd_transforms.INPUT, winograd_transforms.DELTA)
+    # down: column 2 of a band (columns, rows, images)
+    band = rng.standard_normal((4, rows_in, images))
+    z = np.full((4, rows_out, images), np.nan)
+    (winograd_rows.down_gather if gather else winograd_rows.down_scatter)(kind, band, 2, z)
+    np.testing.assert_allclose(z[2], matrix @ band[2], rtol=1e-13, atol=1e-13)
+    assert np.isnan(z[[0, 1, 3]]).all()
+    if gather:  # across: the window of columns 1..r of z's row μ = 1 → out[row 1 + ν, c 1, t 3 + n]
+        z = rng.standard_normal((rows_in + 2, 3, images))
+        out = np.full((rows_out + 2, channels, images + 4), np.nan)
+        winograd_rows.across_gather(kind, z, 1, 1, out, 1, 1, 3)
+        expected = matrix @ z[1 : 1 + rows_in, 1, :]
+        np.testing.assert_allclose(out[1 : 1 + rows_out, 1, 3 : 3 + images], expected, rtol=1e-13)
+        assert np.isnan(out[0]).all() and np.isnan(out[:, 0]).all() and np.isnan(out[:, 1, :3]).all()
+    else:  # across: values[row 1 + ν, c 1, t 3 + n] added to the window of columns 1..r
+        values = rng.standard_normal((rows_in + 2, channels, images + 4))
+        z = rng.standard_normal((rows_out + 2, 3, images))
         expected = z.copy()
-        for n in range(images):
-            for tj in range(tiles_w):
-                tile_values = values[1:, 1, 2 + n * tiles_w + tj]
-                expected[n, tile * tj : tile * tj + window] += matrix @ tile_values
-        winograd_rows.untiles(kind, values, 1, 1, 2, tiles_w, z)
+        expected[1 : 1 + rows_out, 1, :] += matrix @ values[1 : 1 + rows_in, 1, 3 : 3 + images]
+        winograd_rows.across_scatter(kind, values, 1, 1, 3, z, 1, 1)
         np.testing.assert_allclose(z, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -92,14 +84,16 @@ def test_scatter_is_the_adjoint_of_gather(tile, pads):
         (winograd_transforms.DELTA, winograd_transforms.OUTPUT, (3, 2, *geometry.out_size), False),
     )
     for gather_kind, scatter_kind, shape, on_input in pairs:
-        src = rng.standard_normal((shape[1], shape[0], *shape[2:]))  # channels first
+        src = rng.standard_normal(shape)
         values = rng.standard_normal((alpha * alpha, shape[1], geometry.count))
         gathered = np.empty_like(values)
         frame = geometry.frame(on_input)
-        winograd_transforms.gather_tiles(src, winograd._kind(tile, gather_kind), *frame, gathered)
-        scattered = np.zeros_like(src)
+        kind = winograd._kind(tile, gather_kind)
+        winograd_transforms.gather_tiles(winograd._images_last(src), kind, *frame, gathered)
+        scattered = np.zeros((shape[1], shape[0], *shape[2:]))  # channels first
         kind = winograd._kind(tile, scatter_kind)
         winograd_transforms.scatter_tiles(values, kind, *frame, scattered)
+        scattered = scattered.transpose(1, 0, 2, 3)
         assert np.sum(gathered * values) == pytest.approx(np.sum(src * scattered), rel=1e-12)
 
 

@@ -78,6 +78,13 @@ def _stacked_matmul(a, b):
     return out
 
 
+def _images_last(a):
+    """(N, C, H, W) → a contiguous (C, H, W, N): the input transform copies each row of every
+    image into its band at once (go 128×64×19×19, F(4×4): 20 → 13 ms CPU time with the
+    transpose at 2.9 ms)."""
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0))
+
+
 def _channels_first(a):
     """(N, C, H, W) → a contiguous (C, N, H, W): the kernels read one channel of every image
     at a time, and in NCHW those rows lie a whole image apart (conv_b, F(2×2): output
@@ -91,7 +98,7 @@ def conv2d_forward(x, w, pads, tile, bias=None):
     alpha = tile + 2
     v = np.empty((alpha * alpha, x.shape[1], geometry.count), dtype=x.dtype)
     kind = _kind(tile, transforms.INPUT)
-    transforms.gather_tiles(_channels_first(x), kind, *geometry.frame(True), v)
+    transforms.gather_tiles(_images_last(x), kind, *geometry.frame(True), v)
     m = _stacked_matmul(transforms.weight_transform(w, tile), v)
     y = np.zeros((w.shape[0], x.shape[0], *geometry.out_size), dtype=x.dtype)
     transforms.scatter_tiles(m, _kind(tile, transforms.OUTPUT), *geometry.frame(False), y)
@@ -104,7 +111,7 @@ def transformed_delta(grad, x_shape, pads, tile):
     alpha = tile + 2
     out = np.empty((alpha * alpha, grad.shape[1], geometry.count), dtype=grad.dtype)
     kind = _kind(tile, transforms.DELTA)
-    transforms.gather_tiles(_channels_first(grad), kind, *geometry.frame(False), out)
+    transforms.gather_tiles(_images_last(grad), kind, *geometry.frame(False), out)
     return out
 
 

@@ -1,14 +1,16 @@
 """Winograd's 1-D transforms F(m, 3) as explicit sums, one function per matrix and use,
 written out from the matrices in ``winograd_transforms`` (and tested equal to them).
 
-``_columns_X(s, d)``: d = X s, combining whole rows (contiguous, so the loop vectorises).
-``_tiles_X``: X applied along each row of z to every tile's window z[n, m·tj : m·tj + r],
-one value per tile into the (α², C, T) tile layout; ``_untiles_X`` is its adjoint, adding
-each tile's values back into its window (overlapping windows add up).
+The kernels keep a tile row's band as band[column, row, image]; every function here runs
+one loop over the images, whose values are contiguous in both operands, so it vectorises.
+``_down_X``: X along one column (the rows of the patch); ``_across_X``: X along the
+columns of one tile (its window of band columns), for every image at once. For the
+adjoint kinds (Aᵀ, B) ``_across_X`` adds a tile's values back into its window, where
+neighbouring windows overlap.
 
-Why written out: the generic loop with the matrix as data (coefficients skipped when zero)
-spent 3–4× the GEMM's time in the transforms (conv_b, F(2×2): 7.4 ms against 3.1 ms);
-constants fold, and multiples are sums (2s = s + s) so float32 stays float32 (numba
+Why written out: a loop with the matrix as data (coefficients skipped when zero) spent
+3–4× the GEMM's time in the transforms (conv_b, F(2×2): 7.4 ms against 3.1 ms); here the
+constants fold, and multiples are sums (2s = s + s), so float32 stays float32 (numba
 would promote an integer coefficient times a float32 to float64).
 """
 
@@ -17,427 +19,361 @@ from __future__ import annotations
 import numba
 
 @numba.njit(cache=True)
-def _columns_bt2(s, d):
-    """d = Bᵀ s: row k of d from the rows of s (F(2, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
-        s1 = s[1, j]
-        s2 = s[2, j]
-        s3 = s[3, j]
-        d[0, j] = s0 - s2
-        d[1, j] = s1 + s2
-        d[2, j] = -s1 + s2
-        d[3, j] = s1 - s3
+def _down_bt2(band, col, z):
+    """z[col, μ, :] = Σ_a Bᵀ[μ, a] band[col, a, :]: the transform along a column."""
+    for n in range(band.shape[2]):
+        s0 = band[col, 0, n]
+        s1 = band[col, 1, n]
+        s2 = band[col, 2, n]
+        s3 = band[col, 3, n]
+        z[col, 0, n] = s0 - s2
+        z[col, 1, n] = s1 + s2
+        z[col, 2, n] = -s1 + s2
+        z[col, 3, n] = s1 - s3
 
 
 @numba.njit(cache=True)
-def _tiles_bt2(z, tiles_w, out, row0, c, t0):
-    """out[row0 + k, c, t0 + n·tiles_w + tj] = (Bᵀ z[n, 2·tj :])[k]: one value per tile."""
-    o0 = out[row0 + 0, c]
-    o1 = out[row0 + 1, c]
-    o2 = out[row0 + 2, c]
-    o3 = out[row0 + 3, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 2 * tj
-            s0 = zn[col + 0]
-            s1 = zn[col + 1]
-            s2 = zn[col + 2]
-            s3 = zn[col + 3]
-            o0[t + tj] = s0 - s2
-            o1[t + tj] = s1 + s2
-            o2[t + tj] = -s1 + s2
-            o3[t + tj] = s1 - s3
+def _across_bt2(z, mu, col, out, row, c, t):
+    """out[row + ν, c, t + n] = Σ_b Bᵀ[ν, b] z[col + b, μ, n]: one tile of every image."""
+    for n in range(z.shape[2]):
+        s0 = z[col + 0, mu, n]
+        s1 = z[col + 1, mu, n]
+        s2 = z[col + 2, mu, n]
+        s3 = z[col + 3, mu, n]
+        out[row + 0, c, t + n] = s0 - s2
+        out[row + 1, c, t + n] = s1 + s2
+        out[row + 2, c, t + n] = -s1 + s2
+        out[row + 3, c, t + n] = s1 - s3
 
 
 @numba.njit(cache=True)
-def _columns_a2(s, d):
-    """d = A s: row k of d from the rows of s (F(2, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
-        s1 = s[1, j]
-        d[0, j] = s0
-        d[1, j] = s0 + s1
-        d[2, j] = s0 - s1
-        d[3, j] = -s1
+def _down_a2(band, col, z):
+    """z[col, μ, :] = Σ_a A[μ, a] band[col, a, :]: the transform along a column."""
+    for n in range(band.shape[2]):
+        s0 = band[col, 0, n]
+        s1 = band[col, 1, n]
+        z[col, 0, n] = s0
+        z[col, 1, n] = s0 + s1
+        z[col, 2, n] = s0 - s1
+        z[col, 3, n] = -s1
 
 
 @numba.njit(cache=True)
-def _tiles_a2(z, tiles_w, out, row0, c, t0):
-    """out[row0 + k, c, t0 + n·tiles_w + tj] = (A z[n, 2·tj :])[k]: one value per tile."""
-    o0 = out[row0 + 0, c]
-    o1 = out[row0 + 1, c]
-    o2 = out[row0 + 2, c]
-    o3 = out[row0 + 3, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 2 * tj
-            s0 = zn[col + 0]
-            s1 = zn[col + 1]
-            o0[t + tj] = s0
-            o1[t + tj] = s0 + s1
-            o2[t + tj] = s0 - s1
-            o3[t + tj] = -s1
+def _across_a2(z, mu, col, out, row, c, t):
+    """out[row + ν, c, t + n] = Σ_b A[ν, b] z[col + b, μ, n]: one tile of every image."""
+    for n in range(z.shape[2]):
+        s0 = z[col + 0, mu, n]
+        s1 = z[col + 1, mu, n]
+        out[row + 0, c, t + n] = s0
+        out[row + 1, c, t + n] = s0 + s1
+        out[row + 2, c, t + n] = s0 - s1
+        out[row + 3, c, t + n] = -s1
 
 
 @numba.njit(cache=True)
-def _columns_at2(s, d):
-    """d = Aᵀ s: row k of d from the rows of s (F(2, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
-        s1 = s[1, j]
-        s2 = s[2, j]
-        s3 = s[3, j]
-        d[0, j] = s0 + s1 + s2
-        d[1, j] = s1 - s2 - s3
+def _across_at2(values, row, c, t, z, mu, col):
+    """z[col + b, μ, n] += Σ_ν Aᵀ[b, ν] values[row + ν, c, t + n]: one tile of every image back."""
+    for n in range(z.shape[2]):
+        s0 = values[row + 0, c, t + n]
+        s1 = values[row + 1, c, t + n]
+        s2 = values[row + 2, c, t + n]
+        s3 = values[row + 3, c, t + n]
+        z[col + 0, mu, n] += s0 + s1 + s2
+        z[col + 1, mu, n] += s1 - s2 - s3
 
 
 @numba.njit(cache=True)
-def _untiles_at2(tiles, row0, c, t0, tiles_w, z):
-    """z[n, 2·tj + k] += (Aᵀ tiles[row0 :, c, tile])[k], tile = t0 + n·tiles_w + tj."""
-    v0 = tiles[row0 + 0, c]
-    v1 = tiles[row0 + 1, c]
-    v2 = tiles[row0 + 2, c]
-    v3 = tiles[row0 + 3, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 2 * tj
-            s0 = v0[t + tj]
-            s1 = v1[t + tj]
-            s2 = v2[t + tj]
-            s3 = v3[t + tj]
-            zn[col + 0] += s0 + s1 + s2
-            zn[col + 1] += s1 - s2 - s3
+def _down_at2(z, col, band):
+    """band[col, a, :] = Σ_μ Aᵀ[a, μ] z[col, μ, :]: the transform along a column."""
+    for n in range(z.shape[2]):
+        s0 = z[col, 0, n]
+        s1 = z[col, 1, n]
+        s2 = z[col, 2, n]
+        s3 = z[col, 3, n]
+        band[col, 0, n] = s0 + s1 + s2
+        band[col, 1, n] = s1 - s2 - s3
 
 
 @numba.njit(cache=True)
-def _columns_b2(s, d):
-    """d = B s: row k of d from the rows of s (F(2, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
-        s1 = s[1, j]
-        s2 = s[2, j]
-        s3 = s[3, j]
-        d[0, j] = s0
-        d[1, j] = s1 - s2 + s3
-        d[2, j] = -s0 + s1 + s2
-        d[3, j] = -s3
+def _across_b2(values, row, c, t, z, mu, col):
+    """z[col + b, μ, n] += Σ_ν B[b, ν] values[row + ν, c, t + n]: one tile of every image back."""
+    for n in range(z.shape[2]):
+        s0 = values[row + 0, c, t + n]
+        s1 = values[row + 1, c, t + n]
+        s2 = values[row + 2, c, t + n]
+        s3 = values[row + 3, c, t + n]
+        z[col + 0, mu, n] += s0
+        z[col + 1, mu, n] += s1 - s2 + s3
+        z[col + 2, mu, n] += -s0 + s1 + s2
+        z[col + 3, mu, n] += -s3
 
 
 @numba.njit(cache=True)
-def _untiles_b2(tiles, row0, c, t0, tiles_w, z):
-    """z[n, 2·tj + k] += (B tiles[row0 :, c, tile])[k], tile = t0 + n·tiles_w + tj."""
-    v0 = tiles[row0 + 0, c]
-    v1 = tiles[row0 + 1, c]
-    v2 = tiles[row0 + 2, c]
-    v3 = tiles[row0 + 3, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 2 * tj
-            s0 = v0[t + tj]
-            s1 = v1[t + tj]
-            s2 = v2[t + tj]
-            s3 = v3[t + tj]
-            zn[col + 0] += s0
-            zn[col + 1] += s1 - s2 + s3
-            zn[col + 2] += -s0 + s1 + s2
-            zn[col + 3] += -s3
+def _down_b2(z, col, band):
+    """band[col, a, :] = Σ_μ B[a, μ] z[col, μ, :]: the transform along a column."""
+    for n in range(z.shape[2]):
+        s0 = z[col, 0, n]
+        s1 = z[col, 1, n]
+        s2 = z[col, 2, n]
+        s3 = z[col, 3, n]
+        band[col, 0, n] = s0
+        band[col, 1, n] = s1 - s2 + s3
+        band[col, 2, n] = -s0 + s1 + s2
+        band[col, 3, n] = -s3
 
 
 @numba.njit(cache=True)
-def _columns_bt4(s, d):
-    """d = Bᵀ s: row k of d from the rows of s (F(4, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
+def _down_bt4(band, col, z):
+    """z[col, μ, :] = Σ_a Bᵀ[μ, a] band[col, a, :]: the transform along a column."""
+    for n in range(band.shape[2]):
+        s0 = band[col, 0, n]
         s0x2 = s0 + s0
         s0x4 = s0x2 + s0x2
-        s1 = s[1, j]
+        s1 = band[col, 1, n]
         s1x2 = s1 + s1
         s1x4 = s1x2 + s1x2
-        s2 = s[2, j]
+        s2 = band[col, 2, n]
         s2x2 = s2 + s2
         s2x4 = s2x2 + s2x2
         s2x5 = s2x4 + s2
-        s3 = s[3, j]
+        s3 = band[col, 3, n]
         s3x2 = s3 + s3
         s3x4 = s3x2 + s3x2
         s3x5 = s3x4 + s3
-        s4 = s[4, j]
-        s5 = s[5, j]
-        d[0, j] = s0x4 - s2x5 + s4
-        d[1, j] = -s1x4 - s2x4 + s3 + s4
-        d[2, j] = s1x4 - s2x4 - s3 + s4
-        d[3, j] = -s1x2 - s2 + s3x2 + s4
-        d[4, j] = s1x2 - s2 - s3x2 + s4
-        d[5, j] = s1x4 - s3x5 + s5
+        s4 = band[col, 4, n]
+        s5 = band[col, 5, n]
+        z[col, 0, n] = s0x4 - s2x5 + s4
+        z[col, 1, n] = -s1x4 - s2x4 + s3 + s4
+        z[col, 2, n] = s1x4 - s2x4 - s3 + s4
+        z[col, 3, n] = -s1x2 - s2 + s3x2 + s4
+        z[col, 4, n] = s1x2 - s2 - s3x2 + s4
+        z[col, 5, n] = s1x4 - s3x5 + s5
 
 
 @numba.njit(cache=True)
-def _tiles_bt4(z, tiles_w, out, row0, c, t0):
-    """out[row0 + k, c, t0 + n·tiles_w + tj] = (Bᵀ z[n, 4·tj :])[k]: one value per tile."""
-    o0 = out[row0 + 0, c]
-    o1 = out[row0 + 1, c]
-    o2 = out[row0 + 2, c]
-    o3 = out[row0 + 3, c]
-    o4 = out[row0 + 4, c]
-    o5 = out[row0 + 5, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 4 * tj
-            s0 = zn[col + 0]
-            s0x2 = s0 + s0
-            s0x4 = s0x2 + s0x2
-            s1 = zn[col + 1]
-            s1x2 = s1 + s1
-            s1x4 = s1x2 + s1x2
-            s2 = zn[col + 2]
-            s2x2 = s2 + s2
-            s2x4 = s2x2 + s2x2
-            s2x5 = s2x4 + s2
-            s3 = zn[col + 3]
-            s3x2 = s3 + s3
-            s3x4 = s3x2 + s3x2
-            s3x5 = s3x4 + s3
-            s4 = zn[col + 4]
-            s5 = zn[col + 5]
-            o0[t + tj] = s0x4 - s2x5 + s4
-            o1[t + tj] = -s1x4 - s2x4 + s3 + s4
-            o2[t + tj] = s1x4 - s2x4 - s3 + s4
-            o3[t + tj] = -s1x2 - s2 + s3x2 + s4
-            o4[t + tj] = s1x2 - s2 - s3x2 + s4
-            o5[t + tj] = s1x4 - s3x5 + s5
-
-
-@numba.njit(cache=True)
-def _columns_a4(s, d):
-    """d = A s: row k of d from the rows of s (F(4, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
-        s1 = s[1, j]
+def _across_bt4(z, mu, col, out, row, c, t):
+    """out[row + ν, c, t + n] = Σ_b Bᵀ[ν, b] z[col + b, μ, n]: one tile of every image."""
+    for n in range(z.shape[2]):
+        s0 = z[col + 0, mu, n]
+        s0x2 = s0 + s0
+        s0x4 = s0x2 + s0x2
+        s1 = z[col + 1, mu, n]
         s1x2 = s1 + s1
-        s2 = s[2, j]
+        s1x4 = s1x2 + s1x2
+        s2 = z[col + 2, mu, n]
         s2x2 = s2 + s2
         s2x4 = s2x2 + s2x2
-        s3 = s[3, j]
+        s2x5 = s2x4 + s2
+        s3 = z[col + 3, mu, n]
         s3x2 = s3 + s3
         s3x4 = s3x2 + s3x2
-        s3x8 = s3x4 + s3x4
-        d[0, j] = s0
-        d[1, j] = s0 + s1 + s2 + s3
-        d[2, j] = s0 - s1 + s2 - s3
-        d[3, j] = s0 + s1x2 + s2x4 + s3x8
-        d[4, j] = s0 - s1x2 + s2x4 - s3x8
-        d[5, j] = s3
+        s3x5 = s3x4 + s3
+        s4 = z[col + 4, mu, n]
+        s5 = z[col + 5, mu, n]
+        out[row + 0, c, t + n] = s0x4 - s2x5 + s4
+        out[row + 1, c, t + n] = -s1x4 - s2x4 + s3 + s4
+        out[row + 2, c, t + n] = s1x4 - s2x4 - s3 + s4
+        out[row + 3, c, t + n] = -s1x2 - s2 + s3x2 + s4
+        out[row + 4, c, t + n] = s1x2 - s2 - s3x2 + s4
+        out[row + 5, c, t + n] = s1x4 - s3x5 + s5
 
 
 @numba.njit(cache=True)
-def _tiles_a4(z, tiles_w, out, row0, c, t0):
-    """out[row0 + k, c, t0 + n·tiles_w + tj] = (A z[n, 4·tj :])[k]: one value per tile."""
-    o0 = out[row0 + 0, c]
-    o1 = out[row0 + 1, c]
-    o2 = out[row0 + 2, c]
-    o3 = out[row0 + 3, c]
-    o4 = out[row0 + 4, c]
-    o5 = out[row0 + 5, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 4 * tj
-            s0 = zn[col + 0]
-            s1 = zn[col + 1]
-            s1x2 = s1 + s1
-            s2 = zn[col + 2]
-            s2x2 = s2 + s2
-            s2x4 = s2x2 + s2x2
-            s3 = zn[col + 3]
-            s3x2 = s3 + s3
-            s3x4 = s3x2 + s3x2
-            s3x8 = s3x4 + s3x4
-            o0[t + tj] = s0
-            o1[t + tj] = s0 + s1 + s2 + s3
-            o2[t + tj] = s0 - s1 + s2 - s3
-            o3[t + tj] = s0 + s1x2 + s2x4 + s3x8
-            o4[t + tj] = s0 - s1x2 + s2x4 - s3x8
-            o5[t + tj] = s3
-
-
-@numba.njit(cache=True)
-def _columns_at4(s, d):
-    """d = Aᵀ s: row k of d from the rows of s (F(4, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
-        s1 = s[1, j]
-        s2 = s[2, j]
-        s3 = s[3, j]
+def _down_a4(band, col, z):
+    """z[col, μ, :] = Σ_a A[μ, a] band[col, a, :]: the transform along a column."""
+    for n in range(band.shape[2]):
+        s0 = band[col, 0, n]
+        s1 = band[col, 1, n]
+        s1x2 = s1 + s1
+        s2 = band[col, 2, n]
+        s2x2 = s2 + s2
+        s2x4 = s2x2 + s2x2
+        s3 = band[col, 3, n]
         s3x2 = s3 + s3
         s3x4 = s3x2 + s3x2
         s3x8 = s3x4 + s3x4
-        s4 = s[4, j]
+        z[col, 0, n] = s0
+        z[col, 1, n] = s0 + s1 + s2 + s3
+        z[col, 2, n] = s0 - s1 + s2 - s3
+        z[col, 3, n] = s0 + s1x2 + s2x4 + s3x8
+        z[col, 4, n] = s0 - s1x2 + s2x4 - s3x8
+        z[col, 5, n] = s3
+
+
+@numba.njit(cache=True)
+def _across_a4(z, mu, col, out, row, c, t):
+    """out[row + ν, c, t + n] = Σ_b A[ν, b] z[col + b, μ, n]: one tile of every image."""
+    for n in range(z.shape[2]):
+        s0 = z[col + 0, mu, n]
+        s1 = z[col + 1, mu, n]
+        s1x2 = s1 + s1
+        s2 = z[col + 2, mu, n]
+        s2x2 = s2 + s2
+        s2x4 = s2x2 + s2x2
+        s3 = z[col + 3, mu, n]
+        s3x2 = s3 + s3
+        s3x4 = s3x2 + s3x2
+        s3x8 = s3x4 + s3x4
+        out[row + 0, c, t + n] = s0
+        out[row + 1, c, t + n] = s0 + s1 + s2 + s3
+        out[row + 2, c, t + n] = s0 - s1 + s2 - s3
+        out[row + 3, c, t + n] = s0 + s1x2 + s2x4 + s3x8
+        out[row + 4, c, t + n] = s0 - s1x2 + s2x4 - s3x8
+        out[row + 5, c, t + n] = s3
+
+
+@numba.njit(cache=True)
+def _across_at4(values, row, c, t, z, mu, col):
+    """z[col + b, μ, n] += Σ_ν Aᵀ[b, ν] values[row + ν, c, t + n]: one tile of every image back."""
+    for n in range(z.shape[2]):
+        s0 = values[row + 0, c, t + n]
+        s1 = values[row + 1, c, t + n]
+        s2 = values[row + 2, c, t + n]
+        s3 = values[row + 3, c, t + n]
+        s3x2 = s3 + s3
+        s3x4 = s3x2 + s3x2
+        s3x8 = s3x4 + s3x4
+        s4 = values[row + 4, c, t + n]
         s4x2 = s4 + s4
         s4x4 = s4x2 + s4x2
         s4x8 = s4x4 + s4x4
-        s5 = s[5, j]
-        d[0, j] = s0 + s1 + s2 + s3 + s4
-        d[1, j] = s1 - s2 + s3x2 - s4x2
-        d[2, j] = s1 + s2 + s3x4 + s4x4
-        d[3, j] = s1 - s2 + s3x8 - s4x8 + s5
+        s5 = values[row + 5, c, t + n]
+        z[col + 0, mu, n] += s0 + s1 + s2 + s3 + s4
+        z[col + 1, mu, n] += s1 - s2 + s3x2 - s4x2
+        z[col + 2, mu, n] += s1 + s2 + s3x4 + s4x4
+        z[col + 3, mu, n] += s1 - s2 + s3x8 - s4x8 + s5
 
 
 @numba.njit(cache=True)
-def _untiles_at4(tiles, row0, c, t0, tiles_w, z):
-    """z[n, 4·tj + k] += (Aᵀ tiles[row0 :, c, tile])[k], tile = t0 + n·tiles_w + tj."""
-    v0 = tiles[row0 + 0, c]
-    v1 = tiles[row0 + 1, c]
-    v2 = tiles[row0 + 2, c]
-    v3 = tiles[row0 + 3, c]
-    v4 = tiles[row0 + 4, c]
-    v5 = tiles[row0 + 5, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 4 * tj
-            s0 = v0[t + tj]
-            s1 = v1[t + tj]
-            s2 = v2[t + tj]
-            s3 = v3[t + tj]
-            s3x2 = s3 + s3
-            s3x4 = s3x2 + s3x2
-            s3x8 = s3x4 + s3x4
-            s4 = v4[t + tj]
-            s4x2 = s4 + s4
-            s4x4 = s4x2 + s4x2
-            s4x8 = s4x4 + s4x4
-            s5 = v5[t + tj]
-            zn[col + 0] += s0 + s1 + s2 + s3 + s4
-            zn[col + 1] += s1 - s2 + s3x2 - s4x2
-            zn[col + 2] += s1 + s2 + s3x4 + s4x4
-            zn[col + 3] += s1 - s2 + s3x8 - s4x8 + s5
+def _down_at4(z, col, band):
+    """band[col, a, :] = Σ_μ Aᵀ[a, μ] z[col, μ, :]: the transform along a column."""
+    for n in range(z.shape[2]):
+        s0 = z[col, 0, n]
+        s1 = z[col, 1, n]
+        s2 = z[col, 2, n]
+        s3 = z[col, 3, n]
+        s3x2 = s3 + s3
+        s3x4 = s3x2 + s3x2
+        s3x8 = s3x4 + s3x4
+        s4 = z[col, 4, n]
+        s4x2 = s4 + s4
+        s4x4 = s4x2 + s4x2
+        s4x8 = s4x4 + s4x4
+        s5 = z[col, 5, n]
+        band[col, 0, n] = s0 + s1 + s2 + s3 + s4
+        band[col, 1, n] = s1 - s2 + s3x2 - s4x2
+        band[col, 2, n] = s1 + s2 + s3x4 + s4x4
+        band[col, 3, n] = s1 - s2 + s3x8 - s4x8 + s5
 
 
 @numba.njit(cache=True)
-def _columns_b4(s, d):
-    """d = B s: row k of d from the rows of s (F(4, 3))."""
-    for j in range(s.shape[1]):
-        s0 = s[0, j]
+def _across_b4(values, row, c, t, z, mu, col):
+    """z[col + b, μ, n] += Σ_ν B[b, ν] values[row + ν, c, t + n]: one tile of every image back."""
+    for n in range(z.shape[2]):
+        s0 = values[row + 0, c, t + n]
         s0x2 = s0 + s0
         s0x4 = s0x2 + s0x2
         s0x5 = s0x4 + s0
-        s1 = s[1, j]
+        s1 = values[row + 1, c, t + n]
         s1x2 = s1 + s1
         s1x4 = s1x2 + s1x2
-        s2 = s[2, j]
+        s2 = values[row + 2, c, t + n]
         s2x2 = s2 + s2
         s2x4 = s2x2 + s2x2
-        s3 = s[3, j]
+        s3 = values[row + 3, c, t + n]
         s3x2 = s3 + s3
-        s4 = s[4, j]
+        s4 = values[row + 4, c, t + n]
         s4x2 = s4 + s4
-        s5 = s[5, j]
+        s5 = values[row + 5, c, t + n]
         s5x2 = s5 + s5
         s5x4 = s5x2 + s5x2
         s5x5 = s5x4 + s5
-        d[0, j] = s0x4
-        d[1, j] = -s1x4 + s2x4 - s3x2 + s4x2 + s5x4
-        d[2, j] = -s0x5 - s1x4 - s2x4 - s3 - s4
-        d[3, j] = s1 - s2 + s3x2 - s4x2 - s5x5
-        d[4, j] = s0 + s1 + s2 + s3 + s4
-        d[5, j] = s5
+        z[col + 0, mu, n] += s0x4
+        z[col + 1, mu, n] += -s1x4 + s2x4 - s3x2 + s4x2 + s5x4
+        z[col + 2, mu, n] += -s0x5 - s1x4 - s2x4 - s3 - s4
+        z[col + 3, mu, n] += s1 - s2 + s3x2 - s4x2 - s5x5
+        z[col + 4, mu, n] += s0 + s1 + s2 + s3 + s4
+        z[col + 5, mu, n] += s5
 
 
 @numba.njit(cache=True)
-def _untiles_b4(tiles, row0, c, t0, tiles_w, z):
-    """z[n, 4·tj + k] += (B tiles[row0 :, c, tile])[k], tile = t0 + n·tiles_w + tj."""
-    v0 = tiles[row0 + 0, c]
-    v1 = tiles[row0 + 1, c]
-    v2 = tiles[row0 + 2, c]
-    v3 = tiles[row0 + 3, c]
-    v4 = tiles[row0 + 4, c]
-    v5 = tiles[row0 + 5, c]
-    for n in range(z.shape[0]):
-        t = t0 + n * tiles_w
-        zn = z[n]
-        for tj in range(tiles_w):
-            col = 4 * tj
-            s0 = v0[t + tj]
-            s0x2 = s0 + s0
-            s0x4 = s0x2 + s0x2
-            s0x5 = s0x4 + s0
-            s1 = v1[t + tj]
-            s1x2 = s1 + s1
-            s1x4 = s1x2 + s1x2
-            s2 = v2[t + tj]
-            s2x2 = s2 + s2
-            s2x4 = s2x2 + s2x2
-            s3 = v3[t + tj]
-            s3x2 = s3 + s3
-            s4 = v4[t + tj]
-            s4x2 = s4 + s4
-            s5 = v5[t + tj]
-            s5x2 = s5 + s5
-            s5x4 = s5x2 + s5x2
-            s5x5 = s5x4 + s5
-            zn[col + 0] += s0x4
-            zn[col + 1] += -s1x4 + s2x4 - s3x2 + s4x2 + s5x4
-            zn[col + 2] += -s0x5 - s1x4 - s2x4 - s3 - s4
-            zn[col + 3] += s1 - s2 + s3x2 - s4x2 - s5x5
-            zn[col + 4] += s0 + s1 + s2 + s3 + s4
-            zn[col + 5] += s5
+def _down_b4(z, col, band):
+    """band[col, a, :] = Σ_μ B[a, μ] z[col, μ, :]: the transform along a column."""
+    for n in range(z.shape[2]):
+        s0 = z[col, 0, n]
+        s0x2 = s0 + s0
+        s0x4 = s0x2 + s0x2
+        s0x5 = s0x4 + s0
+        s1 = z[col, 1, n]
+        s1x2 = s1 + s1
+        s1x4 = s1x2 + s1x2
+        s2 = z[col, 2, n]
+        s2x2 = s2 + s2
+        s2x4 = s2x2 + s2x2
+        s3 = z[col, 3, n]
+        s3x2 = s3 + s3
+        s4 = z[col, 4, n]
+        s4x2 = s4 + s4
+        s5 = z[col, 5, n]
+        s5x2 = s5 + s5
+        s5x4 = s5x2 + s5x2
+        s5x5 = s5x4 + s5
+        band[col, 0, n] = s0x4
+        band[col, 1, n] = -s1x4 + s2x4 - s3x2 + s4x2 + s5x4
+        band[col, 2, n] = -s0x5 - s1x4 - s2x4 - s3 - s4
+        band[col, 3, n] = s1 - s2 + s3x2 - s4x2 - s5x5
+        band[col, 4, n] = s0 + s1 + s2 + s3 + s4
+        band[col, 5, n] = s5
 
 
 @numba.njit(cache=True)
-def columns(kind, s, d):
-    """d = X s for the matrix ``kind`` names: 0–3 Bᵀ, A, Aᵀ, B of F(2, 3); 4–7 of F(4, 3)."""
+def down_gather(kind, band, col, z):
+    """``_down_X`` for kind 0 (Bᵀ of F(2, 3)), 1 (A), 4 (Bᵀ of F(4, 3)) or 5 (A)."""
     if kind == 0:
-        _columns_bt2(s, d)
+        _down_bt2(band, col, z)
     elif kind == 1:
-        _columns_a2(s, d)
-    elif kind == 2:
-        _columns_at2(s, d)
-    elif kind == 3:
-        _columns_b2(s, d)
+        _down_a2(band, col, z)
     elif kind == 4:
-        _columns_bt4(s, d)
-    elif kind == 5:
-        _columns_a4(s, d)
-    elif kind == 6:
-        _columns_at4(s, d)
+        _down_bt4(band, col, z)
     else:
-        _columns_b4(s, d)
+        _down_a4(band, col, z)
 
 
 @numba.njit(cache=True)
-def tiles(kind, z, tiles_w, out, row0, c, t0):
-    """``_tiles_X`` for kind 0 (Bᵀ, F(2, 3)), 1 (A), 4 (Bᵀ, F(4, 3)) or 5 (A)."""
+def across_gather(kind, z, mu, col, out, row, c, t):
+    """``_across_X`` for kind 0, 1, 4 or 5 (as ``down_gather``)."""
     if kind == 0:
-        _tiles_bt2(z, tiles_w, out, row0, c, t0)
+        _across_bt2(z, mu, col, out, row, c, t)
     elif kind == 1:
-        _tiles_a2(z, tiles_w, out, row0, c, t0)
+        _across_a2(z, mu, col, out, row, c, t)
     elif kind == 4:
-        _tiles_bt4(z, tiles_w, out, row0, c, t0)
+        _across_bt4(z, mu, col, out, row, c, t)
     else:
-        _tiles_a4(z, tiles_w, out, row0, c, t0)
+        _across_a4(z, mu, col, out, row, c, t)
 
 
 @numba.njit(cache=True)
-def untiles(kind, values, row0, c, t0, tiles_w, z):
-    """``_untiles_X`` for kind 2 (Aᵀ, F(2, 3)), 3 (B), 6 (Aᵀ, F(4, 3)) or 7 (B)."""
+def across_scatter(kind, values, row, c, t, z, mu, col):
+    """``_across_X`` for kind 2 (Aᵀ of F(2, 3)), 3 (B), 6 (Aᵀ of F(4, 3)) or 7 (B)."""
     if kind == 2:
-        _untiles_at2(values, row0, c, t0, tiles_w, z)
+        _across_at2(values, row, c, t, z, mu, col)
     elif kind == 3:
-        _untiles_b2(values, row0, c, t0, tiles_w, z)
+        _across_b2(values, row, c, t, z, mu, col)
     elif kind == 6:
-        _untiles_at4(values, row0, c, t0, tiles_w, z)
+        _across_at4(values, row, c, t, z, mu, col)
     else:
-        _untiles_b4(values, row0, c, t0, tiles_w, z)
+        _across_b4(values, row, c, t, z, mu, col)
+
+
+@numba.njit(cache=True)
+def down_scatter(kind, z, col, band):
+    """``_down_X`` for kind 2, 3, 6 or 7 (as ``across_scatter``)."""
+    if kind == 2:
+        _down_at2(z, col, band)
+    elif kind == 3:
+        _down_b2(z, col, band)
+    elif kind == 6:
+        _down_at4(z, col, band)
+    else:
+        _down_b4(z, col, band)
+

@@ -14,9 +14,9 @@ Summed over input channels, the α² products at each transformed position (μ, 
 one matrix product over channels, which is what makes the method fast.
 
 Both kernels work on one row of tiles (ti) of every image at once: the r input rows it
-reads, for all N images, are copied into a zero-padded band, the transform along columns
-runs over whole band rows (contiguous, vectorised), and the transform along rows reads
-each tile's window of the result and writes one value per tile (``winograd_rows``).
+reads are copied into a zero-padded band[column, row, image], so that every step of the
+transform (``winograd_rows``) is a loop over the images with contiguous operands, which
+vectorises, and tile (ti, tj) of all N images lands in N consecutive columns of out.
 """
 
 from __future__ import annotations
@@ -92,32 +92,33 @@ INPUT, DELTA, OUTPUT, INPUT_GRAD = 0, 1, 2, 3
 def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out):
     """out[μα + ν, c, t] = Σ_{a, b} X[μ, a] · X[ν, b] · d_t[a, b] for every tile t, X (α, r).
 
-    src (C, N, H, W), channels first; d_t the r×r patch of src[c, n] whose corner is pixel
-    (m·ti − top, m·tj − left), zero outside src; out (α², C, tiles_h·N·tiles_w),
-    tile t = ti·N·tiles_w + n·tiles_w + tj. With X = Bᵀ (r = α, kind INPUT) this is the
-    input transform, with X = A (r = m, kind DELTA) the transform of δ for ∂L/∂w.
+    src (C, H, W, N), images last; d_t the r×r patch of src[c, :, :, n] whose corner is pixel
+    (m·ti − top, m·tj − left), zero outside src; out (α², C, tiles_h·tiles_w·N),
+    tile t = (ti·tiles_w + tj)·N + n. With X = Bᵀ (r = α, kind INPUT) this is the input
+    transform, with X = A (r = m, kind DELTA) the transform of δ for ∂L/∂w.
     """
-    chans, n_img, height, width = src.shape
+    chans, height, width, n_img = src.shape
     alpha = tile + 2
     r = alpha if kind % 4 == INPUT else tile
-    span = tile * tiles_w + r - tile  # the columns a row of tiles reads, per image
+    span = tile * tiles_w + r - tile  # the padded columns a row of tiles reads
     copied = min(width, span - left)
     for c in numba.prange(chans):
-        band = np.zeros((r, n_img, span), src.dtype)  # r rows of every image, zero-padded
-        z = np.empty((alpha, n_img, span), src.dtype)
-        flat_band = band.reshape(r, n_img * span)
-        flat_z = z.reshape(alpha, n_img * span)
+        band = np.zeros((span, r, n_img), src.dtype)  # band[column, row, image], zero-padded
+        z = np.empty((span, alpha, n_img), src.dtype)
         for ti in range(tiles_h):
             for a in range(r):
                 h = ti * tile + a - top
                 if 0 <= h < height:
-                    for n in range(n_img):
-                        band[a, n, left : left + copied] = src[c, n, h, :copied]
+                    for w in range(copied):
+                        band[left + w, a] = src[c, h, w]
                 else:
-                    band[a] = 0
-            rows.columns(kind, flat_band, flat_z)
-            for mu in range(alpha):
-                rows.tiles(kind, z[mu], tiles_w, out, mu * alpha, c, ti * n_img * tiles_w)
+                    band[:, a, :] = 0
+            for col in range(span):
+                rows.down_gather(kind, band, col, z)
+            for tj in range(tiles_w):
+                t = (ti * tiles_w + tj) * n_img
+                for mu in range(alpha):
+                    rows.across_gather(kind, z, mu, tile * tj, out, mu * alpha, c, t)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -134,17 +135,19 @@ def scatter_tiles(values, kind, tile, top, left, tiles_h, tiles_w, dst):
     span = tile * tiles_w + r - tile
     copied = min(width, span - left)
     for c in numba.prange(chans):
-        band = np.empty((r, n_img, span), dst.dtype)
-        z = np.empty((alpha, n_img, span), dst.dtype)
-        flat_band = band.reshape(r, n_img * span)
-        flat_z = z.reshape(alpha, n_img * span)
+        band = np.empty((span, r, n_img), dst.dtype)
+        z = np.empty((span, alpha, n_img), dst.dtype)
         for ti in range(tiles_h):
             z[:] = 0
-            for mu in range(alpha):
-                rows.untiles(kind, values, mu * alpha, c, ti * n_img * tiles_w, tiles_w, z[mu])
-            rows.columns(kind, flat_z, flat_band)
+            for tj in range(tiles_w):
+                t = (ti * tiles_w + tj) * n_img
+                for mu in range(alpha):
+                    rows.across_scatter(kind, values, mu * alpha, c, t, z, mu, tile * tj)
+            for col in range(span):
+                rows.down_scatter(kind, z, col, band)
             for a in range(r):
                 h = ti * tile + a - top
                 if 0 <= h < height:
                     for n in range(n_img):
-                        dst[c, n, h, :copied] += band[a, n, left : left + copied]
+                        for w in range(copied):
+                            dst[c, n, h, w] += band[left + w, a, n]
