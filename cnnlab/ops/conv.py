@@ -50,11 +50,15 @@ WITHOUT_COPIES = ("shifted_gemm", *WINOGRAD_TILES)
 
 # Automatic choice of the shifted-GEMM route (stride 1, one group): when the input has
 # enough channels and the padded frame adds few wasted columns (Hp·Wp / (OH·OW), e.g.
-# 1.15 for 28×28 with padding 1, 1.31 for 14×14). Measured on the fashion model's
-# layers: 28×28×32 → 32 fwd 66 → 44 ms, bwd 119 → 87 ms; at 14×14 or with few input
-# channels im2col was as fast or faster.
+# 1.15 for 28×28 with padding 1, 1.22 for 19×19, 1.31 for 14×14). Measured on the fashion
+# model's layers: 28×28×32 → 32 fwd 66 → 44 ms, bwd 119 → 87 ms; at 14×14 or with few
+# input channels im2col was as fast or faster. Re-measured with OpenBLAS's SkylakeX kernel
+# (2026-12-02, CPU time at one thread, im2col → shifted, fwd+bwd unless said): 14×14
+# (conv_b) 26.2 → 32.2 ms, 28×28×24 → 24 59.0 → 52.3, 19×19×16 → 16 36.1 → 30.4, 19×19×128
+# 1149 → 780, 19×19×64 forward 101 → 70; the Go net's 5×5 layer (19×19, waste 1.47) 643 → 717.
+# Hence 1.25: 19×19 with padding 1 joins, 14×14 stays on im2col.
 SHIFTED_MIN_CHANNELS = 16
-SHIFTED_MAX_WASTE = 1.2
+SHIFTED_MAX_WASTE = 1.25
 
 # Automatic choice of Winograd F(4×4, 3×3) (3×3, stride 1, dilation 1, one group; see
 # _winograd_pays). Measured 2026-12-02, forward+backward, CPU time at one thread (BLAS and

@@ -254,6 +254,8 @@ def test_automatic_plan_picks_shifted_gemm_for_wide_frames_only():
     assert conv2d_plan((8, 1, 28, 28), (32, 1, 3, 3), padding=1).forward == "im2col"  # one channel
     assert conv2d_plan((8, 32, 14, 14), (16, 32, 3, 3), padding=1).forward == "im2col"  # 31% waste
     assert conv2d_plan((8, 32, 60, 60), (32, 32, 5, 5), padding=2).forward == "shifted_gemm"
+    assert conv2d_plan((8, 16, 19, 19), (16, 16, 3, 3), padding=1).forward == "shifted_gemm"  # 1.22
+    assert conv2d_plan((8, 48, 19, 19), (64, 48, 5, 5), padding=2).forward == "im2col"  # 1.47
     assert conv2d_plan((8, 32, 28, 28), (32, 32, 3, 3), stride=2, padding=1).forward == "im2col"
     assert conv2d_plan((8, 32, 28, 28), (32, 16, 3, 3), padding=1, groups=2).forward == "im2col"
 
