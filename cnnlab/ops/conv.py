@@ -237,8 +237,9 @@ def _winograd_pays(x_shape, w_shape, pads) -> bool:
 
 
 def _automatic_input_grad(x_shape, w_shape, stride, pads, dilation, forward) -> str:
-    """The shifted or Winograd forward's own ∂L/∂x, else whichever of col2im and the full convolution has
-    the smaller buffer: C_in·K_h·K_w × N·OH·OW against C_out·K_h·K_w × N × the read area."""
+    """The shifted or Winograd forward's own ∂L/∂x, else whichever of col2im and the full
+    convolution has the smaller buffer: C_in·K_h·K_w × N·OH·OW against C_out·K_h·K_w × N ×
+    the read area."""
     if forward in WITHOUT_COPIES:
         return forward
     c_out, _, kh, kw = w_shape

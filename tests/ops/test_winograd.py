@@ -18,7 +18,10 @@ def _correlate_valid(d, g):
     """The direct 2-D cross-correlation of d with g, valid part only."""
     out_h, out_w = d.shape[0] - g.shape[0] + 1, d.shape[1] - g.shape[1] + 1
     return np.array(
-        [[np.sum(d[i : i + 3, j : j + 3] * g) for j in range(out_w)] for i in range(out_h)]
+        [
+            [np.sum(d[i : i + 3, j : j + 3] * g) for j in range(out_w)]
+            for i in range(out_h)
+        ]
     )
 
 
@@ -43,7 +46,6 @@ def _kind_matrix(kind):
 def test_written_out_transforms_equal_their_matrices(kind):
     """down: X along one band column; across: X over one tile's window of columns (for the
     adjoint kinds, added back into the window), for every image at once."""
-    tile = 2 if kind < 4 else 4
     matrix = _kind_matrix(kind)
     rng = np.random.default_rng(kind)
     images, channels = 5, 2
@@ -52,7 +54,9 @@ def test_written_out_transforms_equal_their_matrices(kind):
     # down: column 2 of a band (columns, rows, images)
     band = rng.standard_normal((4, rows_in, images))
     z = np.full((4, rows_out, images), np.nan)
-    (winograd_rows.down_gather if gather else winograd_rows.down_scatter)(kind, band, 2, z)
+    (winograd_rows.down_gather if gather else winograd_rows.down_scatter)(
+        kind, band, 2, z
+    )
     np.testing.assert_allclose(z[2], matrix @ band[2], rtol=1e-13, atol=1e-13)
     assert np.isnan(z[[0, 1, 3]]).all()
     if gather:  # across: the window of columns 1..r of z's row μ = 1 → out[row 1 + ν, c 1, t 3 + n]
@@ -60,13 +64,21 @@ def test_written_out_transforms_equal_their_matrices(kind):
         out = np.full((rows_out + 2, channels, images + 4), np.nan)
         winograd_rows.across_gather(kind, z, 1, 1, out, 1, 1, 3)
         expected = matrix @ z[1 : 1 + rows_in, 1, :]
-        np.testing.assert_allclose(out[1 : 1 + rows_out, 1, 3 : 3 + images], expected, rtol=1e-13)
-        assert np.isnan(out[0]).all() and np.isnan(out[:, 0]).all() and np.isnan(out[:, 1, :3]).all()
+        np.testing.assert_allclose(
+            out[1 : 1 + rows_out, 1, 3 : 3 + images], expected, rtol=1e-13
+        )
+        assert (
+            np.isnan(out[0]).all()
+            and np.isnan(out[:, 0]).all()
+            and np.isnan(out[:, 1, :3]).all()
+        )
     else:  # across: values[row 1 + ν, c 1, t 3 + n] added to the window of columns 1..r
         values = rng.standard_normal((rows_in + 2, channels, images + 4))
         z = rng.standard_normal((rows_out + 2, 3, images))
         expected = z.copy()
-        expected[1 : 1 + rows_out, 1, :] += matrix @ values[1 : 1 + rows_in, 1, 3 : 3 + images]
+        expected[1 : 1 + rows_out, 1, :] += (
+            matrix @ values[1 : 1 + rows_in, 1, 3 : 3 + images]
+        )
         winograd_rows.across_scatter(kind, values, 1, 1, 3, z, 1, 1)
         np.testing.assert_allclose(z, expected, rtol=1e-12, atol=1e-12)
 
@@ -81,7 +93,12 @@ def test_scatter_is_the_adjoint_of_gather(tile, pads):
     alpha = tile + 2
     pairs = (
         (winograd_transforms.INPUT, winograd_transforms.INPUT_GRAD, x_shape, True),
-        (winograd_transforms.DELTA, winograd_transforms.OUTPUT, (3, 2, *geometry.out_size), False),
+        (
+            winograd_transforms.DELTA,
+            winograd_transforms.OUTPUT,
+            (3, 2, *geometry.out_size),
+            False,
+        ),
     )
     for gather_kind, scatter_kind, shape, on_input in pairs:
         src = rng.standard_normal(shape)
@@ -89,12 +106,16 @@ def test_scatter_is_the_adjoint_of_gather(tile, pads):
         gathered = np.empty_like(values)
         frame = geometry.frame(on_input)
         kind = winograd._kind(tile, gather_kind)
-        winograd_transforms.gather_tiles(winograd._images_last(src), kind, *frame, gathered)
+        winograd_transforms.gather_tiles(
+            winograd._images_last(src), kind, *frame, gathered
+        )
         scattered = np.zeros((shape[1], shape[0], *shape[2:]))  # channels first
         kind = winograd._kind(tile, scatter_kind)
         winograd_transforms.scatter_tiles(values, kind, *frame, scattered)
         scattered = scattered.transpose(1, 0, 2, 3)
-        assert np.sum(gathered * values) == pytest.approx(np.sum(src * scattered), rel=1e-12)
+        assert np.sum(gathered * values) == pytest.approx(
+            np.sum(src * scattered), rel=1e-12
+        )
 
 
 # (N, C_in, H, W, C_out, padding): tiles that overhang the output, inputs smaller than a
@@ -130,7 +151,9 @@ def test_float64_agrees_with_the_direct_route(shape, route):
     for name, mine, reference in zip(("y", "x", "w", "b"), ours, direct):
         assert mine.dtype == np.float64
         scale = np.abs(reference).max()
-        np.testing.assert_allclose(mine, reference, rtol=1e-12, atol=1e-12 * scale, err_msg=name)
+        np.testing.assert_allclose(
+            mine, reference, rtol=1e-12, atol=1e-12 * scale, err_msg=name
+        )
 
 
 # Bounds on max |float32 − float64| / max |float64 result|, for output, ∂L/∂x and ∂L/∂w.
@@ -150,7 +173,9 @@ def test_float32_error_is_bounded(shape, route):
     w = rng.standard_normal((c_out, c_in, 3, 3)) * np.sqrt(2 / (9 * c_in))  # He init
     b = rng.standard_normal(c_out) * 0.1
     exact = _conv_and_grads(x, w, b, 1, "im2col", "col2im")
-    single = _conv_and_grads(*(a.astype(np.float32) for a in (x, w, b)), 1, route, route)
+    single = _conv_and_grads(
+        *(a.astype(np.float32) for a in (x, w, b)), 1, route, route
+    )
     for name, approx, reference in zip(("y", "x", "w"), single, exact):
         assert approx.dtype == np.float32
         error = np.abs(approx - reference).max() / np.abs(reference).max()
@@ -167,9 +192,14 @@ def test_float32_error_is_bounded(shape, route):
         ((4, 2, 3, 3), {"groups": 2}, "groups=2"),
     ],
 )
-def test_forcing_winograd_where_it_does_not_apply_raises(step, w_shape, options, reason):
+def test_forcing_winograd_where_it_does_not_apply_raises(
+    step, w_shape, options, reason
+):
     for route in ("winograd_2x2", "winograd_4x4"):
-        with conv_routes(**{step: route}), pytest.raises(RouteNotApplicableError, match=reason):
+        with (
+            conv_routes(**{step: route}),
+            pytest.raises(RouteNotApplicableError, match=reason),
+        ):
             conv2d_plan((2, 4, 9, 9), w_shape, **options)
 
 

@@ -21,10 +21,11 @@ zero beyond the output):
     ∂L/∂x = Σ_t scatter_t( B [ Σ_o U[o, c] ⊙ Mδ_t[o] ] Bᵀ )   dV[p] = U[p]ᵀ @ Mδ[p]
 
 The last line is the lecture's ∂L/∂x = full_conv(δ, rot180(w)) with C_in and C_out
-swapped: Σ_o U[o, c] ⊙ Mδ_t[o], transformed back, is Winograd's F(α×α... ) evaluation of δ
-against the rotated kernels, the α×α patch of each tile receiving what the tile's outputs
-read from it (patches overlap by 2 and add up). ∂L/∂w is the correlation of x with δ,
-F(3×3, m×m) with the forward's input transform, so it reuses the forward's V.
+swapped, computed in the transformed domain: the full convolution sends each output's δ
+back to the 3×3 input pixels it read, with the kernel's weights, and the adjoint of the
+forward's tile algorithm does exactly that, tile by tile (the α×α patches overlap by 2
+and add up). ∂L/∂w is the correlation of x with δ (Lavin's F(3×3, m×m)) with the
+forward's input transform, so it reuses the forward's V.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ TILE_SIZES = (2, 4)
 
 def applies(w_shape, stride, dilation, groups):
     """None if the route can compute this convolution, else the reason it cannot."""
-    if tuple(w_shape[2:]) == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1:
+    if (
+        tuple(w_shape[2:]) == (3, 3)
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+    ):
         return None
     return (
         f"needs a 3×3 kernel, stride 1, dilation 1 and groups=1; this convolution has kernel "
@@ -101,7 +107,9 @@ def conv2d_forward(x, w, pads, tile, bias=None):
     transforms.gather_tiles(_images_last(x), kind, *geometry.frame(True), v)
     m = _stacked_matmul(transforms.weight_transform(w, tile), v)
     y = np.zeros((w.shape[0], x.shape[0], *geometry.out_size), dtype=x.dtype)
-    transforms.scatter_tiles(m, _kind(tile, transforms.OUTPUT), *geometry.frame(False), y)
+    transforms.scatter_tiles(
+        m, _kind(tile, transforms.OUTPUT), *geometry.frame(False), y
+    )
     return im2col.to_nchw(y, bias), v
 
 
@@ -128,5 +136,7 @@ def conv2d_input_grad(delta_t, w, x_shape, pads, tile):
     dv = _stacked_matmul(u_t, delta_t)
     n, c_in, height, width = x_shape
     dx = np.zeros((c_in, n, height, width), dtype=w.dtype)
-    transforms.scatter_tiles(dv, _kind(tile, transforms.INPUT_GRAD), *geometry.frame(True), dx)
+    transforms.scatter_tiles(
+        dv, _kind(tile, transforms.INPUT_GRAD), *geometry.frame(True), dx
+    )
     return _channels_first(dx)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numba
 
+
 @numba.njit(cache=True)
 def _down_bt2(band, col, z):
     """z[col, μ, :] = Σ_a Bᵀ[μ, a] band[col, a, :]: the transform along a column."""
@@ -376,4 +377,3 @@ def down_scatter(kind, z, col, band):
         _down_at4(z, col, band)
     else:
         _down_b4(z, col, band)
-

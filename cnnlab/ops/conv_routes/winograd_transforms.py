@@ -50,7 +50,12 @@ _F4 = {
         [1 / 24, -1 / 12, 1 / 6],
         [0, 0, 1],
     ],
-    "AT": [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    "AT": [
+        [1, 1, 1, 1, 1, 0],
+        [0, 1, -1, 2, -2, 0],
+        [0, 1, 1, 4, 4, 0],
+        [0, 1, -1, 8, -8, 1],
+    ],
 }
 TILES = {2: _F2, 4: _F4}
 
@@ -64,7 +69,9 @@ def matrices(tile, dtype=np.float64):
 def weight_transform(w, tile):
     """U (α², C_out, C_in) with U[μα + ν] = (G w[o, c] Gᵀ)[μ, ν], computed in float64."""
     _, g, _ = matrices(tile)
-    u = np.einsum("mu,nv,ocuv->mnoc", g, g, w.astype(np.float64, copy=False), optimize=True)
+    u = np.einsum(
+        "mu,nv,ocuv->mnoc", g, g, w.astype(np.float64, copy=False), optimize=True
+    )
     return np.ascontiguousarray(u.reshape(-1, *w.shape[:2]), dtype=w.dtype)
 
 
@@ -103,7 +110,8 @@ def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out):
     span = tile * tiles_w + r - tile  # the padded columns a row of tiles reads
     copied = min(width, span - left)
     for c in numba.prange(chans):
-        band = np.zeros((span, r, n_img), src.dtype)  # band[column, row, image], zero-padded
+        # band[column, row, image], zero-padded
+        band = np.zeros((span, r, n_img), src.dtype)
         z = np.empty((span, alpha, n_img), src.dtype)
         for ti in range(tiles_h):
             for a in range(r):
@@ -142,7 +150,9 @@ def scatter_tiles(values, kind, tile, top, left, tiles_h, tiles_w, dst):
             for tj in range(tiles_w):
                 t = (ti * tiles_w + tj) * n_img
                 for mu in range(alpha):
-                    rows.across_scatter(kind, values, mu * alpha, c, t, z, mu, tile * tj)
+                    rows.across_scatter(
+                        kind, values, mu * alpha, c, t, z, mu, tile * tj
+                    )
             for col in range(span):
                 rows.down_scatter(kind, z, col, band)
             for a in range(r):
