@@ -92,10 +92,11 @@ def tile_counts(out_h, out_w, tile):
 INPUT, DELTA, OUTPUT, INPUT_GRAD = 0, 1, 2, 3
 
 
-# Channels in parallel (numba's threads): go128's input transform (128, 128, 19, 19),
-# F(4×4), 143 → 64 ms on this 2-core machine under load; one channel's work is ~0.2 ms, so
-# the threads' start-up does not matter.
-@numba.njit(cache=True, parallel=True)
+# One thread: numba's parallel loop over channels (2 threads) made the whole convolution
+# slower next to OpenBLAS's 2 threads, forward+backward with F(4×4), median ms serial vs
+# parallel in one process: 64×32×28×28 → 32 54.9 vs 64.4, 64×64×14×14 → 64 40.2 vs 65.6,
+# 128×64×19×19 → 64 108 vs 140, 32×128×28×28 → 128 178 vs 218.
+@numba.njit(cache=True)
 def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out):
     """out[μα + ν, c, t] = Σ_{a, b} X[μ, a] · X[ν, b] · d_t[a, b] for every tile t, X (α, r).
 
@@ -109,10 +110,9 @@ def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out):
     r = alpha if kind % 4 == INPUT else tile
     span = tile * tiles_w + r - tile  # the padded columns a row of tiles reads
     copied = min(width, span - left)
-    for c in numba.prange(chans):
-        # band[column, row, image], zero-padded
-        band = np.zeros((span, r, n_img), src.dtype)
-        z = np.empty((span, alpha, n_img), src.dtype)
+    band = np.zeros((span, r, n_img), src.dtype)  # band[column, row, image], zero-padded
+    z = np.empty((span, alpha, n_img), src.dtype)
+    for c in range(chans):
         for ti in range(tiles_h):
             for a in range(r):
                 h = ti * tile + a - top
@@ -129,7 +129,7 @@ def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out):
                     rows.across_gather(kind, z, mu, tile * tj, out, mu * alpha, c, t)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def scatter_tiles(values, kind, tile, top, left, tiles_h, tiles_w, dst):
     """The adjoint of ``gather_tiles``: adds Σ_{μν} X[μ, a] · X[ν, b] · values[μα + ν, c, t] to
     the r×r patch of dst (C, N, H, W) under tile t, dropping what falls outside.
@@ -142,9 +142,9 @@ def scatter_tiles(values, kind, tile, top, left, tiles_h, tiles_w, dst):
     r = alpha if kind % 4 == INPUT_GRAD else tile
     span = tile * tiles_w + r - tile
     copied = min(width, span - left)
-    for c in numba.prange(chans):
-        band = np.empty((span, r, n_img), dst.dtype)
-        z = np.empty((span, alpha, n_img), dst.dtype)
+    band = np.empty((span, r, n_img), dst.dtype)
+    z = np.empty((span, alpha, n_img), dst.dtype)
+    for c in range(chans):
         for ti in range(tiles_h):
             z[:] = 0
             for tj in range(tiles_w):
