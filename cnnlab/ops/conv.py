@@ -61,18 +61,18 @@ SHIFTED_MIN_CHANNELS = 16
 SHIFTED_MAX_WASTE = 1.25
 
 # Automatic choice of Winograd F(4×4, 3×3) (3×3, stride 1, dilation 1, one group; see
-# _winograd_pays). Measured 2026-12-02, forward+backward, CPU time at one thread (BLAS and
-# numba), because the shared machine's load (5–7 on 2 cores) made 2-thread wall clocks
-# swing 5–10×; the transforms run in parallel over channels like the GEMMs, so the
-# comparison carries over. cnnlab ms (old route → F(4×4)) / torch ms:
-#   fashion 64×32×28×28 → 32: 79.0 → 43.1 / 29.7     fashion 64×64×14×14 → 64: 59.8 → 42.8 / 29.8
-#   go 128×64×19×19 → 64: 224 → 124 / 115           go 128×128×19×19 → 128: 1149 → 334 / 400
-#   vgg 32×128×28×28 → 128: 440 → 186 / 254         conv_b 64×32×14×14 → 64: 26.2 → 26.4 / 13.6
-# F(2×2) lost to F(4×4) on every one; conv_b (few channels, 31% of 4×4 tile pixels wasted
-# at 14×14) is a tie and stays on im2col.
+# _winograd_pays). Measured 2026-12-02 on this shared 2-core machine (load 2–7, so
+# interleaved in one process), forward+backward, median ms of 15, old route → F(4×4) at
+# 2 BLAS threads: fashion 64×32×28×28 → 32 70.7 → 60.7, 64×64×14×14 → 64 38.8 → 41.7,
+# go 128×64×19×19 → 64 180 → 131, go 128×128×19×19 → 128 1336 → 537 (fastest of 15;
+# medians were swamped by load), vgg 32×128×28×28 → 128 872 → 514, conv_b 64×32×14×14 → 64
+# 46.8 → 53.2, 32×128×14×14 → 128 86 → 111 and 64×128×14×14 → 128 214 → 453 (fastest of
+# 15). At one thread (CPU time) F(4×4) also won at 14×14 with 64 channels (59.8 → 42.8), but
+# with two BLAS threads the GEMM routes gain more than the (one-thread) transforms, and at
+# 14×14 31% of the 4×4 tiles' pixels are wasted: 14×14 stays on the GEMM routes.
+# F(2×2) lost to F(4×4) on every case (one thread: e.g. go128 557 vs 334, vgg 285 vs 186).
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MAX_WASTE = 1.2
-WINOGRAD_WIDE_CHANNELS = 64
 
 
 class RouteNotApplicableError(CnnlabError, ValueError):
@@ -226,14 +226,14 @@ def _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies, why_no
 
 def _winograd_pays(x_shape, w_shape, pads) -> bool:
     """F(4×4, 3×3) where it was measured faster than the GEMM routes: both channel counts at
-    least WINOGRAD_MIN_CHANNELS, and either few wasted tile pixels (4×4 tiles over the
-    output, e.g. 1.0 at 28×28, 1.11 at 19×19, 1.31 at 14×14) or many channels."""
+    least WINOGRAD_MIN_CHANNELS and few wasted tile pixels (the 4×4 tiles' area over the
+    output's, e.g. 1.0 at 28×28, 1.11 at 19×19, 1.31 at 14×14)."""
     c_out, c_in = w_shape[:2]
     if min(c_in, c_out) < WINOGRAD_MIN_CHANNELS:
         return False
     oh, ow = conv_shapes.output_shape(x_shape, w_shape, (1, 1), pads, (1, 1))
     waste = (-(-oh // 4) * 4) * (-(-ow // 4) * 4) / (oh * ow)
-    return waste <= WINOGRAD_MAX_WASTE or min(c_in, c_out) >= WINOGRAD_WIDE_CHANNELS
+    return waste <= WINOGRAD_MAX_WASTE
 
 
 def _automatic_input_grad(x_shape, w_shape, stride, pads, dilation, forward) -> str:
