@@ -23,7 +23,7 @@ import numpy as np
 from cnnlab._checks import check_choice, check_int
 from cnnlab.errors import CnnlabError
 from cnnlab.ops import conv_shapes
-from cnnlab.ops.conv_routes import full_convolution, im2col, shifted_gemm
+from cnnlab.ops.conv_routes import full_convolution, im2col, shifted_gemm, winograd
 from cnnlab.ops.conv_shapes import output_size
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
@@ -39,18 +39,40 @@ __all__ = [
     "output_size",
 ]
 
-FORWARD_ROUTES = ("im2col", "shifted_gemm")
-WEIGHT_GRAD_ROUTES = ("im2col", "shifted_gemm")
-INPUT_GRAD_ROUTES = ("col2im", "full_convolution", "shifted_gemm")
+# Winograd F(m×m, 3×3) routes by output tile size m
+WINOGRAD_TILES = {"winograd_2x2": 2, "winograd_4x4": 4}
+FORWARD_ROUTES = ("im2col", "shifted_gemm", *WINOGRAD_TILES)
+WEIGHT_GRAD_ROUTES = FORWARD_ROUTES
+INPUT_GRAD_ROUTES = ("col2im", "full_convolution", "shifted_gemm", *WINOGRAD_TILES)
 LOOPS = im2col.LOOPS
+# steps that make no im2col/col2im copies
+WITHOUT_COPIES = ("shifted_gemm", *WINOGRAD_TILES)
 
 # Automatic choice of the shifted-GEMM route (stride 1, one group): when the input has
 # enough channels and the padded frame adds few wasted columns (Hp·Wp / (OH·OW), e.g.
-# 1.15 for 28×28 with padding 1, 1.31 for 14×14). Measured on the fashion model's
-# layers: 28×28×32 → 32 fwd 66 → 44 ms, bwd 119 → 87 ms; at 14×14 or with few input
-# channels im2col was as fast or faster.
+# 1.15 for 28×28 with padding 1, 1.22 for 19×19, 1.31 for 14×14). Measured on the fashion
+# model's layers: 28×28×32 → 32 fwd 66 → 44 ms, bwd 119 → 87 ms; at 14×14 or with few
+# input channels im2col was as fast or faster. Re-measured with OpenBLAS's SkylakeX kernel
+# (2026-12-02, CPU time at one thread, im2col → shifted, fwd+bwd unless said): 14×14
+# (conv_b) 26.2 → 32.2 ms, 28×28×24 → 24 59.0 → 52.3, 19×19×16 → 16 36.1 → 30.4, 19×19×128
+# 1149 → 780, 19×19×64 forward 101 → 70; the Go net's 5×5 layer (19×19, waste 1.47) 643 → 717.
+# Hence 1.25: 19×19 with padding 1 joins, 14×14 stays on im2col.
 SHIFTED_MIN_CHANNELS = 16
-SHIFTED_MAX_WASTE = 1.2
+SHIFTED_MAX_WASTE = 1.25
+
+# Automatic choice of Winograd F(4×4, 3×3) (3×3, stride 1, dilation 1, one group; see
+# _winograd_pays). Measured 2026-12-02 on this shared 2-core machine (load 2–7, so
+# interleaved in one process), forward+backward, median ms of 15, old route → F(4×4) at
+# 2 BLAS threads: fashion 64×32×28×28 → 32 70.7 → 60.7, 64×64×14×14 → 64 38.8 → 41.7,
+# go 128×64×19×19 → 64 180 → 131, go 128×128×19×19 → 128 1336 → 537 (fastest of 15;
+# medians were swamped by load), vgg 32×128×28×28 → 128 872 → 514, conv_b 64×32×14×14 → 64
+# 46.8 → 53.2, 32×128×14×14 → 128 86 → 111 and 64×128×14×14 → 128 214 → 453 (fastest of
+# 15). At one thread (CPU time) F(4×4) also won at 14×14 with 64 channels (59.8 → 42.8), but
+# with two BLAS threads the GEMM routes gain more than the (one-thread) transforms, and at
+# 14×14 31% of the 4×4 tiles' pixels are wasted: 14×14 stays on the GEMM routes.
+# F(2×2) lost to F(4×4) on every case (one thread: e.g. go128 557 vs 334, vgg 285 vs 186).
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MAX_WASTE = 1.2
 
 
 class RouteNotApplicableError(CnnlabError, ValueError):
@@ -61,13 +83,19 @@ class RouteNotApplicableError(CnnlabError, ValueError):
 class ConvPlan:
     """How conv2d computes one convolution.
 
-    forward: "im2col" (one GEMM per group over the im2col buffer) or "shifted_gemm"
-        (stride 1, one group: GEMMs on shifted column ranges, block by block).
-    weight_grad: ∂L/∂w from the forward's buffer, so always the forward's route.
+    forward: "im2col" (one GEMM per group over the im2col buffer), "shifted_gemm"
+        (stride 1, one group: GEMMs on shifted column ranges, block by block), or
+        "winograd_2x2" / "winograd_4x4" (3×3 kernels, stride 1, dilation 1, one group:
+        Winograd's minimal filtering F(2×2, 3×3) or F(4×4, 3×3), one GEMM per
+        transformed position, 2.25× or 4× fewer multiply-adds).
+    weight_grad: ∂L/∂w from the forward's buffer (im2col's columns, the padded input,
+        Winograd's transformed input), so always the forward's route.
     input_grad: ∂L/∂x by "col2im" (wᵀδ added back at each kernel offset), by
         "full_convolution" (the lecture's: zero-inserted δ against the 180°-rotated
-        kernels, through im2col), or by "shifted_gemm" (that full convolution as
-        shifted GEMMs; stride 1, one group).
+        kernels, through im2col), by "shifted_gemm" (that full convolution as
+        shifted GEMMs; stride 1, one group), or by "winograd_2x2" / "winograd_4x4"
+        (that full convolution in Winograd's transformed domain; where the forward
+        is Winograd with the same tile, it shares the transformed δ with ∂L/∂w).
     forward_loops, input_grad_loops: "compiled" or "numpy" for the step's im2col or
         col2im copies; None when the step's route makes none.
     """
@@ -139,15 +167,20 @@ def _automatic_plan(x_shape, w_shape, stride, pads, dilation, groups) -> ConvPla
 
 def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> ConvPlan:
     shifted_applies = stride == (1, 1) and groups == 1
-    why_not_shifted = (
-        f"'shifted_gemm' needs stride 1 and groups=1; this convolution has stride {stride} "
-        f"and groups={groups}"
+    why_not = {
+        "shifted_gemm": None
+        if shifted_applies
+        else f"needs stride 1 and groups=1; this convolution has stride {stride} and "
+        f"groups={groups}",
+    }
+    why_not.update(
+        dict.fromkeys(WINOGRAD_TILES, winograd.applies(w_shape, stride, dilation, groups))
     )
     forward = forced.get("forward") or _automatic_forward(
-        x_shape, w_shape, pads, dilation, shifted_applies
+        x_shape, w_shape, pads, dilation, shifted_applies, why_not
     )
-    if forward == "shifted_gemm" and not shifted_applies:
-        raise RouteNotApplicableError(f"conv2d: forward route {why_not_shifted}")
+    if why_not.get(forward):
+        raise RouteNotApplicableError(f"conv2d: forward route '{forward}' {why_not[forward]}")
     weight_grad = forced.get("weight_grad") or forward
     if weight_grad != forward:
         raise RouteNotApplicableError(
@@ -157,20 +190,22 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
     input_grad = forced.get("input_grad") or _automatic_input_grad(
         x_shape, w_shape, stride, pads, dilation, forward
     )
-    if input_grad == "shifted_gemm" and not shifted_applies:
-        raise RouteNotApplicableError(f"conv2d: input_grad route {why_not_shifted}")
-    loops = forced.get("loops")
-    if loops and forward == input_grad == "shifted_gemm":
+    if why_not.get(input_grad):
         raise RouteNotApplicableError(
-            f"conv2d: loops='{loops}' applies to im2col/col2im copies, and this plan (forward and "
-            f"input_grad both 'shifted_gemm') makes none"
+            f"conv2d: input_grad route '{input_grad}' {why_not[input_grad]}"
+        )
+    loops = forced.get("loops")
+    if loops and forward in WITHOUT_COPIES and input_grad in WITHOUT_COPIES:
+        raise RouteNotApplicableError(
+            f"conv2d: loops='{loops}' applies to im2col/col2im copies, and this plan (forward "
+            f"'{forward}', input_grad '{input_grad}') makes none"
         )
     unit = stride == (1, 1) and dilation == (1, 1)
     # compiled loops where they vectorise (unit steps), NumPy slices elsewhere (measured)
     forward_loops = (
-        None if forward == "shifted_gemm" else loops or ("compiled" if unit else "numpy")
+        None if forward in WITHOUT_COPIES else loops or ("compiled" if unit else "numpy")
     )
-    if input_grad == "shifted_gemm":
+    if input_grad in WITHOUT_COPIES:
         input_grad_loops = None
     elif input_grad == "full_convolution":  # its im2col runs at stride 1
         input_grad_loops = loops or ("compiled" if dilation == (1, 1) else "numpy")
@@ -179,7 +214,9 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
     return ConvPlan(forward, weight_grad, input_grad, forward_loops, input_grad_loops)
 
 
-def _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies) -> str:
+def _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies, why_not) -> str:
+    if why_not["winograd_4x4"] is None and _winograd_pays(x_shape, w_shape, pads):
+        return "winograd_4x4"
     if not shifted_applies:
         return "im2col"
     (hp, wp), (oh, ow), _ = shifted_gemm.frame(x_shape, w_shape, pads, dilation)
@@ -187,11 +224,24 @@ def _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies) -> str
     return "shifted_gemm" if wide else "im2col"
 
 
+def _winograd_pays(x_shape, w_shape, pads) -> bool:
+    """F(4×4, 3×3) where it was measured faster than the GEMM routes: both channel counts at
+    least WINOGRAD_MIN_CHANNELS and few wasted tile pixels (the 4×4 tiles' area over the
+    output's, e.g. 1.0 at 28×28, 1.11 at 19×19, 1.31 at 14×14)."""
+    c_out, c_in = w_shape[:2]
+    if min(c_in, c_out) < WINOGRAD_MIN_CHANNELS:
+        return False
+    oh, ow = conv_shapes.output_shape(x_shape, w_shape, (1, 1), pads, (1, 1))
+    waste = (-(-oh // 4) * 4) * (-(-ow // 4) * 4) / (oh * ow)
+    return waste <= WINOGRAD_MAX_WASTE
+
+
 def _automatic_input_grad(x_shape, w_shape, stride, pads, dilation, forward) -> str:
-    """The shifted forward's own ∂L/∂x, else whichever of col2im and the full convolution has
-    the smaller buffer: C_in·K_h·K_w × N·OH·OW against C_out·K_h·K_w × N × the read area."""
-    if forward == "shifted_gemm":
-        return "shifted_gemm"
+    """The shifted or Winograd forward's own ∂L/∂x, else whichever of col2im and the full
+    convolution has the smaller buffer: C_in·K_h·K_w × N·OH·OW against C_out·K_h·K_w × N ×
+    the read area."""
+    if forward in WITHOUT_COPIES:
+        return forward
     c_out, _, kh, kw = w_shape
     oh, ow = conv_shapes.output_shape(x_shape, w_shape, stride, pads, dilation)
     read_h = (oh - 1) * stride[0] + dilation[0] * (kh - 1) + 1
@@ -230,6 +280,7 @@ class Conv2dFunction(Function):
         self.w = w
         self.options = stride, pads, dilation, groups
         self.plan = plan
+        self.deltas = None  # Winograd's transformed δ, shared by ∂L/∂w and ∂L/∂x
         self.has_bias = bool(bias)
         b = bias[0] if bias else None
         keep = self.needs_input_grad[1]  # ∂L/∂w reads the forward's buffer
@@ -237,6 +288,10 @@ class Conv2dFunction(Function):
             y, xp = shifted_gemm.conv2d_forward(x, w, pads, dilation)
             self.saved = xp if keep else None
             return im2col.to_nchw(y, b)
+        if plan.forward in WINOGRAD_TILES:
+            y, v = winograd.conv2d_forward(x, w, pads, WINOGRAD_TILES[plan.forward], b)
+            self.saved = v if keep else None
+            return y
         loops = plan.forward_loops
         y, col = im2col.forward(x, w, stride, pads, dilation, groups, out_size, loops, b)
         self.saved = col if keep else None
@@ -256,14 +311,20 @@ class Conv2dFunction(Function):
         if im2col_dw or col2im_dx:
             delta = im2col.delta_matrix(grad, groups)
         dx = dw = db = None
-        if shifted_dw:
+        if needs[1] and plan.weight_grad in WINOGRAD_TILES:
+            tile = WINOGRAD_TILES[plan.weight_grad]
+            dw = winograd.conv2d_weight_grad(self.saved, self._delta(tile, grad), w.shape, tile)
+        elif shifted_dw:
             dw = shifted_gemm.conv2d_weight_grad(
                 self.saved, padded_delta, x_shape, w.shape, pads, dilation
             )
         elif im2col_dw:
             dw = im2col.weight_grad(delta, self.saved, w.shape)
         loops = plan.input_grad_loops
-        if shifted_dx:
+        if needs[0] and plan.input_grad in WINOGRAD_TILES:
+            tile = WINOGRAD_TILES[plan.input_grad]
+            dx = winograd.conv2d_input_grad(self._delta(tile, grad), w, x_shape, pads, tile)
+        elif shifted_dx:
             dx = shifted_gemm.conv2d_input_grad(padded_delta, w, x_shape, pads, dilation)
         elif col2im_dx:
             options = stride, pads, dilation, groups, loops
@@ -275,7 +336,16 @@ class Conv2dFunction(Function):
             # δ in the GEMMs' (C_out, N·OH·OW) layout, if made, sums faster than in NCHW
             made = im2col_dw or col2im_dx
             db = delta.reshape(w.shape[0], -1).sum(axis=1) if made else grad.sum(axis=(0, 2, 3))
+        self.deltas = None
         return (dx, dw, db) if self.has_bias else (dx, dw)
+
+    def _delta(self, tile, grad):
+        """Winograd's transformed δ for this tile size, made once for ∂L/∂w and ∂L/∂x."""
+        if self.deltas is None or tile not in self.deltas:
+            pads = self.options[1]
+            transformed = winograd.transformed_delta(grad, self.x_shape, pads, tile)
+            self.deltas = {**(self.deltas or {}), tile: transformed}
+        return self.deltas[tile]
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:

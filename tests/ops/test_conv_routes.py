@@ -40,6 +40,9 @@ GRID = [
     (1, 4, 6, 7, 4, 1, 2, 2, 2, 4),
     (2, 2, 8, 6, 2, 3, 2, "same", 2, 1),
     (1, 3, 7, 9, 6, 5, 2, 0, 1, 3),
+    # 3×3, stride 1, dilation 1: the Winograd routes apply to these (and to the first case)
+    (2, 3, 5, 6, 2, 3, 1, 2, 1, 1),
+    (1, 4, 9, 9, 5, 3, 1, "same", 1, 1),
 ]
 GRID_IDS = ["n{}c{}_{}x{}_o{}_k{}_s{}_p{}_d{}_g{}".format(*case) for case in GRID]
 
@@ -53,6 +56,11 @@ ROUTE_SETS = [
     ("shifted_gemm", "col2im", "compiled"),
     ("shifted_gemm", "full_convolution", "numpy"),
     ("im2col", "shifted_gemm", "numpy"),
+    ("winograd_2x2", "winograd_2x2", None),
+    ("winograd_4x4", "winograd_4x4", None),
+    ("winograd_2x2", "winograd_4x4", None),
+    ("winograd_4x4", "col2im", "numpy"),
+    ("im2col", "winograd_2x2", "compiled"),
 ]
 ROUTE_IDS = ["-".join(str(r) for r in routes) for routes in ROUTE_SETS]
 
@@ -95,6 +103,12 @@ def test_grid_covers_every_value_of_every_axis():
     assert {c[7] for c in shifted} == {0, 1, 2, "same"} and {c[8] for c in shifted} == {1, 2}
     assert {c[5] for c in shifted} >= {1, 3, 5, (2, 3)}
     assert {_input_kind(c) for c in shifted} == {"odd", "even", "non-square"}
+    # the Winograd routes: 3×3, stride 1, dilation 1, one group
+    wino = [c for c in shifted if c[5] == 3 and c[8] == 1]
+    assert {c[7] for c in wino} == {0, 2, "same"} and {_input_kind(c) for c in wino} == {
+        "odd",
+        "non-square",
+    }
 
 
 @pytest.mark.parametrize("routes", ROUTE_SETS, ids=ROUTE_IDS)
@@ -234,12 +248,38 @@ def test_shifted_gemm_over_many_column_blocks_equals_im2col(monkeypatch):
 
 
 def test_automatic_plan_picks_shifted_gemm_for_wide_frames_only():
-    wide = conv2d_plan((8, 32, 28, 28), (32, 32, 3, 3), padding=1)
+    # 16 output channels: below Winograd's minimum, so the GEMM routes compete
+    wide = conv2d_plan((8, 32, 28, 28), (16, 32, 3, 3), padding=1)
     assert wide == ConvPlan("shifted_gemm", "shifted_gemm", "shifted_gemm", None, None)
     assert conv2d_plan((8, 1, 28, 28), (32, 1, 3, 3), padding=1).forward == "im2col"  # one channel
-    assert conv2d_plan((8, 32, 14, 14), (32, 32, 3, 3), padding=1).forward == "im2col"  # 31% waste
+    assert conv2d_plan((8, 32, 14, 14), (16, 32, 3, 3), padding=1).forward == "im2col"  # 31% waste
+    assert conv2d_plan((8, 32, 60, 60), (32, 32, 5, 5), padding=2).forward == "shifted_gemm"
+    assert conv2d_plan((8, 16, 19, 19), (16, 16, 3, 3), padding=1).forward == "shifted_gemm"  # 1.22
+    assert conv2d_plan((8, 48, 19, 19), (64, 48, 5, 5), padding=2).forward == "im2col"  # 1.47
     assert conv2d_plan((8, 32, 28, 28), (32, 32, 3, 3), stride=2, padding=1).forward == "im2col"
     assert conv2d_plan((8, 32, 28, 28), (32, 16, 3, 3), padding=1, groups=2).forward == "im2col"
+
+
+def test_automatic_plan_picks_winograd_where_it_was_measured_faster():
+    winograd_plan = ConvPlan("winograd_4x4", "winograd_4x4", "winograd_4x4", None, None)
+    for x_shape, c_out in [
+        ((64, 32, 28, 28), 32),  # the fashion net's first 3×3 block
+        ((128, 64, 19, 19), 64),  # the Go policy net's 3×3 layers
+        ((128, 128, 19, 19), 128),
+        ((32, 128, 28, 28), 128),  # a VGG block
+    ]:
+        assert conv2d_plan(x_shape, (c_out, x_shape[1], 3, 3), padding=1) == winograd_plan
+    # 14×14 (conv_b, the fashion net's 64-channel layer, 128 channels): 31% of the 4×4
+    # tiles' pixels wasted, measured slower at 2 threads
+    for c in (32, 64, 128):
+        plan = conv2d_plan((64, c, 14, 14), (64 if c == 32 else c, c, 3, 3), padding=1)
+        assert plan.forward == "im2col"
+    assert conv2d_plan((64, 16, 28, 28), (64, 16, 3, 3), padding=1).forward != "winograd_4x4"
+    for options in ({"stride": 2}, {"dilation": 2}, {"groups": 2}):
+        c_in = 64 // options.get("groups", 1)
+        plan = conv2d_plan((8, 64, 28, 28), (64, c_in, 3, 3), padding=1, **options)
+        assert plan.forward not in ("winograd_2x2", "winograd_4x4")
+    assert conv2d_plan((8, 64, 28, 28), (64, 64, 5, 5), padding=2).forward != "winograd_4x4"
 
 
 def test_automatic_plan_picks_the_smaller_input_grad_buffer():
@@ -316,8 +356,8 @@ def test_unknown_route_names_are_refused():
     with (
         pytest.raises(
             ValueError,
-            match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', "
-            "received forward='winograd'",
+            match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', 'winograd_2x2', "
+            "'winograd_4x4', received forward='winograd'",
         ),
         conv_routes(forward="winograd"),
     ):
