@@ -254,27 +254,25 @@ class Conv2dFunction(Function):
         if shifted_dw or shifted_dx:
             padded_delta = shifted_gemm.padded_delta(grad, x_shape, w.shape, pads, dilation)
         if im2col_dw or col2im_dx:
-            delta = im2col.delta_matrix(grad, groups)
+            delta = im2col.delta_matrix(grad, groups, w.shape)  # None: GEMMs per image read grad
         dx = dw = db = None
         if shifted_dw:
             dw = shifted_gemm.conv2d_weight_grad(
                 self.saved, padded_delta, x_shape, w.shape, pads, dilation
             )
         elif im2col_dw:
-            dw = im2col.weight_grad(delta, self.saved, w.shape)
+            dw = im2col.weight_grad(grad, delta, self.saved, w.shape)
         loops = plan.input_grad_loops
         if shifted_dx:
             dx = shifted_gemm.conv2d_input_grad(padded_delta, w, x_shape, pads, dilation)
         elif col2im_dx:
             options = stride, pads, dilation, groups, loops
-            dx = im2col.input_grad(delta, w, x_shape, grad.shape, *options)
+            dx = im2col.input_grad(grad, delta, w, x_shape, *options)
         elif needs[0]:
             options = stride, pads, dilation, groups, loops
             dx = full_convolution.input_grad(grad, w, x_shape, *options)
         if self.has_bias and needs[2]:
-            # δ in the GEMMs' (C_out, N·OH·OW) layout, if made, sums faster than in NCHW
-            made = im2col_dw or col2im_dx
-            db = delta.reshape(w.shape[0], -1).sum(axis=1) if made else grad.sum(axis=(0, 2, 3))
+            db = grad.sum(axis=(0, 2, 3))
         return (dx, dw, db) if self.has_bias else (dx, dw)
 
 
