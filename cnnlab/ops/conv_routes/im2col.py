@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.ops.conv_routes import im2col_loops
+from cnnlab.ops.conv_routes import batch_threads, im2col_loops
 
 LOOPS = ("compiled", "numpy")
 
@@ -49,15 +49,26 @@ def im2col(x, kernel, stride, pads, dilation, out_size, loops="numpy"):
     ``loops``: "numpy" (one slice copy per kernel offset) or "compiled" (element loops).
     """
     col = np.empty((x.shape[1], *kernel, x.shape[0], *out_size), dtype=x.dtype)
-    if loops == "compiled":
-        im2col_loops.fill_columns(np.ascontiguousarray(pad_input(x, pads)), col, stride, dilation)
-        return col
-    xp = pad_input(x, pads).transpose(1, 0, 2, 3)
-    for u in range(kernel[0]):
-        for v in range(kernel[1]):
-            rows, cols = _window(u, v, stride, dilation, out_size)
-            col[:, u, v] = xp[:, :, rows, cols]
+    _filler(x, col, stride, pads, dilation, loops)(0, x.shape[0])
     return col
+
+
+def _filler(x, col, stride, pads, dilation, loops):
+    """fill(start, stop): ``im2col`` of x's images [start, stop) into col (C, K_h, K_w, N, OH, OW)."""
+    if loops == "compiled":
+        xp = np.ascontiguousarray(pad_input(x, pads))
+        return lambda start, stop: im2col_loops.fill_columns(xp, col, stride, dilation, start, stop)
+    xp = pad_input(x, pads)
+    _, kh, kw, _, oh, ow = col.shape
+
+    def fill(start, stop):
+        images = xp[start:stop].transpose(1, 0, 2, 3)
+        for u in range(kh):
+            for v in range(kw):
+                rows, cols = _window(u, v, stride, dilation, (oh, ow))
+                col[:, u, v, start:stop] = images[:, :, rows, cols]
+
+    return fill
 
 
 def col2im(col, x_shape, stride, pads, dilation, loops="numpy"):
@@ -66,20 +77,43 @@ def col2im(col, x_shape, stride, pads, dilation, loops="numpy"):
     dx[n, c, s_h·i + d_h·u − p_top, s_w·j + d_w·v − p_left] += col[c, u, v, n, i, j];
     contributions that land in the padding are dropped.
     """
+    add, dx = _adder(col, x_shape, stride, pads, dilation, loops)
+    add(0, x_shape[0])
+    return dx
+
+
+def _adder(col, x_shape, stride, pads, dilation, loops):
+    """(add(start, stop), dx): ``col2im`` of images [start, stop) into dx (N, C, H, W), which
+    holds the result once every image has been added."""
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     padded = (h + top + bottom, w + left + right)
-    if loops == "compiled":
-        dxp = np.zeros((n, c, *padded), dtype=col.dtype)
-        im2col_loops.add_columns(np.ascontiguousarray(col), dxp, stride, dilation)
-        return np.ascontiguousarray(dxp[:, :, top : top + h, left : left + w])
     _, kh, kw, _, oh, ow = col.shape
-    dxp = np.zeros((c, n, *padded), dtype=col.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            rows, cols = _window(u, v, stride, dilation, (oh, ow))
-            dxp[:, :, rows, cols] += col[:, u, v]
-    return np.ascontiguousarray(dxp[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3))
+    crop = (slice(top, top + h), slice(left, left + w))
+    dx = np.empty(x_shape, dtype=col.dtype)
+    if loops == "compiled":
+        col = np.ascontiguousarray(col)
+        unpadded = padded == (h, w)
+        dxp = dx if unpadded else np.empty((n, c, *padded), dtype=col.dtype)
+
+        def add(start, stop):
+            dxp[start:stop] = 0
+            im2col_loops.add_columns(col, dxp, stride, dilation, start, stop)
+            if not unpadded:
+                dx[start:stop] = dxp[start:stop, :, crop[0], crop[1]]
+
+        return add, dx
+    dxp = np.empty((c, n, *padded), dtype=col.dtype)
+
+    def add_slices(start, stop):
+        dxp[:, start:stop] = 0
+        for u in range(kh):
+            for v in range(kw):
+                rows, cols = _window(u, v, stride, dilation, (oh, ow))
+                dxp[:, start:stop, rows, cols] += col[:, u, v, start:stop]
+        dx[start:stop] = dxp[:, start:stop, crop[0], crop[1]].transpose(1, 0, 2, 3)
+
+    return add_slices, dx
 
 
 def grouped_matmul(a, b):
@@ -102,18 +136,35 @@ def to_nchw(y, bias=None):
 
 
 def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None):
-    """(y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW)) for x (N, C_in, H, W)."""
+    """(y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW)) for x (N, C_in, H, W).
+
+    Image by image: the im2col copies, one GEMM per group and the bias, on
+    ``batch_threads``'s ranges of images.
+    """
     n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
-    col = im2col(x, (kh, kw), stride, pads, dilation, out_size, loops)
-    col = col.reshape(groups, c_per_group * kh * kw, n * out_size[0] * out_size[1])
-    w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-    y = np.empty((n, groups, c_out // groups, out_size[0] * out_size[1]), dtype=x.dtype)
-    for g in range(groups):
-        np.matmul(w_mat[g], _per_image(col[g], n), out=y[:, g])
-    if bias is not None:
-        y += bias.reshape(groups, -1, 1)
+    rows, pixels = c_per_group * kh * kw, out_size[0] * out_size[1]
+    col = np.empty((x.shape[1], kh, kw, n, *out_size), dtype=x.dtype)
+    fill = _filler(x, col, stride, pads, dilation, loops)
+    col = col.reshape(groups, rows, n * pixels)
+    w_mat = w.reshape(groups, c_out // groups, rows)
+    y = np.empty((n, groups, c_out // groups, pixels), dtype=x.dtype)
+
+    def images(start, stop):
+        fill(start, stop)
+        for g in range(groups):
+            np.matmul(w_mat[g], _per_image(col[g], n)[start:stop], out=y[start:stop, g])
+        if bias is not None:
+            y[start:stop] += bias.reshape(groups, -1, 1)
+
+    _run(images, n, c_out // groups * rows * pixels, groups)
     return y.reshape(n, c_out, *out_size), col
+
+
+def _run(images, n, gemm_macs, gemms_per_image):
+    """images(start, stop) over the batch, split by ``batch_threads`` for GEMMs of this size."""
+    chunks = batch_threads.chunk_count(n, gemm_macs, n * gemm_macs * gemms_per_image)
+    batch_threads.for_each_range(n, chunks, images)
 
 
 def _per_image(matrix, n):
@@ -155,25 +206,38 @@ def weight_grad(grad, delta, col, w_shape):
     n, c_out = grad.shape[:2]
     groups, rows = col.shape[:2]
     per_image = grad.reshape(n, groups, c_out // groups, -1)
-    dw = np.empty((groups, c_out // groups, rows), dtype=grad.dtype)
-    for g in range(groups):
-        partial = np.matmul(per_image[:, g], _per_image(col[g], n).transpose(0, 2, 1))
-        partial.sum(axis=0, out=dw[g])
-    return dw.reshape(w_shape)
+    partial = np.empty((n, groups, c_out // groups, rows), dtype=grad.dtype)
+
+    def images(start, stop):
+        for g in range(groups):
+            columns = _per_image(col[g], n)[start:stop].transpose(0, 2, 1)
+            np.matmul(per_image[start:stop, g], columns, out=partial[start:stop, g])
+
+    _run(images, n, c_out // groups * rows * per_image.shape[-1], groups)
+    return partial.sum(axis=0).reshape(w_shape)
 
 
 def input_grad(grad, delta, w, x_shape, stride, pads, dilation, groups, loops):
     """∂L/∂x by col2im: dcol = wᵀ (C_in·K_h·K_w, C_out) @ δ per group, per image unless
     ``delta`` (``delta_matrix``) is given, then added back at each kernel offset."""
     c_out, c_per_group, kh, kw = w.shape
-    n = x_shape[0]
-    w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
+    n, pixels = x_shape[0], grad[0, 0].size
+    rows = c_per_group * kh * kw
+    w_mat = w.reshape(groups, c_out // groups, rows)
     if delta is not None:
         dcol = grouped_matmul(np.swapaxes(w_mat, -1, -2), delta)
     else:
-        per_image = grad.reshape(n, groups, c_out // groups, -1)
-        dcol = np.empty((groups, c_per_group * kh * kw, grad[0, 0].size * n), dtype=grad.dtype)
-        for g in range(groups):
-            np.matmul(w_mat[g].T, per_image[:, g], out=_per_image(dcol[g], n))
-    dcol = dcol.reshape(x_shape[1], kh, kw, n, *grad.shape[2:])
-    return col2im(dcol, x_shape, stride, pads, dilation, loops)
+        dcol = np.empty((groups, rows, n * pixels), dtype=grad.dtype)
+    add, dx = _adder(dcol.reshape(x_shape[1], kh, kw, n, *grad.shape[2:]), x_shape, stride,
+                     pads, dilation, loops)
+    per_image = grad.reshape(n, groups, c_out // groups, pixels)
+
+    def images(start, stop):
+        if delta is None:
+            for g in range(groups):
+                dcol_g = _per_image(dcol[g], n)[start:stop]
+                np.matmul(w_mat[g].T, per_image[start:stop, g], out=dcol_g)
+        add(start, stop)
+
+    _run(images, n, c_out // groups * rows * pixels, groups)
+    return dx
