@@ -135,11 +135,12 @@ def to_nchw(y, bias=None):
     return out
 
 
-def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None):
-    """(y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW)) for x (N, C_in, H, W).
+def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None, relu=False):
+    """(y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW)) for x (N, C_in, H, W);
+    y = relu(conv + b) with ``relu``.
 
-    Image by image: the im2col copies, one GEMM per group and the bias, on
-    ``batch_threads``'s ranges of images.
+    Image by image: the im2col copies, one GEMM per group, the bias and the ReLU (on
+    what the GEMM has just written), on ``batch_threads``'s ranges of images.
     """
     n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
@@ -156,6 +157,8 @@ def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None):
             np.matmul(w_mat[g], _per_image(col[g], n)[start:stop], out=y[start:stop, g])
         if bias is not None:
             y[start:stop] += bias.reshape(groups, -1, 1)
+        if relu:
+            np.maximum(y[start:stop], 0, out=y[start:stop])
 
     _run(images, n, c_out // groups * rows * pixels, groups)
     return y.reshape(n, c_out, *out_size), col
