@@ -11,8 +11,12 @@ from cnnlab.tensor import Tensor
 @pytest.mark.parametrize(
     "make, x_shape",
     [
-        (lambda activation: nn.Conv2D(5, 3, padding=1, in_channels=2, activation=activation, seed=1),
-         (3, 2, 8, 8)),
+        (
+            lambda activation: nn.Conv2D(
+                5, 3, padding=1, in_channels=2, activation=activation, seed=1
+            ),
+            (3, 2, 8, 8),
+        ),
         (lambda activation: nn.Dense(6, in_features=4, activation=activation, seed=1), (5, 4)),
     ],
     ids=["Conv2D", "Dense"],

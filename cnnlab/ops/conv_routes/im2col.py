@@ -54,7 +54,8 @@ def im2col(x, kernel, stride, pads, dilation, out_size, loops="numpy"):
 
 
 def _filler(x, col, stride, pads, dilation, loops):
-    """fill(start, stop): ``im2col`` of x's images [start, stop) into col (C, K_h, K_w, N, OH, OW)."""
+    """fill(start, stop): ``im2col`` of x's images [start, stop) into its part of
+    col (C, K_h, K_w, N, OH, OW)."""
     if loops == "compiled":
         xp = np.ascontiguousarray(pad_input(x, pads))
         return lambda start, stop: im2col_loops.fill_columns(xp, col, stride, dilation, start, stop)
