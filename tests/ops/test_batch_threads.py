@@ -111,3 +111,35 @@ def test_im2col_route_split_across_threads_equals_one_thread(case, input_grad, l
     assert 3 in split  # the split really ran
     for parallel, serial in zip(results[3], results[1]):
         np.testing.assert_array_equal(parallel, serial)
+
+
+def test_per_image_gemms_only_where_blas_runs_each_on_one_thread(monkeypatch):
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 2)
+    assert batch_threads.per_image_gemms(batch_threads.BLAS_SINGLE_THREAD_MACS)
+    assert not batch_threads.per_image_gemms(batch_threads.BLAS_SINGLE_THREAD_MACS + 1)
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 1)
+    assert batch_threads.per_image_gemms(1 << 30)
+
+
+@pytest.mark.parametrize("input_grad", ["col2im", "full_convolution"])
+@pytest.mark.parametrize("case", CASES)
+def test_batch_gemms_and_per_image_gemms_agree(case, input_grad, monkeypatch):
+    """The im2col route's two ways (one GEMM per image, or per group for the whole batch)."""
+    n, c_in, h, c_out, k, stride, padding, groups = case
+    rng = np.random.default_rng(7)
+    arrays = (
+        rng.standard_normal((n, c_in, h, h)),
+        rng.standard_normal((c_out, c_in // groups, k, k)),
+        rng.standard_normal(c_out),
+    )
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 2)
+    results = []
+    for single_thread_macs in (1 << 30, 0):  # every GEMM per image, then none
+        monkeypatch.setattr(batch_threads, "BLAS_SINGLE_THREAD_MACS", single_thread_macs)
+        tensors = [Tensor(a, requires_grad=True) for a in arrays]
+        with conv_routes(forward="im2col", input_grad=input_grad):
+            y = conv2d(*tensors, stride=stride, padding=padding, groups=groups, activation="relu")
+        y.backward(np.random.default_rng(1).standard_normal(y.shape))
+        results.append([y.data] + [t.grad for t in tensors])
+    for per_image, batch in zip(*results):
+        np.testing.assert_allclose(per_image, batch, rtol=1e-12, atol=1e-12)

@@ -63,6 +63,15 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+def per_image_gemms(gemm_macs: int) -> bool:
+    """Whether GEMMs of ``gemm_macs`` multiply-adds may run one per image: when BLAS runs each
+    on one thread (small ones, or one BLAS thread). A larger one OpenBLAS splits over its
+    threads and synchronises them on every call, so one GEMM per image costs a hand-over
+    per image: conv_c's forward (128 images of 64×75×1024) took 405–446 ms against 79–90 ms
+    for one GEMM over the batch, with 2 threads on this shared machine."""
+    return gemm_macs <= BLAS_SINGLE_THREAD_MACS or blas_threads() == 1
+
+
 def chunk_count(n_images: int, gemm_macs: int, total_macs: int) -> int:
     """How many image ranges to run at once, for GEMMs of ``gemm_macs`` multiply-adds each
     and ``total_macs`` in all."""

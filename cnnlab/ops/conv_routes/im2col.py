@@ -141,7 +141,8 @@ def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None, re
     y = relu(conv + b) with ``relu``.
 
     Image by image: the im2col copies, one GEMM per group, the bias and the ReLU (on
-    what the GEMM has just written), on ``batch_threads``'s ranges of images.
+    what the GEMM has just written), on ``batch_threads``'s ranges of images. Where BLAS
+    would split each image's GEMM over its threads, one GEMM per group for the batch.
     """
     n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
@@ -150,6 +151,12 @@ def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None, re
     fill = _filler(x, col, stride, pads, dilation, loops)
     col = col.reshape(groups, rows, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, rows)
+    if not batch_threads.per_image_gemms(c_out // groups * rows * pixels):
+        fill(0, n)
+        y = to_nchw(grouped_matmul(w_mat, col).reshape(c_out, n, *out_size), bias)
+        if relu:
+            np.maximum(y, 0, out=y)
+        return y, col
     y = np.empty((n, groups, c_out // groups, pixels), dtype=x.dtype)
 
     def images(start, stop):
@@ -189,14 +196,16 @@ def delta_matrix(grad, groups, w_shape):
 
     Per image when a column of the buffer is at most half an image's output,
     C_in/groups·K_h·K_w ≤ OH·OW / 2: the per-image partial products of ∂L/∂w are then
-    well below the copy of δ they replace, and the per-image GEMMs large enough. One
+    well below the copy of δ they replace, and the per-image GEMMs large enough; and
+    when BLAS runs each of them on one thread (``batch_threads.per_image_gemms``). One
     thread, ∂L/∂w and ∂L/∂x: conv_a (9 rows, 26×26) 2.3 → 1.0 and 2.0 → 0.9 ms, LeNet's
     first layer (25 rows, 28×28) 1.6 → 0.4 ms (∂L/∂w). By one GEMM: LeNet's second
     layer (150 rows, 10×10) ∂L/∂x 1.5 against 1.6–2.1 ms per image, AlexNet's grouped
     5×5 (600 rows, 27×27) 36 against 44 ms.
     """
-    _, c_per_group, kh, kw = w_shape
-    if 2 * c_per_group * kh * kw <= grad[0, 0].size:
+    c_out, c_per_group, kh, kw = w_shape
+    rows, pixels = c_per_group * kh * kw, grad[0, 0].size
+    if 2 * rows <= pixels and batch_threads.per_image_gemms(c_out // groups * rows * pixels):
         return None
     delta = np.ascontiguousarray(grad.transpose(1, 0, 2, 3))
     return delta.reshape(groups, grad.shape[1] // groups, -1)
