@@ -105,7 +105,7 @@ def test_im2col_route_split_across_threads_equals_one_thread(case, input_grad, l
         monkeypatch.setattr(batch_threads, "MIN_PARALLEL_MACS", 0)
         tensors = [Tensor(a, requires_grad=True) for a in arrays]
         with conv_routes(forward="im2col", input_grad=input_grad, loops=loops):
-            y = conv2d(*tensors, stride=stride, padding=padding, groups=groups)
+            y = conv2d(*tensors, stride=stride, padding=padding, groups=groups, activation="relu")
         y.backward(np.random.default_rng(1).standard_normal(y.shape))
         results[threads] = [y.data] + [t.grad for t in tensors]
     assert 3 in split  # the split really ran
