@@ -215,7 +215,11 @@ def weight_grad(grad, delta, col, w_shape):
     """∂L/∂w = Σ_n δ[n] (C_out, OH·OW) @ col[:, n]ᵀ per group, δ = grad (N, C_out, OH, OW);
     one GEMM per group over the batch on ``delta`` (``delta_matrix``) unless it is None."""
     if delta is not None:
-        return grouped_matmul(delta, np.swapaxes(col, -1, -2)).reshape(w_shape)
+        # as (col @ δᵀ)ᵀ: OpenBLAS runs this orientation faster (one thread: LeNet's second
+        # layer 1.11 → 0.65 ms, its first 1.26 → 0.82, the lecture net's second 1.19 → 0.99,
+        # AlexNet's grouped 5×5 24.7 → 21.6 ms)
+        transposed = grouped_matmul(col, np.swapaxes(delta, -1, -2))
+        return np.ascontiguousarray(np.swapaxes(transposed, -1, -2)).reshape(w_shape)
     n, c_out = grad.shape[:2]
     groups, rows = col.shape[:2]
     per_image = grad.reshape(n, groups, c_out // groups, -1)
