@@ -147,23 +147,33 @@ def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None, re
     n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
     rows, pixels = c_per_group * kh * kw, out_size[0] * out_size[1]
-    col = np.empty((x.shape[1], kh, kw, n, *out_size), dtype=x.dtype)
-    fill = _filler(x, col, stride, pads, dilation, loops)
-    col = col.reshape(groups, rows, n * pixels)
+    per_image = batch_threads.per_image_gemms(c_out // groups * rows * pixels)
+    # One group: the bias as one more GEMM column of w against a row of ones under the
+    # buffer, instead of a pass over y (conv_a, one thread: GEMM and bias 1.50 → 0.68 ms).
+    fold = per_image and bias is not None and groups == 1
+    store = np.empty((groups * rows + fold, n * pixels), dtype=x.dtype)
+    fill = _filler(x, store[: groups * rows].reshape(x.shape[1], kh, kw, n, *out_size),
+                   stride, pads, dilation, loops)
+    col = store[: groups * rows].reshape(groups, rows, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, rows)
-    if not batch_threads.per_image_gemms(c_out // groups * rows * pixels):
+    if not per_image:
         fill(0, n)
         y = to_nchw(grouped_matmul(w_mat, col).reshape(c_out, n, *out_size), bias)
         if relu:
             np.maximum(y, 0, out=y)
         return y, col
+    if fold:
+        w_mat = np.concatenate([w_mat[0], bias.reshape(-1, 1).astype(w.dtype)], axis=1)[None]
     y = np.empty((n, groups, c_out // groups, pixels), dtype=x.dtype)
 
     def images(start, stop):
         fill(start, stop)
+        if fold:
+            store[-1, start * pixels : stop * pixels] = 1
         for g in range(groups):
-            np.matmul(w_mat[g], _per_image(col[g], n)[start:stop], out=y[start:stop, g])
-        if bias is not None:
+            columns = _per_image(store if fold else col[g], n)[start:stop]
+            np.matmul(w_mat[g], columns, out=y[start:stop, g])
+        if bias is not None and not fold:
             y[start:stop] += bias.reshape(groups, -1, 1)
         if relu:
             np.maximum(y[start:stop], 0, out=y[start:stop])
