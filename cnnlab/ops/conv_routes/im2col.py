@@ -9,8 +9,12 @@ runs is the plan's choice, passed in explicitly.
 
 The buffer layout is (C, K_h, K_w, N, OH, OW): reshaped to (C·K_h·K_w, N·OH·OW)
 it is the right operand of one GEMM for the whole batch, ``w (C_out, C·K_h·K_w) @ col``,
-and channel groups are contiguous blocks of its rows. The (C_out, N·OH·OW) result
-is transposed to NCHW while the bias is added.
+and channel groups are contiguous blocks of its rows; its columns of one image are a
+strided (C·K_h·K_w, OH·OW) matrix. Where BLAS runs such a per-image GEMM on one thread,
+the GEMMs go image by image, straight into NCHW (the forward, and ∂L/∂w and ∂L/∂x where
+``delta_matrix`` says so), on ``batch_threads``'s ranges of the batch; otherwise one
+GEMM per group covers the batch and its (C_out, N·OH·OW) result is transposed to NCHW
+while the bias is added.
 """
 
 from __future__ import annotations
