@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from cnnlab import optim
+from cnnlab import optim, threads
 from cnnlab.progress import ProgressBar, checkpoint_bytes, estimate_line
 from cnnlab.scoring import Metrics, evaluate_batches
 from cnnlab.tensor import Tensor
@@ -59,6 +59,7 @@ def run_epochs(run: Run) -> None:
             break
         state.epochs_done = epoch + 1
         state.history.append(logs)
+        threads.recheck()  # this epoch's foreign load sets the next one's BLAS threads
         for cb in state.callbacks:
             cb.on_epoch_end(state, epoch, logs)
         for cb in state.callbacks:

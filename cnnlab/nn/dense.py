@@ -72,7 +72,10 @@ class Dense(Layer):
         return specs
 
     def forward(self, x):
-        return activate(F.linear(x, self.weight, self.bias if self.use_bias else None), self.activation)
+        bias = self.bias if self.use_bias else None
+        if self.activation == "relu":  # fused into the op: one array and one graph node less
+            return F.linear(x, self.weight, bias, activation="relu")
+        return activate(F.linear(x, self.weight, bias), self.activation)
 
 
 @register

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from cnnlab.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from cnnlab.ops.activation import (
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu_grad,
+    sigmoid,
+    softmax,
+    tanh,
+)
 from cnnlab.tensor import Tensor
 
 
@@ -126,3 +134,25 @@ def test_leaky_relu_slope_must_be_a_number():
     message = "leaky_relu: negative_slope must be a number, received negative_slope='x'"
     with pytest.raises(TypeError, match=message):
         leaky_relu(_input(), "x")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_grad_masks_the_upstream_gradient_where_the_output_is_zero(dtype):
+    rng = np.random.default_rng(4)
+    out = np.maximum(rng.standard_normal((3, 4, 5)), 0).astype(dtype)
+    grad = rng.standard_normal((3, 4, 5)).astype(dtype)
+    expected = np.where(out > 0, grad, 0).astype(dtype)
+    result = relu_grad(grad, out)  # the compiled pass
+    assert result.dtype == dtype
+    np.testing.assert_array_equal(result, expected)
+    # strided and broadcast upstream gradients take NumPy's path, with the same result
+    np.testing.assert_array_equal(relu_grad(grad[:, ::2], out[:, ::2]), expected[:, ::2])
+    ones = np.broadcast_to(np.ones((), dtype), out.shape)
+    np.testing.assert_array_equal(relu_grad(ones, out), (out > 0).astype(dtype))
+
+
+def test_relu_grad_is_zero_where_the_output_is_zero_even_for_a_nan_upstream():
+    # as PyTorch's threshold_backward: masked positions get 0, not 0 · NaN
+    out = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+    grad = np.array([np.nan, 2.0, np.inf], dtype=np.float32)
+    np.testing.assert_array_equal(relu_grad(grad, out), [0.0, 2.0, 0.0])

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from cnnlab.ops.activation import relu
 from cnnlab.ops.linear import linear
 from cnnlab.tensor import Tensor
 
@@ -109,3 +110,36 @@ def test_bias_shape_error():
     x, w, _ = _operands((5, 3))
     with pytest.raises(ValueError, match=r"linear: bias has shape \(3,\), expected \(4,\)"):
         linear(x, w, np.ones(3))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("x_shape", X_SHAPES)
+def test_fused_relu_equals_linear_then_relu(x_shape, bias):
+    x, w, b = _operands(x_shape, bias=bias)
+    results = []
+    for fused in (True, False):
+        tensors = [Tensor(a, requires_grad=True) for a in (x, w, b) if a is not None]
+        y = linear(*tensors, activation="relu") if fused else relu(linear(*tensors))
+        y.backward(np.random.default_rng(1).standard_normal(y.shape))
+        results.append([y.data] + [t.grad for t in tensors])
+    for fused, separate in zip(*results):
+        np.testing.assert_allclose(fused, separate, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape", X_SHAPES)
+def test_fused_relu_gradcheck(x_shape, check_gradients):
+    check_gradients(lambda x, w, b: linear(x, w, b, activation="relu"), *_operands(x_shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_relu_against_torch(dtype, torch_check, torch):
+    torch_check(
+        lambda x, w, b: linear(x, w, b, activation="relu"),
+        lambda x, w, b: torch.relu(torch.nn.functional.linear(x, w, b)),
+        *_operands((6, 5), out_features=7, dtype=dtype, seed=3),
+    )
+
+
+def test_only_relu_fuses():
+    with pytest.raises(ValueError, match="activation"):
+        linear(*_operands((2, 3)), activation="sigmoid")

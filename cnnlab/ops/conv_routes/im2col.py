@@ -9,15 +9,19 @@ runs is the plan's choice, passed in explicitly.
 
 The buffer layout is (C, K_h, K_w, N, OH, OW): reshaped to (C·K_h·K_w, N·OH·OW)
 it is the right operand of one GEMM for the whole batch, ``w (C_out, C·K_h·K_w) @ col``,
-and channel groups are contiguous blocks of its rows. The (C_out, N·OH·OW) result
-is transposed to NCHW while the bias is added.
+and channel groups are contiguous blocks of its rows; its columns of one image are a
+strided (C·K_h·K_w, OH·OW) matrix. Where BLAS runs such a per-image GEMM on one thread,
+the GEMMs go image by image, straight into NCHW (the forward, and ∂L/∂w and ∂L/∂x where
+``delta_matrix`` says so), on ``batch_threads``'s ranges of the batch; otherwise one
+GEMM per group covers the batch and its (C_out, N·OH·OW) result is transposed to NCHW
+while the bias is added.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.ops.conv_routes import im2col_loops
+from cnnlab.ops.conv_routes import batch_threads, im2col_loops
 
 LOOPS = ("compiled", "numpy")
 
@@ -49,15 +53,27 @@ def im2col(x, kernel, stride, pads, dilation, out_size, loops="numpy"):
     ``loops``: "numpy" (one slice copy per kernel offset) or "compiled" (element loops).
     """
     col = np.empty((x.shape[1], *kernel, x.shape[0], *out_size), dtype=x.dtype)
-    if loops == "compiled":
-        im2col_loops.fill_columns(np.ascontiguousarray(pad_input(x, pads)), col, stride, dilation)
-        return col
-    xp = pad_input(x, pads).transpose(1, 0, 2, 3)
-    for u in range(kernel[0]):
-        for v in range(kernel[1]):
-            rows, cols = _window(u, v, stride, dilation, out_size)
-            col[:, u, v] = xp[:, :, rows, cols]
+    _filler(x, col, stride, pads, dilation, loops)(0, x.shape[0])
     return col
+
+
+def _filler(x, col, stride, pads, dilation, loops):
+    """fill(start, stop): ``im2col`` of x's images [start, stop) into its part of
+    col (C, K_h, K_w, N, OH, OW)."""
+    if loops == "compiled":
+        xp = np.ascontiguousarray(pad_input(x, pads))
+        return lambda start, stop: im2col_loops.fill_columns(xp, col, stride, dilation, start, stop)
+    xp = pad_input(x, pads)
+    _, kh, kw, _, oh, ow = col.shape
+
+    def fill(start, stop):
+        images = xp[start:stop].transpose(1, 0, 2, 3)
+        for u in range(kh):
+            for v in range(kw):
+                rows, cols = _window(u, v, stride, dilation, (oh, ow))
+                col[:, u, v, start:stop] = images[:, :, rows, cols]
+
+    return fill
 
 
 def col2im(col, x_shape, stride, pads, dilation, loops="numpy"):
@@ -66,20 +82,43 @@ def col2im(col, x_shape, stride, pads, dilation, loops="numpy"):
     dx[n, c, s_h·i + d_h·u − p_top, s_w·j + d_w·v − p_left] += col[c, u, v, n, i, j];
     contributions that land in the padding are dropped.
     """
+    add, dx = _adder(col, x_shape, stride, pads, dilation, loops)
+    add(0, x_shape[0])
+    return dx
+
+
+def _adder(col, x_shape, stride, pads, dilation, loops):
+    """(add(start, stop), dx): ``col2im`` of images [start, stop) into dx (N, C, H, W), which
+    holds the result once every image has been added."""
     (top, bottom), (left, right) = pads
     n, c, h, w = x_shape
     padded = (h + top + bottom, w + left + right)
-    if loops == "compiled":
-        dxp = np.zeros((n, c, *padded), dtype=col.dtype)
-        im2col_loops.add_columns(np.ascontiguousarray(col), dxp, stride, dilation)
-        return np.ascontiguousarray(dxp[:, :, top : top + h, left : left + w])
     _, kh, kw, _, oh, ow = col.shape
-    dxp = np.zeros((c, n, *padded), dtype=col.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            rows, cols = _window(u, v, stride, dilation, (oh, ow))
-            dxp[:, :, rows, cols] += col[:, u, v]
-    return np.ascontiguousarray(dxp[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3))
+    crop = (slice(top, top + h), slice(left, left + w))
+    dx = np.empty(x_shape, dtype=col.dtype)
+    if loops == "compiled":
+        col = np.ascontiguousarray(col)
+        unpadded = padded == (h, w)
+        dxp = dx if unpadded else np.empty((n, c, *padded), dtype=col.dtype)
+
+        def add(start, stop):
+            dxp[start:stop] = 0
+            im2col_loops.add_columns(col, dxp, stride, dilation, start, stop)
+            if not unpadded:
+                dx[start:stop] = dxp[start:stop, :, crop[0], crop[1]]
+
+        return add, dx
+    dxp = np.empty((c, n, *padded), dtype=col.dtype)
+
+    def add_slices(start, stop):
+        dxp[:, start:stop] = 0
+        for u in range(kh):
+            for v in range(kw):
+                rows, cols = _window(u, v, stride, dilation, (oh, ow))
+                dxp[:, start:stop, rows, cols] += col[:, u, v, start:stop]
+        dx[start:stop] = dxp[:, start:stop, crop[0], crop[1]].transpose(1, 0, 2, 3)
+
+    return add_slices, dx
 
 
 def grouped_matmul(a, b):
@@ -101,32 +140,135 @@ def to_nchw(y, bias=None):
     return out
 
 
-def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None):
-    """(y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW)) for x (N, C_in, H, W)."""
+def forward(x, w, stride, pads, dilation, groups, out_size, loops, bias=None, relu=False):
+    """(y (N, C_out, OH, OW), col (groups, C_in/groups·K_h·K_w, N·OH·OW)) for x (N, C_in, H, W);
+    y = relu(conv + b) with ``relu``.
+
+    Image by image: the im2col copies, one GEMM per group, the bias and the ReLU (on
+    what the GEMM has just written), on ``batch_threads``'s ranges of images. Where BLAS
+    would split each image's GEMM over its threads, one GEMM per group for the batch.
+    """
     n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
-    col = im2col(x, (kh, kw), stride, pads, dilation, out_size, loops)
-    col = col.reshape(groups, c_per_group * kh * kw, n * out_size[0] * out_size[1])
-    w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-    y = grouped_matmul(w_mat, col)  # (groups, C_out/groups, N·OH·OW)
-    return to_nchw(y.reshape(c_out, n, *out_size), bias), col
+    rows, pixels = c_per_group * kh * kw, out_size[0] * out_size[1]
+    per_image = batch_threads.per_image_gemms(c_out // groups * rows * pixels)
+    # One group: the bias as one more GEMM column of w against a row of ones under the
+    # buffer, instead of a pass over y (conv_a, one thread: GEMM and bias 1.50 → 0.68 ms).
+    fold = per_image and bias is not None and groups == 1
+    store = np.empty((groups * rows + fold, n * pixels), dtype=x.dtype)
+    fill = _filler(x, store[: groups * rows].reshape(x.shape[1], kh, kw, n, *out_size),
+                   stride, pads, dilation, loops)
+    col = store[: groups * rows].reshape(groups, rows, n * pixels)
+    w_mat = w.reshape(groups, c_out // groups, rows)
+    if not per_image:
+        fill(0, n)
+        y = to_nchw(grouped_matmul(w_mat, col).reshape(c_out, n, *out_size), bias)
+        if relu:
+            np.maximum(y, 0, out=y)
+        return y, col
+    if fold:
+        w_mat = np.concatenate([w_mat[0], bias.reshape(-1, 1).astype(w.dtype)], axis=1)[None]
+    y = np.empty((n, groups, c_out // groups, pixels), dtype=x.dtype)
+
+    def images(start, stop):
+        fill(start, stop)
+        if fold:
+            store[-1, start * pixels : stop * pixels] = 1
+        for g in range(groups):
+            columns = _per_image(store if fold else col[g], n)[start:stop]
+            np.matmul(w_mat[g], columns, out=y[start:stop, g])
+        if bias is not None and not fold:
+            y[start:stop] += bias.reshape(groups, -1, 1)
+        if relu:
+            np.maximum(y[start:stop], 0, out=y[start:stop])
+
+    _run(images, n, c_out // groups * rows * pixels, groups)
+    return y.reshape(n, c_out, *out_size), col
 
 
-def delta_matrix(grad, groups):
-    """δ (N, C_out, OH, OW) as (groups, C_out/groups, N·OH·OW), the GEMMs' layout."""
+def _run(images, n, gemm_macs, gemms_per_image):
+    """images(start, stop) over the batch, split by ``batch_threads`` for GEMMs of this size."""
+    chunks = batch_threads.chunk_count(n, gemm_macs, n * gemm_macs * gemms_per_image)
+    batch_threads.for_each_range(n, chunks, images)
+
+
+def _per_image(matrix, n):
+    """A (rows, N·OH·OW) matrix as N strided (rows, OH·OW) matrices: (N, rows, OH·OW), a view.
+
+    The GEMMs run one per image on these views (NumPy's stacked matmul calls BLAS on each
+    strided slice), so that results land in NCHW, where one GEMM for the whole batch
+    writes (C_out, N·OH·OW) and needs a transposing copy. One thread, GEMM and layout
+    only: conv_a's forward (64, 1→32, 28×28, 3×3) 1.9 → 1.0 ms, LeNet's first layer
+    0.92 → 0.53 ms, its second 0.66 → 0.51 ms.
+    """
+    return matrix.reshape(matrix.shape[0], n, -1).transpose(1, 0, 2)
+
+
+def delta_matrix(grad, groups, w_shape):
+    """δ (N, C_out, OH, OW) as (groups, C_out/groups, N·OH·OW), the batch GEMMs' layout (a copy),
+    or None where ∂L/∂w and ∂L/∂x take their GEMMs per image, on δ as it is.
+
+    Per image when a column of the buffer is at most half an image's output,
+    C_in/groups·K_h·K_w ≤ OH·OW / 2: the per-image partial products of ∂L/∂w are then
+    well below the copy of δ they replace, and the per-image GEMMs large enough; and
+    when BLAS runs each of them on one thread (``batch_threads.per_image_gemms``). One
+    thread, ∂L/∂w and ∂L/∂x: conv_a (9 rows, 26×26) 2.3 → 1.0 and 2.0 → 0.9 ms, LeNet's
+    first layer (25 rows, 28×28) 1.6 → 0.4 ms (∂L/∂w). By one GEMM: LeNet's second
+    layer (150 rows, 10×10) ∂L/∂x 1.5 against 1.6–2.1 ms per image, AlexNet's grouped
+    5×5 (600 rows, 27×27) 36 against 44 ms.
+    """
+    c_out, c_per_group, kh, kw = w_shape
+    rows, pixels = c_per_group * kh * kw, grad[0, 0].size
+    if 2 * rows <= pixels and batch_threads.per_image_gemms(c_out // groups * rows * pixels):
+        return None
     delta = np.ascontiguousarray(grad.transpose(1, 0, 2, 3))
     return delta.reshape(groups, grad.shape[1] // groups, -1)
 
 
-def weight_grad(delta, col, w_shape):
-    """∂L/∂w = δ (C_out, N·OH·OW) @ colᵀ per group: the forward's buffer, a transposed view."""
-    return grouped_matmul(delta, np.swapaxes(col, -1, -2)).reshape(w_shape)
+def weight_grad(grad, delta, col, w_shape):
+    """∂L/∂w = Σ_n δ[n] (C_out, OH·OW) @ col[:, n]ᵀ per group, δ = grad (N, C_out, OH, OW);
+    one GEMM per group over the batch on ``delta`` (``delta_matrix``) unless it is None."""
+    if delta is not None:
+        # as (col @ δᵀ)ᵀ: OpenBLAS runs this orientation faster (one thread: LeNet's second
+        # layer 1.11 → 0.65 ms, its first 1.26 → 0.82, the lecture net's second 1.19 → 0.99,
+        # AlexNet's grouped 5×5 24.7 → 21.6 ms)
+        transposed = grouped_matmul(col, np.swapaxes(delta, -1, -2))
+        return np.ascontiguousarray(np.swapaxes(transposed, -1, -2)).reshape(w_shape)
+    n, c_out = grad.shape[:2]
+    groups, rows = col.shape[:2]
+    per_image = grad.reshape(n, groups, c_out // groups, -1)
+    partial = np.empty((n, groups, c_out // groups, rows), dtype=grad.dtype)
+
+    def images(start, stop):
+        for g in range(groups):
+            columns = _per_image(col[g], n)[start:stop].transpose(0, 2, 1)
+            np.matmul(per_image[start:stop, g], columns, out=partial[start:stop, g])
+
+    _run(images, n, c_out // groups * rows * per_image.shape[-1], groups)
+    return partial.sum(axis=0).reshape(w_shape)
 
 
-def input_grad(delta, w, x_shape, grad_shape, stride, pads, dilation, groups, loops):
-    """∂L/∂x by col2im: dcol = wᵀ (C_in·K_h·K_w, C_out) @ δ per group, added back per offset."""
+def input_grad(grad, delta, w, x_shape, stride, pads, dilation, groups, loops):
+    """∂L/∂x by col2im: dcol = wᵀ (C_in·K_h·K_w, C_out) @ δ per group, per image unless
+    ``delta`` (``delta_matrix``) is given, then added back at each kernel offset."""
     c_out, c_per_group, kh, kw = w.shape
-    w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-    dcol = grouped_matmul(np.swapaxes(w_mat, -1, -2), delta)  # (groups, C_in/g·K_h·K_w, N·OH·OW)
-    dcol = dcol.reshape(x_shape[1], kh, kw, x_shape[0], *grad_shape[2:])
-    return col2im(dcol, x_shape, stride, pads, dilation, loops)
+    n, pixels = x_shape[0], grad[0, 0].size
+    rows = c_per_group * kh * kw
+    w_mat = w.reshape(groups, c_out // groups, rows)
+    if delta is not None:
+        dcol = grouped_matmul(np.swapaxes(w_mat, -1, -2), delta)
+    else:
+        dcol = np.empty((groups, rows, n * pixels), dtype=grad.dtype)
+    add, dx = _adder(dcol.reshape(x_shape[1], kh, kw, n, *grad.shape[2:]), x_shape, stride,
+                     pads, dilation, loops)
+    per_image = grad.reshape(n, groups, c_out // groups, pixels)
+
+    def images(start, stop):
+        if delta is None:
+            for g in range(groups):
+                dcol_g = _per_image(dcol[g], n)[start:stop]
+                np.matmul(w_mat[g].T, per_image[start:stop, g], out=dcol_g)
+        add(start, stop)
+
+    _run(images, n, c_out // groups * rows * pixels, groups)
+    return dx

@@ -10,7 +10,9 @@ the strided loops below are then no faster than NumPy (measured), so they run on
 when a test or a user forces ``loops="compiled"`` through ``conv_routes``.
 
 Serial on purpose: on a small shared machine numba's parallel runtime costs more
-in thread wake-ups than it saves on these memory-bound loops (measured).
+in thread wake-ups than it saves on these memory-bound loops (measured). They release
+the GIL (``nogil``) and take a range of images, so that ``batch_threads`` can run
+disjoint ranges of a batch on threads of its own.
 """
 
 from __future__ import annotations
@@ -18,34 +20,34 @@ from __future__ import annotations
 from numba import njit
 
 
-@njit(cache=True)
-def _fill_unit_stride(xp, col):
-    channels, kh, kw, n_images, oh, ow = col.shape
+@njit(cache=True, nogil=True)
+def _fill_unit_stride(xp, col, start, stop):
+    channels, kh, kw, _, oh, ow = col.shape
     for c in range(channels):
         for u in range(kh):
             for v in range(kw):
-                for n in range(n_images):
+                for n in range(start, stop):
                     for i in range(oh):
                         for j in range(ow):
                             col[c, u, v, n, i, j] = xp[n, c, i + u, j + v]
 
 
-@njit(cache=True)
-def _fill_strided(xp, col, sh, sw, dh, dw):
-    channels, kh, kw, n_images, oh, ow = col.shape
+@njit(cache=True, nogil=True)
+def _fill_strided(xp, col, start, stop, sh, sw, dh, dw):
+    channels, kh, kw, _, oh, ow = col.shape
     for c in range(channels):
         for u in range(kh):
             for v in range(kw):
-                for n in range(n_images):
+                for n in range(start, stop):
                     for i in range(oh):
                         for j in range(ow):
                             col[c, u, v, n, i, j] = xp[n, c, sh * i + dh * u, sw * j + dw * v]
 
 
-@njit(cache=True)
-def _add_unit_stride(col, dxp):
-    channels, kh, kw, n_images, oh, ow = col.shape
-    for n in range(n_images):
+@njit(cache=True, nogil=True)
+def _add_unit_stride(col, dxp, start, stop):
+    channels, kh, kw, _, oh, ow = col.shape
+    for n in range(start, stop):
         for c in range(channels):
             for u in range(kh):
                 for v in range(kw):
@@ -54,10 +56,10 @@ def _add_unit_stride(col, dxp):
                             dxp[n, c, i + u, j + v] += col[c, u, v, n, i, j]
 
 
-@njit(cache=True)
-def _add_strided(col, dxp, sh, sw, dh, dw):
-    channels, kh, kw, n_images, oh, ow = col.shape
-    for n in range(n_images):
+@njit(cache=True, nogil=True)
+def _add_strided(col, dxp, start, stop, sh, sw, dh, dw):
+    channels, kh, kw, _, oh, ow = col.shape
+    for n in range(start, stop):
         for c in range(channels):
             for u in range(kh):
                 for v in range(kw):
@@ -66,17 +68,21 @@ def _add_strided(col, dxp, sh, sw, dh, dw):
                             dxp[n, c, sh * i + dh * u, sw * j + dw * v] += col[c, u, v, n, i, j]
 
 
-def fill_columns(xp, col, stride, dilation):
-    """col[c, u, v, n, i, j] = xp[n, c, s_h·i + d_h·u, s_w·j + d_w·v]; xp (N, C, Hp, Wp)."""
+def fill_columns(xp, col, stride, dilation, start=0, stop=None):
+    """col[c, u, v, n, i, j] = xp[n, c, s_h·i + d_h·u, s_w·j + d_w·v] for images n in
+    [start, stop) (all by default); xp (N, C, Hp, Wp)."""
+    stop = xp.shape[0] if stop is None else stop
     if stride == (1, 1) and dilation == (1, 1):
-        _fill_unit_stride(xp, col)
+        _fill_unit_stride(xp, col, start, stop)
     else:
-        _fill_strided(xp, col, *stride, *dilation)
+        _fill_strided(xp, col, start, stop, *stride, *dilation)
 
 
-def add_columns(col, dxp, stride, dilation):
-    """dxp[n, c, s_h·i + d_h·u, s_w·j + d_w·v] += col[c, u, v, n, i, j]; col contiguous."""
+def add_columns(col, dxp, stride, dilation, start=0, stop=None):
+    """dxp[n, c, s_h·i + d_h·u, s_w·j + d_w·v] += col[c, u, v, n, i, j] for images n in
+    [start, stop) (all by default); col contiguous."""
+    stop = dxp.shape[0] if stop is None else stop
     if stride == (1, 1) and dilation == (1, 1):
-        _add_unit_stride(col, dxp)
+        _add_unit_stride(col, dxp, start, stop)
     else:
-        _add_strided(col, dxp, *stride, *dilation)
+        _add_strided(col, dxp, start, stop, *stride, *dilation)
