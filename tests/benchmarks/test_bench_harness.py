@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import harness, run
@@ -193,3 +194,14 @@ def test_run_py_reexecs_without_the_overrides_and_prints_the_fields(tmp_path):
     assert re.search(r"^bench case=dense_fwdbwd cnnlab_ms=[\d.]+ torch_ms=[\d.]+ ratio=[\d.]+ "
                      r"cnnlab_iqr=[\d.]+ torch_iqr=[\d.]+ load=\S+ discarded=\d+",
                      out, re.MULTILINE), out
+
+
+def test_a_child_does_not_report_its_parents_peak_memory():
+    """fashion_epoch_memory once read 2148 MiB for both frameworks: ru_maxrss survives exec."""
+    held = np.ones(200 * 2**20, dtype=np.uint8)  # the parent now holds 200 MiB
+    code = "from benchmarks.cases.memory import peak_rss_kib; print(peak_rss_kib())"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=root, check=True).stdout
+    assert held.sum() == held.size
+    assert int(out) < 150 * 1024
