@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import cnnlab.functional as F
+from benchmarks.cases import fashion_cnnlab
 from benchmarks.cases.data import fashion_mnist, he_normal
 from benchmarks.harness import report, time_pair
-from cnnlab import nn, optim
-from cnnlab.tensor import Tensor
+from cnnlab import nn
 
 TF = torch.nn.functional
 
@@ -51,16 +50,8 @@ def torch_lenet(weights):
 
 
 def lenet_epoch_cnnlab(x, y, weights, batch_size=64, lr=0.01):
-    """One epoch of SGD; the last batch's loss."""
-    model = cnnlab_lenet(weights)
-    optimizer = optim.SGD(model.parameters(), lr=lr)
-    for start in range(0, len(x), batch_size):
-        batch = slice(start, start + batch_size)
-        loss = F.cross_entropy(model(Tensor(x[batch])), y[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return float(loss.data)
+    """One epoch of plain SGD; the last batch's loss."""
+    return fashion_cnnlab.epoch(cnnlab_lenet(weights), x, y, batch_size, lr, momentum=0.0)
 
 
 def lenet_epoch_torch(x, y, weights, batch_size=64, lr=0.01):
