@@ -8,5 +8,5 @@
   transforms in ``winograd_rows``;
 - ``im2col_loops``: the im2col/col2im copies as compiled element loops.
 
-``cnnlab.ops.conv.conv2d_plan`` picks the routes; ``cnnlab.ops.conv.conv_routes`` forces them.
+``cnnlab.ops.conv_plan.conv2d_plan`` picks the routes; ``conv_plan.conv_routes`` forces them.
 """
