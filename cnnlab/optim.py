@@ -77,7 +77,15 @@ class Optimizer:
     @property
     def state_slots(self) -> int:
         """Arrays of state kept per parameter (momentum, Adam's two moments): sizes checkpoints."""
-        return 0
+        return len(self.state_keys)
+
+    def _zeroed_state(self, index: int, param: Tensor) -> dict[str, np.ndarray]:
+        """``state[index]``, with a zero array like ``param`` for each of ``state_keys`` the
+        first time."""
+        state = self.state[index]
+        if not state:
+            state.update((key, np.zeros_like(param.data)) for key in self.state_keys)
+        return state
 
     def __init__(self, params: Iterable[Tensor], lr: float):
         name = type(self).__name__
@@ -307,19 +315,12 @@ class Adam(Optimizer):
         self.eps = check_number(eps, name, "eps", 0.0)
         self.weight_decay = check_number(weight_decay, name, "weight_decay", 0.0)
 
-    @property
-    def state_slots(self) -> int:
-        return 2
-
     def _update(self, index, param, grad):
         beta1, beta2 = self.betas
         if self.weight_decay and self.decoupled:
             param.data *= 1.0 - self.lr * self.weight_decay
         grad = self._gradient(param, grad)
-        state = self.state[index]
-        if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(param.data)
-            state["exp_avg_sq"] = np.zeros_like(param.data)
+        state = self._zeroed_state(index, param)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         work = self._work(0, param.data)
         m *= beta1
@@ -382,17 +383,10 @@ class Adadelta(Optimizer):
         self.eps = check_number(eps, "Adadelta", "eps", 0.0)
         self.weight_decay = check_number(weight_decay, "Adadelta", "weight_decay", 0.0)
 
-    @property
-    def state_slots(self) -> int:
-        return 2
-
     def _update(self, index, param, grad):
         rho = self.rho
         grad = self._gradient(param, grad)
-        state = self.state[index]
-        if "square_avg" not in state:
-            state["square_avg"] = np.zeros_like(param.data)
-            state["acc_delta"] = np.zeros_like(param.data)
+        state = self._zeroed_state(index, param)
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         square_avg *= rho
         if type(grad) is RowSparseGrad:
