@@ -34,7 +34,10 @@ class DropoutFunction(Function):
 def _scale_kept(x, keep, scale):
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
-    norm_loops.scale_kept(x.reshape(-1), keep.reshape(-1), x.dtype.type(scale), out.reshape(-1))
+    flat_x, flat_keep, flat_out = x.reshape(-1), keep.reshape(-1), out.reshape(-1)
+    scale = x.dtype.type(scale)
+    run_split(x.size, x.size, lambda first, stop: norm_loops.scale_kept(
+        flat_x[first:stop], flat_keep[first:stop], scale, flat_out[first:stop]))
     return out
 
 

@@ -103,18 +103,3 @@ def test_passes_split_across_threads_give_the_same_bits(training, fused, monkeyp
             split = _forward_backward(shape, np.float32, training, fused)
         for ours, theirs in zip(split, one):
             np.testing.assert_array_equal(ours, theirs)
-
-
-def test_run_split_covers_every_unit_once_and_stays_whole_below_the_threshold():
-    seen = []
-    with threadpool_limits(2, user_api="blas"):
-        if pass_threads.blas_threads() != 2:
-            pytest.skip("NumPy's BLAS thread count cannot be set here")
-        pass_threads.run_split(9, pass_threads.MIN_PARALLEL_ELEMENTS - 1,
-                               lambda a, b: seen.append((a, b)))
-        assert seen == [(0, 9)]
-        seen.clear()
-        pass_threads.run_split(9, pass_threads.MIN_PARALLEL_ELEMENTS,
-                               lambda a, b: seen.append((a, b)))
-    assert sorted(i for a, b in seen for i in range(a, b)) == list(range(9))
-    assert len(seen) == 2
