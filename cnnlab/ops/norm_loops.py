@@ -186,7 +186,12 @@ def batch_norm_backward_rows(grad, y, x, mean, inv_std, gamma, batch_stats, sum_
     or empty)."""
     n_images, channels = x.shape
     if y.size != 0:  # δ · 1[y > 0]: the fused ReLU's backward, in a copy (N·C is small)
-        grad = np.where(y > 0, grad, np.zeros_like(grad))
+        masked = np.empty_like(grad)
+        zero = grad.dtype.type(0)
+        for n in range(n_images):
+            for c in range(channels):
+                masked[n, c] = grad[n, c] if y[n, c] > zero else zero
+        grad = masked
     total = np.zeros(channels)
     weighted = np.zeros(channels)
     for n in range(n_images):
