@@ -31,16 +31,22 @@ class ReLUFunction(Function):
         return (relu_grad(grad, self.out),)
 
 
-def _relu(x):
-    """np.maximum(x, 0), in ranges of the flat array on the BLAS threads (the ufunc releases
-    the GIL) when x is large and contiguous."""
+def _relu(x, out=None):
+    """np.maximum(x, 0) (into ``out``, which may be x), in ranges of the flat array on the
+    BLAS threads (the ufunc releases the GIL) when x is large and contiguous."""
     if not x.flags.c_contiguous or x.size < pass_threads.MIN_PARALLEL_ELEMENTS:
-        return np.maximum(x, 0)
-    out = np.empty_like(x)
+        return np.maximum(x, 0, out=out)
+    out = np.empty_like(x) if out is None else out
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     run_split(x.size, x.size, lambda first, stop: np.maximum(
         flat_x[first:stop], 0, out=flat_out[first:stop]))
     return out
+
+
+def relu_in_place(y):
+    """y = max(y, 0) in place, split across the BLAS threads like ``relu`` (for ops that fuse
+    a ReLU into their output: a C-contiguous y)."""
+    return _relu(y, y)
 
 
 def relu_grad(grad, out):

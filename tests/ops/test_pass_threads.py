@@ -6,7 +6,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from cnnlab.ops import pass_threads
-from cnnlab.ops.activation import relu
+from cnnlab.ops.activation import relu, relu_in_place
 from cnnlab.ops.norm import dropout
 from cnnlab.ops.pool import max_pool2d, pool_routes
 from cnnlab.tensor import Tensor
@@ -57,7 +57,15 @@ def _pool_input(rng, with_nan):
     return x
 
 
+def _relu_in_place_step(x, delta):
+    y = x.copy()
+    assert relu_in_place(y) is y
+    return y, relu(x).data
+
+
 STEPS = {
+    "relu_in_place": lambda rng, delta: _relu_in_place_step(
+        rng.standard_normal(delta.shape).astype(np.float32), delta),
     "relu": lambda rng, delta: _relu_step(rng.standard_normal(delta.shape).astype(np.float32),
                                           delta),
     "dropout": lambda rng, delta: _dropout_step(
