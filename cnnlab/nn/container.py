@@ -84,8 +84,9 @@ class Sequential(Module):
         (``Layer.relu_fusable``: Conv2D, Dense, BatchNorm) computes both in one op.
 
         The values and gradients are the same bits as with the two layers apart; the fused
-        op saves a pass over memory and a graph node each way. Measured on the fashion net
-        (BatchNorm → ReLU ×5), one thread, interleaved medians: see ``norm.batch_norm``.
+        op saves a pass over memory and a graph node each way (one thread, interleaved
+        medians, on a machine busy with other work: a fashion-net step 0.94×, a LeNet step
+        0.97× the time of the layers called one by one; batch norm: ``ops.norm``).
         While ``summary`` records every layer's output (``module._recording``), nothing is fused.
         """
         layers = self.layers

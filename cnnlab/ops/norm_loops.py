@@ -24,10 +24,10 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def normalize_batch(x, gamma, beta, eps, mean, var, relu, out, first, stop):
+def normalize_batch(x, gamma, beta, eps, mean, var, scale, relu, out, first, stop):
     """Training forward for channels first ≤ c < stop: μ and the biased variance of x[:, c, :]
-    (two passes, float64, stored in mean[c], var[c]), then out = (x − μ) · γ/√(var + ε) + β,
-    and out = max(out, 0) with ``relu``."""
+    (two passes, float64, stored in mean[c], var[c]), then out = (x − μ) · a + β with
+    a = γ/√(var + ε) (stored in scale[c]), and out = max(out, 0) with ``relu``."""
     n_images, _, length = x.shape
     count = n_images * length
     for c in range(first, stop):
@@ -43,8 +43,9 @@ def normalize_batch(x, gamma, beta, eps, mean, var, relu, out, first, stop):
                 squares += d * d
         mean[c] = mu
         var[c] = squares / count
+        scale[c] = gamma[c] / np.sqrt(squares / count + eps)
         # the channel was just read twice: this third pass reads it from cache
-        _affine_channel(x, c, mu, gamma[c] / np.sqrt(squares / count + eps), beta[c], relu, out)
+        _affine_channel(x, c, mu, scale[c], beta[c], relu, out)
 
 
 @njit(cache=True, nogil=True)
@@ -88,43 +89,59 @@ def _combine_channel(grad, x, c, center, a, b, d, out):
 
 
 @njit(cache=True, nogil=True)
-def _combine_masked_channel(grad, y, x, c, center, a, b, d, out):
-    """``_combine_channel`` with δ taken as 0 where the fused ReLU's output y is not > 0."""
+def _relu_passed(x, center, scale, shift):
+    """Whether the fused ReLU passed y = (x − μ)·a + β, recomputed with the forward's very
+    operations and dtype (compiled without fastmath, so the bits, and the mask, are the same)."""
+    return (x - center) * scale + shift > 0.0  # y > 0 in y's dtype: exact either way
+
+
+@njit(cache=True, nogil=True)
+def _combine_masked_channel(grad, x, c, center, a, b, d, y_scale, y_shift, out):
+    """``_combine_channel`` with δ taken as 0 where the fused ReLU cut y (``_relu_passed``)."""
     m = x.dtype.type(center)
     a = x.dtype.type(a)
     b = x.dtype.type(b)
     d = x.dtype.type(d)
+    y_scale = x.dtype.type(y_scale)
+    y_shift = x.dtype.type(y_shift)
     zero = x.dtype.type(0)
     for n in range(x.shape[0]):
         for i in range(x.shape[2]):
-            g = grad[n, c, i] if y[n, c, i] > zero else zero
-            out[n, c, i] = a * g + b * (x[n, c, i] - m) + d
+            value = x[n, c, i]
+            g = grad[n, c, i] if _relu_passed(value, m, y_scale, y_shift) else zero
+            out[n, c, i] = a * g + b * (value - m) + d
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def batch_norm_backward(grad, y, x, mean, inv_std, gamma, batch_stats, sum_grad, sum_grad_xhat,
-                        dx, first, stop):
+def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, y_scale, y_shift, sum_grad,
+                        sum_grad_xhat, dx, first, stop):
     """Per channel first ≤ c < stop: sum_grad[c] = Σ δ and sum_grad_xhat[c] = Σ δ x̂ (float64),
     then, unless dx is empty, ∂L/∂x while the channel is in cache:
 
         batch statistics: dx = γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m),  x̂ = (x − μ)/σ
         fixed statistics: dx = γ/σ · δ
 
-    With a fused ReLU, ``y`` is its output and δ is ∂L/∂y · 1[y > 0]; else y is empty.
+    With a fused ReLU, ``y_scale`` and ``y_shift`` are the forward's a and β per channel,
+    and δ is ∂L/∂y · 1[y > 0] with y recomputed from x (y itself is not kept, nor read);
+    without one they are empty.
     """
     n_images, _, length = x.shape
     count = n_images * length
-    relu = y.size != 0
+    relu = y_scale.size != 0
     for c in range(first, stop):
         mu = mean[c]
         total = 0.0
         weighted = 0.0
         if relu:
+            m = x.dtype.type(mu)
+            a = x.dtype.type(y_scale[c])
+            b = x.dtype.type(y_shift[c])
             for n in range(n_images):
                 for i in range(length):
-                    g = np.float64(grad[n, c, i]) if y[n, c, i] > 0 else 0.0
+                    value = x[n, c, i]
+                    g = np.float64(grad[n, c, i]) if _relu_passed(value, m, a, b) else 0.0
                     total += g
-                    weighted += g * (np.float64(x[n, c, i]) - mu)
+                    weighted += g * (np.float64(value) - mu)
         else:
             for n in range(n_images):
                 for i in range(length):
@@ -140,7 +157,7 @@ def batch_norm_backward(grad, y, x, mean, inv_std, gamma, batch_stats, sum_grad,
         b = -scale * inv_std[c] * sum_grad_xhat[c] / count if batch_stats else 0.0
         d = -scale * total / count if batch_stats else 0.0
         if relu:
-            _combine_masked_channel(grad, y, x, c, mu, scale, b, d, dx)
+            _combine_masked_channel(grad, x, c, mu, scale, b, d, y_scale[c], y_shift[c], dx)
         else:
             _combine_channel(grad, x, c, mu, scale, b, d, dx)
 
