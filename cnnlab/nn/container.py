@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 from cnnlab._checks import check_type
+from cnnlab.nn.activation import ReLU
 from cnnlab.nn.arguments import as_input_shape, check_seed
 from cnnlab.nn.config import from_config, register
-from cnnlab.nn import module
-from cnnlab.nn.activation import ReLU
 from cnnlab.nn.layer import Layer
-from cnnlab.nn.module import Module
+from cnnlab.nn.module import Module, recording_calls
 
 
 def default_layer_name(module: Module) -> str:
@@ -87,10 +86,10 @@ class Sequential(Module):
         op saves a pass over memory and a graph node each way (one thread, interleaved
         medians, on a machine busy with other work: a fashion-net step 0.94×, a LeNet step
         0.97× the time of the layers called one by one; batch norm: ``ops.norm``).
-        While ``summary`` records every layer's output (``module._recording``), nothing is fused.
+        While ``summary`` records every layer's output (``recording_calls``), nothing is fused.
         """
         layers = self.layers
-        fuse = module._call_recorder is None
+        fuse = not recording_calls()
         i = 0
         while i < len(layers):
             layer = layers[i]

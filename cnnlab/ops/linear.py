@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from cnnlab._checks import check_choice
 from cnnlab.ops.activation import relu_grad, relu_in_place
 from cnnlab.tensor import Function, Tensor, as_tensor

@@ -70,7 +70,7 @@ def _affine_channel(x, c, center, scale, shift, relu, out):
         for n in range(x.shape[0]):
             for i in range(x.shape[2]):
                 y = (x[n, c, i] - m) * a + b
-                out[n, c, i] = zero if y <= zero else y
+                out[n, c, i] = zero if y <= zero else y  # noqa: FURB136 (NaN stays)
     else:
         for n in range(x.shape[0]):
             for i in range(x.shape[2]):
