@@ -45,7 +45,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from cnnlab import optim_loops
 from cnnlab._checks import check_number, check_type
+from cnnlab.ops.pass_threads import run_split
 from cnnlab.row_sparse import RowSparseGrad
 from cnnlab.schedules import CosineLR, OneCycleLR, Schedule, StepLR
 from cnnlab.tensor import Tensor, no_grad
@@ -246,6 +248,8 @@ class SGD(Optimizer):
     def _update(self, index, param, grad):
         if self.weight_decay:
             grad = self._gradient(param, grad)
+        if self._compiled_update(index, param, grad):
+            return
         if self.momentum:
             grad = self._momentum(index, grad)
         elif type(grad) is RowSparseGrad:  # exact: the dense update changes no other row
@@ -254,6 +258,35 @@ class SGD(Optimizer):
         step = self._work(0, param.data)
         np.multiply(grad, self.lr, out=step)
         param.data -= step
+
+    def _compiled_update(self, index, param, grad) -> bool:
+        """The update of a dense gradient as one compiled pass (``optim_loops``), the same
+        bits as the NumPy form below; False where it does not apply (a row-sparse or
+        non-contiguous gradient, Nesterov, the first momentum step, which copies g into v).
+
+        Fashion net, SGD momentum 0.9, interleaved medians of 40 steps: 1.34 → 0.67 ms on one
+        thread; 1.45 → 0.90 ms on two (on a machine busy with other work).
+        """
+        data = param.data
+        if (type(grad) is RowSparseGrad or self.nesterov or data.dtype.char not in "fd"
+                or not data.flags.c_contiguous
+                or not grad.flags.c_contiguous or grad.shape != data.shape
+                or grad.dtype != data.dtype):
+            return False
+        lr = data.dtype.type(self.lr)
+        flat, flat_grad = data.reshape(-1), grad.reshape(-1)
+        if not self.momentum:
+            run_split(flat.size, flat.size, lambda first, stop: optim_loops.plain_step(
+                flat[first:stop], flat_grad[first:stop], lr))
+            return True
+        velocity = self.state[index].get("momentum_buffer")
+        if (velocity is None or not velocity.flags.c_contiguous
+                or velocity.dtype != data.dtype or velocity.shape != data.shape):
+            return False
+        momentum, flat_velocity = data.dtype.type(self.momentum), velocity.reshape(-1)
+        run_split(flat.size, flat.size, lambda first, stop: optim_loops.momentum_step(
+            flat[first:stop], flat_velocity[first:stop], flat_grad[first:stop], momentum, lr))
+        return True
 
     def _momentum(self, index, grad) -> np.ndarray:
         """v ← μv + g, then the direction: v, or g + μv (computed μv + g) for Nesterov.

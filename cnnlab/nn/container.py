@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from cnnlab._checks import check_type
+from cnnlab.nn.activation import ReLU
 from cnnlab.nn.arguments import as_input_shape, check_seed
 from cnnlab.nn.config import from_config, register
 from cnnlab.nn.layer import Layer
-from cnnlab.nn.module import Module
+from cnnlab.nn.module import Module, recording_calls
 
 
 def default_layer_name(module: Module) -> str:
@@ -78,8 +79,27 @@ class Sequential(Module):
         return self.layers[index]
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
+        """The layers in order; a layer followed by a ``ReLU`` layer that it can fuse
+        (``Layer.relu_fusable``: Conv2D, Dense, BatchNorm) computes both in one op.
+
+        The values and gradients are the same bits as with the two layers apart; the fused
+        op saves a pass over memory and a graph node each way (one thread, interleaved
+        medians, on a machine busy with other work: a fashion-net step 0.94×, a LeNet step
+        0.97× the time of the layers called one by one; batch norm: ``ops.norm``).
+        While ``summary`` records every layer's output (``recording_calls``), nothing is fused.
+        """
+        layers = self.layers
+        fuse = not recording_calls()
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if (fuse and i + 1 < len(layers) and type(layers[i + 1]) is ReLU
+                    and isinstance(layer, Layer) and layer.relu_fusable()):
+                x = layer(x, fused_relu=True)
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
         return x
 
     def build(self, input_shape) -> Sequential:

@@ -136,9 +136,12 @@ class Conv2D(_Conv):
         super().__init__(filters, kernel_size, stride, padding, dilation, groups, use_bias,
                          in_channels, kernel_initializer, activation, seed)
 
-    def forward(self, x):
+    def relu_fusable(self):
+        return self.activation is None and type(self).forward is Conv2D.forward
+
+    def forward(self, x, fused_relu=False):
         options = self.stride, self._padding, self.dilation, self.groups
-        if self.activation == "relu":  # fused into the op: one array and one graph node less
+        if self.activation == "relu" or fused_relu:  # in the op: one array, one node less
             return F.conv2d(x, self.weight, self._bias(), *options, activation="relu")
         return activate(F.conv2d(x, self.weight, self._bias(), *options), self.activation)
 

@@ -71,9 +71,12 @@ class Dense(Layer):
             specs.append(WeightSpec("bias", (self.units,), "zeros", fan_in, fan_out))
         return specs
 
-    def forward(self, x):
+    def relu_fusable(self):
+        return self.activation is None and type(self).forward is Dense.forward
+
+    def forward(self, x, fused_relu=False):
         bias = self.bias if self.use_bias else None
-        if self.activation == "relu":  # fused into the op: one array and one graph node less
+        if self.activation == "relu" or fused_relu:  # in the op: one array, one node less
             return F.linear(x, self.weight, bias, activation="relu")
         return activate(F.linear(x, self.weight, bias), self.activation)
 

@@ -78,6 +78,11 @@ class Layer(Module):
     def weight_specs(self, input_shape: tuple[int, ...]) -> list[WeightSpec]:
         return []
 
+    def relu_fusable(self) -> bool:
+        """Whether ``self(x, fused_relu=True)`` computes relu(self(x)) in one op (``Sequential``
+        then runs a following ``ReLU`` layer that way)."""
+        return False
+
     def check_input_shape(self, input_shape: tuple[int, ...]) -> None:
         """Raise ValueError naming the layer, the shape received and the shape expected."""
 

@@ -40,6 +40,11 @@ from cnnlab.tensor import Tensor, as_tensor, no_grad
 _call_recorder: list | None = None
 
 
+def recording_calls() -> bool:
+    """Whether ``summary`` is recording every module call (``Sequential`` then fuses nothing)."""
+    return _call_recorder is not None
+
+
 @contextlib.contextmanager
 def _recording():
     global _call_recorder

@@ -59,9 +59,13 @@ class BatchNorm(Layer):
             WeightSpec("running_var", c, "ones", trainable=False),
         ]
 
-    def forward(self, x):
+    def relu_fusable(self):
+        return type(self).forward is BatchNorm.forward
+
+    def forward(self, x, fused_relu=False):
         return F.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
-                            self.training, self.momentum, self.eps)
+                            self.training, self.momentum, self.eps,
+                            activation="relu" if fused_relu else None)
 
 
 @register

@@ -10,6 +10,8 @@ import numpy as np
 from numba import njit
 
 from cnnlab._checks import check_int, check_number
+from cnnlab.ops import pass_threads
+from cnnlab.ops.pass_threads import run_split
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
@@ -22,11 +24,29 @@ class ReLUFunction(Function):
 
     def forward(self, x):
         # y > 0 exactly where x > 0, so the backward reads its mask from y: one pass here.
-        self.out = np.maximum(x, 0)
+        self.out = _relu(x)
         return self.out
 
     def backward(self, grad):
         return (relu_grad(grad, self.out),)
+
+
+def _relu(x, out=None):
+    """np.maximum(x, 0) (into ``out``, which may be x), in ranges of the flat array on the
+    BLAS threads (the ufunc releases the GIL) when x is large and contiguous."""
+    if not x.flags.c_contiguous or x.size < pass_threads.MIN_PARALLEL_ELEMENTS:
+        return np.maximum(x, 0, out=out)
+    out = np.empty_like(x) if out is None else out
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    run_split(x.size, x.size, lambda first, stop: np.maximum(
+        flat_x[first:stop], 0, out=flat_out[first:stop]))
+    return out
+
+
+def relu_in_place(y):
+    """y = max(y, 0) in place, split across the BLAS threads like ``relu`` (for ops that fuse
+    a ReLU into their output: a C-contiguous y)."""
+    return _relu(y, y)
 
 
 def relu_grad(grad, out):
@@ -40,7 +60,9 @@ def relu_grad(grad, out):
     if not (same and grad.flags.c_contiguous and out.flags.c_contiguous):
         return grad * (out > 0)
     dx = np.empty_like(grad)
-    _masked_copy(grad.reshape(-1), out.reshape(-1), dx.reshape(-1))
+    flat_grad, flat_out, flat_dx = grad.reshape(-1), out.reshape(-1), dx.reshape(-1)
+    run_split(grad.size, grad.size, lambda first, stop: _masked_copy(
+        flat_grad[first:stop], flat_out[first:stop], flat_dx[first:stop]))
     return dx
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from cnnlab._checks import check_choice
-from cnnlab.ops.activation import relu_grad
+from cnnlab.ops.activation import relu_grad, relu_in_place
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
@@ -28,7 +26,7 @@ class LinearFunction(Function):
             out += b  # out is a fresh array: no second allocation
         self.out = None
         if activation == "relu":
-            self.out = np.maximum(out, 0, out=out)
+            self.out = relu_in_place(out)
         return out
 
     def backward(self, grad):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab._checks import check_int, check_number
+from cnnlab._checks import check_choice, check_int, check_number
 from cnnlab.ops import norm_loops
+from cnnlab.ops.pass_threads import run_split
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 
@@ -33,7 +34,10 @@ class DropoutFunction(Function):
 def _scale_kept(x, keep, scale):
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
-    norm_loops.scale_kept(x.reshape(-1), keep.reshape(-1), x.dtype.type(scale), out.reshape(-1))
+    flat_x, flat_keep, flat_out = x.reshape(-1), keep.reshape(-1), out.reshape(-1)
+    scale = x.dtype.type(scale)
+    run_split(x.size, x.size, lambda first, stop: norm_loops.scale_kept(
+        flat_x[first:stop], flat_keep[first:stop], scale, flat_out[first:stop]))
     return out
 
 
@@ -86,11 +90,20 @@ class BatchNormFunction(Function):
     training forward computes the statistics and writes y, the backward the two sums and
     ∂L/∂x, each reading its channel from memory once. x̂ is recomputed from the saved x
     instead of being stored (one activation-sized array less per layer until backward).
+    The channels are split across the BLAS threads (``pass_threads``).
+
+    With ``relu`` (``batch_norm(..., activation="relu")``), y = max(γ x̂ + β, 0) is written
+    by the same pass, and the backward takes δ = ∂L/∂y · 1[y > 0] inside its loops, y
+    recomputed from x: one pass over memory, one graph node and one held activation less
+    each way than BN → ReLU, with the same bits. Forward+backward against batch_norm then
+    relu, float32, one thread, interleaved medians of 25 (on a machine busy with other
+    work): (64, 32, 28, 28) 15.4 → 11.0 ms, (64, 64, 14, 14) 8.1 → 7.2, (64, 64, 7, 7)
+    2.1 → 1.9, (64, 256) 0.15 → 0.11.
 
     Shape: x (N, C) or (N, C, H, W); γ, β (C,); mean, var (C,).
     """
 
-    def forward(self, x, gamma, beta, mean, var, eps, batch_stats):
+    def forward(self, x, gamma, beta, mean, var, eps, batch_stats, relu=False):
         """With ``batch_stats``, ``mean`` and ``var`` are (C,) float64 arrays that the forward
         fills with the batch's statistics (for the running estimates)."""
         self.x = _channels_last_axis(x)
@@ -98,19 +111,30 @@ class BatchNormFunction(Function):
         self.gamma = gamma.astype(np.float64)
         self.param_dtypes = gamma.dtype, beta.dtype
         beta = beta.astype(np.float64)
-        y = np.empty(self.x.shape, dtype=x.dtype)
-        if batch_stats and self.x.shape[2] == 1:  # (N, C): along the rows
-            norm_loops.normalize_batch_rows(self.x[:, :, 0], self.gamma, beta, eps, mean, var,
+        xs = self.x
+        y = np.empty(xs.shape, dtype=x.dtype)
+        rows = xs.shape[2] == 1  # (N, C): the loops run along the rows
+        scale = np.empty(xs.shape[1])
+        if batch_stats and rows:
+            norm_loops.normalize_batch_rows(xs[:, :, 0], self.gamma, beta, eps, mean, var, relu,
                                             y[:, :, 0])
         elif batch_stats:  # μ, var and y = (x − μ) · γ/σ + β, one channel at a time
-            norm_loops.normalize_batch(self.x, self.gamma, beta, eps, mean, var, y)
+            run_split(xs.shape[1], xs.size, lambda first, stop: norm_loops.normalize_batch(
+                xs, self.gamma, beta, eps, mean, var, scale, relu, y, first, stop))
         self.mean = np.asarray(mean, dtype=np.float64)
         self.inv_std = 1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
-        if not batch_stats and self.x.shape[2] == 1:
-            norm_loops.affine_rows(self.x[:, :, 0], self.mean, self.gamma * self.inv_std, beta,
-                                   y[:, :, 0])
+        if not batch_stats:
+            scale = self.gamma * self.inv_std
+        if not batch_stats and rows:
+            norm_loops.affine_rows(xs[:, :, 0], self.mean, scale, beta, relu, y[:, :, 0])
         elif not batch_stats:
-            norm_loops.affine(self.x, self.mean, self.gamma * self.inv_std, beta, y)
+            run_split(xs.shape[1], xs.size, lambda first, stop: norm_loops.affine(
+                xs, self.mean, scale, beta, relu, y, first, stop))
+        # The fused ReLU's mask: (N, C) keeps y (small); (N, C, L) keeps the forward's a and β
+        # per channel and recomputes y from x, the same bits, in the backward's loops: y is
+        # neither held until then (peak memory) nor read again (memory traffic).
+        self.relu_rows = y if relu and rows else None
+        self.relu_affine = (scale, beta) if relu and not rows else None
         return y.reshape(x.shape)
 
     def backward(self, grad):
@@ -121,11 +145,16 @@ class BatchNormFunction(Function):
         # Σ δ, Σ δ x̂ and ∂L/∂x, one channel at a time (no dx array when it is not needed)
         delta = _channels_last_axis(grad)
         dx = np.empty(x.shape if needs[0] else (0, 0, 1), dtype=grad.dtype)
-        stats = self.mean, self.inv_std, self.gamma, self.batch_stats, sum_grad, sum_grad_xhat
+        stats = self.mean, self.inv_std, self.gamma, self.batch_stats
+        sums = sum_grad, sum_grad_xhat
         if x.shape[2] == 1:  # (N, C): along the rows
-            norm_loops.batch_norm_backward_rows(delta[:, :, 0], x[:, :, 0], *stats, dx[:, :, 0])
+            y = self.relu_rows if self.relu_rows is not None else np.empty((0, 0, 1), grad.dtype)
+            norm_loops.batch_norm_backward_rows(delta[:, :, 0], y[:, :, 0], x[:, :, 0], *stats,
+                                                *sums, dx[:, :, 0])
         else:
-            norm_loops.batch_norm_backward(delta, x, *stats, dx)
+            y_affine = self.relu_affine or (np.empty(0), np.empty(0))
+            run_split(x.shape[1], x.size, lambda first, stop: norm_loops.batch_norm_backward(
+                delta, x, *stats, *y_affine, *sums, dx, first, stop))
         dgamma = sum_grad_xhat.astype(self.param_dtypes[0]) if needs[1] else None
         dbeta = sum_grad.astype(self.param_dtypes[1]) if needs[2] else None
         return (dx.reshape(grad.shape) if needs[0] else None), dgamma, dbeta
@@ -155,6 +184,7 @@ def batch_norm(
     training: bool = True,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    activation=None,
 ) -> Tensor:
     """Normalise each channel to zero mean and unit variance, then scale by γ and shift by β.
 
@@ -175,6 +205,7 @@ def batch_norm(
         training: use batch statistics (True) or the running estimates (False).
         momentum: weight of the new batch statistics in the running estimates.
         eps: added to the variance for numerical stability, > 0.
+        activation: None, or "relu" for relu(batch_norm(x)) computed in the same passes.
 
     Shape: (N, C) → (N, C);  (N, C, H, W) → (N, C, H, W).
     """
@@ -193,11 +224,14 @@ def batch_norm(
     # eps > 0 as in the BatchNorm layer: with eps = 0 a constant channel divides by zero
     eps = check_number(eps, "batch_norm", "eps", low=0, low_open=True)
     momentum = check_number(momentum, "batch_norm", "momentum", low=0, high=1)
+    if activation is not None:
+        check_choice(activation, ("relu",), "batch_norm", "activation")
+    relu = activation == "relu"
 
     batch_stats = training or running_mean is None or running_var is None
     if not batch_stats:
         return BatchNormFunction.apply(
-            x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False
+            x, *params, mean=running_mean, var=running_var, eps=eps, batch_stats=False, relu=relu
         )
 
     count = x.size // channels
@@ -206,7 +240,8 @@ def batch_norm(
             f"batch_norm: expected more than 1 value per channel when training, received input shape {x.shape}"
         )
     mean, var = np.empty(channels), np.empty(channels)  # filled by the forward
-    y = BatchNormFunction.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True)
+    y = BatchNormFunction.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True,
+                                relu=relu)
     if training:
         if running_mean is not None:
             running_mean *= 1 - momentum

@@ -23,13 +23,14 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def normalize_batch(x, gamma, beta, eps, mean, var, out):
-    """Training forward: per channel, μ and the biased variance of x[:, c, :] (two passes,
-    float64, stored in mean[c], var[c]), then out = (x − μ) · γ/√(var + ε) + β."""
-    n_images, channels, length = x.shape
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def normalize_batch(x, gamma, beta, eps, mean, var, scale, relu, out, first, stop):
+    """Training forward for channels first ≤ c < stop: μ and the biased variance of x[:, c, :]
+    (two passes, float64, stored in mean[c], var[c]), then out = (x − μ) · a + β with
+    a = γ/√(var + ε) (stored in scale[c]), and out = max(out, 0) with ``relu``."""
+    n_images, _, length = x.shape
     count = n_images * length
-    for c in range(channels):
+    for c in range(first, stop):
         total = 0.0
         for n in range(n_images):
             for i in range(length):
@@ -42,32 +43,41 @@ def normalize_batch(x, gamma, beta, eps, mean, var, out):
                 squares += d * d
         mean[c] = mu
         var[c] = squares / count
+        scale[c] = gamma[c] / np.sqrt(squares / count + eps)
         # the channel was just read twice: this third pass reads it from cache
-        _affine_channel(x, c, mu, gamma[c] / np.sqrt(squares / count + eps), beta[c], out)
+        _affine_channel(x, c, mu, scale[c], beta[c], relu, out)
 
 
-@njit(cache=True)
-def affine(x, center, scale, shift, out):
-    """out[n, c, i] = (x[n, c, i] − center[c]) · scale[c] + shift[c], in x's dtype.
+@njit(cache=True, nogil=True)
+def affine(x, center, scale, shift, relu, out, first, stop):
+    """out[n, c, i] = (x[n, c, i] − center[c]) · scale[c] + shift[c] for first ≤ c < stop,
+    in x's dtype; max(out, 0) with ``relu``.
 
     x − μ first, then the scale: x·a + (β − μ·a) would cancel digits when |μ| ≫ σ."""
-    for c in range(x.shape[1]):
-        _affine_channel(x, c, center[c], scale[c], shift[c], out)
+    for c in range(first, stop):
+        _affine_channel(x, c, center[c], scale[c], shift[c], relu, out)
 
 
 # The element-wise passes are compiled without fastmath, whose reassociation could turn
 # (x − μ)·a into x·a − μ·a and cancel digits; only the sums are reordered.
-@njit(cache=True)
-def _affine_channel(x, c, center, scale, shift, out):
+@njit(cache=True, nogil=True)
+def _affine_channel(x, c, center, scale, shift, relu, out):
     m = x.dtype.type(center)
     a = x.dtype.type(scale)
     b = x.dtype.type(shift)
-    for n in range(x.shape[0]):
-        for i in range(x.shape[2]):
-            out[n, c, i] = (x[n, c, i] - m) * a + b
+    zero = x.dtype.type(0)
+    if relu:  # y ≤ 0 → 0, else y (NaN stays NaN, as with np.maximum(y, 0))
+        for n in range(x.shape[0]):
+            for i in range(x.shape[2]):
+                y = (x[n, c, i] - m) * a + b
+                out[n, c, i] = zero if y <= zero else y  # noqa: FURB136 (NaN stays)
+    else:
+        for n in range(x.shape[0]):
+            for i in range(x.shape[2]):
+                out[n, c, i] = (x[n, c, i] - m) * a + b
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _combine_channel(grad, x, c, center, a, b, d, out):
     m = x.dtype.type(center)
     a = x.dtype.type(a)
@@ -78,25 +88,66 @@ def _combine_channel(grad, x, c, center, a, b, d, out):
             out[n, c, i] = a * grad[n, c, i] + b * (x[n, c, i] - m) + d
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, sum_grad, sum_grad_xhat, dx):
-    """Per channel: sum_grad[c] = Σ δ and sum_grad_xhat[c] = Σ δ x̂ (float64), then, unless
-    dx is empty, ∂L/∂x while the channel is in cache:
+@njit(cache=True, nogil=True)
+def _relu_passed(x, center, scale, shift):
+    """Whether the fused ReLU passed y = (x − μ)·a + β, recomputed with the forward's very
+    operations and dtype (compiled without fastmath, so the bits, and the mask, are the same)."""
+    return (x - center) * scale + shift > 0.0  # y > 0 in y's dtype: exact either way
+
+
+@njit(cache=True, nogil=True)
+def _combine_masked_channel(grad, x, c, center, a, b, d, y_scale, y_shift, out):
+    """``_combine_channel`` with δ taken as 0 where the fused ReLU cut y (``_relu_passed``)."""
+    m = x.dtype.type(center)
+    a = x.dtype.type(a)
+    b = x.dtype.type(b)
+    d = x.dtype.type(d)
+    y_scale = x.dtype.type(y_scale)
+    y_shift = x.dtype.type(y_shift)
+    zero = x.dtype.type(0)
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            value = x[n, c, i]
+            g = grad[n, c, i] if _relu_passed(value, m, y_scale, y_shift) else zero
+            out[n, c, i] = a * g + b * (value - m) + d
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, y_scale, y_shift, sum_grad,
+                        sum_grad_xhat, dx, first, stop):
+    """Per channel first ≤ c < stop: sum_grad[c] = Σ δ and sum_grad_xhat[c] = Σ δ x̂ (float64),
+    then, unless dx is empty, ∂L/∂x while the channel is in cache:
 
         batch statistics: dx = γ/σ · (δ − Σδ/m − x̂ Σ(δ x̂)/m),  x̂ = (x − μ)/σ
         fixed statistics: dx = γ/σ · δ
+
+    With a fused ReLU, ``y_scale`` and ``y_shift`` are the forward's a and β per channel,
+    and δ is ∂L/∂y · 1[y > 0] with y recomputed from x (y itself is not kept, nor read);
+    without one they are empty.
     """
-    n_images, channels, length = x.shape
+    n_images, _, length = x.shape
     count = n_images * length
-    for c in range(channels):
+    relu = y_scale.size != 0
+    for c in range(first, stop):
         mu = mean[c]
         total = 0.0
         weighted = 0.0
-        for n in range(n_images):
-            for i in range(length):
-                g = np.float64(grad[n, c, i])
-                total += g
-                weighted += g * (np.float64(x[n, c, i]) - mu)
+        if relu:
+            m = x.dtype.type(mu)
+            a = x.dtype.type(y_scale[c])
+            b = x.dtype.type(y_shift[c])
+            for n in range(n_images):
+                for i in range(length):
+                    value = x[n, c, i]
+                    g = np.float64(grad[n, c, i]) if _relu_passed(value, m, a, b) else 0.0
+                    total += g
+                    weighted += g * (np.float64(value) - mu)
+        else:
+            for n in range(n_images):
+                for i in range(length):
+                    g = np.float64(grad[n, c, i])
+                    total += g
+                    weighted += g * (np.float64(x[n, c, i]) - mu)
         sum_grad[c] = total
         sum_grad_xhat[c] = weighted * inv_std[c]
         if dx.size == 0:
@@ -105,11 +156,14 @@ def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, sum_grad, su
         # a·δ + b·(x − μ) + d, the formula regrouped per channel
         b = -scale * inv_std[c] * sum_grad_xhat[c] / count if batch_stats else 0.0
         d = -scale * total / count if batch_stats else 0.0
-        _combine_channel(grad, x, c, mu, scale, b, d, dx)
+        if relu:
+            _combine_masked_channel(grad, x, c, mu, scale, b, d, y_scale[c], y_shift[c], dx)
+        else:
+            _combine_channel(grad, x, c, mu, scale, b, d, dx)
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def normalize_batch_rows(x, gamma, beta, eps, mean, var, out):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def normalize_batch_rows(x, gamma, beta, eps, mean, var, relu, out):
     """``normalize_batch`` for (N, C) input (L = 1): the loops run along the rows, over the
     channels: a channel's N values lie C apart (batch_norm forward+backward at (64, 256),
     float32: 0.34 → 0.08 ms against the per-channel loops)."""
@@ -127,24 +181,34 @@ def normalize_batch_rows(x, gamma, beta, eps, mean, var, out):
     mean[:] = mu
     var[:] = squares / n_images
     scale = gamma / np.sqrt(var + eps)
-    affine_rows(x, mu, scale, beta, out)
+    affine_rows(x, mu, scale, beta, relu, out)
 
 
-@njit(cache=True)
-def affine_rows(x, center, scale, shift, out):
+@njit(cache=True, nogil=True)
+def affine_rows(x, center, scale, shift, relu, out):
     m = center.astype(x.dtype)
     a = scale.astype(x.dtype)
     b = shift.astype(x.dtype)
+    zero = x.dtype.type(0)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
-            out[n, c] = (x[n, c] - m[c]) * a[c] + b[c]
+            y = (x[n, c] - m[c]) * a[c] + b[c]
+            out[n, c] = zero if relu and y <= zero else y
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def batch_norm_backward_rows(grad, x, mean, inv_std, gamma, batch_stats, sum_grad, sum_grad_xhat,
-                             dx):
-    """``batch_norm_backward`` for (N, C) input, along the rows."""
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def batch_norm_backward_rows(grad, y, x, mean, inv_std, gamma, batch_stats, sum_grad,
+                             sum_grad_xhat, dx):
+    """``batch_norm_backward`` for (N, C) input, along the rows (y: the fused ReLU's output,
+    or empty)."""
     n_images, channels = x.shape
+    if y.size != 0:  # δ · 1[y > 0]: the fused ReLU's backward, in a copy (N·C is small)
+        masked = np.empty_like(grad)
+        zero = grad.dtype.type(0)
+        for n in range(n_images):
+            for c in range(channels):
+                masked[n, c] = grad[n, c] if y[n, c] > zero else zero
+        grad = masked
     total = np.zeros(channels)
     weighted = np.zeros(channels)
     for n in range(n_images):
@@ -166,7 +230,7 @@ def batch_norm_backward_rows(grad, x, mean, inv_std, gamma, batch_stats, sum_gra
     _combine_rows(grad, x, mean, scale, b, d, dx)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _combine_rows(grad, x, center, a, b, d, out):
     m = center.astype(x.dtype)
     a = a.astype(x.dtype)
@@ -177,7 +241,7 @@ def _combine_rows(grad, x, center, a, b, d, out):
             out[n, c] = a[c] * grad[n, c] + b[c] * (x[n, c] - m[c]) + d[c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scale_kept(x, keep, scale, out):
     """out = x · scale where keep, x · 0 elsewhere (a NaN stays NaN, as x ⊙ m / (1 − p) does);
     flat arrays of the same size, scale in x's dtype."""

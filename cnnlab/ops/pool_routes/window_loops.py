@@ -24,8 +24,9 @@ The backward pass zeroes one (H, W) plane of ∂L/∂x at a time, while it is in
 adds each δ at its window's argmax: 1.7–2.6 → 0.65 ms for the cases above, against a
 zero-filled array scattered afterwards.
 
-Serial on purpose: numba's parallel runtime costs more in thread wake-ups than it saves
-on these memory-bound loops on a small shared machine (measured).
+Not numba's parallel loops: its runtime cost more in thread wake-ups than it saved on these
+memory-bound loops on a small shared machine (measured). Instead the batch is cut into
+ranges of images run on the BLAS threads (``pass_threads``; the loops release the GIL).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from cnnlab.ops.pass_threads import run_split
 
-@njit(cache=True)
+
+@njit(cache=True, nogil=True)
 def _max_pool_generic(x, kh, kw, sh, sw, pt, pl, out, argmax):
     n_images, channels, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
@@ -89,22 +92,22 @@ def _unpadded_window_max(x, kh, kw, sh, sw, out, argmax):
     return seen_nan
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_2x2_stride_2(x, out, argmax):
     return _unpadded_window_max(x, 2, 2, 2, 2, out, argmax)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_3x3_stride_2(x, out, argmax):
     return _unpadded_window_max(x, 3, 3, 2, 2, out, argmax)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_2x2_stride_1(x, out, argmax):
     return _unpadded_window_max(x, 2, 2, 1, 1, out, argmax)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_3x3_stride_1(x, out, argmax):
     return _unpadded_window_max(x, 3, 3, 1, 1, out, argmax)
 
@@ -119,7 +122,7 @@ FIXED_WINDOWS = {
 }
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_backward(grad, argmax, dx):
     n_images, channels, oh, ow = grad.shape
     for n in range(n_images):
@@ -137,14 +140,23 @@ def max_pool_forward(x, kernel, stride, pads, out_size, fixed_window):
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape[:2] + tuple(out_size), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
-    if not fixed_window or FIXED_WINDOWS[(*kernel, *stride)](x, out, argmax):
-        # NaN in x: the generic loop applies PyTorch's rule (a NaN is the maximum)
-        _max_pool_generic(x, *kernel, *stride, pads[0][0], pads[1][0], out, argmax)
+    loop = FIXED_WINDOWS[(*kernel, *stride)] if fixed_window else None
+    options = *kernel, *stride, pads[0][0], pads[1][0]
+
+    def images(first, stop):
+        part = x[first:stop], out[first:stop], argmax[first:stop]
+        if loop is None or loop(*part):
+            # NaN in x: the generic loop applies PyTorch's rule (a NaN is the maximum)
+            _max_pool_generic(part[0], *options, part[1], part[2])
+
+    run_split(x.shape[0], x.size, images)
     return out, argmax
 
 
 def max_pool_backward(grad, argmax, x_shape):
     """Each grad[n, c, i, j] added at its window's maximum (as ``window_slices``)."""
     dx = np.empty(x_shape, dtype=grad.dtype)
-    _max_pool_backward(np.ascontiguousarray(grad), argmax, dx)
+    grad = np.ascontiguousarray(grad)
+    run_split(dx.shape[0], dx.size, lambda first, stop: _max_pool_backward(
+        grad[first:stop], argmax[first:stop], dx[first:stop]))
     return dx
