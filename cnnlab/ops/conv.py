@@ -22,7 +22,13 @@ from cnnlab.ops.conv_plan import (
     conv2d_plan,
     conv_routes,
 )
-from cnnlab.ops.conv_routes import full_convolution, im2col, shifted_gemm, winograd
+from cnnlab.ops.conv_routes import (
+    full_convolution,
+    im2col,
+    im2col_images,
+    shifted_gemm,
+    winograd,
+)
 from cnnlab.ops.conv_shapes import output_size
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
@@ -91,6 +97,10 @@ class Conv2dFunction(Function):
             self.saved = v if keep else None
             if relu:
                 np.maximum(y, 0, out=y)
+        elif plan.forward == "im2col_images":
+            options = stride, pads, dilation, out_size, plan.forward_loops
+            y, images = im2col_images.forward(x, w, *options, b, relu=relu)
+            self.saved = images if keep else None
         else:
             loops = plan.forward_loops
             options = stride, pads, dilation, groups, out_size, loops
@@ -124,6 +134,8 @@ class Conv2dFunction(Function):
             )
         elif im2col_dw:
             dw = im2col.weight_grad(grad, delta, self.saved, w.shape)
+        elif needs[1] and plan.weight_grad == "im2col_images":
+            dw = im2col_images.weight_grad(grad, self.saved, w.shape)
         loops = plan.input_grad_loops
         if needs[0] and plan.input_grad in WINOGRAD_TILES:
             tile = WINOGRAD_TILES[plan.input_grad]
