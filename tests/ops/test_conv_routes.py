@@ -63,6 +63,8 @@ ROUTE_SETS = [
     ("im2col", "winograd_2x2", "compiled"),
     ("im2col_images", "col2im", "compiled"),
     ("im2col_images", "full_convolution", "numpy"),
+    ("kn2row", "kn2row", None),
+    ("im2col", "kn2row", "compiled"),
 ]
 ROUTE_IDS = ["-".join(str(r) for r in routes) for routes in ROUTE_SETS]
 
@@ -359,7 +361,7 @@ def test_unknown_route_names_are_refused():
         pytest.raises(
             ValueError,
             match="conv_routes: forward must be one of 'im2col', 'im2col_images', 'shifted_gemm', "
-            "'winograd_2x2', "
+            "'kn2row', 'winograd_2x2', "
             "'winograd_4x4', received forward='winograd'",
         ),
         conv_routes(forward="winograd"),

@@ -128,3 +128,4 @@ def test_planner_picks_it_for_large_buffers_with_wide_images():
     assert conv2d_plan((128, 4, 32, 32), (64, 2, 5, 5), padding=2, groups=2).forward == "im2col"
     with conv_routes(forward="im2col_images"), pytest.raises(ValueError, match="groups=1"):
         conv2d_plan((1, 4, 6, 6), (2, 2, 3, 3), groups=2)
+

@@ -131,7 +131,7 @@ def _blas():
 
 @contextlib.contextmanager
 def _blas_held_to_one_thread():
-    """NumPy's BLAS on one thread inside the block (≈4 µs each way), its setting restored."""
+    """NumPy's BLAS on one thread inside the block (≈4 µs each way), then as it was."""
     controller = _blas()
     if controller is None:
         yield
