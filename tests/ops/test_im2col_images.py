@@ -129,3 +129,13 @@ def test_planner_picks_it_for_large_buffers_with_wide_images():
     with conv_routes(forward="im2col_images"), pytest.raises(ValueError, match="groups=1"):
         conv2d_plan((1, 4, 6, 6), (2, 2, 3, 3), groups=2)
 
+
+
+@pytest.mark.parametrize("loops", ["numpy", "compiled"])
+def test_chunks_of_images_with_a_ragged_last_one_equal_one_image_at_a_time(loops, monkeypatch):
+    results = {}
+    for chunk in (1, 2):  # 5 images: chunks of 2, 2 and 1
+        monkeypatch.setattr(im2col_images, "MAX_CHUNK", chunk)
+        results[chunk] = _run(CASES[0], loops, activation="relu")
+    for chunked, single in zip(results[2], results[1]):
+        np.testing.assert_allclose(chunked, single, rtol=1e-12, atol=1e-12)
