@@ -22,7 +22,14 @@ from cnnlab.ops.conv_plan import (
     conv2d_plan,
     conv_routes,
 )
-from cnnlab.ops.conv_routes import full_convolution, im2col, shifted_gemm, winograd
+from cnnlab.ops.conv_routes import (
+    full_convolution,
+    im2col,
+    im2col_images,
+    kn2row,
+    shifted_gemm,
+    winograd,
+)
 from cnnlab.ops.conv_shapes import output_size
 from cnnlab.ops.shape import reshape
 from cnnlab.tensor import Function, Tensor, as_tensor
@@ -91,6 +98,13 @@ class Conv2dFunction(Function):
             self.saved = v if keep else None
             if relu:
                 np.maximum(y, 0, out=y)
+        elif plan.forward == "kn2row":
+            y, self.saved = kn2row.conv2d_forward(x, w, pads, dilation, b, relu)
+            self.saved = self.saved if keep else None
+        elif plan.forward == "im2col_images":
+            options = stride, pads, dilation, out_size, plan.forward_loops
+            y, images = im2col_images.forward(x, w, *options, b, relu=relu)
+            self.saved = images if keep else None
         else:
             loops = plan.forward_loops
             options = stride, pads, dilation, groups, out_size, loops
@@ -112,6 +126,9 @@ class Conv2dFunction(Function):
         col2im_dx = plan.input_grad == "col2im" and needs[0]
         if shifted_dw or shifted_dx:
             padded_delta = shifted_gemm.padded_delta(grad, x_shape, w.shape, pads, dilation)
+        kn2row_dw = plan.weight_grad == "kn2row" and needs[1]
+        if kn2row_dw or (plan.input_grad == "kn2row" and needs[0]):
+            dz = kn2row.shifted_delta(grad, x_shape, w.shape, pads, dilation)
         if im2col_dw or col2im_dx:
             delta = im2col.delta_matrix(grad, groups, w.shape)  # None: GEMMs per image read grad
         dx = dw = db = None
@@ -124,10 +141,16 @@ class Conv2dFunction(Function):
             )
         elif im2col_dw:
             dw = im2col.weight_grad(grad, delta, self.saved, w.shape)
+        elif kn2row_dw:
+            dw = kn2row.conv2d_weight_grad(self.saved, dz, w.shape)
+        elif needs[1] and plan.weight_grad == "im2col_images":
+            dw = im2col_images.weight_grad(grad, self.saved, w.shape)
         loops = plan.input_grad_loops
         if needs[0] and plan.input_grad in WINOGRAD_TILES:
             tile = WINOGRAD_TILES[plan.input_grad]
             dx = winograd.conv2d_input_grad(self._delta(tile, grad), w, x_shape, pads, tile)
+        elif needs[0] and plan.input_grad == "kn2row":
+            dx = kn2row.conv2d_input_grad(dz, w, x_shape, pads)
         elif shifted_dx:
             dx = shifted_gemm.conv2d_input_grad(padded_delta, w, x_shape, pads, dilation)
         elif col2im_dx:

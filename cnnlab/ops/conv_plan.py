@@ -25,12 +25,12 @@ __all__ = ["ConvPlan", "RouteNotApplicableError", "conv2d_plan", "conv_routes"]
 
 # Winograd F(m×m, 3×3) routes by output tile size m
 WINOGRAD_TILES = {"winograd_2x2": 2, "winograd_4x4": 4}
-FORWARD_ROUTES = ("im2col", "shifted_gemm", *WINOGRAD_TILES)
+FORWARD_ROUTES = ("im2col", "im2col_images", "shifted_gemm", "kn2row", *WINOGRAD_TILES)
 WEIGHT_GRAD_ROUTES = FORWARD_ROUTES
-INPUT_GRAD_ROUTES = ("col2im", "full_convolution", "shifted_gemm", *WINOGRAD_TILES)
+INPUT_GRAD_ROUTES = ("col2im", "full_convolution", "shifted_gemm", "kn2row", *WINOGRAD_TILES)
 LOOPS = im2col.LOOPS
 # steps that make no im2col/col2im copies
-WITHOUT_COPIES = ("shifted_gemm", *WINOGRAD_TILES)
+WITHOUT_COPIES = ("shifted_gemm", "kn2row", *WINOGRAD_TILES)
 
 # Automatic choice of the shifted-GEMM route (stride 1, one group): when the input has
 # enough channels and the padded frame adds few wasted columns (Hp·Wp / (OH·OW), e.g.
@@ -57,6 +57,17 @@ SHIFTED_MAX_WASTE = 1.25
 # F(2×2) lost to F(4×4) on every case (one thread: e.g. go128 557 vs 334, vgg 285 vs 186).
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MAX_WASTE = 1.2
+
+# Automatic choice of im2col image by image (one group) over the batch's im2col buffer: when
+# that buffer would be large and each image's GEMM wide enough to run well on one core.
+# Measured 2026-12-02 with a training run holding one of the 2 cores (interleaved medians,
+# im2col → im2col_images, PyTorch in brackets): one thread, CPU ms, the Go net's 5×5 layer
+# (128 × 48 × 19×19) fwd+∂w k=64 368 → 274 (156), k=128 610 → 453 (307), conv_c fwd 33.6 →
+# 23.0 (34.3); two threads, wall ms, Go k=64 905 → 508 (329), k=128 658 → 528 (332), conv_c
+# fwd 92 → 43 (72), fwd+bwd 404 → 274 (418). The pixel minimum keeps narrow images (the text
+# CNN's 46-wide rows, LeNet's 10×10) on the batch GEMMs, which were not measured slower.
+IMAGES_MIN_BUFFER_BYTES = 16 << 20
+IMAGES_MIN_PIXELS = 256
 
 
 class RouteNotApplicableError(CnnlabError, ValueError):
@@ -151,17 +162,19 @@ def _automatic_plan(x_shape, w_shape, stride, pads, dilation, groups) -> ConvPla
 
 def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> ConvPlan:
     shifted_applies = stride == (1, 1) and groups == 1
-    why_not = {
-        "shifted_gemm": None
+    why_not = dict.fromkeys(
+        ("shifted_gemm", "kn2row"),
+        None
         if shifted_applies
         else f"needs stride 1 and groups=1; this convolution has stride {stride} and "
         f"groups={groups}",
-    }
+    )
     why_not.update(
         dict.fromkeys(WINOGRAD_TILES, winograd.applies(w_shape, stride, dilation, groups))
     )
+    why_not["im2col_images"] = None if groups == 1 else f"needs groups=1; this has {groups}"
     forward = forced.get("forward") or _automatic_forward(
-        x_shape, w_shape, pads, dilation, shifted_applies, why_not
+        x_shape, w_shape, stride, pads, dilation, shifted_applies, why_not
     )
     if why_not.get(forward):
         raise RouteNotApplicableError(f"conv2d: forward route '{forward}' {why_not[forward]}")
@@ -198,14 +211,33 @@ def _build_plan(x_shape, w_shape, stride, pads, dilation, groups, forced) -> Con
     return ConvPlan(forward, weight_grad, input_grad, forward_loops, input_grad_loops)
 
 
-def _automatic_forward(x_shape, w_shape, pads, dilation, shifted_applies, why_not) -> str:
+def _automatic_forward(x_shape, w_shape, stride, pads, dilation, shifted_applies, why_not):
     if why_not["winograd_4x4"] is None and _winograd_pays(x_shape, w_shape, pads):
         return "winograd_4x4"
-    if not shifted_applies:
-        return "im2col"
-    (hp, wp), (oh, ow), _ = shifted_gemm.frame(x_shape, w_shape, pads, dilation)
-    wide = x_shape[1] >= SHIFTED_MIN_CHANNELS and hp * wp <= SHIFTED_MAX_WASTE * oh * ow
-    return "shifted_gemm" if wide else "im2col"
+    if shifted_applies:
+        (hp, wp), (oh, ow), _ = shifted_gemm.frame(x_shape, w_shape, pads, dilation)
+        # 1-D convolutions (conv1d's (N, C, 1, L)) on kn2row: the text CNN's step (widths
+        # 3/4/5 × 100 over 300 channels) against the shifted GEMMs, interleaved medians
+        # 2026-12-02 on a loaded machine: one thread, CPU ms, 98 vs 121 (PyTorch 121); two
+        # threads, wall ms, 326 vs 746 (PyTorch 548)
+        if hp == 1:
+            return "kn2row"
+        if x_shape[1] >= SHIFTED_MIN_CHANNELS and hp * wp <= SHIFTED_MAX_WASTE * oh * ow:
+            return "shifted_gemm"
+    if why_not["im2col_images"] is None and _images_pay(x_shape, w_shape, stride, pads, dilation):
+        return "im2col_images"
+    return "im2col"
+
+
+def _images_pay(x_shape, w_shape, stride, pads, dilation) -> bool:
+    """im2col image by image where the batch's buffer would take at least
+    IMAGES_MIN_BUFFER_BYTES (at 4 bytes an element) and an image has IMAGES_MIN_PIXELS
+    output pixels or more."""
+    oh, ow = conv_shapes.output_shape(x_shape, w_shape, stride, pads, dilation)
+    rows = w_shape[1] * w_shape[2] * w_shape[3]
+    return oh * ow >= IMAGES_MIN_PIXELS and 4 * rows * x_shape[0] * oh * ow >= (
+        IMAGES_MIN_BUFFER_BYTES
+    )
 
 
 def _winograd_pays(x_shape, w_shape, pads) -> bool:

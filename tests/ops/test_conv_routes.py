@@ -61,6 +61,10 @@ ROUTE_SETS = [
     ("winograd_2x2", "winograd_4x4", None),
     ("winograd_4x4", "col2im", "numpy"),
     ("im2col", "winograd_2x2", "compiled"),
+    ("im2col_images", "col2im", "compiled"),
+    ("im2col_images", "full_convolution", "numpy"),
+    ("kn2row", "kn2row", None),
+    ("im2col", "kn2row", "compiled"),
 ]
 ROUTE_IDS = ["-".join(str(r) for r in routes) for routes in ROUTE_SETS]
 
@@ -356,7 +360,8 @@ def test_unknown_route_names_are_refused():
     with (
         pytest.raises(
             ValueError,
-            match="conv_routes: forward must be one of 'im2col', 'shifted_gemm', 'winograd_2x2', "
+            match="conv_routes: forward must be one of 'im2col', 'im2col_images', 'shifted_gemm', "
+            "'kn2row', 'winograd_2x2', "
             "'winograd_4x4', received forward='winograd'",
         ),
         conv_routes(forward="winograd"),
