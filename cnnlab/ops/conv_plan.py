@@ -55,6 +55,14 @@ SHIFTED_MAX_WASTE = 1.25
 # with two BLAS threads the GEMM routes gain more than the (one-thread) transforms, and at
 # 14×14 31% of the 4×4 tiles' pixels are wasted: 14×14 stays on the GEMM routes.
 # F(2×2) lost to F(4×4) on every case (one thread: e.g. go128 557 vs 334, vgg 285 vs 186).
+# Re-measured with the pieces-on-threads Winograd route (issue 17, second round; three
+# other processes running, so interleaved, ratio to PyTorch forward / forward+backward,
+# 2 threads then 1 thread CPU time) at 14×14 and 7×7, GEMM route vs F(4×4) vs F(2×2):
+# conv_b 0.85/0.59 vs 1.33/0.88 vs 0.89/0.40 (another run 0.93/0.86, 1.21/0.98, 0.85/0.61),
+# 2.13/2.48 vs 2.67/2.46 vs 2.65/2.73; 64×64×14×14 → 64 0.85/0.81 vs 1.10/0.97 vs
+# 1.05/0.93, 2.52/2.28 vs 2.53/1.93 vs 2.50/2.19; 64×128×7×7 → 128 0.93/0.81 vs 1.19/1.04
+# vs 1.00/0.97, 2.47/2.23 vs 2.38/1.94 vs 2.37/2.31. No Winograd route won both counts
+# there: 14×14 and 7×7 stay on the GEMM routes.
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MAX_WASTE = 1.2
 

@@ -51,19 +51,22 @@ def test_written_out_transforms_equal_their_matrices(kind):
     images, channels = 5, 2
     rows_out, rows_in = matrix.shape
     gather = kind % 4 in (winograd_transforms.INPUT, winograd_transforms.DELTA)
-    # down: column 2 of a band (columns, rows, images)
-    band = rng.standard_normal((4, rows_in, images))
-    z = np.full((4, rows_out, images), np.nan)
+    adds = kind % 4 == winograd_transforms.INPUT_GRAD  # overlapping tile rows add up
+    # down: column 2 of a band (rows, columns, images)
+    band = rng.standard_normal((rows_in, 4, images))
+    shape = (rows_out, 4, images)
+    z = rng.standard_normal(shape) if adds else np.full(shape, np.nan)
+    expected = z.copy()
+    expected[:, 2] = (expected[:, 2] if adds else 0) + matrix @ band[:, 2]
     (winograd_rows.down_gather if gather else winograd_rows.down_scatter)(
         kind, band, 2, z
     )
-    np.testing.assert_allclose(z[2], matrix @ band[2], rtol=1e-13, atol=1e-13)
-    assert np.isnan(z[[0, 1, 3]]).all()
-    if gather:  # across: the window of columns 1..r of z's row μ = 1 → out[row 1 + ν, c 1, t 3 + n]
-        z = rng.standard_normal((rows_in + 2, 3, images))
+    np.testing.assert_allclose(z, expected, rtol=1e-13, atol=1e-13)
+    if gather:  # across: columns 1..r of z's row μ = 1 → out[row 1 + ν, c 1, t 3 + n]
+        z = rng.standard_normal((3, rows_in + 2, images))
         out = np.full((rows_out + 2, channels, images + 4), np.nan)
         winograd_rows.across_gather(kind, z, 1, 1, out, 1, 1, 3)
-        expected = matrix @ z[1 : 1 + rows_in, 1, :]
+        expected = matrix @ z[1, 1 : 1 + rows_in, :]
         np.testing.assert_allclose(
             out[1 : 1 + rows_out, 1, 3 : 3 + images], expected, rtol=1e-13
         )
@@ -74,9 +77,9 @@ def test_written_out_transforms_equal_their_matrices(kind):
         )
     else:  # across: values[row 1 + ν, c 1, t 3 + n] added to the window of columns 1..r
         values = rng.standard_normal((rows_in + 2, channels, images + 4))
-        z = rng.standard_normal((rows_out + 2, 3, images))
+        z = rng.standard_normal((3, rows_out + 2, images))
         expected = z.copy()
-        expected[1 : 1 + rows_out, 1, :] += (
+        expected[1, 1 : 1 + rows_out, :] += (
             matrix @ values[1 : 1 + rows_in, 1, 3 : 3 + images]
         )
         winograd_rows.across_scatter(kind, values, 1, 1, 3, z, 1, 1)
@@ -86,7 +89,8 @@ def test_written_out_transforms_equal_their_matrices(kind):
 @pytest.mark.parametrize("tile", TILES)
 @pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((0, 2), (3, 0)), ((0, 0), (0, 0))])
 def test_scatter_is_the_adjoint_of_gather(tile, pads):
-    # <gather(x), v> == <x, scatter(v)> for the input/∂L/∂x pair and the δ/output pair
+    # <gather(x), v> == <x, scatter(v)> for the input/∂L/∂x pair and the δ/output pair,
+    # on the columns from t0 = 3 on of a wider V (a piece of the batch)
     rng = np.random.default_rng(1)
     x_shape = (3, 2, 7, 5)
     geometry = winograd.Geometry(x_shape, pads, tile)
@@ -102,20 +106,59 @@ def test_scatter_is_the_adjoint_of_gather(tile, pads):
     )
     for gather_kind, scatter_kind, shape, on_input in pairs:
         src = rng.standard_normal(shape)
-        values = rng.standard_normal((alpha * alpha, shape[1], geometry.count))
-        gathered = np.empty_like(values)
+        values = rng.standard_normal((alpha * alpha, shape[1], geometry.count + 5))
+        gathered = np.full_like(values, np.nan)
         frame = geometry.frame(on_input)
         kind = winograd._kind(tile, gather_kind)
-        winograd_transforms.gather_tiles(
-            winograd._images_last(src), kind, *frame, gathered
-        )
-        scattered = np.zeros((shape[1], shape[0], *shape[2:]))  # channels first
+        winograd_transforms.gather_tiles(src, kind, *frame, gathered, 3)
+        assert np.isnan(gathered[:, :, :3]).all() and np.isnan(gathered[:, :, -2:]).all()
+        scattered = np.full(shape, np.nan)  # every pixel is written
         kind = winograd._kind(tile, scatter_kind)
-        winograd_transforms.scatter_tiles(values, kind, *frame, scattered)
-        scattered = scattered.transpose(1, 0, 2, 3)
-        assert np.sum(gathered * values) == pytest.approx(
+        winograd_transforms.scatter_tiles(
+            values, 3, kind, *frame, scattered, np.zeros(shape[1]), False
+        )
+        inner = (slice(None), slice(None), slice(3, 3 + geometry.count))
+        assert np.sum(gathered[inner] * values[inner]) == pytest.approx(
             np.sum(src * scattered), rel=1e-12
         )
+
+
+def test_the_output_transform_adds_the_bias_and_applies_the_relu():
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((3, 4, 9, 7)), rng.standard_normal((5, 4, 3, 3))
+    b = rng.standard_normal(5)
+    pads = ((1, 1), (1, 1))
+    plain, _ = winograd.conv2d_forward(x, w, pads, 4)
+    for relu in (False, True):
+        y, _ = winograd.conv2d_forward(x, w, pads, 4, b, relu=relu)
+        expected = plain + b.reshape(-1, 1, 1)
+        expected = np.maximum(expected, 0) if relu else expected
+        np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tile", TILES)
+def test_pieces_on_threads_agree_with_the_direct_route(monkeypatch, tile):
+    # three pieces of the batch (2, 2 and 3 images) on three threads: the forward's V and
+    # the backward's Mδ are cut alike, whatever the thread count at the backward
+    from cnnlab.ops.conv_routes import batch_threads
+
+    monkeypatch.setattr(winograd, "MIN_PIECE_IMAGES", 2)
+    monkeypatch.setattr(winograd, "cores", lambda: 3)
+    monkeypatch.setattr(batch_threads, "MIN_PARALLEL_MACS", 0)
+    assert winograd.pieces(7) == [0, 2, 4, 7]
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((7, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    route = f"winograd_{tile}x{tile}"
+    direct = _conv_and_grads(x, w, b, 1, "im2col", "col2im")
+    for threads in (3, 1):
+        monkeypatch.setattr(batch_threads, "blas_threads", lambda: threads)
+        ours = _conv_and_grads(x, w, b, 1, route, route)
+        for name, mine, reference in zip(("y", "x", "w", "b"), ours, direct):
+            scale = np.abs(reference).max()
+            np.testing.assert_allclose(
+                mine, reference, rtol=1e-12, atol=1e-12 * scale, err_msg=name
+            )
 
 
 # (N, C_in, H, W, C_out, padding): tiles that overhang the output, inputs smaller than a

@@ -17,6 +17,7 @@ threads instead slow to a crawl when another process holds a core (issue 17).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -67,6 +68,22 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+@contextlib.contextmanager
+def blas_one_thread():
+    """NumPy's BLAS at one thread inside the block (for GEMMs run on several Python threads at
+    once, which a multithreaded BLAS would oversubscribe), its setting restored after."""
+    controller = _blas_controller()
+    before = controller.get_num_threads() if controller is not None else 1
+    if not before or before == 1:
+        yield
+        return
+    controller.set_num_threads(1)
+    try:
+        yield
+    finally:
+        controller.set_num_threads(before)
+
+
 def per_image_gemms(gemm_macs: int) -> bool:
     """Whether GEMMs of ``gemm_macs`` multiply-adds may run one per image: when BLAS runs each
     on one thread (small ones, or one BLAS thread). A larger one OpenBLAS splits over its
@@ -97,8 +114,19 @@ def for_each_range(n_images: int, threads: int, work) -> None:
         work(0, n_images)
         return
     pieces = min(n_images, PIECES_PER_THREAD * threads)
-    ranges = _Ranges([n_images * i // pieces for i in range(pieces + 1)], work)
+    for_each_piece([n_images * i // pieces for i in range(pieces + 1)], threads, work)
+
+
+def for_each_piece(bounds, threads: int, work) -> None:
+    """Call ``work(bounds[i], bounds[i + 1])`` for every i, on the calling thread and up to
+    ``threads − 1`` worker threads, as ``for_each_range`` does with its own ranges."""
+    if threads <= 1 or len(bounds) <= 2:
+        for i in range(len(bounds) - 1):
+            work(bounds[i], bounds[i + 1])
+        return
+    ranges = _Ranges(list(bounds), work)
     pool = _executor()
+    threads = min(threads, len(bounds) - 1)
     for _ in range(threads - 1):
         pool.submit(ranges.take_until_done)
     ranges.take_until_done()
