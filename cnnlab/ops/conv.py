@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnlab._checks import check_choice
 from cnnlab.ops import conv_shapes
-from cnnlab.ops.activation import relu_grad
+from cnnlab.ops.activation import relu_grad, relu_in_place
 from cnnlab.ops.conv_plan import (
     WINOGRAD_TILES,
     ConvPlan,
@@ -92,12 +92,12 @@ class Conv2dFunction(Function):
             self.saved = xp if keep else None
             y = im2col.to_nchw(y, b)
             if relu:
-                np.maximum(y, 0, out=y)
+                relu_in_place(y)
         elif plan.forward in WINOGRAD_TILES:
-            y, v = winograd.conv2d_forward(x, w, pads, WINOGRAD_TILES[plan.forward], b)
+            y, v = winograd.conv2d_forward(
+                x, w, pads, WINOGRAD_TILES[plan.forward], b, relu=relu
+            )
             self.saved = v if keep else None
-            if relu:
-                np.maximum(y, 0, out=y)
         elif plan.forward == "kn2row":
             y, self.saved = kn2row.conv2d_forward(x, w, pads, dilation, b, relu)
             self.saved = self.saved if keep else None

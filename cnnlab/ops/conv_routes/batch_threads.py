@@ -68,20 +68,27 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+_blas_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def blas_one_thread():
     """NumPy's BLAS at one thread inside the block (for GEMMs run on several Python threads at
-    once, which a multithreaded BLAS would oversubscribe), its setting restored after."""
+    once, which a multithreaded BLAS would oversubscribe), its setting restored after.
+
+    The lock keeps two callers on different threads from restoring each other's setting
+    mid-block; a call inside a held block (BLAS already at one thread) takes no lock."""
     controller = _blas_controller()
-    before = controller.get_num_threads() if controller is not None else 1
-    if not before or before == 1:
+    if controller is None or controller.get_num_threads() in (0, 1):
         yield
         return
-    controller.set_num_threads(1)
-    try:
-        yield
-    finally:
-        controller.set_num_threads(before)
+    with _blas_lock:
+        before = controller.get_num_threads()
+        controller.set_num_threads(1)
+        try:
+            yield
+        finally:
+            controller.set_num_threads(before)
 
 
 def per_image_gemms(gemm_macs: int) -> bool:

@@ -24,12 +24,7 @@ per-image GEMM across its threads and synchronise them on every call (see
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import threading
-
 import numpy as np
-import threadpoolctl
 
 from cnnlab.ops.conv_routes import batch_threads, im2col, im2col_loops
 
@@ -137,30 +132,5 @@ def _each_image_range(n, work):
     if threads <= 1:
         work(0, n)
         return
-    with _blas_held_to_one_thread():
+    with batch_threads.blas_one_thread():
         batch_threads.for_each_range(n, threads, work)
-
-
-_blas_lock = threading.Lock()
-
-
-@functools.cache
-def _blas():
-    found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
-    return found[0] if found else None
-
-
-@contextlib.contextmanager
-def _blas_held_to_one_thread():
-    """NumPy's BLAS on one thread inside the block (≈4 µs each way), then as it was."""
-    controller = _blas()
-    if controller is None:
-        yield
-        return
-    with _blas_lock:
-        threads = controller.get_num_threads()
-        controller.set_num_threads(1)
-        try:
-            yield
-        finally:
-            controller.set_num_threads(threads)
