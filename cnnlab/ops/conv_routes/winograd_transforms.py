@@ -109,7 +109,7 @@ INPUT, DELTA, OUTPUT, INPUT_GRAD = 0, 1, 2, 3
 TRANSPOSE_BLOCK = 16
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _to_images_last(src, c, band, top, left, rows, cols):
     """band[top + h, left + w, n] = src[n, c, h, w] for h < rows, w < cols, every image n."""
     n_img = src.shape[0]
@@ -123,7 +123,7 @@ def _to_images_last(src, c, band, top, left, rows, cols):
                     out[n] = src[n, c, h, w]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _to_nchw(band, top, left, dst, c, shift, relu, zero):
     """dst[n, c, h, w] = band[top + h, left + w, n] + shift for every pixel of dst[n, c] and
     every image n, then max(·, 0) with ``relu``: the transpose of ``_to_images_last``."""
@@ -144,7 +144,7 @@ def _to_nchw(band, top, left, dst, c, shift, relu, zero):
 # to OpenBLAS's 2 threads, forward+backward with F(4×4), median ms serial vs parallel in one
 # process: 64×32×28×28 → 32 54.9 vs 64.4, 64×64×14×14 → 64 40.2 vs 65.6,
 # 128×64×19×19 → 64 108 vs 140, 32×128×28×28 → 128 178 vs 218.
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out, t0):
     """out[μα + ν, c, t0 + t] = Σ_{a, b} X[μ, a] X[ν, b] d_t[a, b] for every tile t, X (α, r).
 
@@ -179,7 +179,7 @@ def gather_tiles(src, kind, tile, top, left, tiles_h, tiles_w, out, t0):
                     rows.across_gather(kind, z_ti, mu, tile * tj, out, mu * alpha, c, t)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def scatter_tiles(values, t0, kind, tile, top, left, tiles_h, tiles_w, dst, bias, relu):
     """The adjoint of ``gather_tiles``: dst[n, c] = the sum over tiles t of
     Σ_{μν} X[μ, a] · X[ν, b] · values[μα + ν, c, t0 + t] on the r×r patch under tile t,
