@@ -25,16 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def frame(x_shape, w_shape, pads, dilation):
-    """(padded size (Hp, Wp), output size (OH, OW), row shift s_k of each kernel offset)."""
-    _, _, h, width = x_shape
-    _, _, kh, kw = w_shape
-    (top, bottom), (left, right) = pads
-    hp, wp = h + top + bottom, width + left + right
-    out = (hp - dilation[0] * (kh - 1), wp - dilation[1] * (kw - 1))
-    shifts = [dilation[0] * u * wp + dilation[1] * v for u in range(kh) for v in range(kw)]
-    return (hp, wp), out, shifts
+# the padded frame and each kernel offset's shift along the flattened rows: the same as the
+# shifted GEMMs'
+from cnnlab.ops.conv_routes.shifted_gemm import frame
 
 
 def channels_last(x, pads):

@@ -189,7 +189,7 @@ def scatter_tiles(values, t0, kind, tile, top, left, tiles_h, tiles_w, dst, bias
     not overlap), then dst = · + bias[c] (bias (C,)), and max(·, 0) with ``relu``;
     B (kind INPUT_GRAD, r = α) ∂L/∂x's B dV Bᵀ, whose overlapping patches add up.
     """
-    n_img, chans, height, width = dst.shape
+    n_img, chans = dst.shape[:2]
     alpha = tile + 2
     adds = kind % 4 == INPUT_GRAD
     r = alpha if adds else tile
