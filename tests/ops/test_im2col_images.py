@@ -43,22 +43,15 @@ def _run(case, loops, activation=None, forward="im2col_images", input_grad="col2
 
 @pytest.mark.parametrize("loops", ["numpy", "compiled"])
 @pytest.mark.parametrize("case", CASES)
-def test_split_across_threads_equals_one_thread(case, loops, monkeypatch):
+def test_split_across_threads_equals_one_thread(case, loops, monkeypatch, recorded_splits):
     """The same GEMMs per image on any thread: the output identical to the last bit, ∂L/∂w
     summed per range in another order (to rounding)."""
-    split = []
-    original = batch_threads.for_each_range
-
-    def recording(n_images, threads, work):
-        split.append(threads)
-        original(n_images, threads, work)
-
-    monkeypatch.setattr(batch_threads, "for_each_range", recording)
     results = {}
     for threads in (1, 3):
         monkeypatch.setattr(batch_threads, "blas_threads", lambda threads=threads: threads)
         results[threads] = _run(case, loops, activation="relu")
-    assert split.count(3) == 2  # the forward and ∂L/∂w really split (col2im: 1 thread)
+    # the forward and ∂L/∂w really split (col2im: one thread)
+    assert [threads for threads, _ in recorded_splits].count(3) == 2
     np.testing.assert_array_equal(results[3][0], results[1][0])
     for parallel, serial in zip(results[3][1:], results[1][1:]):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
@@ -72,22 +65,15 @@ def test_equals_the_batch_im2col_route_with_relu_and_both_loops(case):
             np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
-def test_blas_is_held_to_one_thread_inside_the_split_and_restored(monkeypatch):
+def test_blas_is_held_to_one_thread_inside_the_split_and_restored(recorded_splits):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    seen = []
-    original = batch_threads.for_each_range
-
-    def recording(n_images, threads, work):
-        seen.append((threads, batch_threads.blas_threads()))
-        original(n_images, threads, work)
-
-    monkeypatch.setattr(batch_threads, "for_each_range", recording)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         if batch_threads.blas_threads() != 2:
             pytest.skip("this BLAS cannot be set to 2 threads")
         _run(CASES[0], "compiled")
         assert batch_threads.blas_threads() == 2
-    assert [blas for threads, blas in seen if threads > 1] == [1, 1]  # forward and ∂L/∂w
+    # the forward's and ∂L/∂w's splits, each with BLAS at one thread
+    assert [blas for threads, blas in recorded_splits if threads > 1] == [1, 1]
 
 
 def test_an_error_inside_the_split_restores_the_blas_threads(monkeypatch):
