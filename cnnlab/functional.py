@@ -5,7 +5,15 @@ The math lives in ``cnnlab.ops``; each op's forward and backward sit side by sid
 computed, and ``conv_routes``/``pool_routes`` force a route.
 """
 
-from cnnlab.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from cnnlab.ops.activation import (
+    leaky_relu,
+    log_softmax,
+    redirected_relu,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
 from cnnlab.ops.arithmetic import (
     abs,
     add,
@@ -76,6 +84,7 @@ __all__ = [
     "pad",
     "pool_routes",
     "pow",
+    "redirected_relu",
     "relu",
     "reshape",
     "sigmoid",

@@ -46,7 +46,9 @@ def recording_calls() -> bool:
 
 
 @contextlib.contextmanager
-def _recording():
+def record_calls():
+    """Record every module call as (module, output) in the yielded list; ``Sequential`` fuses
+    nothing meanwhile, so each layer's own output is there (``summary``, ``cnnlab.explain``)."""
     global _call_recorder
     previous, _call_recorder = _call_recorder, []
     try:
@@ -56,7 +58,7 @@ def _recording():
 
 
 @contextlib.contextmanager
-def _eval_mode(module: Module):
+def eval_mode(module: Module):
     """Temporarily put ``module`` in evaluation mode (no dropout, no running-stat updates)."""
     modes = [(m, m.training) for m in module.modules()]
     module.train(False)
@@ -346,7 +348,7 @@ class Module:
     def _probe(self, input_shape: tuple[int, ...]) -> Tensor:
         """Forward one zero sample of the module's dtype, in evaluation mode, without a graph."""
         self._prepare_seeds()
-        with no_grad(), _eval_mode(self):
+        with no_grad(), eval_mode(self):
             return self.forward(Tensor(np.zeros((1, *input_shape), dtype=self.dtype)))
 
     def build(self, input_shape) -> Module:

@@ -13,7 +13,7 @@ import numpy as np
 from cnnlab.nn.arguments import as_input_shape
 from cnnlab.nn.container import Sequential
 from cnnlab.nn.layer import Layer
-from cnnlab.nn.module import Module, _eval_mode, _recording
+from cnnlab.nn.module import Module, eval_mode, record_calls
 from cnnlab.tensor import Tensor, no_grad
 
 
@@ -32,7 +32,7 @@ def _rows_traced(model: Module, shape):
     if not model.built:
         model.build(shape)
     names = {id(m): name for name, m in model.named_modules() if name}
-    with no_grad(), _eval_mode(model), _recording() as calls:
+    with no_grad(), eval_mode(model), record_calls() as calls:
         model(Tensor(np.zeros((1, *shape), dtype=model.dtype)))
     called = {names[id(m)] for m, _ in calls if id(m) in names}
     rows = []

@@ -73,6 +73,30 @@ def _masked_copy(grad, out, dx):
         dx[i] = grad[i] if out[i] > 0 else zero
 
 
+class RedirectedReLUFunction(Function):
+    """ReLU whose backward still reaches a sample that ReLU cuts off entirely (Lucid's
+    "redirected ReLU", for activation maximisation from a random start).
+
+    Forward:  y = max(0, x)
+    Backward: g = ∂L/∂y · 1[x > 0] for each sample (the first axis) where that is not all
+              zero; where it is (a dead unit: no gradient would reach the input), instead
+              ∂L/∂x = ∂L/∂y except where x ≤ 0 and ∂L/∂y > 0, i.e. where a descent step on L
+              would push an already negative x lower.
+    """
+
+    def forward(self, x):
+        self.out = np.maximum(x, 0)
+        return self.out
+
+    def backward(self, grad):
+        passed = grad * (self.out > 0)
+        dead = ~passed.reshape(len(grad), -1).any(axis=1)
+        if dead.any():
+            redirected = np.where((self.out <= 0) & (grad > 0), 0, grad)
+            passed[dead] = redirected[dead]
+        return (passed,)
+
+
 class LeakyReLUFunction(Function):
     """Leaky ReLU with slope α for negative inputs.
 
@@ -175,6 +199,15 @@ def _check_axis(x: Tensor, axis, op: str) -> int:
 def relu(x) -> Tensor:
     """max(0, x) element-wise. Shape: any → same shape."""
     return ReLUFunction.apply(_float_tensor(x, "relu"))
+
+
+def redirected_relu(x) -> Tensor:
+    """max(0, x), with a gradient for units that ReLU leaves dead (``RedirectedReLUFunction``).
+    Shape: (N, ...) → same shape."""
+    x = _float_tensor(x, "redirected_relu")
+    if x.ndim == 0:
+        raise ValueError("redirected_relu: expected a batch (N, ...), received a scalar")
+    return RedirectedReLUFunction.apply(x)
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
