@@ -30,6 +30,8 @@ def modules_after_import(statement: str) -> set[str]:
     ("cnnlab.io", ["cnnlab.training"]),
     ("cnnlab.optim", ["cnnlab.training", "cnnlab.nn"]),
     ("cnnlab.progress", ["cnnlab.training", "cnnlab.nn"]),
+    ("cnnlab.training", ["cnnlab.explain", "cnnlab.lab"]),
+    ("cnnlab.runs", ["cnnlab.explain", "cnnlab.lab"]),
 ])
 def test_a_lower_layer_does_not_import_a_higher_one(importer, forbidden):
     loaded = modules_after_import(f"import {importer}")
