@@ -160,15 +160,17 @@ class Transform:
 def sampling_matrix(height: int, width: int, scale: float = 1.0, angle: float = 0.0,
                     shift=(0.0, 0.0)) -> scipy.sparse.csr_matrix:
     """Bilinear sampling of an (H, W) image scaled by ``scale`` and rotated by ``angle``
-    degrees about its centre, then shifted by ``shift`` = (dy, dx) pixels.
+    degrees about its centre (anticlockwise as displayed, rows downward; 90 is ``np.rot90``),
+    then shifted by ``shift`` = (dy, dx) pixels: a sparse (H·W, H·W) matrix.
 
-    Output pixel q reads the input at c + R(−angle)(q − c − shift) / scale.
+    Output pixel q reads the input at c + R(angle)(q − c − shift) / scale, in (row, column)
+    coordinates; reads outside the image are dropped (the caller's fill).
     """
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
     qy, qx = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64),
                          indexing="ij")
     uy, ux = (qy - cy - shift[0]) / scale, (qx - cx - shift[1]) / scale
-    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    cos, sin = math.cos(math.radians(-angle)), math.sin(math.radians(-angle))
     sy, sx = cy + cos * uy - sin * ux, cx + sin * uy + cos * ux
     y0, x0 = np.floor(sy), np.floor(sx)
     rows, cols, weights = [], [], []
@@ -191,7 +193,7 @@ def default_robustness(size: int) -> dict:
     """Lucid's standard transforms (for 224 px: pad 12, jitter 8, scale ±10 %, rotate ±10°)
     with the pixel magnitudes scaled to an image whose shorter side is ``size``: at 28 px a
     shift of up to 2 px and a roll of up to 1 px; at 8 px no shift or roll at all."""
-    return {"pad": int(round(12 * size / 224)), "jitter": int(round(8 * size / 224)),
+    return {"pad": round(12 * size / 224), "jitter": round(8 * size / 224),
             "scale": 0.1, "rotate": 10.0}
 
 
