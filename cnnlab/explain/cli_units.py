@@ -1,0 +1,231 @@
+"""``cnnlab filters``, ``cnnlab features`` and ``cnnlab maximize``: what a trained model's
+units hold and what excites them, as PNG files.
+
+``register(subparsers)`` adds the three commands; each handler only parses, calls
+``cnnlab.explain`` and writes figures. Errors are "cnnlab <command>: error: ..." with
+status 2 (``reports_errors``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import runs
+from cnnlab.explain import figures, probe, units
+from cnnlab.explain.maximize import maximize
+from cnnlab.explain.probe import ExplainError
+from cnnlab.lab.cli_conventions import number_flag, positive_int, reports_errors
+
+__all__ = ["parse_units", "register"]
+
+_RAW = argparse.RawDescriptionHelpFormatter
+#: the lecture's grids: 12 filters of the second conv layer, 9 neurons of the first dense one
+LECTURE_FILTERS, LECTURE_NEURONS = 12, 9
+
+
+def register(subparsers) -> None:
+    """Add ``filters``, ``features`` and ``maximize`` to an argparse sub-parser group."""
+    p = subparsers.add_parser(
+        "filters", formatter_class=_RAW,
+        help="draw a conv layer's kernels as an image grid",
+        description="Draw the kernels of a conv layer (default: the first) as one grid, each "
+        "filter scaled on its own with 0 at grey: one RGB tile per filter for a colour "
+        "first layer, one tile per filter for one input channel, else one row per filter and "
+        "one column per input channel.",
+        epilog="example:\n  cnnlab filters runs/fashion --out figures\n"
+        "  cnnlab filters runs/fashion --layer conv2d_1",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder, model .npz or checkpoint .npz")
+    p.add_argument("--layer", default=None, help="conv layer name as summary() prints it")
+    p.add_argument("--out", default="runs/filters", help="output folder (default runs/filters)")
+    p.set_defaults(func=run_filters)
+
+    p = subparsers.add_parser(
+        "features", formatter_class=_RAW,
+        help="draw a layer's feature maps for an image",
+        description="Run an image through the model and draw a layer's activations, one tile "
+        "per channel (each scaled from min(0, its min) to its max: a dead channel is black). "
+        "The image is read and prepared as 'cnnlab predict' does (converted to the model's "
+        "channels and size). Default: every conv layer, one PNG each.",
+        epilog="example:\n  cnnlab features runs/fashion shoe.png --layer conv2d --out figures",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder, model .npz or checkpoint .npz")
+    p.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, ...)")
+    p.add_argument("--layer", action="append", default=None,
+                   help="layer name (repeat for several; default: every conv layer)")
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
+                   help="invert grey levels, or not (default: detect, as cnnlab predict)")
+    p.add_argument("--fit", choices=("auto", "digit", "resize"), default="auto",
+                   help="how the image is fitted to the model's size, as in cnnlab predict")
+    p.add_argument("--out", default="runs/features", help="output folder (default runs/features)")
+    p.set_defaults(func=run_features)
+
+    p = subparsers.add_parser(
+        "maximize", formatter_class=_RAW,
+        help="draw the inputs that most excite filters, neurons and classes",
+        description="Gradient ascent on the input image (Adam on sigmoid pixels, or on a "
+        "decorrelated Fourier spectrum with --fourier) with random shifts, scales and "
+        "rotations sized to the image, to maximise a conv channel's summed map, a dense "
+        "neuron or a class logit. Without --layer it draws the lecture's three grids: the "
+        "first 12 filters of the second conv layer, 9 neurons of the first dense layer and "
+        "every output class. --l1 is the lecture's penalty λΣ|x|, with x measured from the "
+        "training data's mean pixel (the model's stored normalisation).",
+        epilog="examples:\n  cnnlab maximize runs/fashion --out figures\n"
+        "  cnnlab maximize runs/fashion --layer conv2d_1 --units 0-11 --l1 0.05 --steps 256",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder, model .npz or checkpoint .npz")
+    p.add_argument("--layer", default=None, help="layer name (default: the lecture's 3 grids)")
+    p.add_argument("--units", default=None,
+                   help="units to draw: '0-11', '3', '0,4,7' (default: the first 12); "
+                   "without --layer, the classes to draw (default: all)")
+    p.add_argument("--l1", type=number_flag(float, 0), default=0.0, help="λ of the L1 penalty")
+    p.add_argument("--tv", type=number_flag(float, 0), default=0.0,
+                   help="weight of the total-variation penalty (default 0)")
+    p.add_argument("--steps", type=positive_int, default=256, help="ascent steps (default 256)")
+    p.add_argument("--lr", type=number_flag(float, 0, low_open=True), default=0.05,
+                   help="Adam step size (default 0.05)")
+    p.add_argument("--blur-every", type=number_flag(int, 0), default=0,
+                   help="blur the image every N steps (default 0: never)")
+    p.add_argument("--fourier", action="store_true",
+                   help="optimise a decorrelated Fourier spectrum instead of pixels")
+    p.add_argument("--seed", type=number_flag(int, 0), default=0, help="seed (default 0)")
+    p.add_argument("--out", default="runs/maximize", help="output folder (default runs/maximize)")
+    p.set_defaults(func=run_maximize)
+
+
+def parse_units(text: str) -> list[int]:
+    """'0-11' → [0, ..., 11]; '0,4,7' → [0, 4, 7]; '3' → [3]."""
+    result = []
+    for part in str(text).split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise ExplainError(
+                f"--units: expected units like '0-11', '3' or '0,4,7', received {text!r}"
+            )
+        low = int(match[1])
+        result += list(range(low, int(match[2] or low) + 1))
+    if len(result) > 1024:
+        raise ExplainError(f"--units: at most 1024 units at once, received {len(result)}")
+    return result
+
+
+def _load(path):
+    model = runs.load_any_model(path)
+    if model.input_shape is None:
+        raise ExplainError(f"{path}: the model has no input shape")
+    return model
+
+
+def _out(path) -> Path:
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ExplainError(f"--out {path} is a file, not a folder")
+    return path
+
+
+def _written(path) -> None:
+    print(f"wrote {path}")
+
+
+@reports_errors("filters")
+def run_filters(args) -> int:
+    model = _load(args.run)
+    out = _out(args.out)
+    layer = args.layer or (probe.conv_layer_names(model) or [None])[0]
+    grid = units.filters(model, layer)
+    _written(figures.write_png(grid, out / f"filters_{layer}.png", min_side=384))
+    return 0
+
+
+@reports_errors("features")
+def run_features(args) -> int:
+    # lazy: cnnlab.data loads scikit-learn
+    from cnnlab.data.images import prepare_image, read_image
+
+    model = _load(args.run)
+    out = _out(args.out)
+    channels = model.input_shape[0]
+    if channels not in (1, 3):
+        raise ExplainError(
+            f"the model takes {channels}-channel images; an image file gives 1 (grey) or 3 (RGB)"
+        )
+    layers = args.layer or probe.conv_layer_names(model)
+    if not layers:
+        raise ExplainError(f"the model has no conv layer; name one of: "
+                           f"{', '.join(probe.layer_names(model))}")
+    for layer in layers:
+        probe.find_layer(model, layer)
+    try:
+        image = prepare_image(read_image(args.image, channels=channels), model.input_shape,
+                              invert=args.invert, fit=args.fit)
+    except ValueError as error:
+        if isinstance(error, ExplainError):
+            raise
+        raise ExplainError(f"{args.image}: {error}") from None
+    _written(figures.write_png(image, out / "input.png"))
+    for layer in layers:
+        maps = units.feature_maps(model, layer, image)[0]
+        if maps.ndim == 1:  # a dense layer: its neurons as one row of pixels
+            maps = maps[:, None, None]
+        _written(figures.write_png(units.map_grid(maps), out / f"features_{layer}.png",
+                                   min_side=384))
+    return 0
+
+
+def _unit_count(model, layer) -> int:
+    zeros = np.zeros(model.input_shape, dtype=np.float32)
+    if layer is None:
+        return units.feature_maps(model, probe.layer_names(model)[-1], zeros).shape[1]
+    return units.feature_maps(model, layer, zeros).shape[1]
+
+
+def _grids(model, args):
+    """(layer or None, units, what a unit is called) for each grid to draw."""
+    if args.layer is not None:
+        probe.find_layer(model, args.layer)
+        chosen = (parse_units(args.units) if args.units is not None
+                  else list(range(min(LECTURE_FILTERS, _unit_count(model, args.layer)))))
+        return [(args.layer, chosen, "unit")]
+    grids = []
+    convs, denses = probe.conv_layer_names(model), probe.dense_layer_names(model)
+    if convs:
+        conv = convs[1] if len(convs) > 1 else convs[0]
+        grids.append((conv, list(range(min(LECTURE_FILTERS, _unit_count(model, conv)))),
+                      "filter"))
+    if len(denses) > 1:
+        grids.append((denses[0], list(range(min(LECTURE_NEURONS, _unit_count(model, denses[0])))),
+                      "neuron"))
+    classes = parse_units(args.units) if args.units is not None else list(
+        range(_unit_count(model, None)))
+    grids.append((None, classes, "class"))
+    return grids
+
+
+@reports_errors("maximize")
+def run_maximize(args) -> int:
+    model = _load(args.run)
+    out = _out(args.out)
+    names = model.class_names
+    for layer, chosen, what in _grids(model, args):
+        result = maximize(model, layer, chosen, steps=args.steps, lr=args.lr, l1=args.l1,
+                          tv=args.tv, blur_every=args.blur_every, fourier=args.fourier,
+                          seed=args.seed, progress=sys.stderr.isatty())
+        panels = []
+        for unit, image, value in zip(chosen, result.images, result.final):
+            label = names[unit] if what == "class" and names and unit < len(names) else (
+                f"{what} {unit}")
+            panels.append((f"{label}  ({value:.3g})", image))
+        where = "logits" if layer is None else layer
+        title = f"{where}: input maximising each {what}" + (f", L1 λ={args.l1:g}" if args.l1 else "")
+        columns = min(len(panels), 5 if what == "class" else 4 if len(panels) > 9 else 3)
+        name = "classes" if layer is None else layer
+        _written(figures.sheet(panels, out / f"maximize_{name}.png", columns=columns,
+                               title=title, panel_inches=2.2))
+        for unit, start, final in zip(chosen, result.start, result.final):
+            print(f"  {where} {what} {unit}: {start:.4g} -> {final:.4g}")
+    return 0
