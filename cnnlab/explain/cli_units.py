@@ -20,8 +20,10 @@ from cnnlab.explain import figures, probe, units
 from cnnlab.explain.maximize import maximize
 from cnnlab.explain.probe import ExplainError
 from cnnlab.lab.cli_conventions import number_flag, positive_int, reports_errors
+from cnnlab.nn.activation import ReLU
+from cnnlab.nn.normalization import BatchNorm
 
-__all__ = ["parse_units", "register"]
+__all__ = ["activation_after", "parse_units", "register"]
 
 _RAW = argparse.RawDescriptionHelpFormatter
 #: the lecture's grids: 12 filters of the second conv layer, 9 neurons of the first dense one
@@ -73,8 +75,9 @@ def register(subparsers) -> None:
         "rotations sized to the image, to maximise a conv channel's summed map, a dense "
         "neuron or a class logit. Without --layer it draws the lecture's three grids: the "
         "first 12 filters of the second conv layer, 9 neurons of the first dense layer and "
-        "every output class. --l1 is the lecture's penalty λΣ|x|, with x measured from the "
-        "training data's mean pixel (the model's stored normalisation).",
+        "every output class (a layer followed by batch norm and ReLU is taken after its ReLU, "
+        "as the lecture's feature maps are). --l1 is the lecture's penalty λΣ|x|, with x "
+        "measured from the training data's mean pixel (the model's stored normalisation).",
         epilog="examples:\n  cnnlab maximize runs/fashion --out figures\n"
         "  cnnlab maximize runs/fashion --layer conv2d_1 --units 0-11 --l1 0.05 --steps 256",
     )
@@ -184,25 +187,43 @@ def _unit_count(model, layer) -> int:
     return units.feature_maps(model, layer, zeros).shape[1]
 
 
+def activation_after(model, layer: str) -> str:
+    """The ReLU that ``layer``'s output reaches through batch norm only (conv → BN → ReLU), else
+    ``layer``: the lecture's feature map is after the ReLU, and the sum of a conv's raw map is
+    nearly a linear function of the previous layer's mean activation (its kernel's sum times
+    it), so its "maximising input" is a flat image, not a pattern."""
+    names = probe.layer_names(model)
+    for name in names[names.index(layer) + 1:]:
+        module = probe.find_layer(model, name)
+        if isinstance(module, ReLU):
+            return name
+        if not isinstance(module, BatchNorm):
+            break
+    return layer
+
+
 def _grids(model, args):
-    """(layer or None, units, what a unit is called) for each grid to draw."""
+    """(name for files and titles, target layer or None, units, what a unit is called) for
+    each grid to draw."""
     if args.layer is not None:
         probe.find_layer(model, args.layer)
         chosen = (parse_units(args.units) if args.units is not None
                   else list(range(min(LECTURE_FILTERS, _unit_count(model, args.layer)))))
-        return [(args.layer, chosen, "unit")]
+        return [(args.layer, args.layer, chosen, "unit")]
     grids = []
     convs, denses = probe.conv_layer_names(model), probe.dense_layer_names(model)
     if convs:
         conv = convs[1] if len(convs) > 1 else convs[0]
-        grids.append((conv, list(range(min(LECTURE_FILTERS, _unit_count(model, conv)))),
-                      "filter"))
+        target = activation_after(model, conv)
+        count = min(LECTURE_FILTERS, _unit_count(model, target))
+        grids.append((conv, target, list(range(count)), "filter"))
     if len(denses) > 1:
-        grids.append((denses[0], list(range(min(LECTURE_NEURONS, _unit_count(model, denses[0])))),
-                      "neuron"))
+        target = activation_after(model, denses[0])
+        count = min(LECTURE_NEURONS, _unit_count(model, target))
+        grids.append((denses[0], target, list(range(count)), "neuron"))
     classes = parse_units(args.units) if args.units is not None else list(
         range(_unit_count(model, None)))
-    grids.append((None, classes, "class"))
+    grids.append(("classes", None, classes, "class"))
     return grids
 
 
@@ -211,7 +232,7 @@ def run_maximize(args) -> int:
     model = _load(args.run)
     out = _out(args.out)
     names = model.class_names
-    for layer, chosen, what in _grids(model, args):
+    for name, layer, chosen, what in _grids(model, args):
         result = maximize(model, layer, chosen, steps=args.steps, lr=args.lr, l1=args.l1,
                           tv=args.tv, blur_every=args.blur_every, fourier=args.fourier,
                           seed=args.seed, progress=sys.stderr.isatty())
@@ -220,10 +241,11 @@ def run_maximize(args) -> int:
             label = names[unit] if what == "class" and names and unit < len(names) else (
                 f"{what} {unit}")
             panels.append((f"{label}  ({value:.3g})", image))
-        where = "logits" if layer is None else layer
-        title = f"{where}: input maximising each {what}" + (f", L1 λ={args.l1:g}" if args.l1 else "")
+        where = "logits" if result.layer is None else (
+            name if name == layer else f"{name} (after {layer})")
+        title = f"{where}: input maximising each {what}" + (
+            f", L1 λ={args.l1:g}" if args.l1 else "")
         columns = min(len(panels), 5 if what == "class" else 4 if len(panels) > 9 else 3)
-        name = "classes" if layer is None else layer
         _written(figures.sheet(panels, out / f"maximize_{name}.png", columns=columns,
                                title=title, panel_inches=2.2))
         for unit, start, final in zip(chosen, result.start, result.final):

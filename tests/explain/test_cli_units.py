@@ -79,8 +79,9 @@ def test_maximize_draws_the_lectures_three_grids(saved, tmp_path, capsys):
     for name in ("conv2d_1", "dense", "classes"):
         assert (tmp_path / f"maximize_{name}.png").is_file()
     out = capsys.readouterr().out
-    assert "conv2d_1 filter 11:" in out and "conv2d_1 filter 12:" not in out
-    assert "dense neuron 8:" in out and "logits class 9:" in out
+    # the lecture's feature maps are after the ReLU that follows each layer
+    assert "conv2d_1 (after relu_1) filter 11:" in out and "filter 12:" not in out
+    assert "dense (after relu_2) neuron 8:" in out and "logits class 9:" in out
     assert main(["maximize", str(path), "--layer", "dense", "--units", "0,3", "--l1", "0.5",
                  "--steps", "3", "--fourier", "--out", str(tmp_path / "one")]) == 0
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["maximize_dense.png"]
