@@ -44,7 +44,7 @@ def filters(model, layer: str | None = None, pad: int = 1) -> np.ndarray:
 
     Layout, for weights (C_out, C_in, kh, kw), tiles separated by ``pad`` white pixels:
     - C_in = 3 (a colour image's first layer): (3, H, W), one RGB tile per filter;
-    - C_in = 1: (1, H, W), one tile per filter, in a near-square grid;
+    - C_in = 1: (1, H, W), one tile per filter, in a near-square grid (32: 4 rows of 8);
     - otherwise: (1, H, W), one row per filter and one column per input channel.
     """
     weights = kernels(model, layer)
@@ -52,8 +52,17 @@ def filters(model, layer: str | None = None, pad: int = 1) -> np.ndarray:
     bound = np.abs(weights).max(axis=(1, 2, 3), keepdims=True)
     scaled = 0.5 + 0.5 * np.divide(weights, bound, out=np.zeros_like(weights), where=bound > 0)
     if in_channels in (1, 3):
-        return tile(scaled, pad=pad)
+        return tile(scaled, columns=_columns(out_channels), pad=pad)
     return tile(scaled.reshape(out_channels * in_channels, 1, kh, kw), columns=in_channels, pad=pad)
+
+
+def _columns(count: int) -> int:
+    """A near-square grid's width that fills its last row when it can: 32 → 8 (4 × 8)."""
+    side = int(np.ceil(np.sqrt(count)))
+    for columns in range(side, 2 * side + 1):
+        if count % columns == 0:
+            return columns
+    return side
 
 
 def feature_maps(model, layer: str, images) -> np.ndarray:
@@ -73,4 +82,4 @@ def map_grid(maps: np.ndarray, pad: int = 1) -> np.ndarray:
     low = np.minimum(maps.min(axis=(1, 2), keepdims=True), 0.0)
     span = maps.max(axis=(1, 2), keepdims=True) - low
     scaled = np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0)
-    return tile(scaled[:, None], pad=pad)
+    return tile(scaled[:, None], columns=_columns(len(maps)), pad=pad)

@@ -30,8 +30,8 @@ def test_filters_writes_the_first_layers_grid(saved, tmp_path, capsys):
     path, _ = saved
     assert main(["filters", str(path), "--out", str(tmp_path)]) == 0
     picture = np.asarray(Image.open(tmp_path / "filters_conv2d.png"))
-    # 8 filters of 3×3: a 3 × 3 grid of tiles, 11 px square, enlarged by whole pixel repeats
-    assert picture.shape[0] == picture.shape[1] and picture.shape[0] % 11 == 0
+    # 8 filters of 3×3: 2 rows of 4 tiles, 7 × 15 px, enlarged by whole pixel repeats
+    assert picture.shape[0] % 7 == 0 and picture.shape[1] == picture.shape[0] // 7 * 15
     assert "filters_conv2d.png" in capsys.readouterr().out
     assert main(["filters", str(path), "--layer", "conv2d_1", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "filters_conv2d_1.png").is_file()

@@ -16,9 +16,9 @@ def test_first_layer_filters_are_the_weights_one_tile_each():
     model = nn.Sequential(nn.Conv2D(5, 3), nn.ReLU(), nn.Conv2D(2, 2), seed=1).build((1, 9, 9))
     grid = units.filters(model)
     w = model.conv2d.weight.data.astype(np.float64)
-    assert grid.shape == (1, 2 * 4 - 1, 3 * 4 - 1)  # 5 filters: 2 rows of 3 (near-square)
+    assert grid.shape == (1, 3, 5 * 4 - 1)  # 5 filters: one full row rather than 3 + 2
     for k in range(5):
-        r, c = divmod(k, 3)
+        r, c = divmod(k, 5)
         np.testing.assert_allclose(grid[0, 4 * r: 4 * r + 3, 4 * c: 4 * c + 3], _scaled(w[k, 0]))
     np.testing.assert_array_equal(units.kernels(model), w)
 
@@ -27,7 +27,7 @@ def test_a_colour_first_layer_is_rgb_and_a_deeper_one_has_a_row_per_filter():
     model = nn.Sequential(nn.Conv2D(4, 3), nn.Conv2D(3, 2), seed=2).build((3, 8, 8))
     rgb = units.filters(model, "conv2d")
     w = model.conv2d.weight.data.astype(np.float64)
-    assert rgb.shape == (3, 7, 7)
+    assert rgb.shape == (3, 7, 7)  # 4 filters: 2 × 2
     np.testing.assert_allclose(rgb[:, 4:7, 0:3], _scaled(w[2]))  # filter 2: row 1, column 0
     deeper = units.filters(model, "conv2d_1")
     w1 = model.conv2d_1.weight.data.astype(np.float64)  # (3 filters, 4 inputs, 2, 2)
@@ -85,7 +85,7 @@ def test_feature_maps_check_the_image(trained_digits):
 def test_map_grid_shows_a_dead_channel_black():
     maps = np.stack([np.zeros((3, 3)), np.arange(9.0).reshape(3, 3), -np.ones((3, 3))])
     grid = units.map_grid(maps)
-    assert grid.shape == (1, 7, 7)  # 2 × 2 tiles
-    assert not grid[0, :3, :3].any()
-    np.testing.assert_allclose(grid[0, :3, 4:7], np.arange(9.0).reshape(3, 3) / 8)
-    assert not grid[0, 4:7, :3].any()  # all −1: constant, shown black
+    assert grid.shape == (1, 3, 11)  # one row of 3 tiles
+    assert not grid[0, :, :3].any()
+    np.testing.assert_allclose(grid[0, :, 4:7], np.arange(9.0).reshape(3, 3) / 8)
+    assert not grid[0, :, 8:].any()  # all −1: constant, shown black
