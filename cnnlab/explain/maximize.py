@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.explain import param as params_
-from cnnlab.explain import probe
+from cnnlab.explain import param, probe
 from cnnlab.explain.probe import ExplainError
 from cnnlab.nn.activation import Softmax
 from cnnlab.tensor import Tensor
@@ -153,13 +152,13 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
     layer = _resolve_layer(model, layer)
 
     rng = np.random.default_rng(seed)
-    image = (params_.FourierImage if fourier else params_.PixelImage)(shape, rng)
+    image = (param.FourierImage if fourier else param.PixelImage)(shape, rng)
     mean, std = _normalization(model, channels)
     # Start from the neutral image (the pixel the model sees as 0) plus a little noise: a
     # grey start would already excite every unit that likes bright pixels.
     neutral = np.clip(mean, 0.05, 0.95).reshape(1, -1, 1, 1)
     image.set_image(image.image() - 0.5 + neutral)
-    robustness = params_.default_robustness(min(hw))
+    robustness = param.default_robustness(min(hw))
     robustness.update(scale=scale, rotate=rotate)
     robustness.update({k: v for k, v in (("pad", pad), ("jitter", jitter)) if v is not None})
     sigma = 0.5 * min(hw) / 28 if blur_sigma is None else blur_sigma
@@ -177,12 +176,12 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for step in _steps(steps, progress):
         x = image.image()
-        view = params_.random_transform(rng, hw, mean, **robustness)
+        view = param.random_transform(rng, hw, mean, **robustness)
         values, grad = probe.input_gradient(
             model, view.apply(x).astype(model.dtype), objective, layer,
             redirect=step < redirect_steps,
         )
-        penalty, penalty_grad = params_.penalties(x, mean, std, l1, l2, tv)
+        penalty, penalty_grad = param.penalties(x, mean, std, l1, l2, tv)
         history[step] = values - penalty
         g = image.backward(view.adjoint(grad.astype(np.float64)) - penalty_grad)
         m = beta1 * m + (1 - beta1) * g
@@ -190,11 +189,11 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
         t = step + 1
         image.params += lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
         if blur_every and t % blur_every == 0 and t < steps:
-            image.set_image(params_.blur(image.image(), sigma))
+            image.set_image(param.blur(image.image(), sigma))
     result = image.image()
     final = objective_values(model, result, layer, mask)
-    return Maximized(result, layer, units, history,
-                     objective_values(model, start_images, layer, mask), final)
+    start = (start_out * mask).reshape(len(units), -1).sum(axis=1).astype(np.float64)
+    return Maximized(result, layer, units, history, start, final)
 
 
 def _steps(steps: int, progress: bool):
