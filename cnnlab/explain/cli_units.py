@@ -94,6 +94,8 @@ def register(subparsers) -> None:
                    help="Adam step size (default 0.05)")
     p.add_argument("--blur-every", type=number_flag(int, 0), default=0,
                    help="blur the image every N steps (default 0: never)")
+    p.add_argument("--redirect-steps", type=number_flag(int, 0), default=None,
+                   help="steps that pass a gradient through dead ReLUs (default: half)")
     p.add_argument("--fourier", action="store_true",
                    help="optimise a decorrelated Fourier spectrum instead of pixels")
     p.add_argument("--seed", type=number_flag(int, 0), default=0, help="seed (default 0)")
@@ -235,7 +237,8 @@ def run_maximize(args) -> int:
     for name, layer, chosen, what in _grids(model, args):
         result = maximize(model, layer, chosen, steps=args.steps, lr=args.lr, l1=args.l1,
                           tv=args.tv, blur_every=args.blur_every, fourier=args.fourier,
-                          seed=args.seed, progress=sys.stderr.isatty())
+                          redirect_steps=args.redirect_steps, seed=args.seed,
+                          progress=sys.stderr.isatty())
         panels = []
         for unit, image, value in zip(chosen, result.images, result.final):
             label = names[unit] if what == "class" and names and unit < len(names) else (

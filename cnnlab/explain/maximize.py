@@ -110,7 +110,7 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
              l1: float = 0.0, l2: float = 0.0, tv: float = 0.0, blur_every: int = 0,
              blur_sigma: float | None = None, pad: int | None = None, jitter: int | None = None,
              scale: float = 0.1, rotate: float = 10.0, fourier: bool = False,
-             position=None, size=None, redirect_steps: int = 16, seed: int = 0,
+             position=None, size=None, redirect_steps: int | None = None, seed: int = 0,
              progress: bool = False) -> Maximized:
     """Gradient ascent on the input to maximise one unit per image (see the module docstring).
 
@@ -129,7 +129,9 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
         fourier: the decorrelated Fourier parameterisation instead of pixels.
         size: (H, W) for a model that takes any size (conv layers only); default the model's.
         redirect_steps: the first steps pass a gradient through ReLUs that are dead
-            everywhere (``F.redirected_relu``), so a unit silent on the start image can move.
+            everywhere (``F.redirected_relu``), so a unit silent on the start image can move;
+            default half the steps (16 left some units of the README's nets at 0 that half
+            the steps switch on; a live unit's gradient is ReLU's own either way).
         seed: the start image and the random views.
         progress: a progress bar on stderr.
 
@@ -162,6 +164,7 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
     robustness.update(scale=scale, rotate=rotate)
     robustness.update({k: v for k, v in (("pad", pad), ("jitter", jitter)) if v is not None})
     sigma = 0.5 * min(hw) / 28 if blur_sigma is None else blur_sigma
+    redirect_steps = steps // 2 if redirect_steps is None else redirect_steps
 
     start_images = image.image()
     start_out = _activations(model, start_images, layer)
