@@ -150,6 +150,11 @@ def maximize(model, layer: str | None = None, unit=0, *, steps: int = 256, lr: f
     channels = model.input_shape[0]
     hw = tuple(model.input_shape[1:]) if size is None else tuple(int(s) for s in size)
     shape = (len(units), channels) + hw
+    if size is not None and hw != tuple(model.input_shape[1:]) and probe.dense_layer_names(model):
+        raise ExplainError(
+            f"maximize: size {hw} differs from the model's input {tuple(model.input_shape[1:])}, "
+            f"which its dense layers fix; size applies to models of conv layers only"
+        )
     probe.as_images(model, np.zeros(shape[1:]), "maximize", size_free=size is not None)
     layer = _resolve_layer(model, layer)
 

@@ -104,5 +104,8 @@ def test_bad_requests_say_what_is_valid(trained_digits):
         maximize(model, "dense", 0, position=(0, 0), steps=1)
     with pytest.raises(ExplainError, match="unit must be an int"):
         maximize(model, "dense", 1.5, steps=1)
+    with pytest.raises(ExplainError, match="which its dense layers fix"):
+        maximize(model, "conv2d", 0, size=(16, 16), steps=1)
+    conv_only = nn.Sequential(nn.Conv2D(2, 5), nn.MaxPool2D(2), seed=0).build((1, 8, 8))
     with pytest.raises(ExplainError, match="too small"):
-        maximize(model, "conv2d", 0, size=(2, 2), steps=1)
+        maximize(conv_only, "conv2d", 0, size=(5, 5), steps=1)
