@@ -239,6 +239,7 @@ def run_maximize(args) -> int:
                           tv=args.tv, blur_every=args.blur_every, fourier=args.fourier,
                           redirect_steps=args.redirect_steps, seed=args.seed,
                           progress=sys.stderr.isatty())
+        what = "class" if result.layer is None else what  # --layer named the output layer
         panels = []
         for unit, image, value in zip(chosen, result.images, result.final):
             label = names[unit] if what == "class" and names and unit < len(names) else (
