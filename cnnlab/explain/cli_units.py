@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +31,20 @@ _RAW = argparse.RawDescriptionHelpFormatter
 LECTURE_FILTERS, LECTURE_NEURONS = 12, 9
 
 
+def _wrap(text: str) -> str:
+    """A description wrapped here: the raw formatter keeps the examples' lines as written."""
+    return textwrap.fill(text, width=79)
+
+
 def register(subparsers) -> None:
     """Add ``filters``, ``features`` and ``maximize`` to an argparse sub-parser group."""
     p = subparsers.add_parser(
         "filters", formatter_class=_RAW,
         help="draw a conv layer's kernels as an image grid",
-        description="Draw the kernels of a conv layer (default: the first) as one grid, each "
+        description=_wrap("Draw the kernels of a conv layer (default: the first) as one grid, each "
         "filter scaled on its own with 0 at grey: one RGB tile per filter for a colour "
         "first layer, one tile per filter for one input channel, else one row per filter and "
-        "one column per input channel.",
+        "one column per input channel."),
         epilog="example:\n  cnnlab filters runs/fashion --out figures\n"
         "  cnnlab filters runs/fashion --layer conv2d_1",
     )
@@ -50,10 +56,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "features", formatter_class=_RAW,
         help="draw a layer's feature maps for an image",
-        description="Run an image through the model and draw a layer's activations, one tile "
+        description=_wrap("Run an image through the model and draw a layer's activations, one tile "
         "per channel (each scaled from min(0, its min) to its max: a dead channel is black). "
         "The image is read and prepared as 'cnnlab predict' does (converted to the model's "
-        "channels and size). Default: every conv layer, one PNG each.",
+        "channels and size). Default: every conv layer, one PNG each."),
         epilog="example:\n  cnnlab features runs/fashion shoe.png --layer conv2d --out figures",
     )
     p.add_argument("run", metavar="RUN", help="run folder, model .npz or checkpoint .npz")
@@ -70,23 +76,23 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "maximize", formatter_class=_RAW,
         help="draw the inputs that most excite filters, neurons and classes",
-        description="Gradient ascent on the input image (Adam on sigmoid pixels, or on a "
+        description=_wrap("Gradient ascent on the input image (Adam on sigmoid pixels, or on a "
         "decorrelated Fourier spectrum with --fourier) with random shifts, scales and "
         "rotations sized to the image, to maximise a conv channel's summed map, a dense "
         "neuron or a class logit. Without --layer it draws the lecture's three grids: the "
         "first 12 filters of the second conv layer, 9 neurons of the first dense layer and "
         "every output class (a layer followed by batch norm and ReLU is taken after its ReLU, "
         "as the lecture's feature maps are). --l1 is the lecture's penalty λΣ|x|, with x "
-        "measured from the training data's mean pixel (the model's stored normalisation).",
+        "measured from the training data's mean pixel (the model's stored normalisation)."),
         epilog="examples:\n  cnnlab maximize runs/fashion --out figures\n"
-        "  cnnlab maximize runs/fashion --layer conv2d_1 --units 0-11 --l1 0.05 --steps 256",
+        "  cnnlab maximize runs/fashion --layer relu_1 --units 0-11 --l1 0.05 --steps 256",
     )
     p.add_argument("run", metavar="RUN", help="run folder, model .npz or checkpoint .npz")
     p.add_argument("--layer", default=None, help="layer name (default: the lecture's 3 grids)")
     p.add_argument("--units", default=None,
                    help="units to draw: '0-11', '3', '0,4,7' (default: the first 12); "
                    "without --layer, the classes to draw (default: all)")
-    p.add_argument("--l1", type=number_flag(float, 0), default=0.0, help="λ of the L1 penalty")
+    p.add_argument("--l1", type=number_flag(float, 0), default=0.0, help="λ of the L1 penalty (default 0)")
     p.add_argument("--tv", type=number_flag(float, 0), default=0.0,
                    help="weight of the total-variation penalty (default 0)")
     p.add_argument("--steps", type=positive_int, default=256, help="ascent steps (default 256)")
