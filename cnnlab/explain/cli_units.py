@@ -139,6 +139,12 @@ def _out(path) -> Path:
     return path
 
 
+def _file_name(kind: str, layer: str) -> str:
+    """'<kind>_<layer>.png', the layer's name (read from a model file: untrusted) reduced to
+    letters, digits, '_', '-' and '.', so the file stays in --out."""
+    return f"{kind}_{re.sub(r'[^A-Za-z0-9_.-]', '_', layer)}.png"
+
+
 def _written(path) -> None:
     print(f"wrote {path}")
 
@@ -149,7 +155,7 @@ def run_filters(args) -> int:
     out = _out(args.out)
     layer = args.layer or (probe.conv_layer_names(model) or [None])[0]
     grid = units.filters(model, layer)
-    _written(figures.write_png(grid, out / f"filters_{layer}.png", min_side=384))
+    _written(figures.write_png(grid, out / _file_name("filters", layer), min_side=384))
     return 0
 
 
@@ -183,7 +189,7 @@ def run_features(args) -> int:
         maps = units.feature_maps(model, layer, image)[0]
         if maps.ndim == 1:  # a dense layer: its neurons as one row of pixels
             maps = maps[:, None, None]
-        _written(figures.write_png(units.map_grid(maps), out / f"features_{layer}.png",
+        _written(figures.write_png(units.map_grid(maps), out / _file_name("features", layer),
                                    min_side=384))
     return 0
 
@@ -256,7 +262,7 @@ def run_maximize(args) -> int:
         title = f"{where}: input maximising each {what}" + (
             f", L1 λ={args.l1:g}" if args.l1 else "")
         columns = min(len(panels), 5 if what == "class" else 4 if len(panels) > 9 else 3)
-        _written(figures.sheet(panels, out / f"maximize_{name}.png", columns=columns,
+        _written(figures.sheet(panels, out / _file_name("maximize", name), columns=columns,
                                title=title, panel_inches=2.2))
         for unit, start, final in zip(chosen, result.start, result.final):
             print(f"  {where} {what} {unit}: {start:.4g} -> {final:.4g}")

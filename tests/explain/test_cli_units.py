@@ -109,3 +109,12 @@ def test_help_shows_an_example(command, capsys):
         main([command, "--help"])
     assert exit_.value.code == 0
     assert f"  cnnlab {command} runs/fashion" in capsys.readouterr().out
+
+
+def test_a_layer_name_from_a_file_cannot_leave_the_out_folder(tmp_path):
+    from cnnlab.explain.cli_units import _file_name
+
+    for name in ("../../escape", "/etc/passwd", "a\\b", "dense"):
+        path = (tmp_path / _file_name("maximize", name)).resolve()
+        assert path.parent == tmp_path.resolve()
+    assert _file_name("filters", "block.conv2d") == "filters_block.conv2d.png"
