@@ -21,6 +21,7 @@ from cnnlab.explain import figures, probe, units
 from cnnlab.explain.maximize import maximize
 from cnnlab.explain.probe import ExplainError
 from cnnlab.lab.cli_conventions import number_flag, positive_int, reports_errors
+from cnnlab.limits import LIMITS
 from cnnlab.nn.activation import ReLU
 from cnnlab.nn.normalization import BatchNorm
 
@@ -129,7 +130,23 @@ def _load(path):
     model = runs.load_any_model(path)
     if model.input_shape is None:
         raise ExplainError(f"{path}: the model has no input shape")
+    pixels = int(np.prod(model.input_shape[1:], dtype=np.int64))
+    if pixels > LIMITS.max_image_pixels:
+        raise ExplainError(
+            f"{path}: the model's input {tuple(model.input_shape)} has {pixels:,} pixels, more "
+            f"than cnnlab.limits.max_image_pixels = {LIMITS.max_image_pixels:,}"
+        )
     return model
+
+
+def _check_batch(model, count: int) -> None:
+    """Refuse a batch of images whose parameters alone would pass the array limit."""
+    size = count * int(np.prod(model.input_shape, dtype=np.int64)) * 8
+    if size > LIMITS.max_array_bytes:
+        raise ExplainError(
+            f"{count} images of shape {tuple(model.input_shape)} need {size / 2**30:.1f} GiB in "
+            f"float64, more than cnnlab.limits.max_array_bytes: draw fewer --units at once"
+        )
 
 
 def _out(path) -> Path:
@@ -247,6 +264,7 @@ def run_maximize(args) -> int:
     out = _out(args.out)
     names = model.class_names
     for name, layer, chosen, what in _grids(model, args):
+        _check_batch(model, len(chosen))
         result = maximize(model, layer, chosen, steps=args.steps, lr=args.lr, l1=args.l1,
                           tv=args.tv, blur_every=args.blur_every, fourier=args.fourier,
                           redirect_steps=args.redirect_steps, seed=args.seed,

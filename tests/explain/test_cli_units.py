@@ -118,3 +118,15 @@ def test_a_layer_name_from_a_file_cannot_leave_the_out_folder(tmp_path):
         path = (tmp_path / _file_name("maximize", name)).resolve()
         assert path.parent == tmp_path.resolve()
     assert _file_name("filters", "block.conv2d") == "filters_block.conv2d.png"
+
+
+def test_a_batch_too_large_for_the_array_limit_is_refused(trained_digits):
+    from cnnlab.explain.cli_units import _check_batch
+    from cnnlab.explain.probe import ExplainError
+    from cnnlab.limits import override
+
+    model = trained_digits[0]
+    with override(max_array_bytes=10 * 64 * 8):  # room for 10 images of 1×8×8 in float64
+        _check_batch(model, 10)
+        with pytest.raises(ExplainError, match="11 images of shape .* draw fewer --units"):
+            _check_batch(model, 11)
