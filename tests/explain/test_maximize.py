@@ -109,3 +109,19 @@ def test_bad_requests_say_what_is_valid(trained_digits):
     conv_only = nn.Sequential(nn.Conv2D(2, 5), nn.MaxPool2D(2), seed=0).build((1, 8, 8))
     with pytest.raises(ExplainError, match="too small"):
         maximize(conv_only, "conv2d", 0, size=(5, 5), steps=1)
+
+
+def test_total_variation_and_blur_smooth_the_result(trained_digits):
+    model = trained_digits[0]
+
+    def variation(result):
+        x = result.images
+        return (np.diff(x, axis=2) ** 2).sum() + (np.diff(x, axis=3) ** 2).sum()
+
+    plain = maximize(model, None, [0, 1, 2], steps=STEPS, seed=2)
+    smooth = maximize(model, None, [0, 1, 2], steps=STEPS, seed=2, tv=2.0)
+    blurred = maximize(model, None, [0, 1, 2], steps=STEPS, seed=2, blur_every=4,
+                       blur_sigma=1.0)
+    assert variation(smooth) < 0.5 * variation(plain)
+    assert variation(blurred) < 0.5 * variation(plain)
+    assert (smooth.final > 5 * np.abs(smooth.start)).all()  # still a maximisation
