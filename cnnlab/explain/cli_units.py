@@ -18,7 +18,6 @@ import numpy as np
 
 from cnnlab import runs
 from cnnlab.explain import figures, probe, units
-from cnnlab.explain.maximize import maximize
 from cnnlab.explain.probe import ExplainError
 from cnnlab.lab.cli_conventions import number_flag, positive_int, reports_errors
 from cnnlab.limits import LIMITS
@@ -260,6 +259,9 @@ def _grids(model, args):
 
 @reports_errors("maximize")
 def run_maximize(args) -> int:
+    # lazy: scipy.sparse, not needed by --help
+    from cnnlab.explain.maximize import maximize
+
     model = _load(args.run)
     out = _out(args.out)
     names = model.class_names
