@@ -31,6 +31,7 @@ import cnnlab
 from cnnlab import models, runs
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
+from cnnlab.explain import cli_art
 from cnnlab.lab import commands as lab_commands
 from cnnlab.training import evaluate, predict
 
@@ -419,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_extensions(subparsers) -> None:
     """Sub-commands contributed by other modules: each has ``register(subparsers)``."""
     lab_commands.register(subparsers)
+    cli_art.register(subparsers)
 
 
 def _warning_printer(command: str):
