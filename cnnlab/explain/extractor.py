@@ -7,9 +7,10 @@ texture synthesis and style transfer. Scale comes from depth: each stage sees a 
 twice as wide as the one before (receptive fields 5, 14, 32, 68 px with the defaults), so
 the style layers together describe the image from fine grain to large strokes.
 
-The architecture was chosen by measurement (docs/explain/art.md): avg pooling beat max
-pooling, one conv per stage was as good as two at half the cost, and widths above 64–128
-gave no visible gain on 2 cores.
+The architecture was chosen by measurement (docs/explain/art.md: style transfer judged by
+two other random nets, and by eye): max pooling left speckle noise that avg pooling
+doesn't; two convs per stage or twice the width cost 2–4× the time for no better result;
+3 stages gave less style, 3×3 first filters more noise than 5×5.
 
 Layer names are those ``summary()`` prints: "conv2d", "conv2d_1", ... (each with its ReLU
 fused, so a conv's output is already rectified), "avg_pool2d", ...

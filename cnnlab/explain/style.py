@@ -117,7 +117,7 @@ def _resized(image: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def style_transfer(content, style, features: Module | None = None, content_layer=None,
-                   style_layers=None, content_weight: float = 1.0, style_weight: float = 1e4,
+                   style_layers=None, content_weight: float = 1.0, style_weight: float = 3.0,
                    tv_weight: float = 1.0, steps: int = 200, optimizer: str = "lbfgs",
                    init: str = "content", size: int | None = None, seed: int = 0,
                    lr: float = 0.02, progress=None) -> StyleResult:
@@ -128,7 +128,9 @@ def style_transfer(content, style, features: Module | None = None, content_layer
         content_layer, style_layers: layer names (defaults: ``content_layer_name``,
             ``style_layer_names`` of ``features``).
         content_weight, style_weight, tv_weight: the weights of the three losses (see the
-            module docstring for each loss's normalisation).
+            module docstring for each loss's normalisation). The default style weight suits
+            the random extractor (docs/explain/art.md); a trained network's features have
+            other magnitudes, so its weight needs choosing anew.
         steps: L-BFGS iterations, or Adam steps.
         optimizer: "lbfgs" (SciPy L-BFGS-B with bounds [0, 1]) or "adam" (``lr`` per step,
             pixels clipped to [0, 1]).
