@@ -187,6 +187,9 @@ def run_style(args) -> int:
     write_png(result.image, out / "style.png")
     sheet([("content", content), ("style", style), ("result", result.image),
            ("total loss", result.losses)], out / "style_sheet.png", panel_inches=3.0)
+    if len(result.losses) - 1 < args.steps:
+        print(f"style: stopped after {len(result.losses) - 1} of {args.steps} steps: "
+              f"{result.stopped.lower()}")
     print(f"style: {len(result.losses) - 1} steps, loss {result.losses[0]:.4g} → "
           f"{result.losses[-1]:.4g} ({result.losses[0] / max(result.losses[-1], 1e-30):.1f}×), "
           f"{seconds:.1f} s; wrote {out / 'style.png'} and {out / 'style_sheet.png'}")

@@ -50,7 +50,8 @@ class StyleResult:
 
     image: (C, H, W) in [0, 1]; losses: total loss after each step (the first entry is the
     start); terms: the same for "content", "style" and "tv" (unweighted); content_layer,
-    style_layers: the layers used.
+    style_layers: the layers used; stopped: why the optimiser stopped (L-BFGS-B may stop
+    before ``steps`` when its line search makes no more progress).
     """
 
     image: np.ndarray
@@ -58,6 +59,7 @@ class StyleResult:
     terms: dict
     content_layer: str
     style_layers: list
+    stopped: str = ""
 
 
 def gram(features: Tensor) -> Tensor:
@@ -201,14 +203,14 @@ def style_transfer(content, style, features: Module | None = None, content_layer
     total, terms, _ = evaluate(start)
     record(total, terms)
     if optimizer == "lbfgs":
-        image = _lbfgs(evaluate, start, steps, record, progress)
+        image, stopped = _lbfgs(evaluate, start, steps, record, progress)
     else:
-        image = _adam(evaluate, start, steps, lr, record, progress)
+        image, stopped = _adam(evaluate, start, steps, lr, record, progress), "steps done"
     return StyleResult(
         image=np.clip(image[0], 0.0, 1.0).astype(dtype),
         losses=np.array(history["total"]),
         terms={k: np.array(history[k]) for k in ("content", "style", "tv")},
-        content_layer=content_layer, style_layers=style_layers,
+        content_layer=content_layer, style_layers=style_layers, stopped=stopped,
     )
 
 
@@ -251,7 +253,7 @@ def _lbfgs(evaluate, start, steps, record, progress):
     result = minimize(fun, start.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
                       bounds=[(0.0, 1.0)] * start.size, callback=callback,
                       options={"maxiter": steps, "maxfun": steps * 2 + 20})
-    return result.x.reshape(shape)
+    return result.x.reshape(shape), str(result.message)
 
 
 def _adam(evaluate, start, steps, lr, record, progress, beta1=0.9, beta2=0.999, eps=1e-8):
