@@ -160,7 +160,8 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
                                     "it once where torch is (safetensors.torch.save_file, or "
                                     "numpy.savez of each tensor's .numpy()) and pass the "
                                     ".safetensors or .npz") from None
-    _open(path).close()
+    with _open(path) as handle:  # torch.load has no bound of its own: the file's size is one
+        LIMITS.check("max_total_bytes", os.fstat(handle.fileno()).st_size, f"{path}: the file")
     try:
         loaded = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - any refusal by the restricted unpickler
