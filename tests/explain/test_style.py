@@ -105,6 +105,7 @@ def test_size_scales_the_result(small_extractor):
     content, style = pictures(32)
     result = style_transfer(content[:, :, :24], style, features=small_extractor, steps=2, size=16)
     assert result.image.shape == (3, 16, 12)  # 32×24 → longer side 16
+    assert len(result.losses) == 3  # the start and each step asked for
 
 
 def test_bad_requests_are_explained(small_extractor):
