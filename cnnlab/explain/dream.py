@@ -25,6 +25,7 @@ from cnnlab.explain.probe import (
     ExplainError,
     as_images,
     check_large_enough,
+    find_layer,
     forward,
     input_gradient,
     inspecting,
@@ -102,6 +103,7 @@ def deep_dream(model: Module, image, layer: str, octaves: int = 4, octave_scale:
         if not np.isfinite(value) or value <= (1.0 if name == "octave_scale" else 0.0):
             bound = "> 1" if name == "octave_scale" else "> 0"
             raise ExplainError(f"deep_dream: {name} must be finite and {bound}, received {value}")
+    find_layer(model, layer)  # an unknown name is the first thing to report
     base = as_images(model, image, "deep_dream", size_free=True, layer=layer)
     if base.shape[0] != 1:
         raise ExplainError(f"deep_dream: expected one image (C, H, W), received {base.shape[0]}")
