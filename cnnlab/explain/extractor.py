@@ -23,7 +23,7 @@ import numpy as np
 
 from cnnlab._checks import check_choice, check_int
 from cnnlab.explain.probe import ExplainError, conv_layer_names, find_layer, layer_names
-from cnnlab.nn import AvgPool2D, Conv2D, MaxPool2D, ReLU, Sequential
+from cnnlab.nn import AvgPool2D, BatchNorm, Conv2D, MaxPool2D, ReLU, Sequential
 from cnnlab.nn.module import Module
 
 __all__ = ["content_layer_name", "random_extractor", "style_layer_names"]
@@ -66,12 +66,15 @@ def random_extractor(channels: int = 3, seed: int = 0, widths=DEFAULT_WIDTHS,
 
 
 def _rectified_name(model: Module, name: str) -> str:
-    """A conv's name, or the ReLU layer right after it (Gatys' features are rectified)."""
+    """A conv's name, or the ReLU layer right after it, past a batch norm (Gatys' features
+    are rectified)."""
     if isinstance(model, Sequential) and name in model._order:
         order = model._order
-        i = order.index(name)
-        if i + 1 < len(order) and isinstance(model[order[i + 1]], ReLU):
-            return order[i + 1]
+        i = order.index(name) + 1
+        while i < len(order) and isinstance(model[order[i]], BatchNorm):
+            i += 1
+        if i < len(order) and isinstance(model[order[i]], ReLU):
+            return order[i]
     return name
 
 

@@ -38,6 +38,9 @@ def test_default_layers_follow_gatys():
     # separate ReLU layers: the rectified outputs; no pooling between convs: every conv
     assert style_layer_names(digits_net()) == ["relu", "relu_1"]
     assert content_layer_name(digits_net()) == "relu_1"
+    fashion = models.fashion()  # conv → batch norm → ReLU: the ReLU's output
+    assert style_layer_names(fashion) == ["relu", "relu_1", "relu_2", "relu_3"]
+    assert content_layer_name(fashion) == "relu_2"
 
 
 def test_a_model_without_convolutions_is_refused():
