@@ -33,6 +33,7 @@ from cnnlab.explain.extractor import (
 from cnnlab.explain.probe import (
     ExplainError,
     as_images,
+    check_large_enough,
     find_layer,
     inspecting,
     normalize,
@@ -127,8 +128,9 @@ def style_transfer(content, style, features: Module | None = None, content_layer
 
     Args:
         features: the fixed network (default: ``random_extractor`` for the images' channels).
-        content_layer, style_layers: layer names (defaults: ``content_layer_name``,
-            ``style_layer_names`` of ``features``).
+        content_layer, style_layers: layer names (defaults: ``style_layer_names`` of
+            ``features`` that both pictures are large enough for, and ``content_layer_name``,
+            else the deepest of those style layers).
         content_weight, style_weight, tv_weight: the weights of the three losses (see the
             module docstring for each loss's normalisation). The default style weight suits
             the random extractor (docs/explain/art.md); a trained network's features have
@@ -153,19 +155,31 @@ def style_transfer(content, style, features: Module | None = None, content_layer
     content_arr, style_arr = (np.asarray(a) for a in (content, style))
     if features is None:
         features = random_extractor(channels=content_arr.shape[0] if content_arr.ndim == 3 else 3)
-    content_layer = content_layer or content_layer_name(features)
-    style_layers = list(style_layers or style_layer_names(features))
-    if not style_layers:
+    for name in [content_layer] if content_layer is not None else []:
+        find_layer(features, name)
+    if style_layers is not None and not list(style_layers):
         raise ExplainError("style_transfer: style_layers is empty; name at least one layer")
-    deepest = _deepest(features, [content_layer, *style_layers])
+    first = features._order[0] if isinstance(features, Sequential) and features._order else None
     content_arr = as_images(features, _checked(content_arr, "content"), "style_transfer: content",
-                            size_free=True, layer=deepest)[0]
+                            size_free=True, layer=first)[0]
     style_arr = as_images(features, _checked(style_arr, "style"), "style_transfer: style",
-                          size_free=True, layer=deepest)[0]
-    content_arr = as_images(features, _resized(content_arr, size), "style_transfer: content",
-                            size_free=True, layer=deepest)
-    style_arr = as_images(features, _resized(style_arr, size), "style_transfer: style",
-                          size_free=True, layer=deepest)
+                          size_free=True, layer=first)[0]
+    content_arr, style_arr = _resized(content_arr, size), _resized(style_arr, size)
+    # default layers: those the pictures are large enough for (an 8 px picture has no 1 px maps)
+    if style_layers is None:
+        defaults = style_layer_names(features)
+        style_layers = [n for n in defaults if _fits(features, n, content_arr, style_arr)]
+        style_layers = style_layers or defaults[:1]  # too small for all: as_images says so
+    style_layers = list(style_layers)
+    if content_layer is None:
+        content_layer = content_layer_name(features)
+        if not _fits(features, content_layer, content_arr):
+            content_layer = style_layers[-1]
+    deepest = _deepest(features, [content_layer, *style_layers])
+    content_arr = as_images(features, content_arr, "style_transfer: content", size_free=True,
+                            layer=deepest)
+    style_arr = as_images(features, style_arr, "style_transfer: style", size_free=True,
+                          layer=deepest)
     dtype = features.dtype
 
     with inspecting(features):
@@ -220,6 +234,16 @@ def _checked(image: np.ndarray, what: str) -> np.ndarray:
             f"style_transfer: the {what} image must be (C, H, W), received shape {image.shape}"
         )
     return image
+
+
+def _fits(model: Module, layer: str, *images) -> bool:
+    """Whether every (C, H, W) image is large enough for the layers up to ``layer``."""
+    try:
+        for image in images:
+            check_large_enough(model, image.shape, "", layer)
+    except ExplainError:
+        return False
+    return True
 
 
 def _deepest(model: Module, names) -> str | None:

@@ -108,13 +108,23 @@ def test_size_scales_the_result(small_extractor):
     assert len(result.losses) == 3  # the start and each step asked for
 
 
+def test_small_pictures_take_the_default_layers_they_fit(small_extractor):
+    content, style = pictures(16)
+    # a 2×2 style image has no map after the second pooling: conv2d_2 is left out
+    result = style_transfer(content, style[:, :2, :2], features=small_extractor, steps=1)
+    assert result.style_layers == ["conv2d", "conv2d_1"]
+    tiny = style_transfer(content[:, :2, :2], style, features=small_extractor, steps=1)
+    assert tiny.content_layer == "conv2d_1" and tiny.image.shape == (3, 2, 2)
+
+
 def test_bad_requests_are_explained(small_extractor):
     content, style = pictures(16)
     with pytest.raises(probe.ExplainError, match="3-channel"):
         style_transfer(content[:1], style, features=small_extractor, steps=1)
     with pytest.raises(probe.ExplainError, match="conv2d, avg_pool2d"):
         style_transfer(content, style, features=small_extractor, steps=1, style_layers=["conv7"])
-    with pytest.raises(probe.ExplainError, match="too small"):
-        style_transfer(content, style[:, :2, :2], features=small_extractor, steps=1)
+    with pytest.raises(probe.ExplainError, match="style: an image of shape .3, 2, 2. is too small"):
+        style_transfer(content, style[:, :2, :2], features=small_extractor, steps=1,
+                       style_layers=["conv2d_2"])
     with pytest.raises(ValueError, match="optimizer"):
         style_transfer(content, style, features=small_extractor, optimizer="sgd")
