@@ -4,7 +4,7 @@
 He, Wang & Hopcroft (NIPS 2016) and Ustyuzhaninov, Brendel, Gatys & Bethge (2016) showed
 that the Gram matrices of random filters already capture textures well enough for
 texture synthesis and style transfer. Scale comes from depth: each stage sees a region
-twice as wide as the one before (receptive fields 5, 14, 32, 68 px with the defaults), so
+twice as wide as the one before (receptive fields 5, 10, 20, 40 px with the defaults), so
 the style layers together describe the image from fine grain to large strokes.
 
 The architecture was chosen by measurement (docs/explain/art.md: style transfer judged by
