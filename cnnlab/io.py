@@ -125,7 +125,7 @@ def _translated(path):
 class _Archive:
     """An open cnnlab archive: entries checked, header parsed, arrays read on demand."""
 
-    def __init__(self, path):
+    def __init__(self, path, header: bool = True):
         self.path = Path(path)
         self._handle = _open_regular_file(self.path)
         try:
@@ -146,8 +146,11 @@ class _Archive:
                 self.entries = {
                     key: self._declared(key, info) for key, info in self._infos.items()
                 }
-                self.metadata = self._read_header()
-                del self.entries[_META_KEY]
+                if header:
+                    self.metadata = self._read_header()
+                    del self.entries[_META_KEY]
+                else:  # a plain NumPy .npz (weights from elsewhere): every entry is an array
+                    self.metadata = {}
         except BaseException:
             self.close()
             raise
@@ -290,14 +293,15 @@ def _open_regular_file(path: Path):
         raise FileFormatError(path, f"cannot be read: {error.strerror or error}") from None
 
 
-def open_archive(path) -> _Archive:
+def open_archive(path, header: bool = True) -> _Archive:
     """Open a cnnlab ``.npz`` to read (a context manager): ``.metadata``, ``.entries``, ``.read``.
 
     ``entries`` maps each array name (the header entry aside) to its ``ArrayEntry``
     (shape, dtype, bytes) as declared and checked; no array is read until ``read(name)``.
+    ``header=False`` opens a plain NumPy ``.npz`` (no cnnlab header, same checks).
     Raises ``FileFormatError``.
     """
-    return _Archive(path)
+    return _Archive(path, header)
 
 
 def parse_json(text: str, path, what: str, *, allow_nan: bool = True):

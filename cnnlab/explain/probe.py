@@ -78,12 +78,14 @@ def dense_layer_names(model: Module) -> list[str]:
     return [n for n in layer_names(model) if isinstance(find_layer(model, n), Dense)]
 
 
-def as_images(model: Module, images, owner: str, size_free: bool = False) -> np.ndarray:
+def as_images(model: Module, images, owner: str, size_free: bool = False,
+              layer: str | None = None) -> np.ndarray:
     """``images`` as a float (N, C, H, W) array of the model's dtype, checked against the model.
 
     Accepts (C, H, W) or (N, C, H, W), float in [0, 1] or uint8 (divided by 255). The number of
     channels must be the model's; so must the size, unless ``size_free`` (a fully convolutional
-    use: Deep Dream, style features), where the image must only be large enough for the model.
+    use: Deep Dream, style features), where the image must only be large enough for the model
+    (with ``layer``: for the layers up to that one, so a dense head doesn't fix the size).
     """
     array = np.asarray(images)
     if array.dtype == np.uint8:
@@ -110,14 +112,22 @@ def as_images(model: Module, images, owner: str, size_free: bool = False) -> np.
                 f"{tuple(array.shape[1:])}; resize them first (cnnlab.data.prepare_image)"
             )
     if size_free:
-        check_large_enough(model, array.shape[1:], owner)
+        check_large_enough(model, array.shape[1:], owner, layer)
     return np.ascontiguousarray(array, dtype=model.dtype)
 
 
-def check_large_enough(model: Module, shape, owner: str) -> None:
-    """ExplainError when an image of per-sample ``shape`` is smaller than the model can take."""
+def check_large_enough(model: Module, shape, owner: str, layer: str | None = None) -> None:
+    """ExplainError when an image of per-sample ``shape`` is smaller than the model can take
+    (with ``layer`` of a ``Sequential``: than its layers up to that one)."""
+    shape = tuple(int(n) for n in shape)
     try:
-        model.compute_output_shape(tuple(int(n) for n in shape))
+        if layer is not None and isinstance(model, Sequential) and layer in model._order:
+            inner = shape
+            for name, module in model.named_layers():
+                inner = module.compute_output_shape(inner)
+                if name == layer:
+                    return
+        model.compute_output_shape(shape)
     except ValueError as error:
         raise ExplainError(
             f"{owner}: an image of shape {tuple(shape)} is too small for this model "

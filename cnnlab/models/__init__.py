@@ -8,6 +8,7 @@ lenet5      1×28×28        LeNet-5 with padding 2 (61,706)
 lenet32     1×32×32        LeNet variant: conv 20 / conv 50 / dense 500 / dense 10 (656,080)
 alexnet     3×227×227      AlexNet 2012 with grouped convs and LRN (60,965,224 for 1,000 classes)
 vgg16       3×224×224      VGG-16 (138,357,544 for 1,000 classes)
+vgg19       3×224×224      VGG-19 (143,667,240 for 1,000 classes)
 fashion     1×28×28        two conv–conv–pool stages with batch norm, for Fashion-MNIST
 ==========  =============  ==========================================================
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from cnnlab._checks import check_choice, check_int, check_type
 from cnnlab.models.classic import lecture, lenet5, lenet32
 from cnnlab.models.fashion import fashion
-from cnnlab.models.imagenet import alexnet, vgg16
+from cnnlab.models.imagenet import alexnet, vgg16, vgg19
 from cnnlab.nn.arguments import as_input_shape
 
 # name: (builder, input shape, number of classes it was published with)
@@ -31,6 +32,7 @@ _MODELS = {
     "lenet32": (lenet32, (1, 32, 32), 10),
     "alexnet": (alexnet, (3, 227, 227), 1000),
     "vgg16": (vgg16, (3, 224, 224), 1000),
+    "vgg19": (vgg19, (3, 224, 224), 1000),
     "fashion": (fashion, (1, 28, 28), 10),
 }
 
@@ -50,7 +52,7 @@ def _lookup(name):
 
 
 def default_num_classes(name: str) -> int:
-    """Classes the model was published with: 1,000 (ImageNet) for alexnet and vgg16, else 10."""
+    """Classes the model was published with: 1,000 (ImageNet) for alexnet and the VGGs, else 10."""
     return _lookup(name)[2]
 
 
@@ -102,4 +104,5 @@ __all__ = [
     "lenet5",
     "lenet32",
     "vgg16",
+    "vgg19",
 ]

@@ -10,7 +10,7 @@ from cnnlab import models, nn
 
 
 def test_available_names():
-    assert models.available() == ["lecture", "lenet5", "lenet32", "alexnet", "vgg16", "fashion"]
+    assert models.available() == ["lecture", "lenet5", "lenet32", "alexnet", "vgg16", "vgg19", "fashion"]
 
 
 @pytest.mark.parametrize("name", ["lecture", "lenet5", "lenet32", "fashion"])
