@@ -35,6 +35,7 @@ __all__ = [
     "forward",
     "input_gradient",
     "inspecting",
+    "layer_gradient",
     "layer_names",
 ]
 
@@ -235,3 +236,28 @@ def input_gradient(model: Module, images: np.ndarray, objective, layer: str | No
         (-values.sum()).backward()
     grad = -x.grad if x.grad is not None else np.zeros_like(x.data)
     return np.array(values.data, copy=True), grad
+
+
+def layer_gradient(model: Module, images: np.ndarray, objective,
+                   layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(objective per image (N,), ``layer``'s output A, ∂objective/∂A), as ``input_gradient``
+    but with respect to an inner layer's output (Grad-CAM's ∂y_c/∂A^k).
+
+    ``objective(logits)`` maps the logits to a Tensor (N,). The layer's output is the one the
+    forward pass records for it; a layer called more than once is ambiguous and refused.
+    """
+    target = find_layer(model, layer)
+    with inspecting(model):
+        with record_calls() as calls:
+            x = Tensor(np.ascontiguousarray(images, dtype=model.dtype), requires_grad=True)
+            values = objective(forward(model, x))
+        outputs = [out for module, out in calls if module is target]
+        if len(outputs) != 1:
+            raise ExplainError(
+                f"layer {layer!r} is called {len(outputs)} times by the model's forward; "
+                "a layer gradient needs exactly one call"
+            )
+        activation = outputs[0].retain_grad()
+        (-values.sum()).backward()
+    grad = -activation.grad if activation.grad is not None else np.zeros_like(activation.data)
+    return np.array(values.data, copy=True), np.array(activation.data, copy=True), grad
