@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_extensions(subparsers) -> None:
     """Sub-commands contributed by other modules: each has ``register(subparsers)``."""
     lab_commands.register(subparsers)
+    __import__("cnnlab.explain.cli_attribution", fromlist=["register"]).register(subparsers)
 
 
 def _warning_printer(command: str):
