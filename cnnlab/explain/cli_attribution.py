@@ -16,7 +16,12 @@ import numpy as np
 
 from cnnlab import runs
 from cnnlab.explain import figures
-from cnnlab.lab.cli_conventions import LabCommandError, number_flag, positive_int, reports_errors
+from cnnlab.lab.cli_conventions import (
+    LabCommandError,
+    number_flag,
+    positive_int,
+    reports_errors,
+)
 
 SALIENCY_EXAMPLE = """example:
   cnnlab saliency runs/fashion shirt.png boot.png --method gradcam --sanity --out runs/saliency
