@@ -168,7 +168,7 @@ def _heading(model, scores, k, index, target) -> str:
 def run_saliency(args) -> int:
     from cnnlab.explain import saliency as attribution
     from cnnlab.explain.probe import find_layer
-    from cnnlab.explain.sanity import sanity_check, sanity_figure
+    from cnnlab.explain.sanity import randomizable_layers, sanity_check, sanity_figure
 
     model, images, target = _load(args)
     if args.layer is not None:
@@ -207,21 +207,15 @@ def run_saliency(args) -> int:
     if args.sanity:
         for method in methods:
             name = method.replace("-", "_")
-            extra = dict(options.get(name, {}))
+            extra = options.get(name, {})
             result = sanity_check(model, images, name, seed=args.seed, target=targets,
-                                  progress=_bar(len(_sanity_layers(model)), f"sanity {method}"),
-                                  **extra)
+                                  options=extra, progress=_bar(len(randomizable_layers(model)),
+                                                               f"sanity {method}"))
             written = sanity_figure(result, images, out / f"sanity-{method}.png")
             steps = ", ".join(f"{s} {r:.2f}" for s, r in zip(result.steps[1:],
                                                               result.rank_correlation[1:]))
             print(f"{written}: rank correlation after randomising {steps}")
     return 0
-
-
-def _sanity_layers(model):
-    from cnnlab.explain.sanity import randomizable_layers
-
-    return randomizable_layers(model)
 
 
 @reports_errors("occlusion")

@@ -89,10 +89,11 @@ def spearman(first: np.ndarray, second: np.ndarray) -> float:
 
 def sanity_check(model, images, method="gradient", seed: int = 0, target=None,
                  layers: list[str] | None = None, mode: str = "initializer",
-                 progress=None, **options) -> SanityResult:
+                 options: dict | None = None, progress=None) -> SanityResult:
     """Cascading model-parameter randomisation (Adebayo et al. 2018), on a copy of the model.
 
-    ``method``: a name of ``saliency.METHODS`` (``options`` go to it) or a callable
+    ``method``: a name of ``saliency.METHODS`` (the dict ``options`` goes to it: a
+    SmoothGrad seed there stays the same at every step) or a callable
     ``(model, images) -> maps (N, H, W)``. ``layers``: the layers to randomise, top first
     (default: ``randomizable_layers`` reversed, the output layer first). Each step re-draws one
     more layer's weights with its initialiser (``mode="gaussian"``: a Gaussian with the trained
@@ -112,7 +113,7 @@ def sanity_check(model, images, method="gradient", seed: int = 0, target=None,
         label = method.replace("-", "_")
 
         def explain(m, x):
-            return saliency(m, x, target=targets, method=label, **options)
+            return saliency(m, x, target=targets, method=label, **(options or {}))
     else:
         raise ExplainError(f"sanity_check: method must be one of {', '.join(METHODS)} or a "
                            f"callable (model, images) -> maps, received {method!r}")
