@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnlab.explain import probe
 from cnnlab.explain.probe import ExplainError
-from cnnlab.explain.saliency import logits, resolve_targets
+from cnnlab.explain.saliency import batch_for, logits, resolve_targets
 
 __all__ = ["default_patch", "occlusion", "patch_starts"]
 
@@ -33,7 +33,8 @@ def patch_starts(size: int, patch: int, stride: int) -> list[int]:
 
 
 def _check_size(value, name: str, size: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= size:
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not whole or not 1 <= value <= size:
         raise ExplainError(
             f"occlusion: {name} must be an int from 1 to the image's side {size}, received "
             f"{value!r}"
@@ -42,14 +43,15 @@ def _check_size(value, name: str, size: int) -> int:
 
 
 def occlusion(model, image, target=None, patch: int | None = None, stride: int | None = None,
-              baseline=0.0, batch_size: int = 64, progress=None) -> np.ndarray:
+              baseline=0.0, batch_size: int | None = None, progress=None) -> np.ndarray:
     """The drop in the target's probability when a square around each pixel is covered.
 
     Map(i, j) = mean over the squares S ∋ (i, j) of p_k(x) − p_k(x with S set to the baseline),
     p = softmax(logits). ``image``: (C, H, W) (or (1, C, H, W)) in [0, 1]; ``target``: class
     number, default the predicted class; ``patch``, ``stride``: the square's side and step in
     pixels (default ``default_patch(min(H, W))``); ``baseline``: the covering value, a number
-    (0: black) or one per channel. The covered copies are evaluated ``batch_size`` at a time;
+    (0: black) or one per channel. ``batch_size`` images go through the model per pass, the
+    uncovered one and the covered copies (default ``saliency.batch_for``);
     ``progress(done, total)`` is called after each batch. Returns (H, W), float64: positive
     where covering hurts the prediction, negative where it helps.
     """
@@ -58,9 +60,9 @@ def occlusion(model, image, target=None, patch: int | None = None, stride: int |
         raise ExplainError(f"occlusion: expected one image, received {len(images)}")
     x = images[0]
     channels, height, width = x.shape
-    patch = _check_size(default_patch(min(height, width))[0] if patch is None else patch, "patch", min(height, width))
-    stride = _check_size(max(1, patch // 2) if stride is None else stride, "stride",
-                         min(height, width))
+    side = min(height, width)
+    patch = _check_size(default_patch(side)[0] if patch is None else patch, "patch", side)
+    stride = _check_size(max(1, patch // 2) if stride is None else stride, "stride", side)
     fill = np.asarray(baseline, dtype=np.float64)
     if fill.ndim > 1 or fill.size not in (1, channels) or not np.isfinite(fill).all():
         raise ExplainError(
@@ -71,6 +73,7 @@ def occlusion(model, image, target=None, patch: int | None = None, stride: int |
     base_logits = logits(model, images)
     k = int(resolve_targets(target, base_logits, "occlusion")[0])
 
+    batch_size = max(1, batch_for(images, batch_size) - 1)  # one row: the uncovered image
     squares = [(r, c) for r in patch_starts(height, patch, stride)
                for c in patch_starts(width, patch, stride)]
     total = np.zeros((height, width))

@@ -41,6 +41,18 @@ METHODS = ("gradient", "smoothgrad", "integrated_gradients", "gradcam")
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
+# Images per forward/backward pass when ``batch_size`` is None: about a million pixels (64 at
+# 128 px, 16 at 256 px, 4 at 512 px), so that activations stay within a few GB
+PIXELS_PER_PASS = 2**20
+
+
+def batch_for(images: np.ndarray, batch_size: int | None, most: int = 64) -> int:
+    """``batch_size``, or when None, as many images as fit ``PIXELS_PER_PASS`` (1 to ``most``)."""
+    if batch_size is not None:
+        return _positive(batch_size, "batch_size")
+    return int(np.clip(PIXELS_PER_PASS // max(1, images.shape[-2] * images.shape[-1]), 1, most))
+
+
 class IntegratedGradients(NamedTuple):
     """Signed attributions (N, C, H, W) and the completeness error Σattr − (F(x) − F(x̄)) (N,)."""
 
@@ -48,9 +60,10 @@ class IntegratedGradients(NamedTuple):
     delta: np.ndarray
 
 
-def logits(model, images, batch_size: int = 256) -> np.ndarray:
+def logits(model, images, batch_size: int | None = None) -> np.ndarray:
     """The logits (N, classes) of images in [0, 1] (N, C, H, W), without a graph."""
     images = probe.as_images(model, images, "logits")
+    batch_size = batch_for(images, batch_size, most=256)
     out = []
     with probe.inspecting(model), no_grad():
         for start in range(0, len(images), batch_size):
@@ -104,15 +117,16 @@ def _input_gradients(model, images, targets, classes, batch_size, progress=None)
     return values, grads
 
 
-def gradient(model, images, target=None, batch_size: int = 64) -> np.ndarray:
+def gradient(model, images, target=None, batch_size: int | None = None) -> np.ndarray:
     """Gradient saliency M(i, j) = max_c |∂y_k/∂x_cij|: (N, H, W), y_k the target's logit."""
     images, targets, scores = _prepare(model, images, target, "saliency")
+    batch_size = batch_for(images, batch_size)
     _, grads = _input_gradients(model, images, targets, scores.shape[1], batch_size)
     return np.abs(grads).max(axis=1).astype(np.float64)
 
 
 def smoothgrad(model, images, target=None, samples: int = 50, noise: float = 0.15,
-               average: str = "map", seed: int = 0, batch_size: int = 64,
+               average: str = "map", seed: int = 0, batch_size: int | None = None,
                progress=None) -> np.ndarray:
     """SmoothGrad: M̂(x) = 1/n Σ_i M(x + ε_i), ε_i ~ N(0, σ²), σ = ``noise``·(max x − min x).
 
@@ -123,7 +137,8 @@ def smoothgrad(model, images, target=None, samples: int = 50, noise: float = 0.1
     [0, 1] (as in the paper). Seeded: the same ``seed`` gives the same map. Returns (N, H, W).
     """
     if average not in ("map", "gradient"):
-        raise ExplainError(f"smoothgrad: average must be 'map' or 'gradient', received {average!r}")
+        raise ExplainError(
+            f"smoothgrad: average must be 'map' or 'gradient', received {average!r}")
     samples = _positive(samples, "samples")
     if not (np.isfinite(noise) and noise >= 0):
         raise ExplainError(f"smoothgrad: noise must be a number >= 0, received {noise!r}")
@@ -134,12 +149,13 @@ def smoothgrad(model, images, target=None, samples: int = 50, noise: float = 0.1
     sigma = (noise * np.where(spread > 0, spread, 1.0)).reshape(n, 1, 1, 1)
     total = np.zeros(images.shape if average == "gradient" else (n, *images.shape[2:]))
     # all samples of a few images per pass: (samples · N) copies would not fit at 512 px
-    per_pass = max(1, batch_size)
+    per_pass = batch_for(images, batch_size)
     copies = np.repeat(np.arange(n), samples)
     noises = rng.standard_normal((samples * n, *images.shape[1:]))
     for start in range(0, len(copies), per_pass):
         index = copies[start:start + per_pass]
-        noisy = images[index] + (sigma[index] * noises[start:start + per_pass]).astype(images.dtype)
+        noise_part = sigma[index] * noises[start:start + per_pass]
+        noisy = images[index] + noise_part.astype(images.dtype)
         _, grads = _input_gradients(model, noisy, targets[index], scores.shape[1], per_pass)
         contribution = grads if average == "gradient" else np.abs(grads).max(axis=1)
         np.add.at(total, index, contribution)
@@ -195,11 +211,12 @@ def _baseline(baseline, images: np.ndarray) -> np.ndarray:
 
 
 def integrated_gradients(model, images, target=None, baseline=0.0, steps: int = 50,
-                         rule: str = "gausslegendre", batch_size: int = 64,
+                         rule: str = "gausslegendre", batch_size: int | None = None,
                          progress=None) -> IntegratedGradients:
     """Integrated gradients and their completeness error.
 
-    IG_i(x) = (x_i − x̄_i) · ∫₀¹ ∂y_k/∂x_i (x̄ + α(x − x̄)) dα ≈ (x_i − x̄_i) Σ_s w_s ∂y_k/∂x_i(x_s)
+    IG_i(x) = (x_i − x̄_i) · ∫₀¹ ∂y_k/∂x_i (x̄ + α(x − x̄)) dα
+            ≈ (x_i − x̄_i) Σ_s w_s ∂y_k/∂x_i (x̄ + α_s(x − x̄))
     with (α_s, w_s) from ``path_points(steps, rule)``. Completeness: Σ_i IG_i = y_k(x) − y_k(x̄),
     exact for the integral, so ``delta`` = Σ_i IG_i − (y_k(x) − y_k(x̄)) measures the
     quadrature's error. ``baseline``: 0 (a black image, in pixel space), any number, one per
@@ -216,7 +233,7 @@ def integrated_gradients(model, images, target=None, baseline=0.0, steps: int = 
     path = (base[:, None] + alphas.reshape(1, m, 1, 1, 1) * difference[:, None])
     path = path.reshape(n * m, *images.shape[1:]).astype(images.dtype)
     _, grads = _input_gradients(model, path, np.repeat(targets, m), scores.shape[1],
-                                batch_size, progress)
+                                batch_for(images, batch_size), progress)
     mean_grad = np.einsum("s,nsd->nd", weights, grads.reshape(n, m, -1).astype(np.float64))
     attributions = difference * mean_grad.reshape(images.shape)
     at_base = logits(model, base)[np.arange(n), targets]
@@ -273,8 +290,8 @@ def upsample_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def gradcam(model, images, target=None, layer: str | None = None, batch_size: int = 64,
-            upsample: bool = True) -> np.ndarray:
+def gradcam(model, images, target=None, layer: str | None = None,
+            batch_size: int | None = None, upsample: bool = True) -> np.ndarray:
     """Grad-CAM: L^c = ReLU(Σ_k α_k^c A^k), α_k^c = 1/Z Σ_ij ∂y_c/∂A^k_ij (Selvaraju et al.).
 
     A: the output of ``layer`` (default ``default_cam_layer``), any layer with a 4-D output;
@@ -285,6 +302,7 @@ def gradcam(model, images, target=None, layer: str | None = None, batch_size: in
     layer = default_cam_layer(model) if layer is None else layer
     probe.find_layer(model, layer)
     maps = []
+    batch_size = batch_for(images, batch_size)
     for start in range(0, len(images), batch_size):
         score = _score(targets[start:start + batch_size], scores.shape[1], model.dtype)
         _, activation, grad = probe.layer_gradient(model, images[start:start + batch_size],

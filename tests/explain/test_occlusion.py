@@ -35,7 +35,8 @@ def test_one_square_over_everything_is_the_drop_to_the_baseline():
     model = linear_model(6, channels=1)
     x = np.random.default_rng(1).random((1, 6, 6))
     k = int(logits(model, x).argmax())
-    expected = softmax(logits(model, x))[0, k] - softmax(logits(model, np.full((1, 6, 6), 0.3)))[0, k]
+    covered = np.full((1, 6, 6), 0.3)
+    expected = softmax(logits(model, x))[0, k] - softmax(logits(model, covered))[0, k]
     np.testing.assert_allclose(occlusion(model, x, patch=6, baseline=0.3), expected, rtol=1e-12)
 
 
@@ -54,7 +55,8 @@ def test_each_pixel_averages_the_squares_over_it():
             drops[r, c] = p[k] - softmax(logits(model, covered))[0, k]
     expected = np.array([
         [drops[0, 0], (drops[0, 0] + drops[0, 1]) / 2, drops[0, 1]],
-        [(drops[0, 0] + drops[1, 0]) / 2, sum(drops.values()) / 4, (drops[0, 1] + drops[1, 1]) / 2],
+        [(drops[0, 0] + drops[1, 0]) / 2, sum(drops.values()) / 4,
+         (drops[0, 1] + drops[1, 1]) / 2],
         [drops[1, 0], (drops[1, 0] + drops[1, 1]) / 2, drops[1, 1]],
     ])
     values = occlusion(model, x, target=k, patch=2, stride=1, baseline=[0.25, 0.75])

@@ -32,7 +32,8 @@ def test_gradient_saliency_of_a_linear_model_is_abs_weights_on_the_logit():
     weights = model.dense.weight.data.reshape(4, 3, 5, 4)
     maps = S.saliency(model, x, target=2)
     assert maps.shape == (3, 5, 4)
-    np.testing.assert_array_equal(maps, np.broadcast_to(np.abs(weights[2]).max(axis=0), maps.shape))
+    expected = np.abs(weights[2]).max(axis=0)
+    np.testing.assert_array_equal(maps, np.broadcast_to(expected, maps.shape))
     # the default target is each image's predicted class, taken from the logits
     predicted = S.logits(model, x).argmax(axis=1)
     default = S.saliency(model, x)
