@@ -153,6 +153,34 @@ def _bar(total: int, what: str):
     return update
 
 
+def _shown(method, values):
+    """What an overlay shows: |attribution| for integrated gradients (signed), else the map."""
+    return np.abs(values) if method == "integrated-gradients" else values
+
+
+def _map_title(method):
+    return f"{method} (red +, blue −)" if method == "integrated-gradients" else method
+
+
+def _map_panel(method, values):
+    """A signed map as a diverging RGB image; a non-negative one as a map with a colour bar."""
+    return figures.colorize(values, symmetric=True) if method == "integrated-gradients" else values
+
+
+def _colour(method, values):
+    return figures.colorize(values, symmetric=method == "integrated-gradients")
+
+
+def _short_heading(model, scores, index) -> str:
+    from cnnlab.explain.occlusion import _softmax
+
+    probabilities = _softmax(scores[index:index + 1])[0]
+    predicted = int(probabilities.argmax())
+    names = getattr(model, "class_names", None)
+    name = names[predicted] if names is not None and predicted < len(names) else predicted
+    return f"{name} ({probabilities[predicted]:.2f})"
+
+
 def _heading(model, scores, k, index, target) -> str:
     from cnnlab.explain.occlusion import _softmax
 
@@ -190,20 +218,25 @@ def run_saliency(args) -> int:
             extra["progress"] = _bar(count * len(images), method)
         maps[method] = attribution.saliency(model, images, targets, name, **extra)
     out = Path(args.out)
+    label = "all" if len(maps) > 1 else methods[0]
     for i, path in enumerate(args.images):
-        panels = [("image", images[i])]
-        for method, values in maps.items():
-            shown = np.abs(values[i]) if method == "integrated-gradients" else values[i]
-            panels.append((f"{method} over the image", figures.overlay(images[i], shown)))
-            if len(maps) == 1:
-                signed = method == "integrated-gradients"
-                panels.append((f"{method} (signed: red +, blue −)" if signed else method,
-                               figures.colorize(values[i], symmetric=True) if signed
-                               else values[i]))
-        label = "all" if len(maps) > 1 else methods[0]
+        # row 1: the image and each map over it; row 2: each map alone, with its scale
+        overlays = [(f"{method} over the image", figures.overlay(images[i], _shown(method, v[i])))
+                    for method, v in maps.items()]
+        alone = [(_map_title(method), _map_panel(method, v[i])) for method, v in maps.items()]
+        panels = [("image", images[i]), *overlays]
+        panels += [("", np.ones_like(images[i])), *alone] if len(maps) > 1 else alone
         written = figures.sheet(panels, out / f"{Path(path).stem}-{label}.png",
+                                columns=len(maps) + 1,
                                 title=_heading(model, scores, int(targets[i]), i, target))
         print(written)
+    if len(images) > 1:
+        panels = []
+        for i in range(len(images)):
+            panels.append((_short_heading(model, scores, i), images[i]))
+            panels += [(method if i == 0 else "", _colour(method, v[i])) for method, v in maps.items()]
+        print(figures.sheet(panels, out / f"saliency-{label}.png", columns=len(maps) + 1,
+                            panel_inches=1.9))
     if args.sanity:
         for method in methods:
             name = method.replace("-", "_")

@@ -34,7 +34,8 @@ def test_saliency_writes_a_sheet_per_image_and_the_sanity_figure(files, tmp_path
                             "--samples", "3", "--steps", "4", "--sanity", "--out", str(tmp_path)],
                            capsys)
     assert status == 0, err
-    for name in ("digit0-all.png", "digit1-all.png", "sanity-gradient.png", "sanity-gradcam.png",
+    for name in ("digit0-all.png", "digit1-all.png", "saliency-all.png", "sanity-gradient.png",
+                 "sanity-gradcam.png",
                  "sanity-smoothgrad.png", "sanity-integrated-gradients.png"):
         with Image.open(tmp_path / name) as picture:
             assert picture.format == "PNG"
