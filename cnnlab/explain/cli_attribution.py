@@ -80,6 +80,9 @@ def register(subparsers) -> None:
                    help="step of the square in pixels (default: half the patch)")
     p.add_argument("--baseline", type=number_flag(float, 0, 1), default=0.0,
                    help="grey level of the square, 0 (black) to 1 (default 0)")
+    p.add_argument("--logit", action="store_true",
+                   help="map the drop in the class's logit instead of its probability (which "
+                   "barely moves when the model is sure)")
     p.add_argument("--out", default="runs/occlusion",
                    help="output folder (default runs/occlusion)")
     p.set_defaults(func=run_occlusion)
@@ -267,11 +270,13 @@ def run_occlusion(args) -> int:
         patch_starts(width, patch, min(stride, width)))
     scores = logits(model, images)
     k = int(resolve_targets(target, scores, "occlusion")[0])
+    score = "logit" if args.logit else "probability"
     values = occlusion(model, images[0], k, patch=patch, stride=stride, baseline=args.baseline,
-                       progress=_bar(squares, "occlusion"))
+                       score=score, progress=_bar(squares, "occlusion"))
     panels = [("image", images[0]),
               ("drop over the image", figures.overlay(images[0], np.maximum(values, 0))),
-              (f"drop in p (patch {patch}, stride {stride})", values)]
+              (f"drop in {'the logit' if args.logit else 'p'} (patch {patch}, stride {stride})",
+               values)]
     written = figures.sheet(panels, Path(args.out) / f"{Path(args.images[0]).stem}-occlusion.png",
                             title=_heading(model, scores, k, 0, target))
     print(written)

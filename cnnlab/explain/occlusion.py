@@ -43,18 +43,23 @@ def _check_size(value, name: str, size: int) -> int:
 
 
 def occlusion(model, image, target=None, patch: int | None = None, stride: int | None = None,
-              baseline=0.0, batch_size: int | None = None, progress=None) -> np.ndarray:
+              baseline=0.0, score: str = "probability", batch_size: int | None = None,
+              progress=None) -> np.ndarray:
     """The drop in the target's probability when a square around each pixel is covered.
 
     Map(i, j) = mean over the squares S ∋ (i, j) of p_k(x) − p_k(x with S set to the baseline),
     p = softmax(logits). ``image``: (C, H, W) (or (1, C, H, W)) in [0, 1]; ``target``: class
     number, default the predicted class; ``patch``, ``stride``: the square's side and step in
     pixels (default ``default_patch(min(H, W))``); ``baseline``: the covering value, a number
-    (0: black) or one per channel. ``batch_size`` images go through the model per pass, the
+    (0: black) or one per channel. ``score="logit"`` maps the drop in the logit y_k instead:
+    a confident prediction (p ≈ 1) saturates the softmax, so that most squares change p by
+    almost nothing while they still move the logit. ``batch_size`` images go through the model per pass, the
     uncovered one and the covered copies (default ``saliency.batch_for``);
     ``progress(done, total)`` is called after each batch. Returns (H, W), float64: positive
     where covering hurts the prediction, negative where it helps.
     """
+    if score not in ("probability", "logit"):
+        raise ExplainError(f"occlusion: score must be 'probability' or 'logit', received {score!r}")
     images = probe.as_images(model, image, "occlusion")
     if len(images) != 1:
         raise ExplainError(f"occlusion: expected one image, received {len(images)}")
@@ -85,8 +90,9 @@ def occlusion(model, image, target=None, patch: int | None = None, stride: int |
         covered = np.repeat(images, len(chunk) + 1, axis=0)
         for copy, (r, c) in zip(covered[1:], chunk):
             copy[:, r:r + patch, c:c + patch] = fill
-        probabilities = _softmax(logits(model, covered))[:, k]
-        drops = probabilities[0] - probabilities[1:]
+        scores = logits(model, covered)
+        values = _softmax(scores)[:, k] if score == "probability" else scores[:, k]
+        drops = values[0] - values[1:]
         for drop, (r, c) in zip(drops, chunk):
             total[r:r + patch, c:c + patch] += drop
             count[r:r + patch, c:c + patch] += 1

@@ -54,7 +54,8 @@ def test_one_method_with_a_layer_and_a_target(files, tmp_path, capsys):
 def test_occlusion_writes_its_sheet(files, tmp_path, capsys):
     model, images = files
     status, _out, err = run(["occlusion", model, images[1], "--fit", "resize", "--patch", "3",
-                            "--stride", "1", "--baseline", "0.5", "--out", str(tmp_path)], capsys)
+                            "--stride", "1", "--baseline", "0.5", "--logit", "--out", str(tmp_path)],
+                          capsys)
     assert status == 0, err
     with Image.open(tmp_path / "digit1-occlusion.png") as picture:
         assert picture.format == "PNG"

@@ -38,6 +38,11 @@ def test_one_square_over_everything_is_the_drop_to_the_baseline():
     covered = np.full((1, 6, 6), 0.3)
     expected = softmax(logits(model, x))[0, k] - softmax(logits(model, covered))[0, k]
     np.testing.assert_allclose(occlusion(model, x, patch=6, baseline=0.3), expected, rtol=1e-12)
+    logit_drop = logits(model, x)[0, k] - logits(model, covered)[0, k]
+    np.testing.assert_allclose(occlusion(model, x, patch=6, baseline=0.3, score="logit"),
+                               logit_drop, rtol=1e-12)
+    with pytest.raises(probe.ExplainError, match="score must be"):
+        occlusion(model, x, score="loss")
 
 
 def test_each_pixel_averages_the_squares_over_it():
