@@ -151,10 +151,10 @@ def smoothgrad(model, images, target=None, samples: int = 50, noise: float = 0.1
     # all samples of a few images per pass: (samples · N) copies would not fit at 512 px
     per_pass = batch_for(images, batch_size)
     copies = np.repeat(np.arange(n), samples)
-    noises = rng.standard_normal((samples * n, *images.shape[1:]))
     for start in range(0, len(copies), per_pass):
         index = copies[start:start + per_pass]
-        noise_part = sigma[index] * noises[start:start + per_pass]
+        # drawn pass by pass, in order: the same stream as one draw for all, in bounded memory
+        noise_part = sigma[index] * rng.standard_normal((len(index), *images.shape[1:]))
         noisy = images[index] + noise_part.astype(images.dtype)
         _, grads = _input_gradients(model, noisy, targets[index], scores.shape[1], per_pass)
         contribution = grads if average == "gradient" else np.abs(grads).max(axis=1)
@@ -228,14 +228,21 @@ def integrated_gradients(model, images, target=None, baseline=0.0, steps: int = 
     alphas, weights = path_points(steps, rule)
     base = _baseline(baseline, images)
     n, m = len(images), len(alphas)
-    # path point s of image i at row i·m + s
     difference = (images - base).astype(np.float64)
-    path = (base[:, None] + alphas.reshape(1, m, 1, 1, 1) * difference[:, None])
-    path = path.reshape(n * m, *images.shape[1:]).astype(images.dtype)
-    _, grads = _input_gradients(model, path, np.repeat(targets, m), scores.shape[1],
-                                batch_for(images, batch_size), progress)
-    mean_grad = np.einsum("s,nsd->nd", weights, grads.reshape(n, m, -1).astype(np.float64))
-    attributions = difference * mean_grad.reshape(images.shape)
+    mean_grad = np.zeros(images.shape)
+    # row r of the N·m path points is point s = r mod m of image i = r div m; only one
+    # batch of them exists at a time (50 steps of a 512 px image would take 300 MB)
+    per_pass = batch_for(images, batch_size)
+    for start in range(0, n * m, per_pass):
+        rows = np.arange(start, min(start + per_pass, n * m))
+        i, s = rows // m, rows % m
+        path = base[i] + alphas[s].reshape(-1, 1, 1, 1) * difference[i]
+        _, grads = _input_gradients(model, path.astype(images.dtype), targets[i],
+                                    scores.shape[1], per_pass)
+        np.add.at(mean_grad, i, weights[s].reshape(-1, 1, 1, 1) * grads)
+        if progress is not None:
+            progress(rows[-1] + 1, n * m)
+    attributions = difference * mean_grad
     at_base = logits(model, base)[np.arange(n), targets]
     at_image = scores[np.arange(n), targets]
     delta = attributions.reshape(n, -1).sum(axis=1) - (at_image - at_base)

@@ -55,6 +55,9 @@ def test_integrated_gradients_of_a_linear_model_is_input_times_weight(rule):
                              rule=rule)
     np.testing.assert_allclose(maps, (x * weights[1]).sum(axis=1), rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(delta, result.delta)
+    # passes that split the path points across images give the same sums
+    chunked = S.integrated_gradients(model, x, target=1, steps=7, rule=rule, batch_size=3)
+    np.testing.assert_allclose(chunked.attributions, result.attributions, rtol=1e-13)
 
 
 def test_integrated_gradients_baseline_number_channel_or_image():
@@ -112,6 +115,8 @@ def test_smoothgrad_is_seeded_and_is_the_gradient_without_noise(trained_digits):
     x = images[:3]
     first = S.smoothgrad(model, x, samples=6, seed=3)
     np.testing.assert_array_equal(first, S.smoothgrad(model, x, samples=6, seed=3))
+    np.testing.assert_allclose(first, S.smoothgrad(model, x, samples=6, seed=3, batch_size=4),
+                               rtol=1e-5)
     assert not np.allclose(first, S.smoothgrad(model, x, samples=6, seed=4))
     quiet = S.smoothgrad(model, x, samples=4, noise=0.0, batch_size=5)
     np.testing.assert_allclose(quiet, S.saliency(model, x), rtol=1e-5)
