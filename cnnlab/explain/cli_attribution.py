@@ -201,6 +201,9 @@ def run_saliency(args) -> int:
     from cnnlab.explain.probe import find_layer
     from cnnlab.explain.sanity import randomizable_layers, sanity_check, sanity_figure
 
+    if args.layer is not None and args.method not in ("gradcam", "all"):
+        raise LabCommandError(f"--layer is Grad-CAM's; use it with --method gradcam (or all), "
+                              f"not {args.method}")
     model, images, target = _load(args)
     if args.layer is not None:
         find_layer(model, args.layer)

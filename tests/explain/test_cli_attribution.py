@@ -73,6 +73,7 @@ def test_help_shows_an_example(capsys):
      "unknown layer 'conv9'; the model's layers are: conv2d, relu"),
     (["saliency", "{model}", "{image}", "--method", "gradcam", "--layer", "dense"],
      "not (C, H, W)"),
+    (["saliency", "{model}", "{image}", "--layer", "conv2d"], "--layer is Grad-CAM's"),
     (["saliency", "{model}", "{image}", "--target", "11"], "unknown target class '11'"),
     (["saliency", "{model}", "{image}", "--target", "cat"], "0 to 9"),
     (["saliency", "{model}", "{broken}"], "broken.png"),
