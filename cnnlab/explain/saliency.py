@@ -25,12 +25,15 @@ from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
     "METHODS",
+    "RULES",
     "IntegratedGradients",
+    "batch_for",
     "default_cam_layer",
     "gradcam",
     "gradient",
     "integrated_gradients",
     "logits",
+    "path_points",
     "resolve_targets",
     "saliency",
     "smoothgrad",
