@@ -133,7 +133,8 @@ def _target(model, text):
         number = -1
     if 0 <= number < classes:
         return number
-    valid = f"0 to {classes - 1}" + (f" or a name: {', '.join(names)}" if names else "")
+    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    valid = f"0 to {classes - 1}" + (f" or a name: {shown}" if names else "")
     raise LabCommandError(f"unknown target class {text!r}; the model's classes are {valid}")
 
 
@@ -174,20 +175,22 @@ def _colour(method, values):
     return figures.colorize(values, symmetric=method == "integrated-gradients")
 
 
-def _short_heading(model, scores, index) -> str:
-    from cnnlab.explain.occlusion import _softmax
+def _probabilities(scores, index) -> np.ndarray:
+    z = scores[index] - scores[index].max()
+    return np.exp(z) / np.exp(z).sum()
 
-    probabilities = _softmax(scores[index:index + 1])[0]
+
+def _short_heading(model, scores, index) -> str:
+    probabilities = _probabilities(scores, index)
     predicted = int(probabilities.argmax())
     names = getattr(model, "class_names", None)
     name = names[predicted] if names is not None and predicted < len(names) else predicted
     return f"{name} ({probabilities[predicted]:.2f})"
 
 
-def _heading(model, scores, k, index, target) -> str:
-    from cnnlab.explain.occlusion import _softmax
-
-    probabilities = _softmax(scores[index:index + 1])[0]
+def _heading(model, scores, k, index) -> str:
+    """The title: the predicted class and its probability, and the explained class if other."""
+    probabilities = _probabilities(scores, index)
     predicted = int(probabilities.argmax())
     line = f"predicted {_class(model, predicted)}, p = {probabilities[predicted]:.3f}"
     if k != predicted:
@@ -234,7 +237,7 @@ def run_saliency(args) -> int:
         panels += [("", np.ones_like(images[i])), *alone] if len(maps) > 1 else alone
         written = figures.sheet(panels, out / f"{Path(path).stem}-{label}.png",
                                 columns=len(maps) + 1,
-                                title=_heading(model, scores, int(targets[i]), i, target))
+                                title=_heading(model, scores, int(targets[i]), i))
         print(written)
     if len(images) > 1:
         panels = []
@@ -281,6 +284,6 @@ def run_occlusion(args) -> int:
               (f"drop in {'the logit' if args.logit else 'p'} (patch {patch}, stride {stride})",
                values)]
     written = figures.sheet(panels, Path(args.out) / f"{Path(args.images[0]).stem}-occlusion.png",
-                            title=_heading(model, scores, k, 0, target))
+                            title=_heading(model, scores, k, 0))
     print(written)
     return 0
