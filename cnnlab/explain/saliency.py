@@ -14,6 +14,7 @@ are float pixels in [0, 1], (N, C, H, W) (or one (C, H, W)); maps come back as (
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import numpy as np
@@ -344,9 +345,15 @@ def saliency(model, images, target=None, method: str = "gradient", return_delta:
                            f"received {method!r}")
     if return_delta and method != "integrated_gradients":
         raise ExplainError("saliency: return_delta is for method='integrated_gradients' only")
+    function = {"gradient": gradient, "smoothgrad": smoothgrad, "gradcam": gradcam,
+                "integrated_gradients": integrated_gradients}[method]
+    valid = list(inspect.signature(function).parameters)[3:]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ExplainError(f"saliency: {method} takes no option {', '.join(unknown)}; its "
+                           f"options are: {', '.join(valid)}")
     if method == "integrated_gradients":
         result = integrated_gradients(model, images, target, **options)
         maps = result.attributions.sum(axis=1)
         return (maps, result.delta) if return_delta else maps
-    function = {"gradient": gradient, "smoothgrad": smoothgrad, "gradcam": gradcam}[method]
     return function(model, images, target, **options)

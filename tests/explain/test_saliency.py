@@ -166,6 +166,8 @@ def test_bad_requests_name_what_is_valid(trained_digits):
         S.saliency(model, images[:2], target=[1, 2, 3])
     with pytest.raises(probe.ExplainError, match="gradient, smoothgrad"):
         S.saliency(model, images[:2], method="lime")
+    with pytest.raises(probe.ExplainError, match="no option steps; its options are: layer"):
+        S.saliency(model, images[:2], method="gradcam", steps=5)
     with pytest.raises(probe.ExplainError, match="conv2d, relu"):
         S.gradcam(model, images[:2], layer="conv7")
     with pytest.raises(probe.ExplainError, match=r"not \(C, H, W\)"):
