@@ -5,34 +5,32 @@ NumPy arrays in and out, NCHW, images as float pixels in [0, 1] (the model's nor
 applied inside). Layers are named as ``summary()`` prints them. The modules:
 
 - ``probe``: layers by name, the input space, gradients to the input or to a layer;
-- ``units``: ``filters``, ``kernels``, ``feature_maps``; ``maximize`` (+ ``param``: pixel and
-  Fourier parameterisations, transformation robustness);
-- ``saliency``: gradient, SmoothGrad, integrated gradients, Grad-CAM; ``occlusion``;
+- ``units``: ``filters``, ``kernels``, ``feature_maps``; ``maximization``: ``maximize`` (+ ``param``:
+  pixel and Fourier parameterisations, transformation robustness);
+- ``attribution``: ``saliency`` by gradient, SmoothGrad, integrated gradients, Grad-CAM;
+  ``occlusion_maps``: ``occlusion``;
   ``sanity``: Adebayo et al.'s parameter-randomisation check;
 - ``dream``: Deep Dream; ``style``: Gatys et al.'s style transfer; ``extractor``: the random-weight
   multi-scale features; ``importers``: VGG weights from torchvision files, never unpickled;
 - ``figures``: grids, heat-maps, sheets, PNG files; ``commands``: the ``cnnlab`` commands.
-
-The functions ``maximize``, ``occlusion`` and ``saliency`` share their modules' names: import
-them from here (``from cnnlab.explain import saliency``), which binds the function.
 """
 
+from cnnlab.explain.attribution import (
+    IntegratedGradients,
+    gradcam,
+    integrated_gradients,
+    saliency,
+)
 from cnnlab.explain.dream import DreamResult, deep_dream
 from cnnlab.explain.extractor import random_extractor
 from cnnlab.explain.importers import load_vgg_weights
-from cnnlab.explain.maximize import Maximized, maximize
-from cnnlab.explain.occlusion import occlusion
+from cnnlab.explain.maximization import Maximized, maximize
+from cnnlab.explain.occlusion_maps import occlusion
 from cnnlab.explain.probe import (
     ExplainError,
     conv_layer_names,
     dense_layer_names,
     layer_names,
-)
-from cnnlab.explain.saliency import (
-    IntegratedGradients,
-    gradcam,
-    integrated_gradients,
-    saliency,
 )
 from cnnlab.explain.sanity import SanityResult, sanity_check
 from cnnlab.explain.style import StyleResult, gram, style_transfer

@@ -200,7 +200,7 @@ def _heading(model, scores, k, index) -> str:
 
 @reports_errors("saliency")
 def run_saliency(args) -> int:
-    from cnnlab.explain import saliency as attribution
+    from cnnlab.explain import attribution
     from cnnlab.explain.probe import find_layer
     from cnnlab.explain.sanity import randomizable_layers, sanity_check, sanity_figure
 
@@ -262,8 +262,8 @@ def run_saliency(args) -> int:
 
 @reports_errors("occlusion")
 def run_occlusion(args) -> int:
-    from cnnlab.explain.occlusion import default_patch, occlusion, patch_starts
-    from cnnlab.explain.saliency import logits, resolve_targets
+    from cnnlab.explain.attribution import logits, resolve_targets
+    from cnnlab.explain.occlusion_maps import default_patch, occlusion, patch_starts
 
     model, images, target = _load(args)
     height, width = images.shape[2:]

@@ -260,7 +260,7 @@ def _grids(model, args):
 @reports_errors("maximize")
 def run_maximize(args) -> int:
     # lazy: scipy.sparse, not needed by --help
-    from cnnlab.explain.maximize import maximize
+    from cnnlab.explain.maximization import maximize
 
     model = _load(args.run)
     out = _out(args.out)

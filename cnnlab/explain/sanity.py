@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.explain import probe
+from cnnlab.explain.attribution import METHODS, logits, resolve_targets, saliency
 from cnnlab.explain.probe import ExplainError
-from cnnlab.explain.saliency import METHODS, logits, resolve_targets, saliency
 from cnnlab.nn import init
 from cnnlab.nn.layer import Layer
 

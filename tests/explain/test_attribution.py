@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from cnnlab import nn
+from cnnlab.explain import attribution as S
 from cnnlab.explain import probe
-from cnnlab.explain import saliency as S
 from cnnlab.tensor import Tensor
 
 from .conftest import digits_net

@@ -5,8 +5,8 @@ import pytest
 
 from cnnlab import nn
 from cnnlab.explain import probe
-from cnnlab.explain.occlusion import default_patch, occlusion, patch_starts
-from cnnlab.explain.saliency import logits
+from cnnlab.explain.attribution import logits
+from cnnlab.explain.occlusion_maps import default_patch, occlusion, patch_starts
 
 
 def softmax(z):

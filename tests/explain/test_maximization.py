@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnlab import nn
-from cnnlab.explain.maximize import maximize
+from cnnlab.explain.maximization import maximize
 from cnnlab.explain.probe import ExplainError
 
 STEPS = 48

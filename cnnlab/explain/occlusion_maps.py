@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.explain import probe
+from cnnlab.explain.attribution import batch_for, logits, resolve_targets
 from cnnlab.explain.probe import ExplainError
-from cnnlab.explain.saliency import batch_for, logits, resolve_targets
 
 __all__ = ["default_patch", "occlusion", "patch_starts"]
 
