@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnlab.atomic import atomic_writer
 
-__all__ = ["colorize", "overlay", "rescale", "sheet", "tile", "write_png"]
+__all__ = ["colorize", "overlay", "rescale", "save_figure", "sheet", "tile", "write_png"]
 
 
 def rescale(images: np.ndarray, per_image: bool = True, symmetric: bool = False) -> np.ndarray:
@@ -114,6 +114,11 @@ def sheet(panels, path, columns: int | None = None, title: str | None = None,
         axis.set_axis_off()
     if title:
         figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+def save_figure(figure, path) -> Path:
+    """Lay out a matplotlib ``figure`` and write it as a PNG (atomically; the folder is made)."""
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

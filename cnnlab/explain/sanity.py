@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.explain import probe
+from cnnlab.explain import figures, probe
 from cnnlab.explain.attribution import METHODS, logits, resolve_targets, saliency
 from cnnlab.explain.probe import ExplainError
 from cnnlab.nn import init
@@ -150,8 +150,6 @@ def sanity_figure(result: SanityResult, images, path, max_images: int = 3,
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: matplotlib
     from matplotlib.figure import Figure
 
-    from cnnlab.atomic import atomic_writer
-
     images = np.asarray(images, dtype=np.float64)
     images = images[None] if images.ndim == 3 else images
     rows = min(max_images, images.shape[0])
@@ -186,9 +184,4 @@ def sanity_figure(result: SanityResult, images, path, max_images: int = 3,
     axis.legend(fontsize=8, loc="lower left")
     figure.suptitle(title or f"sanity check of {result.method}: layers randomised from the top",
                     fontsize=10)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(path) as handle:
-        figure.savefig(handle, format="png")
-    return path
+    return figures.save_figure(figure, path)
