@@ -110,7 +110,7 @@ function animation(state, target, r, kernel) {
   const svg = SVG("svg", { width: iw * CELL, height: ih * CELL });
   const win = rect(0, 0, kw * CELL, kh * CELL, "#000");
   svg.append(win);
-  const built = new Float32Array(oh * ow);
+  const built = Float32Array.from(map.data);  // the whole map until the animation starts
   const outCanvas = el("canvas");
   outCanvas.style.width = `${ow * CELL}px`; outCanvas.style.height = `${oh * CELL}px`;
   const scale = maxAbs(map.data) || 1;
@@ -141,7 +141,9 @@ function animation(state, target, r, kernel) {
       showConv(state, { ...target, y, x: pos % ow }).catch(state.fail);
       return;
     }
-    if (pos >= oh * ow - 1) { pos = 0; built.fill(0); }
+    if (pos >= oh * ow - 1) pos = 0;
+    built.fill(0);
+    for (let k = 0; k <= pos; k++) built[k] = map.data[k];
     play.textContent = "Stop here";
     const step = Math.max(1, Math.ceil(oh * ow / 400));  // a whole pass in about 400 ticks
     timer = setInterval(() => {

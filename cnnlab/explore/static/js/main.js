@@ -51,6 +51,7 @@ async function predict(input) {
 
 let timer = null;
 function predictSoon(input) {
+  document.body.dataset.busy = "1";  // a prediction is coming (tests wait on this)
   clearTimeout(timer);
   timer = setTimeout(() => predict(input), DEBOUNCE_MS);
 }

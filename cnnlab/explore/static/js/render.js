@@ -119,7 +119,7 @@ export function table(data, h, w, { offset = 0, digits = 3, test = null, highlig
       const v = data[offset + y * w + x];
       const td = el("td", { text: fmt(v, digits) });
       td.dataset.value = String(v);
-      td.style.background = `rgb(${diverging(v / m)})`;
+      td.style.background = `rgb(${diverging(0.55 * v / m)})`;  // text stays legible
       if (y * w + x === highlight) td.className = "max";
       tr.append(td);
     }
