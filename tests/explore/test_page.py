@@ -33,8 +33,8 @@ if not os.access(CHROMIUM, os.X_OK):
         allow_module_level=True,
     )
 
-from cnnlab.explore.server import Explorer, make_server  # noqa: E402
-from cnnlab.explore.session import Catalog  # noqa: E402
+from cnnlab.explore.server import Explorer, make_server
+from cnnlab.explore.session import Catalog
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
