@@ -4,7 +4,6 @@ import { decode, post } from "./api.js";
 import { el, fmt, heat, maxAbs, paint, paintImage, table } from "./render.js";
 import { SVG, layerInput, rect, valueAt } from "./stage.js";
 
-const CELL = 8;  // screen pixels per map cell on the animation stage
 
 export async function showConv(state, target) {
   const box = document.getElementById("forward-detail");
@@ -104,6 +103,7 @@ function animation(state, target, r, kernel) {
   const [oh, ow] = map.shape;
   const bias = r.bias;
   const ch = Number(state.animChannel || 0) % cin;
+  const CELL = Math.max(4, Math.floor(200 / Math.max(ih, iw)));  // screen px per map cell
   const inCanvas = paint(el("canvas"), input.data, ih, iw,
     { offset: ch * ih * iw, scale: maxAbs(input.data, ch * ih * iw, (ch + 1) * ih * iw) });
   inCanvas.style.width = `${iw * CELL}px`; inCanvas.style.height = `${ih * CELL}px`;
@@ -204,9 +204,17 @@ export async function showDense(state, target) {
   box.replaceChildren(
     el("p", {}, el("strong", { text: `${r.layer}, unit ${r.unit}` }),
       ` (input: ${r.input_layer})`),
-    el("div", { class: "equation" }, "Σ w·x + b = ", num("dense-pre", r.pre_activation),
-      " (bias ", num("dense-bias", r.bias), `); ${r.activation_name || "no activation"} → `,
-      num("dense-activation", r.activation)),
+    denseChain(r),
     el("h3", { text: "Largest weights (by |w|)" }), rows,
     el("h3", { text: "Logits" }), logits);
+}
+
+function denseChain(r) {
+  const line = el("div", { class: "equation", "data-test": "dense-chain" }, "Σ w·x + b = ",
+    num("dense-pre", r.pre_activation), " (bias ", num("dense-bias", r.bias), ")");
+  for (const step of r.after || []) {
+    line.append(` → ${step.type} (${step.layer}) → `, num("dense-after", step.value, step.type));
+  }
+  line.append(el("br"), "activation = ", num("dense-activation", r.activation));
+  return line;
 }

@@ -59,7 +59,7 @@ export function renderOverview(container, state, onUnit) {
       text: `${layer.name}\n${layer.type} ${layer.shape.join("×")}` }));
     if (layer.shape.length === 3) {
       const [count, h, w] = layer.shape;
-      const size = Math.max(28, Math.min(64, 2 * Math.max(h, w)));
+      const size = Math.max(36, Math.min(64, 3 * Math.max(h, w)));
       for (let m = 0; m < count; m++) {
         const canvas = paint(el("canvas"), layer.values.data, h, w,
           { offset: m * h * w, scale: layerScales[li][m] });
