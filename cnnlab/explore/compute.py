@@ -244,11 +244,13 @@ def describe_classes(model, count: int) -> list[str]:
         str(i) for i in range(count)]
 
 
-def prepare_input(model, data: bytes, source: str = "the upload") -> tuple[np.ndarray, list]:
+def prepare_input(model, data: bytes, source: str = "the upload",
+                  max_pixels: int | None = None) -> tuple[np.ndarray, list]:
     """Image file bytes -> the model's input pixels (C, H, W) in [0, 1], exactly as
     ``cnnlab predict FILE`` prepares a file (read_image, then prepare_image with invert and fit
     automatic), and the original [width, height]. The bytes go to a private temporary file,
-    since the one image reader reads files; its limits (formats, pixels) apply."""
+    since the one image reader reads files; its limits (formats, pixels) apply, and
+    ``max_pixels`` (width × height, checked from the header) when given."""
     from cnnlab.data.images import prepare_image, probe_image, read_image
 
     with tempfile.TemporaryDirectory(prefix="cnnlab-explore-") as folder:
@@ -256,6 +258,10 @@ def prepare_input(model, data: bytes, source: str = "the upload") -> tuple[np.nd
         path.write_bytes(data)
         try:
             info = probe_image(path)
+            if max_pixels is not None and info.width * info.height > max_pixels:
+                raise LimitExceededError(
+                    f"{source}: the image has {info.width}x{info.height} = "
+                    f"{info.width * info.height:,} pixels, more than the {max_pixels:,} allowed")
             image = read_image(path, channels=int(model.input_shape[0]))
         except LimitExceededError as error:
             raise LimitExceededError(str(error).replace(str(path), source)) from None
