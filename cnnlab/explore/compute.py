@@ -91,10 +91,11 @@ def decode(obj, shape, what: str = "pixels") -> np.ndarray:
         raw = base64.b64decode(obj["data"], validate=True)
     except (binascii.Error, ValueError):
         raise ExploreError(f"{what}: data is not valid base64") from None
-    array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
-    if array.size != int(np.prod(shape)) or array.nbytes != len(raw):
+    itemsize = np.dtype(dtype).itemsize
+    if len(raw) != int(np.prod(shape)) * itemsize:
         raise ExploreError(f"{what}: {len(raw)} bytes do not hold a {dtype} array of shape "
                            f"{list(shape)}")
+    array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
     array = array.reshape(shape).astype(np.float32)
     if dtype == "uint8":
         array /= 255.0
@@ -155,8 +156,8 @@ def describe(model) -> dict:
 
 
 def check_image(model, image) -> np.ndarray:
-    """``image`` as float32 (C, H, W) of the model's input shape, in [0, 1]."""
-    image = np.asarray(image, dtype=np.float32)
+    """``image`` as (C, H, W) of the model's input shape and dtype, clipped to [0, 1]."""
+    image = np.asarray(image, dtype=model.dtype)
     expected = tuple(int(n) for n in model.input_shape)
     if image.shape != expected:
         raise ExploreError(f"the model takes images of shape {list(expected)}, received "
@@ -169,7 +170,7 @@ def check_image(model, image) -> np.ndarray:
 def layer_outputs(model, image, grad: bool = False) -> list[tuple[str, object, Tensor, Tensor]]:
     """(name, layer, its input, its output) for every layer, one image (batch of 1), the first
     input being the normalised image. Call inside ``probe.inspecting`` when ``grad``."""
-    x = Tensor(check_image(model, image)[None], requires_grad=grad)
+    x = Tensor(check_image(model, image)[None].astype(model.dtype), requires_grad=grad)
     records = []
     with eval_mode(model), (_nothing() if grad else no_grad()):
         h = probe.normalize(model, x)

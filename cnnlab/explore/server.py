@@ -55,8 +55,11 @@ class HTTPError(Exception):
 class Explorer:
     """What the handlers share: the catalog of runs, the loaded runs, the jobs, the limits."""
 
-    def __init__(self, catalog: Catalog, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS):
+    def __init__(self, catalog: Catalog, max_body: int = MAX_BODY, max_pixels: int = MAX_PIXELS,
+                 static=None):
         self.catalog, self.max_body, self.max_pixels = catalog, max_body, max_pixels
+        # the page's assets: package data, or another folder (tests)
+        self.static = resources.files("cnnlab.explore") / "static" if static is None else static
         self.jobs = Jobs()
         self.sessions: dict[str, RunSession] = {}
         self.lock = threading.Lock()
@@ -225,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             parts = parts[1:]
         else:
             raise NotFound(f"no page {self.path[:200]!r}")
-        node = resources.files("cnnlab.explore") / "static"
+        node = self.explorer.static
         for part in parts:
             if not part or part.startswith(".") or "\\" in part or "\0" in part:
                 raise NotFound("no such file")
