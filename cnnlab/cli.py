@@ -32,6 +32,7 @@ from cnnlab import models, runs
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
+from cnnlab.explore import commands as explore_commands
 from cnnlab.lab import commands as lab_commands
 from cnnlab.training import evaluate, predict
 
@@ -421,6 +422,7 @@ def _register_extensions(subparsers) -> None:
     """Sub-commands contributed by other modules: each has ``register(subparsers)``."""
     lab_commands.register(subparsers)
     explain_commands.register(subparsers)
+    explore_commands.register(subparsers)
 
 
 def _warning_printer(command: str):
