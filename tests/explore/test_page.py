@@ -321,3 +321,30 @@ def test_uploading_a_non_image_shows_an_error_and_the_page_keeps_working(page, s
                            ".textContent === 'uploaded: triangle.png'")
     settle(page)
     assert page.is_hidden("[data-test=upload-error]")
+
+
+def test_animation_occlusion_and_maximisation_panels(page):
+    open_page(page)
+    click_map(page, "conv2d", 0, 0, 0, size=14)
+    page.wait_for_selector("[data-test=fw-anim-readout]")
+    assert page.inner_text("[data-test=fw-anim-readout]").startswith("(0, 0):")
+    page.click("[data-test=fw-animate]")  # the filter slides; stopping loads that position
+    page.wait_for_function("() => !document.querySelector('[data-test=fw-anim-readout]')"
+                           ".textContent.startsWith('(0, 0)')")
+    page.click("[data-test=fw-animate]")
+    page.wait_for_function("() => !document.querySelector('[data-test=fw-title]')"
+                           ".textContent.includes('position (0, 0)')")
+    readout = page.inner_text("[data-test=fw-anim-readout]")
+    position = readout.split(":")[0]  # "(y, x)"
+    assert f"output position {position}" in page.inner_text("[data-test=fw-title]")
+    # the page's own Σ K·A + b at that position (float32 in JS) is the server's pre-activation
+    assert float(readout.rsplit("= ", 1)[1]) == pytest.approx(
+        displayed(page, "[data-test=fw-pre]"), abs=2e-4)
+    page.click("#occlusion-run")
+    page.wait_for_selector("[data-test=occlusion-map]")
+    assert json.loads(page.get_attribute("[data-test=occlusion-map]", "data-shape")) == [16, 16]
+    assert page.is_hidden("#occlusion-progress")
+    page.fill("#maximize-steps", "8")
+    page.click("#maximize-run")
+    page.wait_for_selector("[data-test=maximize-image]")
+    assert page.inner_text("#maximize").startswith("conv2d[0]: activation")
