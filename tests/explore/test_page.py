@@ -348,3 +348,24 @@ def test_animation_occlusion_and_maximisation_panels(page):
     page.click("#maximize-run")
     page.wait_for_selector("[data-test=maximize-image]")
     assert page.inner_text("#maximize").startswith("conv2d[0]: activation")
+
+
+def test_a_finger_draws_too(browser, server):
+    context = browser.new_context(viewport={"width": 1000, "height": 900}, has_touch=True)
+    tab = context.new_page()
+    errors = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.base = server
+    try:
+        open_page(tab)
+        tab.click("#clear-canvas")
+        box = tab.locator("#draw-canvas").bounding_box()
+        tab.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        settle(tab)
+        assert tab.inner_text("[data-test=true-label]") == "drawn by hand"
+        drawn = decode(tab.evaluate("() => window.cnnlabExplore.prediction.input"))
+        assert drawn.max() > 0.5  # the dot the finger left reached the model
+    finally:
+        context.close()
+    assert not errors, errors

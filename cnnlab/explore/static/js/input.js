@@ -23,10 +23,14 @@ export function setupDrawing(onStroke, onClear) {
     ctx.lineWidth = Number(brush.value); ctx.lineCap = "round"; ctx.lineJoin = "round";
     ctx.beginPath(); ctx.moveTo(...from); ctx.lineTo(...to); ctx.stroke();
   };
+  const dot = (at) => {  // a tap: a zero-length line may draw nothing
+    ctx.fillStyle = "#fff";
+    ctx.beginPath(); ctx.arc(...at, Number(brush.value) / 2, 0, 2 * Math.PI); ctx.fill();
+  };
   canvas.addEventListener("pointerdown", (event) => {
     canvas.setPointerCapture(event.pointerId);
     last = point(event);
-    line(last, last);
+    dot(last);
     onStroke(canvas.toDataURL("image/png"));
   });
   canvas.addEventListener("pointermove", (event) => {
