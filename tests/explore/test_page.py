@@ -185,6 +185,7 @@ def check_loaded(page, run: str):
 
 def test_page_loads_a_digits_run(page, shots):
     open_page(page, "digits")
+    assert page.input_value("#run-select") == "digits"
     description = check_loaded(page, "digits")
     assert description["input_shape"] == [1, 16, 16]
     assert sum(probabilities(page)) == pytest.approx(1, abs=1e-4)
@@ -192,7 +193,16 @@ def test_page_loads_a_digits_run(page, shots):
 
 
 def test_page_loads_a_fashion_mnist_or_image_folder_run(page, shots):
-    open_page(page, "fashion")
+    open_page(page, "digits")
+    click_map(page, "conv2d", 0, 3, 3, size=14)
+    page.wait_for_selector("[data-test=fw-sum]")
+    # switching runs in the page: nothing of the digits run may stay
+    layers = len(api(page, "/api/runs/fashion/model")["layers"])
+    page.select_option("#run-select", "fashion")
+    page.wait_for_function("n => window.cnnlabExplore.run === 'fashion' && "
+                           "window.cnnlabExplore.prediction?.layers.length === n", arg=layers)
+    settle(page)
+    assert page.query_selector("[data-test=fw-sum]") is None
     description = check_loaded(page, "fashion")
     if description["data"] == "fashion-mnist":
         assert description["class_names"] == FASHION_CLASSES

@@ -95,6 +95,10 @@ async function selectUnit(target) {
 async function loadRun(name) {
   state.run = name;
   state.selected = null;
+  state.prediction = null;
+  for (const id of ["forward-detail", "occlusion", "maximize", "overview", "prediction"]) {
+    document.getElementById(id).replaceChildren();
+  }
   state.model = await get(state.api("model"));
   const m = state.model;
   document.getElementById("model-info").textContent = `${m.model || "model"} on `
