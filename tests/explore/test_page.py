@@ -190,6 +190,23 @@ def test_page_loads_a_digits_run(page, shots):
     assert description["input_shape"] == [1, 16, 16]
     assert sum(probabilities(page)) == pytest.approx(1, abs=1e-4)
     page.screenshot(path=shots / "digits.png", full_page=True)
+    # colour scaling: per unit each map's own max |v| (from the reply's min/max), global one
+    layers = page.evaluate("() => window.cnnlabExplore.prediction.layers.map("
+                           "l => [l.name, l.min, l.max])")
+    scales = "(n => Array.from(document.querySelectorAll("
+    scales += "`canvas[data-test=feature-map][data-layer=${n}]`)).map(c => Number(c.dataset.scale)))"
+    for mode in ("unit", "global"):
+        page.select_option("#scaling", mode)
+        for name, low, high in layers:
+            shown = page.evaluate(scales, name)
+            if not shown:
+                continue
+            if mode == "unit":
+                expected = np.maximum(np.abs(low), np.abs(high))
+                assert shown == pytest.approx(np.maximum(expected, 1e-12), rel=1e-6), name
+            else:
+                top = max(max(abs(v) for v in lo + hi) for _, lo, hi in layers)
+                assert shown == pytest.approx([top] * len(shown), rel=1e-6), name
 
 
 def test_page_loads_a_fashion_mnist_or_image_folder_run(page, shots):

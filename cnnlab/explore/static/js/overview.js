@@ -68,6 +68,7 @@ export function renderOverview(container, state, onUnit) {
         canvas.dataset.test = "feature-map";
         canvas.dataset.layer = layer.name;
         canvas.dataset.channel = String(m);
+        canvas.dataset.scale = String(layerScales[li][m]);
         canvas.title = `${layer.name}[${m}] max ${fmt(layer.max[m], 3)}`;
         canvas.addEventListener("click", (event) => {
           const [y, x] = cellFromEvent(event, canvas, h, w);

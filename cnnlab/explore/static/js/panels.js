@@ -39,7 +39,32 @@ export async function showSaliency(state) {
     heat(`gradient saliency, class ${name}`, g.data, h, w, { kind: "heat", scale: 1,
       test: "saliency-gradient" }),
     heat(`Grad-CAM at ${r.gradcam_layer}`, c.data, h, w, { kind: "heat", scale: 1,
-      test: "saliency-gradcam" }));
+      test: "saliency-gradcam" }),
+    overlay(decode(state.prediction.input), c.data, "Grad-CAM over the input"));
+}
+
+// The image in grey with a heat-map (values in [0, 1]) blended over it in red.
+function overlay(image, map, caption) {
+  const [channels, h, w] = image.shape;
+  const canvas = el("canvas", { width: String(w), height: String(h) });
+  const ctx = canvas.getContext("2d");
+  const out = ctx.createImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    let grey = 0;
+    for (let k = 0; k < channels; k++) grey += image.data[k * h * w + i] / channels;
+    const a = Math.max(0, Math.min(1, map[i])) * 0.7;
+    const g = 255 * Math.max(0, Math.min(1, grey)) * 0.8;
+    out.data[4 * i] = g * (1 - a) + 230 * a;
+    out.data[4 * i + 1] = g * (1 - a) + 30 * a;
+    out.data[4 * i + 2] = g * (1 - a) + 20 * a;
+    out.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
+  const size = Math.max(100, Math.min(168, 8 * Math.max(h, w)));
+  canvas.style.width = `${size * w / Math.max(h, w)}px`;
+  canvas.style.height = `${size * h / Math.max(h, w)}px`;
+  canvas.dataset.test = "saliency-overlay";
+  return el("figure", { class: "heat" }, canvas, el("div", { class: "caption", text: caption }));
 }
 
 export function setupJobs(state) {
