@@ -4,14 +4,16 @@ import { el, paintImage } from "./render.js";
 
 const PAGE = 24;
 
-// Drawing: white strokes on black, like the digits; onChange(dataUrl) is debounced by the
-// caller. Pointer events cover mouse, pen and touch alike.
+// Drawing: white strokes on black, like the digits. onStroke(snapshot) after each change,
+// where snapshot() gives the canvas as a PNG data URL: the caller debounces and encodes only
+// what it sends. Pointer events cover mouse, pen and touch alike.
 export function setupDrawing(onStroke, onClear) {
   const canvas = document.getElementById("draw-canvas");
   const ctx = canvas.getContext("2d");
   const brush = document.getElementById("brush");
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); };
   clear();
+  const snapshot = () => canvas.toDataURL("image/png");
   let last = null;
   const point = (event) => {
     const r = canvas.getBoundingClientRect();
@@ -31,14 +33,14 @@ export function setupDrawing(onStroke, onClear) {
     canvas.setPointerCapture(event.pointerId);
     last = point(event);
     dot(last);
-    onStroke(canvas.toDataURL("image/png"));
+    onStroke(snapshot);
   });
   canvas.addEventListener("pointermove", (event) => {
     if (!last) return;
     const p = point(event);
     line(last, p);
     last = p;
-    onStroke(canvas.toDataURL("image/png"));
+    onStroke(snapshot);
   });
   const end = () => { last = null; };
   canvas.addEventListener("pointerup", end);

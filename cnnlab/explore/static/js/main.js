@@ -49,11 +49,12 @@ async function predict(input) {
   }
 }
 
+// makeInput() runs once the input has been still for DEBOUNCE_MS (a drawing is encoded then).
 let timer = null;
-function predictSoon(input) {
+function predictSoon(makeInput) {
   document.body.dataset.busy = "1";  // a prediction is coming (tests wait on this)
   clearTimeout(timer);
-  timer = setTimeout(() => predict(input), DEBOUNCE_MS);
+  timer = setTimeout(() => predict(makeInput()), DEBOUNCE_MS);
 }
 
 function showPrediction() {
@@ -122,9 +123,9 @@ async function pickTest(index) {
 const picker = setupTestPicker(state, (index) => pickTest(index).catch(state.fail));
 
 async function start() {
-  setupDrawing((png) => {
+  setupDrawing((snapshot) => {
     document.getElementById("true-label").textContent = "drawn by hand";
-    predictSoon({ png });
+    predictSoon(() => ({ png: snapshot() }));
   }, () => {});
   setupUpload(state, async (prepared, filename) => {
     document.getElementById("true-label").textContent = `uploaded: ${filename}`;
@@ -138,7 +139,10 @@ async function start() {
   const select = document.getElementById("run-select");
   select.replaceChildren(...runs.runs.map((r) => el("option", { value: r.name,
     text: r.name })));
-  const wanted = new URLSearchParams(location.search).get("run") || runs.default;
+  const names = runs.runs.map((r) => r.name);
+  const asked = new URLSearchParams(location.search).get("run");
+  const wanted = names.includes(asked) ? asked : runs.default || names[0];
+  if (!wanted) { setStatus("no runs to show: train one with `cnnlab train`", true); return; }
   select.value = wanted;
   select.addEventListener("change", () => loadRun(select.value).catch(state.fail));
   await loadRun(wanted);
