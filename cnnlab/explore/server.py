@@ -22,6 +22,7 @@ import binascii
 import json
 import sys
 import threading
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -44,6 +45,8 @@ MIME = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=ut
         ".txt": "text/plain; charset=utf-8", ".md": "text/plain; charset=utf-8",
         ".woff2": "font/woff2", ".ico": "image/x-icon"}
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: runs kept loaded at once (the least recently used is dropped)
+MAX_LOADED = 8
 
 
 class HTTPError(Exception):
@@ -61,7 +64,7 @@ class Explorer:
         # the page's assets: package data, or another folder (tests)
         self.static = resources.files("cnnlab.explore") / "static" if static is None else static
         self.jobs = Jobs()
-        self.sessions: dict[str, RunSession] = {}
+        self.sessions: OrderedDict[str, RunSession] = OrderedDict()
         self.lock = threading.Lock()
         self.allowed_hosts: set[str] = set()
 
@@ -73,6 +76,9 @@ class Explorer:
                     self.sessions[name] = RunSession(name, path)
                 except (CnnlabError, ValueError, OSError) as error:
                     raise HTTPError(400, f"cannot load run {name!r}: {error}"[:1000]) from None
+                while len(self.sessions) > MAX_LOADED:  # a request in flight keeps its own
+                    self.sessions.popitem(last=False)
+            self.sessions.move_to_end(name)
             return self.sessions[name]
 
     def image(self, session: RunSession, body: dict):
@@ -118,6 +124,7 @@ def _integer(query: dict, name: str, default: int) -> int:
 class Handler(BaseHTTPRequestHandler):
     server_version = "cnnlab-explore"
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a connection may stall (a body announced but never sent)
     explorer: Explorer
     quiet = True
 
