@@ -9,7 +9,8 @@ Security (a local server that reads model files):
 - it binds 127.0.0.1 unless told otherwise;
 - every request's Host header must name the bound host and port (or, bound to loopback,
   ``localhost``): a page on another site that rebinds its DNS name to 127.0.0.1 sends its own
-  name, and gets 403 (DNS rebinding);
+  name, and gets 403 (DNS rebinding); a request that a browser sends from another page (its
+  ``Origin`` header names that page) gets 403 too;
 - request bodies are bounded (``max_body`` bytes, 413 before reading), uploads in pixels too;
 - run names resolve only inside the runs folder (``cnnlab.explore.session.Catalog``), static
   files only inside the package's ``static`` folder; no endpoint takes a path.
@@ -155,6 +156,12 @@ class Handler(BaseHTTPRequestHandler):
         if host.lower() not in self.explorer.allowed_hosts:
             raise HTTPError(403, f"Host {host!r} is not this server's address (a page served "
                                  "from another name may not use it); open the printed URL")
+        # a browser names the page that sent a cross-site request: only our own page may call
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.lower() not in {
+                f"http://{name}" for name in self.explorer.allowed_hosts}:
+            raise HTTPError(403, f"requests from the page at {origin!r} are not allowed; "
+                                 "open the printed URL")
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):

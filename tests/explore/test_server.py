@@ -164,6 +164,17 @@ def test_a_foreign_host_header_is_refused(server, host):
     assert status == 200
 
 
+def test_a_request_from_another_page_is_refused(server):
+    port = server.server_port
+    status, body = api(server, "POST", f"/api/runs/{RUN}/predict", {"input": {"test": 0}},
+                       headers={"Origin": "http://evil.example"})
+    assert status == 403 and "evil.example" in body["error"]
+    status, _ = api(server, "POST", f"/api/runs/{RUN}/predict", {"input": {"test": 0}},
+                    headers={"Origin": f"http://127.0.0.1:{port}"})
+    assert status == 200
+    still_up(server)
+
+
 def test_an_oversized_body_gets_413_without_being_read(server):
     status, body = api(server, "POST", f"/api/runs/{RUN}/prepare", b"\0" * (MAX_BODY + 1))
     assert status == 413 and f"{MAX_BODY:,}" in body["error"]
