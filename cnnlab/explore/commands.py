@@ -79,9 +79,9 @@ def resolve_catalog(run, runs_dir, train_if_empty: bool = True):
     if path.is_file() and path.name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE):
         path = path.parent
     name = path.name if path.is_dir() else path.stem
-    from cnnlab.explore.session import _NAME
+    from cnnlab.explore.session import RUN_NAME
 
-    if not _NAME.fullmatch(name):
+    if not RUN_NAME.fullmatch(name):
         name = "model"
     inside = runs_dir.is_dir() and path.is_dir() and path.resolve().parent == runs_dir.resolve()
     extra = {} if inside else {name: path.resolve()}
