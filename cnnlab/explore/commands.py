@@ -31,8 +31,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("run", nargs="?", help="a run folder or model file (default: the last run "
                    "in --runs; with none, the default digits model is trained first)")
-    p.add_argument("--runs", default="runs", help="the runs folder the page may choose from "
-                   "(default ./runs)")
+    p.add_argument("--runs", default=None, help="the runs folder the page may choose from "
+                   "(default: the folder holding RUN's run folder, else ./runs)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; "
                    "anything else makes the page reachable from other machines)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
@@ -60,10 +60,17 @@ def _train_first_run(runs_dir: Path) -> Path:
 
 
 def resolve_catalog(run, runs_dir, train_if_empty: bool = True):
-    """(Catalog, default run name) for ``cnnlab explore [RUN] --runs DIR``."""
+    """The Catalog for ``cnnlab explore [RUN] [--runs DIR]`` (its ``default``: the run shown
+    first). ``runs_dir`` None: RUN's parent folder for a run folder, else ./runs."""
     from cnnlab import runs
     from cnnlab.explore.session import Catalog, last_run
 
+    if runs_dir is None:
+        given = None if run is None else Path(run)
+        if given is not None and given.is_file() and given.name in (runs.MODEL_FILE,
+                                                                     runs.CHECKPOINT_FILE):
+            given = given.parent
+        runs_dir = given.parent if given is not None and given.is_dir() else Path("runs")
     runs_dir = Path(runs_dir)
     if run is None:
         found = last_run(runs_dir)

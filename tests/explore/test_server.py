@@ -312,6 +312,8 @@ def test_the_command_resolves_runs_inside_the_runs_folder_and_files_by_name(runs
     copy.write_bytes((runs_dir / RUN / "model.npz").read_bytes())
     catalog = resolve_catalog(str(copy), tmp_path / "no-runs")
     assert catalog.default == "model" and catalog.resolve("model") == copy.resolve()
+    catalog = resolve_catalog(str(runs_dir / RUN), None)  # --runs: the run's own folder
+    assert catalog.runs_dir == runs_dir.resolve() and catalog.extra == {}
     with pytest.raises(Exception, match="no run with a model"):
         resolve_catalog(None, tmp_path / "empty", train_if_empty=False)
 
