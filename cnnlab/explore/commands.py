@@ -105,25 +105,25 @@ def cmd_explore(args) -> int:
         raise CnnlabError(f"--max-upload-bytes must be positive, received {args.max_upload_bytes}")
     catalog = resolve_catalog(args.run, args.runs)
     explorer = Explorer(catalog, max_body=args.max_upload_bytes)
-    print(f"cnnlab explore: loading {catalog.default} and compiling its layers...",
-          file=sys.stderr, flush=True)
-    session = explorer.session(catalog.default)  # load and warm up before printing the URL
-    with session.lock:
-        compute.predict(session.model, np.zeros(session.model.input_shape, np.float32))
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"cnnlab explore: warning: serving on {args.host}: other machines on the network "
               "can reach the page and run the model", file=sys.stderr)
-    try:
+    try:  # bind first: a port in use is known before the model loads
         server = make_server(explorer, args.host, args.port, quiet=not args.verbose)
     except OSError as error:
         raise CnnlabError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
                           "; choose another --port (0: any free port)") from None
-    host = args.host if ":" not in args.host else f"[{args.host}]"
-    url = f"http://{host}:{server.server_address[1]}/"
-    print(f"cnnlab explore: serving {catalog.default} at {url} (Ctrl-C stops)", flush=True)
-    if args.open:
-        webbrowser.open(url)
     try:
+        print(f"cnnlab explore: loading {catalog.default} and compiling its layers...",
+              file=sys.stderr, flush=True)
+        session = explorer.session(catalog.default)  # warm up before printing the URL
+        with session.lock:
+            compute.predict(session.model, np.zeros(session.model.input_shape, np.float32))
+        host = args.host if ":" not in args.host else f"[{args.host}]"
+        url = f"http://{host}:{server.server_address[1]}/"
+        print(f"cnnlab explore: serving {catalog.default} at {url} (Ctrl-C stops)", flush=True)
+        if args.open:
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         print("\ncnnlab explore: stopped", file=sys.stderr)
