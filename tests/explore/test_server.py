@@ -339,3 +339,13 @@ def test_ctrl_c_stops_the_command_cleanly(runs_dir):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_with_no_run_the_command_trains_the_default_digits_model_first(tmp_path, monkeypatch):
+    from cnnlab.explore import commands
+
+    monkeypatch.setattr(commands, "FIRST_RUN_EPOCHS", 1)
+    catalog = resolve_catalog(None, tmp_path / "runs")
+    folder = catalog.resolve(catalog.default)
+    assert folder.parent == (tmp_path / "runs").resolve() and (folder / "model.npz").is_file()
+    assert catalog.listing()[0]["data"] == "digits"
