@@ -31,8 +31,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("run", nargs="?", help="a run folder or model file (default: the last run "
                    "in --runs; with none, the default digits model is trained first)")
-    p.add_argument("--runs", default="runs", help="the runs folder the page may choose from "
-                   "(default ./runs)")
+    p.add_argument("--runs", default=None, help="the runs folder the page may choose from "
+                   "(default: the folder holding RUN's run folder, else ./runs)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; "
                    "anything else makes the page reachable from other machines)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
@@ -60,10 +60,17 @@ def _train_first_run(runs_dir: Path) -> Path:
 
 
 def resolve_catalog(run, runs_dir, train_if_empty: bool = True):
-    """(Catalog, default run name) for ``cnnlab explore [RUN] --runs DIR``."""
+    """The Catalog for ``cnnlab explore [RUN] [--runs DIR]`` (its ``default``: the run shown
+    first). ``runs_dir`` None: RUN's parent folder for a run folder, else ./runs."""
     from cnnlab import runs
     from cnnlab.explore.session import Catalog, last_run
 
+    if runs_dir is None:
+        given = None if run is None else Path(run)
+        if given is not None and given.is_file() and given.name in (runs.MODEL_FILE,
+                                                                     runs.CHECKPOINT_FILE):
+            given = given.parent
+        runs_dir = given.parent if given is not None and given.is_dir() else Path("runs")
     runs_dir = Path(runs_dir)
     if run is None:
         found = last_run(runs_dir)
@@ -79,9 +86,9 @@ def resolve_catalog(run, runs_dir, train_if_empty: bool = True):
     if path.is_file() and path.name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE):
         path = path.parent
     name = path.name if path.is_dir() else path.stem
-    from cnnlab.explore.session import _NAME
+    from cnnlab.explore.session import RUN_NAME
 
-    if not _NAME.fullmatch(name):
+    if not RUN_NAME.fullmatch(name):
         name = "model"
     inside = runs_dir.is_dir() and path.is_dir() and path.resolve().parent == runs_dir.resolve()
     extra = {} if inside else {name: path.resolve()}
@@ -98,25 +105,25 @@ def cmd_explore(args) -> int:
         raise CnnlabError(f"--max-upload-bytes must be positive, received {args.max_upload_bytes}")
     catalog = resolve_catalog(args.run, args.runs)
     explorer = Explorer(catalog, max_body=args.max_upload_bytes)
-    print(f"cnnlab explore: loading {catalog.default} and compiling its layers...",
-          file=sys.stderr, flush=True)
-    session = explorer.session(catalog.default)  # load and warm up before printing the URL
-    with session.lock:
-        compute.predict(session.model, np.zeros(session.model.input_shape, np.float32))
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"cnnlab explore: warning: serving on {args.host}: other machines on the network "
               "can reach the page and run the model", file=sys.stderr)
-    try:
+    try:  # bind first: a port in use is known before the model loads
         server = make_server(explorer, args.host, args.port, quiet=not args.verbose)
     except OSError as error:
         raise CnnlabError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
                           "; choose another --port (0: any free port)") from None
-    host = args.host if ":" not in args.host else f"[{args.host}]"
-    url = f"http://{host}:{server.server_address[1]}/"
-    print(f"cnnlab explore: serving {catalog.default} at {url} (Ctrl-C stops)", flush=True)
-    if args.open:
-        webbrowser.open(url)
     try:
+        print(f"cnnlab explore: loading {catalog.default} and compiling its layers...",
+              file=sys.stderr, flush=True)
+        session = explorer.session(catalog.default)  # warm up before printing the URL
+        with session.lock:
+            compute.predict(session.model, np.zeros(session.model.input_shape, np.float32))
+        host = args.host if ":" not in args.host else f"[{args.host}]"
+        url = f"http://{host}:{server.server_address[1]}/"
+        print(f"cnnlab explore: serving {catalog.default} at {url} (Ctrl-C stops)", flush=True)
+        if args.open:
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         print("\ncnnlab explore: stopped", file=sys.stderr)

@@ -28,6 +28,7 @@ from cnnlab.explain.probe import ExplainError
 from cnnlab.nn.activation import Softmax
 from cnnlab.nn.container import Sequential
 from cnnlab.nn.module import eval_mode
+from cnnlab.ops.conv_shapes import resolve_padding
 from cnnlab.tensor import Tensor, no_grad
 
 __all__ = [
@@ -130,6 +131,7 @@ def describe(model) -> dict:
         out = tuple(int(n) for n in layer.compute_output_shape(shape))
         kind = type(layer).__name__
         conv = kind == "Conv2D"
+        pads = conv_pads(layer, shape[1:]) if conv else None
         layers.append({
             "name": name, "type": kind, "input_shape": list(shape), "output_shape": list(out),
             "input_layer": previous, "activation": getattr(layer, "activation", None),
@@ -137,7 +139,8 @@ def describe(model) -> dict:
             "kernel_size": _hyper(layer, "kernel_size") if conv else None,
             "filters": _hyper(layer, "filters") if conv else None,
             "stride": _hyper(layer, "stride"),
-            "padding": list(layer._padding) if conv else _hyper(layer, "padding"),
+            "padding": [p[0] for p in pads] if conv else _hyper(layer, "padding"),
+            "padding_end": [p[1] for p in pads] if conv else None,
             "dilation": _hyper(layer, "dilation") if conv else None,
             "pool_size": _hyper(layer, "pool_size"),
             "units": _hyper(layer, "units"),
@@ -153,6 +156,14 @@ def describe(model) -> dict:
             "mean": np.asarray(stats["mean"]).tolist(), "std": np.asarray(stats["std"]).tolist()},
         "layers": layers,
     }
+
+
+def conv_pads(conv, size) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A conv layer's padding ((top, bottom), (left, right)) for an input of spatial ``size``
+    ('same' may pad one more after than before)."""
+    return tuple(tuple(int(v) for v in pair) for pair in resolve_padding(
+        conv._padding, tuple(size), tuple(conv.kernel_size), tuple(conv.stride),
+        tuple(conv.dilation), "conv2d"))
 
 
 def check_image(model, image) -> np.ndarray:

@@ -14,6 +14,7 @@ import cnnlab.functional as F
 from cnnlab.explain import probe
 from cnnlab.explore.compute import (
     ExploreError,
+    conv_pads,
     encode,
     layer_outputs,
     layers_of,
@@ -50,8 +51,12 @@ def _find(model, layer, kind, what: str) -> int:
     return [n for n, _ in named].index(layer)
 
 
-def _conv_geometry(conv):
-    return tuple(conv.kernel_size), tuple(conv.stride), tuple(conv._padding), tuple(conv.dilation)
+def _conv_geometry(conv, size):
+    """(kernel, stride, ((top, bottom), (left, right)) padding, dilation) for an input of
+    spatial ``size``: 'same' may pad one more after than before."""
+    kernel, stride, dilation = tuple(conv.kernel_size), tuple(conv.stride), tuple(conv.dilation)
+    pads = conv_pads(conv, size)
+    return kernel, stride, pads, dilation
 
 
 def receptive_field(model, index: int, y0: int, x0: int, y1: int, x1: int) -> dict:
@@ -59,9 +64,14 @@ def receptive_field(model, index: int, y0: int, x0: int, y1: int, x1: int) -> di
     x0..x1−1 of layer ``index`` depend on: back through each conv and pooling window,
     lo' = lo·s − p, hi' = hi·s − p + d(K − 1)."""
     lo, hi = [y0, x0], [y1 - 1, x1 - 1]
-    for _, layer in reversed(layers_of(model)[:index + 1]):
+    sizes, shape = [], tuple(model.input_shape)
+    for _, layer in layers_of(model)[:index + 1]:
+        sizes.append(shape[1:])
+        shape = layer.compute_output_shape(shape)
+    for (_, layer), size in zip(reversed(layers_of(model)[:index + 1]), reversed(sizes)):
         if isinstance(layer, Conv2D):
-            kernel, stride, pad, dil = _conv_geometry(layer)
+            kernel, stride, pads, dil = _conv_geometry(layer, size)
+            pad = (pads[0][0], pads[1][0])
         elif isinstance(layer, (MaxPool2D, AvgPool2D)):
             kernel, stride, pad, dil = layer.pool_size, layer.stride, layer.padding, (1, 1)
         elif isinstance(layer, ELEMENTWISE):
@@ -131,16 +141,17 @@ def conv_unit(model, image, layer: str, channel: int, y: int, x: int) -> dict:
     index = _find(model, layer, Conv2D, "conv")
     records = layer_outputs(model, image)
     _, conv, inp, _ = records[index]
-    kernel, stride, pad, dil = _conv_geometry(conv)
+    kernel, stride, pads, dil = _conv_geometry(conv, inp.shape[2:])
+    pad = (pads[0][0], pads[1][0])
     weight = conv.weight.data
     bias_all = conv.bias.data if conv.use_bias else np.zeros(conv.filters, weight.dtype)
-    z = F.conv2d(inp, conv.weight, conv._bias(), stride, pad, dil, conv.groups).data[0]
+    z = F.conv2d(inp, conv.weight, conv._bias(), stride, conv._padding, dil, conv.groups).data[0]
     channel = _index(channel, "channel", z.shape[0])
     y, x = _index(y, "y", z.shape[1]), _index(x, "x", z.shape[2])
     per_group = weight.shape[1]
     group = channel // (conv.filters // conv.groups)
     x_in = inp.data[0, group * per_group:(group + 1) * per_group]
-    padded = np.pad(x_in, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    padded = np.pad(x_in, ((0, 0), *pads))
     rows = y * stride[0] + dil[0] * np.arange(kernel[0])
     cols = x * stride[1] + dil[1] * np.arange(kernel[1])
     patch = padded[:, rows[:, None], cols[None, :]]
@@ -159,6 +170,7 @@ def conv_unit(model, image, layer: str, channel: int, y: int, x: int) -> dict:
     return {
         "layer": layer, "channel": channel, "y": y, "x": x, "kernel_size": list(kernel),
         "stride": list(stride), "padding": list(pad), "dilation": list(dil),
+        "padding_end": [pads[0][1], pads[1][1]],
         "input_layer": "input" if index == 0 else records[index - 1][0],
         "window": window, "receptive_field": receptive_field(model, index, y, x, y + 1, x + 1),
         "patch": encode(patch), "kernel": encode(weight[channel]), "products": encode(products),
@@ -232,18 +244,19 @@ def backward(model, image, target: int, layer: str, filter: int,
         raise ExploreError(f"objective must be 'loss' or 'logit', received {objective!r}")
     index = _find(model, layer, Conv2D, "conv")
     conv = layers_of(model)[index][1]
-    kernel, stride, pad, dil = _conv_geometry(conv)
+    records = layer_outputs(model, image)
+    kernel, stride, pads, dil = _conv_geometry(conv, records[index][2].shape[2:])
+    pad = (pads[0][0], pads[1][0])
     if dil != (1, 1) or conv.groups != 1:
         raise ExploreError(f"{layer}: the lecture's formula is shown for dilation 1 and one "
                            f"group; this layer has dilation {list(dil)}, groups {conv.groups}")
     filter = _index(filter, "filter", conv.filters)
     with probe.inspecting(model):
-        records = layer_outputs(model, image)
         x_data = records[index][2].data
         x = Tensor(x_data.copy(), requires_grad=True)
         w = Tensor(conv.weight.data.copy(), requires_grad=True)
         b = Tensor(conv.bias.data.copy(), requires_grad=True) if conv.use_bias else None
-        z = F.conv2d(x, w, b, stride, pad).retain_grad()
+        z = F.conv2d(x, w, b, stride, conv._padding).retain_grad()
         h = activate(z, conv.activation)
         rest = layers_of(model)[index + 1:]
         if not rest:
@@ -268,12 +281,12 @@ def backward(model, image, target: int, layer: str, filter: int,
     # full convolution of each filter's δ with its rotated kernel, one input channel at a time
     shares = np.einsum("fyxuv,fcuv->fcyx", _windows(padded, kernel), rotated)
     channels, in_h, in_w = x_data.shape[1:]
-    full = np.zeros((channels, in_h + 2 * pad[0], in_w + 2 * pad[1]))
+    full = np.zeros((channels, in_h + sum(pads[0]), in_w + sum(pads[1])))
     full[:, :shares.shape[2], :shares.shape[3]] = shares.sum(axis=0)
     dx_formula = full[:, pad[0]:pad[0] + in_h, pad[1]:pad[1] + in_w]
     share = np.zeros_like(full)
     share[:, :shares.shape[2], :shares.shape[3]] = shares[filter]
-    x_pad = np.pad(x_data[0].astype(np.float64), ((0, 0), (pad[0],) * 2, (pad[1],) * 2))
+    x_pad = np.pad(x_data[0].astype(np.float64), ((0, 0), *pads))
     windows = _windows(x_pad, inserted.shape[1:])[:, :kernel[0], :kernel[1]]
     dw_formula = np.einsum("cuvij,ij->cuv", windows, inserted[filter])
     dx_engine = x.grad[0].astype(np.float64)
@@ -281,7 +294,7 @@ def backward(model, image, target: int, layer: str, filter: int,
     return {
         "layer": layer, "class": target, "filter": filter, "objective": objective,
         "value": value, "kernel_size": list(kernel), "stride": list(stride),
-        "padding": list(pad), "delta": encode(delta), "delta_inserted": encode(inserted),
+        "padding": list(pad), "padding_end": [pads[0][1], pads[1][1]], "delta": encode(delta), "delta_inserted": encode(inserted),
         "delta_padded": encode(padded), "kernel_rotated": encode(rotated[filter]),
         "dx_filter": encode(share[:, pad[0]:pad[0] + in_h, pad[1]:pad[1] + in_w]),
         "dx_formula": encode(dx_formula), "dx_engine": encode(dx_engine),

@@ -9,7 +9,8 @@ Security (a local server that reads model files):
 - it binds 127.0.0.1 unless told otherwise;
 - every request's Host header must name the bound host and port (or, bound to loopback,
   ``localhost``): a page on another site that rebinds its DNS name to 127.0.0.1 sends its own
-  name, and gets 403 (DNS rebinding);
+  name, and gets 403 (DNS rebinding); a request that a browser sends from another page (its
+  ``Origin`` header names that page) gets 403 too;
 - request bodies are bounded (``max_body`` bytes, 413 before reading), uploads in pixels too;
 - run names resolve only inside the runs folder (``cnnlab.explore.session.Catalog``), static
   files only inside the package's ``static`` folder; no endpoint takes a path.
@@ -22,6 +23,7 @@ import binascii
 import json
 import sys
 import threading
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -44,6 +46,8 @@ MIME = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=ut
         ".txt": "text/plain; charset=utf-8", ".md": "text/plain; charset=utf-8",
         ".woff2": "font/woff2", ".ico": "image/x-icon"}
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: runs kept loaded at once (the least recently used is dropped)
+MAX_LOADED = 8
 
 
 class HTTPError(Exception):
@@ -61,7 +65,7 @@ class Explorer:
         # the page's assets: package data, or another folder (tests)
         self.static = resources.files("cnnlab.explore") / "static" if static is None else static
         self.jobs = Jobs()
-        self.sessions: dict[str, RunSession] = {}
+        self.sessions: OrderedDict[str, RunSession] = OrderedDict()
         self.lock = threading.Lock()
         self.allowed_hosts: set[str] = set()
 
@@ -73,6 +77,9 @@ class Explorer:
                     self.sessions[name] = RunSession(name, path)
                 except (CnnlabError, ValueError, OSError) as error:
                     raise HTTPError(400, f"cannot load run {name!r}: {error}"[:1000]) from None
+                while len(self.sessions) > MAX_LOADED:  # a request in flight keeps its own
+                    self.sessions.popitem(last=False)
+            self.sessions.move_to_end(name)
             return self.sessions[name]
 
     def image(self, session: RunSession, body: dict):
@@ -118,6 +125,7 @@ def _integer(query: dict, name: str, default: int) -> int:
 class Handler(BaseHTTPRequestHandler):
     server_version = "cnnlab-explore"
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a connection may stall (a body announced but never sent)
     explorer: Explorer
     quiet = True
 
@@ -148,6 +156,12 @@ class Handler(BaseHTTPRequestHandler):
         if host.lower() not in self.explorer.allowed_hosts:
             raise HTTPError(403, f"Host {host!r} is not this server's address (a page served "
                                  "from another name may not use it); open the printed URL")
+        # a browser names the page that sent a cross-site request: only our own page may call
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.lower() not in {
+                f"http://{name}" for name in self.explorer.allowed_hosts}:
+            raise HTTPError(403, f"requests from the page at {origin!r} are not allowed; "
+                                 "open the printed URL")
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):

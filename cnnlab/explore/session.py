@@ -26,10 +26,11 @@ from cnnlab.errors import CnnlabError
 from cnnlab.explore import compute
 from cnnlab.explore.compute import ExploreError
 
-__all__ = ["Catalog", "Jobs", "NotFound", "RunSession", "last_run"]
+__all__ = ["RUN_NAME", "Catalog", "Jobs", "NotFound", "RunSession", "last_run"]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
-#: datasets a run's test images may come from by name (an image folder is a path)
+#: what a run name may be: a plain folder name (no separators, no leading dot)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+#: entries of the runs folder looked at when listing runs
 MAX_LISTED = 1000
 
 
@@ -46,7 +47,7 @@ def _run_folders(runs_dir: Path) -> list[Path]:
         return []
     found = []
     for entry in itertools.islice(sorted(runs_dir.iterdir()), MAX_LISTED):
-        if _NAME.fullmatch(entry.name) and entry.is_dir() and _has_model(entry):
+        if RUN_NAME.fullmatch(entry.name) and entry.is_dir() and _has_model(entry):
             found.append(entry)
     return found
 
@@ -70,7 +71,7 @@ class Catalog:
 
     def resolve(self, name) -> Path:
         """The run folder or model file of run ``name``; NotFound unless it is one of ours."""
-        if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or ".." in name:
             raise NotFound(f"no run {name!r}")
         if name in self.extra:
             return self.extra[name]

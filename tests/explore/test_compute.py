@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab import nn
 from cnnlab.cli import model_input
 from cnnlab.explore import compute, detail
 from cnnlab.nn.conv import Conv2D
@@ -234,3 +235,28 @@ def test_saliency_occlusion_and_maximize_have_the_image_size(lecture, image):
     assert calls and calls[-1][0] == calls[-1][1] == 4
     found = compute.maximize(lecture, "conv2d", 2, steps=3)
     assert compute.decode(found["image"], [1, 28, 28]).shape == (1, 28, 28)
+
+
+def test_colour_same_padding_and_groups():
+    """RGB with per-channel normalisation, 'same' padding that pads one more after (kernel 4,
+    stride 2), average pooling, a grouped conv and a softmax output layer."""
+    model = nn.Sequential(
+        nn.Conv2D(6, 4, stride=2, padding="same"), nn.BatchNorm(), nn.ReLU(), nn.AvgPool2D(2),
+        nn.Conv2D(4, 3, groups=2), nn.Flatten(), nn.Dense(5, activation="softmax"), seed=1,
+    ).build((3, 17, 17))
+    model.normalization = {"mean": [0.4, 0.5, 0.6], "std": [0.2, 0.3, 0.25]}
+    picture = np.random.default_rng(0).random((3, 17, 17)).astype(np.float32)
+    conv = compute.describe(model)["layers"][0]
+    assert (conv["padding"], conv["padding_end"]) == ([1, 1], [2, 2])
+    shown = compute.predict(model, picture)
+    assert sum(shown["probabilities"]) == pytest.approx(1.0)
+    for layer, channel, y in [("conv2d", 5, 0), ("conv2d", 5, 8), ("conv2d_1", 3, 1)]:
+        unit = detail.conv_unit(model, picture, layer, channel, y, y)
+        assert unit["pre_activation"] == pytest.approx(unit["engine"], abs=1e-5)
+    last = detail.conv_unit(model, picture, "conv2d", 0, 8, 8)
+    assert last["window"]["y1"] == 19 and last["receptive_field"]["y1"] == 17  # into the padding
+    assert last["pool"]["kind"] == "avg"
+    result = detail.backward(model, picture, 1, "conv2d", 2)
+    assert result["dx_max_difference"] < 1e-5 and result["dw_max_difference"] < 1e-5
+    with pytest.raises(compute.ExploreError, match="one group"):
+        detail.backward(model, picture, 1, "conv2d_1", 0)

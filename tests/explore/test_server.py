@@ -164,6 +164,17 @@ def test_a_foreign_host_header_is_refused(server, host):
     assert status == 200
 
 
+def test_a_request_from_another_page_is_refused(server):
+    port = server.server_port
+    status, body = api(server, "POST", f"/api/runs/{RUN}/predict", {"input": {"test": 0}},
+                       headers={"Origin": "http://evil.example"})
+    assert status == 403 and "evil.example" in body["error"]
+    status, _ = api(server, "POST", f"/api/runs/{RUN}/predict", {"input": {"test": 0}},
+                    headers={"Origin": f"http://127.0.0.1:{port}"})
+    assert status == 200
+    still_up(server)
+
+
 def test_an_oversized_body_gets_413_without_being_read(server):
     status, body = api(server, "POST", f"/api/runs/{RUN}/prepare", b"\0" * (MAX_BODY + 1))
     assert status == 413 and f"{MAX_BODY:,}" in body["error"]
@@ -301,6 +312,8 @@ def test_the_command_resolves_runs_inside_the_runs_folder_and_files_by_name(runs
     copy.write_bytes((runs_dir / RUN / "model.npz").read_bytes())
     catalog = resolve_catalog(str(copy), tmp_path / "no-runs")
     assert catalog.default == "model" and catalog.resolve("model") == copy.resolve()
+    catalog = resolve_catalog(str(runs_dir / RUN), None)  # --runs: the run's own folder
+    assert catalog.runs_dir == runs_dir.resolve() and catalog.extra == {}
     with pytest.raises(Exception, match="no run with a model"):
         resolve_catalog(None, tmp_path / "empty", train_if_empty=False)
 
@@ -326,3 +339,13 @@ def test_ctrl_c_stops_the_command_cleanly(runs_dir):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_with_no_run_the_command_trains_the_default_digits_model_first(tmp_path, monkeypatch):
+    from cnnlab.explore import commands
+
+    monkeypatch.setattr(commands, "FIRST_RUN_EPOCHS", 1)
+    catalog = resolve_catalog(None, tmp_path / "runs")
+    folder = catalog.resolve(catalog.default)
+    assert folder.parent == (tmp_path / "runs").resolve() and (folder / "model.npz").is_file()
+    assert catalog.listing()[0]["data"] == "digits"
