@@ -108,7 +108,8 @@ function animation(state, target, r, kernel) {
     { offset: ch * ih * iw, scale: maxAbs(input.data, ch * ih * iw, (ch + 1) * ih * iw) });
   inCanvas.style.width = `${iw * CELL}px`; inCanvas.style.height = `${ih * CELL}px`;
   const svg = SVG("svg", { width: iw * CELL, height: ih * CELL });
-  const win = rect(0, 0, kw * CELL, kh * CELL, "#000");
+  const [dy, dx] = r.dilation || [1, 1];
+  const win = rect(0, 0, ((kw - 1) * dx + 1) * CELL, ((kh - 1) * dy + 1) * CELL, "#000");
   svg.append(win);
   const built = Float32Array.from(map.data);  // the whole map until the animation starts
   const outCanvas = el("canvas");
@@ -125,7 +126,8 @@ function animation(state, target, r, kernel) {
     for (let c = 0; c < cin; c++) {
       for (let u = 0; u < kh; u++) {
         for (let v = 0; v < kw; v++) {
-          sum += kernel.data[(c * kh + u) * kw + v] * valueAt(input, c, y0 + u, x0 + v);
+          sum += kernel.data[(c * kh + u) * kw + v] * valueAt(input, c, y0 + u * dy,
+            x0 + v * dx);
         }
       }
     }
@@ -177,12 +179,14 @@ function animation(state, target, r, kernel) {
 function pooling(pool) {
   const values = decode(pool.values);
   const [ph, pw] = values.shape;
-  const highlight = pool.argmax[0] * pw + pool.argmax[1];
+  const average = pool.kind === "avg";
+  const highlight = average ? -1 : pool.argmax[0] * pw + pool.argmax[1];
   return el("div", { "data-test": "fw-pool" },
     el("h3", { text: `Pooling (${pool.layer}, ${pool.pool_size.join("×")}, stride `
       + `${pool.stride.join(",")}) → output (${pool.y}, ${pool.x})` }),
     el("div", { class: "row" }, table(values.data, ph, pw, { highlight, test: "fw-pool-window" }),
-      el("span", {}, "max = ", num("fw-pool-max", pool.max))));
+      average ? el("span", {}, "mean = ", num("fw-pool-mean", pool.output))
+        : el("span", {}, "max = ", num("fw-pool-max", pool.max))));
 }
 
 export async function showDense(state, target) {

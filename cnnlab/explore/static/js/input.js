@@ -60,7 +60,7 @@ export function setupTestPicker(state, onPick) {
   async function show() {
     thumbs.replaceChildren();
     if (!state.model.has_test_set) {
-      range.textContent = "no test set for this run";
+      range.textContent = state.model.test_problem || "no test set for this run";
       return;
     }
     const page = await get(`/api/runs/${encodeURIComponent(state.run)}/test?offset=${offset}`
