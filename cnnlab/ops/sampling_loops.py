@@ -1,0 +1,144 @@
+"""Compiled loops of ``grid_sample`` (``cnnlab.ops.sampling``): one pass over the output
+pixels per image, the channels innermost, so that the backward's scatter into ∂L/∂x needs
+no ``np.add.at`` (which is slow: it cannot vectorise over repeated indices).
+
+Each kernel takes an image range [start, stop): images never share an output or a
+gradient, so ranges run on separate threads (``nogil``) with identical results.
+Coordinates are computed in float64 whatever the dtype, as PyTorch's float64 kernel does.
+The formulas are in ``sampling.GridSampleFunction``'s docstring; the NumPy reference
+(``sampling.grid_sample_reference`` and its backward) is tested against these.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _source(g, size, align_corners, border):
+    """(pixel coordinate, d coordinate / d g) of the normalised coordinate g on an axis of
+    ``size`` pixels, clipped to [0, size − 1] under border padding (gradient 0 there)."""
+    if align_corners:
+        scale = (size - 1) / 2.0
+        coord = (g + 1.0) * scale
+    else:
+        scale = size / 2.0
+        coord = ((g + 1.0) * size - 1.0) / 2.0
+    if border:
+        if coord <= 0.0:
+            return 0.0, 0.0
+        if coord >= size - 1:
+            return float(size - 1), 0.0
+    return coord, scale
+
+
+@njit(cache=True, nogil=True)
+def bilinear_forward(x, grid, out, align_corners, border, start, stop):
+    _, channels, height, width = x.shape
+    out_h, out_w = grid.shape[1], grid.shape[2]
+    for n in range(start, stop):
+        for i in range(out_h):
+            for j in range(out_w):
+                ix, _ = _source(grid[n, i, j, 0], width, align_corners, border)
+                iy, _ = _source(grid[n, i, j, 1], height, align_corners, border)
+                x0 = math.floor(ix)
+                y0 = math.floor(iy)
+                tx = ix - x0
+                ty = iy - y0
+                in_x0 = 0 <= x0 < width
+                in_x1 = 0 <= x0 + 1 < width
+                in_y0 = 0 <= y0 < height
+                in_y1 = 0 <= y0 + 1 < height
+                for c in range(channels):
+                    value = 0.0
+                    if in_y0 and in_x0:
+                        value += x[n, c, y0, x0] * (1.0 - tx) * (1.0 - ty)
+                    if in_y0 and in_x1:
+                        value += x[n, c, y0, x0 + 1] * tx * (1.0 - ty)
+                    if in_y1 and in_x0:
+                        value += x[n, c, y0 + 1, x0] * (1.0 - tx) * ty
+                    if in_y1 and in_x1:
+                        value += x[n, c, y0 + 1, x0 + 1] * tx * ty
+                    out[n, c, i, j] = value
+
+
+@njit(cache=True, nogil=True)
+def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, stop):
+    """dx (zeroed by the caller) += the bilinear weights × δ; dgrid = δ · ∂y/∂grid."""
+    _, channels, height, width = x.shape
+    out_h, out_w = grid.shape[1], grid.shape[2]
+    for n in range(start, stop):
+        for i in range(out_h):
+            for j in range(out_w):
+                ix, sx = _source(grid[n, i, j, 0], width, align_corners, border)
+                iy, sy = _source(grid[n, i, j, 1], height, align_corners, border)
+                x0 = math.floor(ix)
+                y0 = math.floor(iy)
+                tx = ix - x0
+                ty = iy - y0
+                in_x0 = 0 <= x0 < width
+                in_x1 = 0 <= x0 + 1 < width
+                in_y0 = 0 <= y0 < height
+                in_y1 = 0 <= y0 + 1 < height
+                gx = 0.0
+                gy = 0.0
+                for c in range(channels):
+                    g = grad[n, c, i, j]
+                    if in_y0 and in_x0:
+                        v = x[n, c, y0, x0]
+                        dx[n, c, y0, x0] += (1.0 - tx) * (1.0 - ty) * g
+                        gx -= v * (1.0 - ty) * g
+                        gy -= v * (1.0 - tx) * g
+                    if in_y0 and in_x1:
+                        v = x[n, c, y0, x0 + 1]
+                        dx[n, c, y0, x0 + 1] += tx * (1.0 - ty) * g
+                        gx += v * (1.0 - ty) * g
+                        gy -= v * tx * g
+                    if in_y1 and in_x0:
+                        v = x[n, c, y0 + 1, x0]
+                        dx[n, c, y0 + 1, x0] += (1.0 - tx) * ty * g
+                        gx -= v * ty * g
+                        gy += v * (1.0 - tx) * g
+                    if in_y1 and in_x1:
+                        v = x[n, c, y0 + 1, x0 + 1]
+                        dx[n, c, y0 + 1, x0 + 1] += tx * ty * g
+                        gx += v * ty * g
+                        gy += v * tx * g
+                dgrid[n, i, j, 0] = gx * sx
+                dgrid[n, i, j, 1] = gy * sy
+
+
+@njit(cache=True, nogil=True)
+def nearest_forward(x, grid, out, align_corners, border, start, stop):
+    _, channels, height, width = x.shape
+    out_h, out_w = grid.shape[1], grid.shape[2]
+    for n in range(start, stop):
+        for i in range(out_h):
+            for j in range(out_w):
+                ix, _ = _source(grid[n, i, j, 0], width, align_corners, border)
+                iy, _ = _source(grid[n, i, j, 1], height, align_corners, border)
+                # round half to even, as PyTorch's nearbyint
+                px = round(ix)
+                py = round(iy)
+                inside = 0 <= px < width and 0 <= py < height
+                for c in range(channels):
+                    out[n, c, i, j] = x[n, c, py, px] if inside else 0.0
+
+
+@njit(cache=True, nogil=True)
+def nearest_backward(grid, grad, dx, align_corners, border, start, stop):
+    """dx (zeroed by the caller) += δ at the nearest pixel; ∂L/∂grid is 0 (piecewise constant)."""
+    _, channels, height, width = dx.shape
+    out_h, out_w = grid.shape[1], grid.shape[2]
+    for n in range(start, stop):
+        for i in range(out_h):
+            for j in range(out_w):
+                ix, _ = _source(grid[n, i, j, 0], width, align_corners, border)
+                iy, _ = _source(grid[n, i, j, 1], height, align_corners, border)
+                px = round(ix)
+                py = round(iy)
+                if 0 <= px < width and 0 <= py < height:
+                    for c in range(channels):
+                        dx[n, c, py, px] += grad[n, c, i, j]
