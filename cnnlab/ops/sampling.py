@@ -61,7 +61,8 @@ class AffineGridFunction(Function):
 
     def forward(self, theta, height, width, align_corners):
         self.base = base_grid(height, width, align_corners, theta.dtype)
-        return np.einsum("hwl,nkl->nhwk", self.base, theta, optimize=True)
+        grid = np.matmul(self.base.reshape(-1, 3), theta.transpose(0, 2, 1))  # (N, HW, 2)
+        return grid.reshape(theta.shape[0], height, width, 2)
 
     def backward(self, grad):
         n = grad.shape[0]

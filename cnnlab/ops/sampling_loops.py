@@ -17,32 +17,36 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _source(g, size, align_corners, border):
-    """(pixel coordinate, d coordinate / d g) of the normalised coordinate g on an axis of
-    ``size`` pixels, clipped to [0, size − 1] under border padding (gradient 0 there)."""
-    if align_corners:
-        scale = (size - 1) / 2.0
-        coord = (g + 1.0) * scale
-    else:
-        scale = size / 2.0
-        coord = ((g + 1.0) * size - 1.0) / 2.0
+def _scale(size, align_corners):
+    """(a, b) with pixel coordinate = a·g + b: a = (size − 1)/2 (align_corners) or size/2,
+    b = (size − 1)/2 either way."""
+    return ((size - 1) / 2.0 if align_corners else size / 2.0), (size - 1) / 2.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _source(g, a, b, size, border):
+    """(pixel coordinate, d coordinate / d g) of the normalised coordinate g, clipped to
+    [0, size − 1] under border padding (gradient 0 there, as PyTorch)."""
+    coord = g * a + b
     if border:
         if coord <= 0.0:
             return 0.0, 0.0
         if coord >= size - 1:
             return float(size - 1), 0.0
-    return coord, scale
+    return coord, a
 
 
 @njit(cache=True, nogil=True)
 def bilinear_forward(x, grid, out, align_corners, border, start, stop):
     _, channels, height, width = x.shape
     out_h, out_w = grid.shape[1], grid.shape[2]
+    ax, bx = _scale(width, align_corners)
+    ay, by = _scale(height, align_corners)
     for n in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
-                ix, _ = _source(grid[n, i, j, 0], width, align_corners, border)
-                iy, _ = _source(grid[n, i, j, 1], height, align_corners, border)
+                ix, _ = _source(grid[n, i, j, 0], ax, bx, width, border)
+                iy, _ = _source(grid[n, i, j, 1], ay, by, height, border)
                 x0 = math.floor(ix)
                 y0 = math.floor(iy)
                 tx = ix - x0
@@ -51,6 +55,13 @@ def bilinear_forward(x, grid, out, align_corners, border, start, stop):
                 in_x1 = 0 <= x0 + 1 < width
                 in_y0 = 0 <= y0 < height
                 in_y1 = 0 <= y0 + 1 < height
+                if in_x0 and in_x1 and in_y0 and in_y1:  # the common case: no checks per tap
+                    for c in range(channels):
+                        out[n, c, i, j] = (
+                            (x[n, c, y0, x0] * (1.0 - tx) + x[n, c, y0, x0 + 1] * tx) * (1.0 - ty)
+                            + (x[n, c, y0 + 1, x0] * (1.0 - tx) + x[n, c, y0 + 1, x0 + 1] * tx) * ty
+                        )
+                    continue
                 for c in range(channels):
                     value = 0.0
                     if in_y0 and in_x0:
@@ -69,11 +80,13 @@ def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, st
     """dx (zeroed by the caller) += the bilinear weights × δ; dgrid = δ · ∂y/∂grid."""
     _, channels, height, width = x.shape
     out_h, out_w = grid.shape[1], grid.shape[2]
+    ax, bx = _scale(width, align_corners)
+    ay, by = _scale(height, align_corners)
     for n in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
-                ix, sx = _source(grid[n, i, j, 0], width, align_corners, border)
-                iy, sy = _source(grid[n, i, j, 1], height, align_corners, border)
+                ix, sx = _source(grid[n, i, j, 0], ax, bx, width, border)
+                iy, sy = _source(grid[n, i, j, 1], ay, by, height, border)
                 x0 = math.floor(ix)
                 y0 = math.floor(iy)
                 tx = ix - x0
@@ -84,6 +97,20 @@ def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, st
                 in_y1 = 0 <= y0 + 1 < height
                 gx = 0.0
                 gy = 0.0
+                if in_x0 and in_x1 and in_y0 and in_y1:  # the common case: no checks per tap
+                    for c in range(channels):
+                        g = grad[n, c, i, j]
+                        v00, v01 = x[n, c, y0, x0], x[n, c, y0, x0 + 1]
+                        v10, v11 = x[n, c, y0 + 1, x0], x[n, c, y0 + 1, x0 + 1]
+                        dx[n, c, y0, x0] += (1.0 - tx) * (1.0 - ty) * g
+                        dx[n, c, y0, x0 + 1] += tx * (1.0 - ty) * g
+                        dx[n, c, y0 + 1, x0] += (1.0 - tx) * ty * g
+                        dx[n, c, y0 + 1, x0 + 1] += tx * ty * g
+                        gx += ((v01 - v00) * (1.0 - ty) + (v11 - v10) * ty) * g
+                        gy += ((v10 - v00) * (1.0 - tx) + (v11 - v01) * tx) * g
+                    dgrid[n, i, j, 0] = gx * sx
+                    dgrid[n, i, j, 1] = gy * sy
+                    continue
                 for c in range(channels):
                     g = grad[n, c, i, j]
                     if in_y0 and in_x0:
@@ -114,11 +141,13 @@ def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, st
 def nearest_forward(x, grid, out, align_corners, border, start, stop):
     _, channels, height, width = x.shape
     out_h, out_w = grid.shape[1], grid.shape[2]
+    ax, bx = _scale(width, align_corners)
+    ay, by = _scale(height, align_corners)
     for n in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
-                ix, _ = _source(grid[n, i, j, 0], width, align_corners, border)
-                iy, _ = _source(grid[n, i, j, 1], height, align_corners, border)
+                ix, _ = _source(grid[n, i, j, 0], ax, bx, width, border)
+                iy, _ = _source(grid[n, i, j, 1], ay, by, height, border)
                 # round half to even, as PyTorch's nearbyint
                 px = round(ix)
                 py = round(iy)
@@ -132,11 +161,13 @@ def nearest_backward(grid, grad, dx, align_corners, border, start, stop):
     """dx (zeroed by the caller) += δ at the nearest pixel; ∂L/∂grid is 0 (piecewise constant)."""
     _, channels, height, width = dx.shape
     out_h, out_w = grid.shape[1], grid.shape[2]
+    ax, bx = _scale(width, align_corners)
+    ay, by = _scale(height, align_corners)
     for n in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
-                ix, _ = _source(grid[n, i, j, 0], width, align_corners, border)
-                iy, _ = _source(grid[n, i, j, 1], height, align_corners, border)
+                ix, _ = _source(grid[n, i, j, 0], ax, bx, width, border)
+                iy, _ = _source(grid[n, i, j, 1], ay, by, height, border)
                 px = round(ix)
                 py = round(iy)
                 if 0 <= px < width and 0 <= py < height:
