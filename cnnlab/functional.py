@@ -43,7 +43,7 @@ from cnnlab.ops.pool import (
     pool_routes,
 )
 from cnnlab.ops.reduce import max, mean, sum
-from cnnlab.ops.sampling import affine_grid, grid_sample
+from cnnlab.ops.sampling import affine_grid, grid_sample, transform_theta
 from cnnlab.ops.shape import concat, flatten, getitem, pad, reshape, stack, transpose
 
 __all__ = [
@@ -97,5 +97,6 @@ __all__ = [
     "sub",
     "sum",
     "tanh",
+    "transform_theta",
     "transpose",
 ]

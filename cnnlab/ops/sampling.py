@@ -21,16 +21,22 @@ from cnnlab.ops.pass_threads import run_split
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = [
+    "TRANSFORMS",
     "AffineGridFunction",
     "GridSampleFunction",
+    "TransformThetaFunction",
     "affine_grid",
     "base_grid",
     "grid_sample",
     "grid_sample_reference",
     "grid_sample_reference_backward",
+    "identity_parameters",
+    "transform_theta",
 ]
 
 MODES = ("bilinear", "nearest")
+#: transform families of ``transform_theta``: name → number of parameters
+TRANSFORMS = {"affine": 6, "rst": 4, "translation": 2}
 PADDING_MODES = ("zeros", "border")
 
 
@@ -256,3 +262,70 @@ def grid_sample_reference_backward(x, grid, grad, mode="bilinear", padding_mode=
         dgrid[..., 0] += through * dw_du * du
         dgrid[..., 1] += through * dw_dv * dv
     return dx.astype(x.dtype), dgrid.astype(grid.dtype)
+
+
+class TransformThetaFunction(Function):
+    """θ (N, 2, 3) from a transform family's parameters p (N, K).
+
+    "affine" (K = 6): θ = [[p₀, p₁, p₂], [p₃, p₄, p₅]].
+    "rst" (K = 4, p = (s, α, t_x, t_y): scale, angle in radians, translation):
+        θ = [[s cos α, −s sin α, t_x], [s sin α, s cos α, t_y]].
+    "translation" (K = 2): θ = [[1, 0, t_x], [0, 1, t_y]].
+    Backward ("rst", with G = ∂L/∂θ): ∂L/∂s = (G₀₀ + G₁₁) cos α + (G₁₀ − G₀₁) sin α,
+        ∂L/∂α = s[(G₁₀ − G₀₁) cos α − (G₀₀ + G₁₁) sin α], ∂L/∂t = (G₀₂, G₁₂);
+    "affine" reshapes G, "translation" keeps (G₀₂, G₁₂).
+    """
+
+    def forward(self, params, transform):
+        self.transform, self.params = transform, params
+        if transform == "affine":
+            return params.reshape(-1, 2, 3).copy()
+        n = params.shape[0]
+        theta = np.zeros((n, 2, 3), dtype=params.dtype)
+        theta[:, :, 2] = params[:, -2:]
+        if transform == "translation":
+            theta[:, 0, 0] = theta[:, 1, 1] = 1
+            return theta
+        scale, angle = params[:, 0], params[:, 1]
+        cos, sin = np.cos(angle), np.sin(angle)
+        theta[:, 0, 0] = theta[:, 1, 1] = scale * cos
+        theta[:, 0, 1] = -scale * sin
+        theta[:, 1, 0] = scale * sin
+        return theta
+
+    def backward(self, grad):
+        if self.transform == "affine":
+            return (grad.reshape(-1, 6).copy(),)
+        dparams = np.zeros_like(self.params)
+        dparams[:, -2:] = grad[:, :, 2]
+        if self.transform == "rst":
+            scale, angle = self.params[:, 0], self.params[:, 1]
+            cos, sin = np.cos(angle), np.sin(angle)
+            diagonal = grad[:, 0, 0] + grad[:, 1, 1]
+            skew = grad[:, 1, 0] - grad[:, 0, 1]
+            dparams[:, 0] = diagonal * cos + skew * sin
+            dparams[:, 1] = scale * (skew * cos - diagonal * sin)
+        return (dparams,)
+
+
+def identity_parameters(transform) -> np.ndarray:
+    """The parameters for which ``transform_theta`` gives the identity [[1, 0, 0], [0, 1, 0]]."""
+    check_choice(transform, tuple(TRANSFORMS), "identity_parameters", "transform")
+    return {"affine": np.array([1.0, 0, 0, 0, 1, 0]), "rst": np.array([1.0, 0, 0, 0]),
+            "translation": np.zeros(2)}[transform]
+
+
+def transform_theta(params, transform="affine") -> Tensor:
+    """θ (N, 2, 3) for ``affine_grid`` from (N, K) parameters of a transform family
+    ("affine" K = 6, "rst" K = 4: scale, angle, t_x, t_y, "translation" K = 2); formulas in
+    ``TransformThetaFunction``."""
+    params = as_tensor(params)
+    check_choice(transform, tuple(TRANSFORMS), "transform_theta", "transform")
+    count = TRANSFORMS[transform]
+    if params.ndim != 2 or params.shape[1] != count:
+        raise ValueError(f"transform_theta: transform {transform!r} takes parameters of shape "
+                         f"(N, {count}), received shape {params.shape}")
+    if params.dtype.kind != "f":
+        raise ValueError(f"transform_theta: parameters must be floating point, received "
+                         f"{params.dtype}")
+    return TransformThetaFunction.apply(params, transform=transform)
