@@ -140,15 +140,16 @@ class GridSampleFunction(Function):
         mode, border, align = self.options
         x, grid = self.x, self.grid
         grad = np.ascontiguousarray(grad)
+        need_dx, need_dgrid = self.needs_input_grad
         dx = np.zeros_like(x)
         dgrid = np.zeros_like(grid)
         if mode == "bilinear":
             _split(x, grid, lambda a, b: sampling_loops.bilinear_backward(
-                x, grid, grad, dx, dgrid, align, border, a, b))
-        else:
+                x, grid, grad, dx, dgrid, need_dx, align, border, a, b))
+        elif need_dx:
             _split(x, grid, lambda a, b: sampling_loops.nearest_backward(
                 grid, grad, dx, align, border, a, b))
-        return dx, dgrid
+        return (dx if need_dx else None), (dgrid if need_dgrid else None)
 
 
 def _split(x, grid, work):

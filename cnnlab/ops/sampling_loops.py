@@ -76,8 +76,9 @@ def bilinear_forward(x, grid, out, align_corners, border, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, stop):
-    """dx (zeroed by the caller) += the bilinear weights × δ; dgrid = δ · ∂y/∂grid."""
+def bilinear_backward(x, grid, grad, dx, dgrid, need_dx, align_corners, border, start, stop):
+    """dx (zeroed by the caller) += the bilinear weights × δ (if ``need_dx``: a spatial
+    transformer's input images need none); dgrid = δ · ∂y/∂grid."""
     _, channels, height, width = x.shape
     out_h, out_w = grid.shape[1], grid.shape[2]
     ax, bx = _scale(width, align_corners)
@@ -102,10 +103,11 @@ def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, st
                         g = grad[n, c, i, j]
                         v00, v01 = x[n, c, y0, x0], x[n, c, y0, x0 + 1]
                         v10, v11 = x[n, c, y0 + 1, x0], x[n, c, y0 + 1, x0 + 1]
-                        dx[n, c, y0, x0] += (1.0 - tx) * (1.0 - ty) * g
-                        dx[n, c, y0, x0 + 1] += tx * (1.0 - ty) * g
-                        dx[n, c, y0 + 1, x0] += (1.0 - tx) * ty * g
-                        dx[n, c, y0 + 1, x0 + 1] += tx * ty * g
+                        if need_dx:
+                            dx[n, c, y0, x0] += (1.0 - tx) * (1.0 - ty) * g
+                            dx[n, c, y0, x0 + 1] += tx * (1.0 - ty) * g
+                            dx[n, c, y0 + 1, x0] += (1.0 - tx) * ty * g
+                            dx[n, c, y0 + 1, x0 + 1] += tx * ty * g
                         gx += ((v01 - v00) * (1.0 - ty) + (v11 - v10) * ty) * g
                         gy += ((v10 - v00) * (1.0 - tx) + (v11 - v01) * tx) * g
                     dgrid[n, i, j, 0] = gx * sx
@@ -115,22 +117,26 @@ def bilinear_backward(x, grid, grad, dx, dgrid, align_corners, border, start, st
                     g = grad[n, c, i, j]
                     if in_y0 and in_x0:
                         v = x[n, c, y0, x0]
-                        dx[n, c, y0, x0] += (1.0 - tx) * (1.0 - ty) * g
+                        if need_dx:
+                            dx[n, c, y0, x0] += (1.0 - tx) * (1.0 - ty) * g
                         gx -= v * (1.0 - ty) * g
                         gy -= v * (1.0 - tx) * g
                     if in_y0 and in_x1:
                         v = x[n, c, y0, x0 + 1]
-                        dx[n, c, y0, x0 + 1] += tx * (1.0 - ty) * g
+                        if need_dx:
+                            dx[n, c, y0, x0 + 1] += tx * (1.0 - ty) * g
                         gx += v * (1.0 - ty) * g
                         gy -= v * tx * g
                     if in_y1 and in_x0:
                         v = x[n, c, y0 + 1, x0]
-                        dx[n, c, y0 + 1, x0] += (1.0 - tx) * ty * g
+                        if need_dx:
+                            dx[n, c, y0 + 1, x0] += (1.0 - tx) * ty * g
                         gx -= v * ty * g
                         gy += v * (1.0 - tx) * g
                     if in_y1 and in_x1:
                         v = x[n, c, y0 + 1, x0 + 1]
-                        dx[n, c, y0 + 1, x0 + 1] += tx * ty * g
+                        if need_dx:
+                            dx[n, c, y0 + 1, x0 + 1] += tx * ty * g
                         gx += v * ty * g
                         gy += v * tx * g
                 dgrid[n, i, j, 0] = gx * sx

@@ -172,3 +172,14 @@ def test_optimizer_lr_scales_are_relative_to_a_schedule():
     p.grad = np.ones(3)
     opt.step()
     np.testing.assert_allclose(p.data, 1 - 0.5 - 0.05)
+
+
+def test_bad_config_is_a_file_format_error():
+    from cnnlab.errors import FileFormatError
+
+    config = nn.SpatialTransformer(small_localization()).get_config()
+    for broken, message in [({**config["config"], "localization": "relu"}, "expected a dict"),
+                            ({**config["config"], "shear": 1}, "unknown arguments"),
+                            ({"transform": "affine"}, "no 'localization'")]:
+        with pytest.raises(FileFormatError, match=message):
+            from_config({"class_name": "SpatialTransformer", "config": broken})

@@ -161,3 +161,17 @@ def test_bad_input_names_the_op_and_the_shapes():
         grid_sample(x, np.zeros((2, 4, 4, 2)), mode="bicubic")
     with pytest.raises(ValueError, match=r"grid_sample.*padding_mode"):
         grid_sample(x, np.zeros((2, 4, 4, 2)), padding_mode="reflection")
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_only_the_gradients_needed_are_computed(mode):
+    x, theta, size = _case(8, SHAPES[1])
+    grid = affine_grid(theta, size).data
+    upstream = np.random.default_rng(9).normal(size=(size[0], size[1], *size[2:]))
+    dx, dgrid = grid_sample_reference_backward(x, grid, upstream, mode)
+    grid_t = Tensor(grid, requires_grad=True)
+    grid_sample(Tensor(x), grid_t, mode).backward(upstream)  # images: no ∂L/∂x
+    np.testing.assert_allclose(grid_t.grad, dgrid, atol=1e-12)
+    x_t = Tensor(x, requires_grad=True)
+    grid_sample(x_t, Tensor(grid), mode).backward(upstream)
+    np.testing.assert_allclose(x_t.grad, dx, atol=1e-12)
