@@ -131,9 +131,13 @@ class GridSampleFunction(Function):
         self.options = mode, padding_mode == "border", align_corners
         out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
         border = padding_mode == "border"
-        kernel = (sampling_loops.bilinear_forward if mode == "bilinear"
-                  else sampling_loops.nearest_forward)
-        _split(x, grid, lambda a, b: kernel(x, grid, out, align_corners, border, a, b))
+        if mode == "bilinear":
+            scales = self.scales = _scales(x, align_corners)
+            _split(x, grid, lambda a, b: sampling_loops.bilinear_forward(
+                x, grid, out, *scales, border, a, b))
+        else:
+            _split(x, grid, lambda a, b: sampling_loops.nearest_forward(
+                x, grid, out, align_corners, border, a, b))
         return out
 
     def backward(self, grad):
@@ -145,11 +149,21 @@ class GridSampleFunction(Function):
         dgrid = np.zeros_like(grid)
         if mode == "bilinear":
             _split(x, grid, lambda a, b: sampling_loops.bilinear_backward(
-                x, grid, grad, dx, dgrid, need_dx, align, border, a, b))
+                x, grid, grad, dx, dgrid, need_dx, *self.scales, border, a, b))
         elif need_dx:
             _split(x, grid, lambda a, b: sampling_loops.nearest_backward(
                 grid, grad, dx, align, border, a, b))
         return (dx if need_dx else None), (dgrid if need_dgrid else None)
+
+
+def _scales(x, align_corners):
+    """(a_x, b_x, a_y, b_y) with pixel coordinate = a·g + b, in x's dtype:
+    a = (size − 1)/2 (align_corners) or size/2, b = (size − 1)/2."""
+    height, width = x.shape[2:]
+    values = []
+    for size in (width, height):
+        values += [(size - 1) / 2.0 if align_corners else size / 2.0, (size - 1) / 2.0]
+    return tuple(x.dtype.type(v) for v in values)
 
 
 def _split(x, grid, work):
