@@ -15,8 +15,6 @@ The formulas are in ``sampling.GridSampleFunction``'s docstring; the NumPy refer
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -44,8 +42,9 @@ def _source(g, a, b, size, border):
 @njit(cache=True, nogil=True, inline="always")
 def _clamp(v, high):
     """v clipped to [0, high]; NaN gives 0, so that a read index is always inside."""
-    v = v if v > 0.0 else 0.0
-    return v if v < high else high
+    # written out: the comparisons, not min/max, say what NaN gives
+    v = v if v > 0.0 else 0.0  # noqa: FURB136
+    return v if v < high else high  # noqa: FURB136
 
 
 @njit(cache=True, nogil=True, inline="always")
