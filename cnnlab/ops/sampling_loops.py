@@ -1,6 +1,6 @@
-"""Compiled loops of ``grid_sample`` (``cnnlab.ops.sampling``): one pass over the output
-pixels per image, the channels innermost, so that the backward's scatter into ∂L/∂x needs
-no ``np.add.at`` (which is slow: it cannot vectorise over repeated indices).
+"""Compiled loops of ``grid_sample`` (``cnnlab.ops.sampling``): passes over each image's
+output pixels, so that the backward's scatter into ∂L/∂x is a plain loop, not ``np.add.at``
+(slow: it cannot vectorise over repeated indices).
 
 Each kernel takes an image range [start, stop): images never share an output or a
 gradient, so ranges run on separate threads (``nogil``) with identical results.
