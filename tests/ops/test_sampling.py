@@ -175,3 +175,16 @@ def test_only_the_gradients_needed_are_computed(mode):
     x_t = Tensor(x, requires_grad=True)
     grid_sample(x_t, Tensor(grid), mode).backward(upstream)
     np.testing.assert_allclose(x_t.grad, dx, atol=1e-12)
+
+
+def test_nearest_rounds_half_to_even_like_torch():
+    torch = pytest.importorskip("torch")
+    x = np.arange(2 * 16, dtype=np.float64).reshape(2, 1, 4, 4)
+    # source coordinates exactly between pixels: u = ((g + 1)·4 − 1)/2 = 0.5, 1.5, 2.5
+    g = np.array([-0.5, 0.0, 0.5])
+    grid = np.stack(np.meshgrid(g, g[::-1]), axis=-1)[None].repeat(2, axis=0)
+    for align in (False, True):
+        ours = grid_sample(x, grid, mode="nearest", align_corners=align).data
+        theirs = torch.nn.functional.grid_sample(torch.tensor(x), torch.tensor(grid),
+                                                 mode="nearest", align_corners=align)
+        np.testing.assert_array_equal(ours, theirs.numpy())
