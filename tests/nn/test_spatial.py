@@ -183,3 +183,27 @@ def test_bad_config_is_a_file_format_error():
                             ({"transform": "affine"}, "no 'localization'")]:
         with pytest.raises(FileFormatError, match=message):
             from_config({"class_name": "SpatialTransformer", "config": broken})
+
+
+@pytest.mark.parametrize("transform,count", [("affine", 6), ("rst", 4), ("translation", 2)])
+def test_layer_gradients_match_finite_differences(transform, count):
+    from cnnlab.gradcheck import numerical_gradient, relative_error
+
+    layer = nn.SpatialTransformer(small_localization(count), output_size=(6, 5),
+                                  transform=transform)
+    layer.astype(np.float64)
+    rng = np.random.default_rng(8)
+    x = rng.random((2, 1, 9, 9))
+    layer.build((1, 9, 9))
+    for p in layer.parameters():  # away from the identity and from the ReLU kinks' zeros
+        p.data += rng.normal(scale=0.1, size=p.shape)
+    weights = rng.normal(size=(2, 1, 6, 5))
+
+    def loss():
+        return float((layer(x).data * weights).sum())
+
+    (layer(x) * weights).sum().backward()
+    for name, p in layer.named_parameters():
+        numeric = numerical_gradient(loss, p.data)
+        assert relative_error(p.grad, numeric) < 1e-6, name
+        assert np.abs(numeric).max() > 1e-3, name  # every parameter moves the output
