@@ -207,3 +207,27 @@ def test_layer_gradients_match_finite_differences(transform, count):
         numeric = numerical_gradient(loss, p.data)
         assert relative_error(p.grad, numeric) < 1e-6, name
         assert np.abs(numeric).max() > 1e-3, name  # every parameter moves the output
+
+
+def test_resume_from_a_checkpoint_continues_with_the_same_scales(tmp_path):
+    from cnnlab.callbacks import ModelCheckpoint
+
+    x = np.random.default_rng(9).random((16, 1, 12, 12)).astype(np.float32)
+    y = np.arange(16) % 3
+
+    def model():
+        return nn.Sequential(
+            nn.SpatialTransformer(small_localization(), localization_lr_scale=0.1),
+            nn.Flatten(), nn.Dense(3), seed=0).build((1, 12, 12))
+
+    def train(epochs, path, resume=None):
+        trained = model()
+        fit(trained, (x, y), epochs=epochs, batch_size=8, optimizer="momentum", lr=0.05,
+            callbacks=[ModelCheckpoint(path, save_best_only=False)], verbose=0, resume=resume)
+        return trained
+
+    straight = train(2, tmp_path / "straight.npz")
+    train(1, tmp_path / "half.npz")
+    resumed = train(2, tmp_path / "half.npz", resume=tmp_path / "half.npz")
+    for name, value in straight.state_dict().items():
+        np.testing.assert_allclose(resumed.state_dict()[name], value, rtol=1e-6, atol=1e-7)
