@@ -5,7 +5,7 @@ Usage:
     python benchmarks/run.py conv pool go          # some parts
     python benchmarks/run.py --threads 1 --repeat 15
 
-Parts: conv, pool, dense, vgg, lenet, go, text, fashion, memory. Each case prints
+Parts: conv, pool, dense, vgg, lenet, go, text, fashion, memory, sampling. Each case prints
     bench case=<name> cnnlab_ms=<median> torch_ms=<median> ratio=<cnnlab/torch> cnnlab_iqr=…
     torch_iqr=… load=<foreign cores busy, median> discarded=<blocks redone under load> …
 How it measures: benchmarks/harness.py and benchmarks/README.md.
@@ -53,6 +53,7 @@ PARTS = {
     "text": ("text", "bench_text"),
     "fashion": ("fashion", "bench_fashion"),
     "memory": ("memory", "bench_memory"),
+    "sampling": ("sampling", "bench_sampling"),
 }
 
 

@@ -43,11 +43,13 @@ from cnnlab.ops.pool import (
     pool_routes,
 )
 from cnnlab.ops.reduce import max, mean, sum
+from cnnlab.ops.sampling import affine_grid, grid_sample, transform_theta
 from cnnlab.ops.shape import concat, flatten, getitem, pad, reshape, stack, transpose
 
 __all__ = [
     "abs",
     "add",
+    "affine_grid",
     "avg_pool2d",
     "batch_norm",
     "cast",
@@ -66,6 +68,7 @@ __all__ = [
     "getitem",
     "global_avg_pool2d",
     "global_max_pool1d",
+    "grid_sample",
     "l1_loss",
     "leaky_relu",
     "linear",
@@ -94,5 +97,6 @@ __all__ = [
     "sub",
     "sum",
     "tanh",
+    "transform_theta",
     "transpose",
 ]

@@ -143,7 +143,8 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
         optimizer: 'adam', 'adamw', 'sgd', 'momentum', 'nesterov' (built with ``lr``,
             ``weight_decay`` and ``momentum``) or a ``cnnlab.optim.Optimizer`` built on
             ``model.parameters()``.
-        lr: learning rate for an optimiser given by name.
+        lr: learning rate for an optimiser given by name; each parameter gets lr × its
+            ``model.parameter_lr_scales()`` entry (a given Optimizer has its own ``lr_scales``).
         loss: 'cross_entropy' (on the model's logits), 'mse', 'l1' or ``fn(output, y) -> Tensor``.
         callbacks: ``cnnlab.callbacks.Callback`` instances, run in the order given.
         augment: a ``cnnlab.data.Augmentation`` applied to training batches.
@@ -260,7 +261,9 @@ def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:
         options["momentum"] = check_number(momentum, "fit", "momentum", 0.0, 1.0, high_open=True)
         if name == "sgd" and options["momentum"] == 0:
             del options["momentum"]
-    return optim.get_optimizer(name, model.parameters(), lr, **options)
+    # each parameter's rate is lr × the scale the model declares (1 for most)
+    return optim.get_optimizer(name, model.parameters(), lr,
+                               lr_scales=model.parameter_lr_scales(), **options)
 
 
 def _resume(run: Run, resume) -> None:

@@ -10,6 +10,10 @@ alexnet     3×227×227      AlexNet 2012 with grouped convs and LRN (60,965,224
 vgg16       3×224×224      VGG-16 (138,357,544 for 1,000 classes)
 vgg19       3×224×224      VGG-19 (143,667,240 for 1,000 classes)
 fashion     1×28×28        two conv–conv–pool stages with batch norm, for Fashion-MNIST
+st-cnn      1×28×28        spatial transformer (affine) + the stn-plain classifier (227,216);
+                           1×42×42 too (RTS)
+stn-plain   1×28×28        conv 16@5 / pool / conv 32@5 / pool / dense 128 / dense 10
+                           (215,370; the classifier of st-cnn)
 ==========  =============  ==========================================================
 
 The builders (``cnnlab.models.lecture(num_classes, in_channels)``, …) return the
@@ -23,6 +27,7 @@ from cnnlab._checks import check_choice, check_int, check_type
 from cnnlab.models.classic import lecture, lenet5, lenet32
 from cnnlab.models.fashion import fashion
 from cnnlab.models.imagenet import alexnet, vgg16, vgg19
+from cnnlab.models.stn import st_cnn, stn_plain
 from cnnlab.nn.arguments import as_input_shape
 
 # name: (builder, input shape, number of classes it was published with)
@@ -34,6 +39,8 @@ _MODELS = {
     "vgg16": (vgg16, (3, 224, 224), 1000),
     "vgg19": (vgg19, (3, 224, 224), 1000),
     "fashion": (fashion, (1, 28, 28), 10),
+    "st-cnn": (st_cnn, (1, 28, 28), 10),
+    "stn-plain": (stn_plain, (1, 28, 28), 10),
 }
 
 
@@ -103,6 +110,8 @@ __all__ = [
     "lecture",
     "lenet5",
     "lenet32",
+    "st_cnn",
+    "stn_plain",
     "vgg16",
     "vgg19",
 ]

@@ -18,11 +18,13 @@ from cnnlab.nn.normalization import BatchNorm, LocalResponseNorm
 from cnnlab.nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from cnnlab.nn.regularization import Dropout
 from cnnlab.nn.seeding import manual_seed
+from cnnlab.nn.spatial import SpatialTransformer
 from cnnlab.nn.summary import summary
 
 __all__ = [
     "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Embedding", "Flatten",
     "GlobalAvgPool2D", "GlobalMaxPool1D", "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D",
-    "Module", "ModuleList", "PositionalBias", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+    "Module", "ModuleList", "PositionalBias", "ReLU", "Sequential", "Sigmoid", "Softmax",
+    "SpatialTransformer", "Tanh",
     "WeightSpec", "from_config", "init", "manual_seed", "register", "summary",
 ]

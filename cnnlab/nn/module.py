@@ -102,6 +102,10 @@ class Module:
 
     default_name: str | None = None
 
+    #: multiplier of the optimiser's learning rate for this module's parameters and its
+    #: sub-modules' (``parameter_lr_scales``); an instance may set its own
+    lr_scale: float = 1.0
+
     #: attributes holding a NumPy ``Generator`` this module draws from (saved in checkpoints)
     generator_attributes: tuple[str, ...] = ()
 
@@ -201,6 +205,17 @@ class Module:
 
     def parameters(self) -> list[Tensor]:
         return [p for _, p in self.named_parameters()]
+
+    def parameter_lr_scales(self) -> list[float]:
+        """The learning-rate multiplier of each of ``parameters()``, in order: the product of
+        the ``lr_scale`` of the modules on the parameter's path (1 unless a module sets its
+        ``lr_scale``, as ``SpatialTransformer`` does for its localisation net). ``fit`` gives
+        them to the optimiser (``cnnlab.optim.Optimizer``'s ``lr_scales``)."""
+        scales: dict[str, float] = {}
+        for prefix, module in self.named_modules():
+            parent = prefix.rpartition(".")[0]
+            scales[prefix] = (scales.get(parent, 1.0) if prefix else 1.0) * module.lr_scale
+        return [scales[name.rpartition(".")[0]] for name, _ in self.named_parameters()]
 
     def named_buffers(self) -> list[tuple[str, np.ndarray]]:
         out = []

@@ -111,3 +111,14 @@ def test_lenet_epoch_matches_torch():
     ours = lenet.lenet_epoch_cnnlab(x, y, weights, batch_size=4)
     theirs = lenet.lenet_epoch_torch(x, y, weights, batch_size=4)
     assert ours == pytest.approx(theirs, rel=1e-7)
+
+
+def test_grid_sample_case_matches_torch():
+    from benchmarks.cases import sampling
+
+    x, grid, upstream = sampling.sampling_inputs(n=3, size=9, out=6, dtype=np.float64)
+    ours = sampling.grid_sample_cnnlab(x, grid, upstream)
+    theirs = sampling.grid_sample_torch(*(torch.from_numpy(a) for a in (x, grid, upstream)))
+    for name, a, b in zip(("x", "grid"), ours, theirs):
+        assert np.abs(a).max() > 0, f"gradient of {name} is zero: the case tests nothing"
+        assert_close(a, b, f"gradient of {name}")

@@ -10,10 +10,12 @@ from cnnlab import models, nn
 
 
 def test_available_names():
-    assert models.available() == ["lecture", "lenet5", "lenet32", "alexnet", "vgg16", "vgg19", "fashion"]
+    assert models.available() == ["lecture", "lenet5", "lenet32", "alexnet", "vgg16", "vgg19",
+                                  "fashion", "st-cnn", "stn-plain"]
 
 
-@pytest.mark.parametrize("name", ["lecture", "lenet5", "lenet32", "fashion"])
+@pytest.mark.parametrize("name", ["lecture", "lenet5", "lenet32", "fashion", "st-cnn",
+                                  "stn-plain"])
 def test_small_models_build_and_run(name):
     model = models.get(name, seed=0)
     shape = models.default_input_shape(name)
@@ -95,3 +97,15 @@ def test_arguments_of_the_wrong_type_raise_type_error():
         models.get("lecture", class_names="abc")
     with pytest.raises(TypeError, match=r"input_shape must be a tuple of ints"):
         models.get("lecture", input_shape=(1, 28.5, 28))
+
+
+@pytest.mark.parametrize("size", [28, 42])
+def test_st_cnn_shares_the_plain_classifier(size):
+    st, plain = (models.get(name, input_shape=(1, size, size)) for name in ("st-cnn", "stn-plain"))
+    assert isinstance(st[0], nn.SpatialTransformer)
+    assert [type(layer) for layer in st.layers[1:]] == [type(layer) for layer in plain.layers]
+    plain_shapes = [p.shape for p in plain.parameters()]
+    assert [p.shape for p in st.parameters()][-len(plain_shapes):] == plain_shapes
+    # the transformer starts as the identity: the classifier sees the input unchanged
+    x = np.random.default_rng(0).random((2, 1, size, size)).astype(np.float32)
+    np.testing.assert_allclose(st[0](x).data, x, atol=1e-6)
