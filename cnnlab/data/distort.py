@@ -25,7 +25,7 @@ from an output pixel d to the source point s that it samples (backward mapping):
 - affine (R, RTS): ``s = A⁻¹ (d − c_out − t) + c_in`` with ``A = scale · R(θ)`` and c the
   frame centres ((W − 1)/2, (H − 1)/2); θ > 0 turns the content counter-clockwise on screen,
   so a quarter turn equals ``np.rot90(x, 1, axes=(2, 3))``.
-- projective (P): ``s = c + (h(d) − c) / scale`` with h the homography
+- projective (P): ``s = h(d)`` with h the homography
   ``h(d) = (H₁₁u + H₁₂v + H₁₃, H₂₁u + H₂₂v + H₂₃) / (H₃₁u + H₃₂v + 1)`` that takes each
   moved corner ``c + scale · (k − c) + δₖ`` back to the corner k.
 - thin-plate spline (E): ``s = c + (f(d) − c) / scale`` with
@@ -181,9 +181,8 @@ def projective_warp(images, scale, corner_shift) -> np.ndarray:
     xs, ys = _grid(height, width)
     points = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
     mapped = homography @ points
+    # h takes the scaled, moved corners to the source corners: it includes the scaling.
     src = mapped[:, :2] / mapped[:, 2:]
-    # h(d) lies in the unscaled frame; undo the scaling about the centre.
-    src = centre[None, :, None] + (src - centre[None, :, None]) / scale[:, None, None]
     return _sample(images, src[:, 0].reshape(n, height, width), src[:, 1].reshape(n, height, width))
 
 

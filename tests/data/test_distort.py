@@ -88,6 +88,13 @@ def test_identity_settings_return_the_input():
     np.testing.assert_array_equal(elastic_warp(images, alpha=0.0), images)
 
 
+def test_pure_scaling_agrees_across_warps():
+    images = _blobs()
+    shrunk = affine_place(images, 0.0, 0.8, (0, 0))
+    np.testing.assert_array_equal(projective_warp(images, 0.8, np.zeros((4, 2))), shrunk)
+    np.testing.assert_array_equal(tps_warp(images, 0.8, np.zeros((16, 2))), shrunk)
+
+
 def test_rts_places_the_frame_on_the_canvas_at_the_offset():
     images = _blobs(1)
     placed = affine_place(images, 0.0, 1.0, (-7, -7), canvas=(42, 42))
