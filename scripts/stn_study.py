@@ -132,6 +132,10 @@ def run_cell(data, kind, arm, clean, distorted, plain_name, args, out: Path) -> 
     path = out / "cells" / f"{name}.json"
     if path.is_file():
         print(f"{name}: done already ({path})")
+        done = read_cells(out).get((data, kind, arm), {})
+        if arm != "st-cnn" and done.get("model") not in (None, plain_name):
+            print(f"  note: that cell's plain CNN is {done['model']!r}, not {plain_name!r}; "
+                  "delete the cell to train it again")
         return
     model = build_model(arm, plain_name, distorted.train.image_shape, distorted.train.num_classes,
                         args.seed)
@@ -235,8 +239,11 @@ def st_output_figure(data, kind, distorted: Splits, record: dict, out: Path, cou
         return None
     images = distorted.test.images[:count]
     x = distorted.test.normalize(images)
-    with no_grad(), eval_mode(model):
-        warped = np.asarray(layer(Tensor(x)).data)
+    if hasattr(layer, "warp"):
+        warped = np.asarray(layer.warp(x)[1])
+    else:
+        with no_grad(), eval_mode(model):
+            warped = np.asarray(layer(Tensor(x)).data)
     # Back to pixels with the input's normalisation (the sampler is linear in the pixels).
     pixels = np.clip(np.rint((warped * distorted.test.std + distorted.test.mean) * 255), 0, 255)
     rows = [(f"{kind} input", images), ("ST output", pixels.astype(np.uint8))]
@@ -259,7 +266,7 @@ def invariance_figure(data, kind, cells, clean, out: Path, limit: int):
     results = {}
     for arm in ARMS:
         record = cells.get((data, kind, arm))
-        if record is None:
+        if record is None or (arm == "st-cnn" and "st-cnn" not in models.available()):
             continue
         model = load_model(out / record["model_file"])
         test = clean_test_for(record, clean, model.input_shape, limit)
