@@ -1,4 +1,4 @@
-"""How invariant are CNNs to shifts, rotations and scaling? Three models on 28×28 digits.
+"""How invariant are CNNs to shifts, rotations and scaling? Three models on 28×28 images.
 
 1. ``lecture``: the lecture's Keras net (conv–pool–conv–pool–dense), plain training;
 2. ``lecture + augmentation``: the same net trained on randomly shifted (±3 px),
@@ -6,8 +6,10 @@
 3. ``no pooling``: the lecture net with its two max-pooling layers removed
    (conv 25 → conv 50 → dense 100 → dense 10), built from ``cnnlab.nn`` layers.
 
-Each model is trained with ``cnnlab.training.fit`` on the digits training split
-resized to 28×28, then scored on the test split as the test images are
+Each model is trained with ``cnnlab.training.fit`` on the training split of ``--data``
+(the digits resized to 28×28 by default, or Fashion-MNIST; ``--train-images`` and
+``--test-images`` keep the first N of each split, for a shorter run), then scored on the test
+split as the test images are
 shifted (0–6 px), rotated (0–45°) and scaled (0.6–1.4×) with
 ``cnnlab.lab.invariance.invariance_curves``. Writes, under ``--out``:
 
@@ -16,7 +18,8 @@ shifted (0–6 px), rotated (0–45°) and scaled (0.6–1.4×) with
 - ``<model>.npz``: the trained models (``cnnlab invariance <model>.npz`` re-measures one).
 
 Usage:
-    python scripts/invariance_study.py [--epochs 15] [--seed 0] [--out runs/invariance_study]
+    python scripts/invariance_study.py [--data digits|fashion-mnist] [--epochs 15] [--seed 0]
+        [--train-images N] [--test-images N] [--out runs/invariance_study]
 """
 
 from __future__ import annotations
@@ -56,13 +59,24 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--lr", type=number_flag(float, 0, low_open=True), default=1e-3)
     parser.add_argument("--seed", type=number_flag(int, 0), default=0)
+    parser.add_argument("--data", choices=("digits", "fashion-mnist"), default="digits")
+    parser.add_argument("--train-images", type=positive_int, default=None,
+                        help="train on the first N training images (default: all)")
+    parser.add_argument("--test-images", type=positive_int, default=None,
+                        help="measure on the first N test images (default: all)")
     parser.add_argument("--out", default="runs/invariance_study")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    splits = load_dataset("digits", image_size=28)
+    splits = load_dataset(args.data, image_size=28)
+    train, test = splits
+    if args.train_images:
+        train = train.subset(range(min(args.train_images, len(train))))
+    if args.test_images:
+        test = test.subset(range(min(args.test_images, len(test))))
+    label = "Digits 28×28" if args.data == "digits" else "Fashion-MNIST"
     augmentation = Augmentation(shift=3, rotate=20.0, scale=0.15, seed=args.seed)
     plans = [
         ("lecture", models.get("lecture", seed=args.seed), None),
@@ -71,9 +85,9 @@ def main(argv=None) -> int:
     ]
     results = {}
     record = {
-        "dataset": "digits 28×28",
-        "train_images": len(splits.train),
-        "test_images": len(splits.test),
+        "dataset": label,
+        "train_images": len(train),
+        "test_images": len(test),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -86,7 +100,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         fit(
             model,
-            splits.train,
+            train,
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -98,9 +112,9 @@ def main(argv=None) -> int:
         file_name = name.replace(" + ", "_").replace(" ", "_") + ".npz"
         save_model(model, out / file_name)
         start = time.perf_counter()
-        curves = invariance_curves(model, splits.test)
+        curves = invariance_curves(model, test)
         measure_seconds = time.perf_counter() - start
-        train_accuracy = evaluate(model, splits.train)["accuracy"]
+        train_accuracy = evaluate(model, train)["accuracy"]
         print(
             f"{name}: train accuracy {train_accuracy:.4f}, test accuracy {curves.accuracy:.4f} "
             f"(training {train_seconds:.0f} s, invariance {measure_seconds:.0f} s)"
@@ -119,7 +133,7 @@ def main(argv=None) -> int:
     figure = figures.invariance_figure(
         results,
         out / "invariance_comparison.png",
-        title="Digits 28×28: test accuracy under transformed test images",
+        title=f"{label}: test accuracy under transformed test images",
     )
     write_text(out / "invariance_comparison.json", json.dumps(record, indent=1))
     write_text(out / "invariance_comparison.md", "```\n" + table + "```\n")

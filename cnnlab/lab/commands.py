@@ -132,25 +132,35 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "invariance",
-        help="test accuracy of a trained model under shifted, rotated and scaled test images",
-        description="Load a trained model (a run directory, a model .npz or a checkpoint .npz) "
-        "and measure its test accuracy as the test images are shifted (0–6 px), rotated "
-        "(0–45°) and scaled (0.6–1.4×). Writes invariance.png and invariance.json.",
+        help="test accuracy of trained models under shifted, rotated and scaled test images",
+        description="Load one or more trained models (run directories, model .npz or checkpoint "
+        ".npz files) and measure their test accuracy as the test images are shifted (0–6 px), "
+        "rotated (0–45°) and scaled (0.6–1.4×). Writes invariance.png (every model's curves "
+        "on one plot) and invariance.json.",
     )
     p.add_argument(
         "run",
+        nargs="+",
         metavar="RUN_OR_MODEL",
-        help="run directory (its model.npz, else its checkpoint.npz) or a model file",
+        help="run directory (its model.npz, else its checkpoint.npz) or a model file; "
+        "several give one plot",
     )
     p.add_argument(
         "--data",
         default=None,
-        help="test dataset (default: the one recorded in the run directory, "
-        "else 'digits'); see 'cnnlab datasets'",
+        help="test dataset, e.g. digits or fashion-mnist (default: the one recorded in each "
+        "run directory, else 'digits'); see 'cnnlab datasets'",
     )
     p.add_argument("--dataset", dest="data", action=DeprecatedAlias, new_flag="--data")
     p.add_argument(
         "--data-dir", default=None, help="extra folder holding (or to download) IDX datasets"
+    )
+    p.add_argument(
+        "--fit",
+        choices=("resize", "pad"),
+        default="resize",
+        help="how test images meet a larger model input: resize them (default) or pad them, "
+        "centred on a zero canvas (a model trained on the 42×42 RTS canvas)",
     )
     p.add_argument(
         "--batch-size", type=positive_int, default=256, help="evaluation batch size (default 256)"
@@ -173,7 +183,12 @@ def register(subparsers) -> None:
         default=5.0,
         help="rotation step in degrees (default 5)",
     )
-    p.add_argument("--out", default=None, help="output directory (default: the run directory)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default: the run directory; with several models "
+        "runs/invariance)",
+    )
     p.set_defaults(func=run_invariance)
 
 
@@ -324,56 +339,93 @@ def _recorded_data(model_path: Path) -> str | None:
     return run.read_info().data
 
 
-@reports_errors("invariance")
-def run_invariance(args) -> int:
-    # Imported here for the reason given in run_kernels.
-    from cnnlab.data import load_dataset
-    from cnnlab.lab import figures
-    from cnnlab.lab.invariance import DEFAULT_SCALES, format_curves, invariance_curves
+def _invariance_test_set(model, dataset_name: str, args):
+    """The test split of ``dataset_name`` shaped for ``model`` (resized, or padded with --fit pad)."""
+    from cnnlab.data import ArrayDataset, load_dataset
+    from cnnlab.data.distort import affine_place
 
-    model_path = runs.find_model_file(args.run)
-    model = runs.load_any_model(model_path)
-    dataset_name = args.data or _recorded_data(model_path) or "digits"
     shape = tuple(model.input_shape)
     try:
-        splits = load_dataset(dataset_name, image_size=shape[1:], data_dir=args.data_dir)
+        if args.fit == "pad":
+            splits = load_dataset(dataset_name, data_dir=args.data_dir)
+        else:
+            splits = load_dataset(dataset_name, image_size=shape[1:], data_dir=args.data_dir)
     except (ValueError, FileNotFoundError) as error:
         raise LabCommandError(str(error)) from None
-    test = splits.test
+    train, test = splits
+    if args.fit == "pad" and test.image_shape[1:] != shape[1:]:
+        if test.image_shape[0] != shape[0] or any(
+            n > m for n, m in zip(test.image_shape[1:], shape[1:])
+        ):
+            raise LabCommandError(
+                f"--fit pad: '{dataset_name}' images {test.image_shape} do not fit in the "
+                f"model's input {shape}"
+            )
+        # Centred on the canvas; statistics of the padded training split, as for training.
+        padded = [affine_place(s.images, 0.0, 1.0, (0.0, 0.0), canvas=shape[1:]) for s in splits]
+        reference = ArrayDataset(padded[0], train.labels, train.class_names, train.name)
+        test = ArrayDataset(padded[1], test.labels, test.class_names, test.name,
+                            mean=reference.mean, std=reference.std)
     if test.image_shape != shape:
         raise LabCommandError(
             f"the model expects inputs of shape {shape} but '{dataset_name}' gives "
             f"{test.image_shape}; choose the dataset with --data"
         )
+    return test
+
+
+@reports_errors("invariance")
+def run_invariance(args) -> int:
+    # Imported here for the reason given in run_kernels.
+    from cnnlab.lab import figures
+    from cnnlab.lab.invariance import DEFAULT_SCALES, format_curves, invariance_curves
+
     rotations = np.arange(0.0, args.max_rotation + 1e-9, args.rotation_step).tolist()
-    curves = invariance_curves(
-        model,
-        test,
-        shifts=range(args.max_shift + 1),
-        rotations=rotations,
-        scales=DEFAULT_SCALES,
-        batch_size=args.batch_size,
-    )
-    in_run = model_path.name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE)
-    label = runs.open_run(model_path).label if in_run else model_path.stem
-    out = _output_folder(args.out if args.out else model_path.parent)
+    results, records = {}, {}
+    for given in args.run:
+        model_path = runs.find_model_file(given)
+        model = runs.load_any_model(model_path)
+        dataset_name = args.data or _recorded_data(model_path) or "digits"
+        test = _invariance_test_set(model, dataset_name, args)
+        curves = invariance_curves(
+            model,
+            test,
+            shifts=range(args.max_shift + 1),
+            rotations=rotations,
+            scales=DEFAULT_SCALES,
+            batch_size=args.batch_size,
+        )
+        in_run = model_path.name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE)
+        label = runs.open_run(model_path).label if in_run else model_path.stem
+        while label in results:
+            label += "'"
+        results[label] = curves
+        records[label] = {
+            "model": str(model_path),
+            "dataset": dataset_name,
+            "test_images": len(test),
+            **curves.to_dict(),
+        }
+        print(
+            f"{label} on {dataset_name} ({len(test)} test images): "
+            f"plain accuracy {curves.accuracy:.4f}"
+        )
+    single = len(results) == 1
+    default_out = model_path.parent if single else Path("runs/invariance")
+    out = _output_folder(args.out if args.out else default_out)
+    datasets = sorted({r["dataset"] for r in records.values()})
     figure = figures.invariance_figure(
-        {label: curves},
+        results,
         out / "invariance.png",
-        title=f"{label} on {dataset_name}: accuracy under transformed test images",
+        title=(f"{next(iter(results))} on {datasets[0]}: " if single else
+               f"{len(results)} models on {', '.join(datasets)}: ")
+        + "accuracy under transformed test images",
     )
-    record = {
-        "model": str(model_path),
-        "dataset": dataset_name,
-        "test_images": len(test),
-        **curves.to_dict(),
-    }
+    # One model keeps the original flat record; several are listed by label.
+    record = next(iter(records.values())) if single else {"models": records}
     write_text(out / "invariance.json", json.dumps(record, indent=1))
-    print(
-        f"{label} on {dataset_name} ({len(test)} test images): "
-        f"plain accuracy {curves.accuracy:.4f}\n"
-    )
-    print(format_curves({label: curves}))
+    print()
+    print(format_curves(results))
     print(f"wrote {figure}\nwrote {out / 'invariance.json'}")
     return 0
 

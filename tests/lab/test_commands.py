@@ -349,3 +349,47 @@ def test_invariance_refuses_a_corrupt_run_json(tmp_path, capsys):
         "invariance",
         f"{tmp_path / 'run.json'}: the run file is not valid JSON",
     )
+
+
+def test_invariance_of_several_models_on_one_plot_with_padding(tmp_path, capsys):
+    from cnnlab import nn
+    from cnnlab.data import ArrayDataset
+    from cnnlab.io import save_model
+    from cnnlab.training import evaluate, fit
+
+    small, digits = _tiny_model_on_8x8_digits()
+    canvas = np.zeros((len(digits.train), 1, 12, 12), dtype=np.uint8)
+    canvas[:, :, 2:10, 2:10] = digits.train.images
+    padded_train = ArrayDataset(canvas, digits.train.labels, digits.train.class_names, "pad")
+    large = nn.Sequential(nn.Conv2D(4, 3, seed=0), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(),
+                          nn.Dense(10, seed=1))
+    large.build((1, 12, 12))
+    fit(large, padded_train, epochs=2, batch_size=32, lr=3e-3, verbose=0)
+    for name, model in (("small", small), ("large", large)):
+        save_model(model, tmp_path / f"{name}.npz")
+    out = tmp_path / "both"
+    status = commands.main(
+        ["invariance", str(tmp_path / "small.npz"), str(tmp_path / "large.npz"), "--data",
+         "digits", "--fit", "pad", "--max-shift", "1", "--max-rotation", "0", "--out", str(out)]
+    )
+    assert status == 0, capsys.readouterr().err
+    record = json.loads((out / "invariance.json").read_text())
+    assert sorted(record["models"]) == ["large", "small"]
+    assert record["models"]["small"]["accuracy"] == pytest.approx(
+        evaluate(small, digits.test)["accuracy"], abs=1e-12)
+    # The 12×12 model sees the 8×8 test images centred on a zero canvas, normalised with the
+    # padded training split's statistics.
+    test_canvas = np.zeros((len(digits.test), 1, 12, 12), dtype=np.uint8)
+    test_canvas[:, :, 2:10, 2:10] = digits.test.images
+    padded_test = ArrayDataset(test_canvas, digits.test.labels, digits.test.class_names, "pad",
+                               mean=padded_train.mean, std=padded_train.std)
+    assert record["models"]["large"]["accuracy"] == pytest.approx(
+        evaluate(large, padded_test)["accuracy"], abs=1e-12)
+    assert _size(out / "invariance.png") == figures.pixel_size(figures.FIGSIZES["invariance"])
+    # --fit pad refuses images larger than the model's input.
+    tiny = nn.Sequential(nn.Flatten(), nn.Dense(10, seed=0))
+    tiny.build((1, 6, 6))
+    save_model(tiny, tmp_path / "tiny.npz")
+    status = commands.main(["invariance", str(tmp_path / "tiny.npz"), "--data", "digits",
+                            "--fit", "pad", "--out", str(out)])
+    _assert_cli_error(status, capsys.readouterr().err, "invariance", "do not fit")
