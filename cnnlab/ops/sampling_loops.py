@@ -171,6 +171,17 @@ def bilinear_backward(x, grid, grad, dx, dgrid, need_dx, ax, bx, ay, by, border,
             dg[n, k, 1] = dv[k] * sv[k]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _nearest(point, ax, bx, ay, by, width, height, border):
+    """(column, row, inside) of the pixel nearest to a grid point (x, y); round half to even,
+    as PyTorch's nearbyint."""
+    ix, _ = _source(point[0], ax, bx, width, border)
+    iy, _ = _source(point[1], ay, by, height, border)
+    px = round(ix)
+    py = round(iy)
+    return px, py, 0 <= px < width and 0 <= py < height
+
+
 @njit(cache=True, nogil=True)
 def nearest_forward(x, grid, out, align_corners, border, start, stop):
     _, channels, height, width = x.shape
@@ -180,12 +191,7 @@ def nearest_forward(x, grid, out, align_corners, border, start, stop):
     for n in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
-                ix, _ = _source(grid[n, i, j, 0], ax, bx, width, border)
-                iy, _ = _source(grid[n, i, j, 1], ay, by, height, border)
-                # round half to even, as PyTorch's nearbyint
-                px = round(ix)
-                py = round(iy)
-                inside = 0 <= px < width and 0 <= py < height
+                px, py, inside = _nearest(grid[n, i, j], ax, bx, ay, by, width, height, border)
                 for c in range(channels):
                     out[n, c, i, j] = x[n, c, py, px] if inside else 0.0
 
@@ -200,10 +206,7 @@ def nearest_backward(grid, grad, dx, align_corners, border, start, stop):
     for n in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
-                ix, _ = _source(grid[n, i, j, 0], ax, bx, width, border)
-                iy, _ = _source(grid[n, i, j, 1], ay, by, height, border)
-                px = round(ix)
-                py = round(iy)
-                if 0 <= px < width and 0 <= py < height:
+                px, py, inside = _nearest(grid[n, i, j], ax, bx, ay, by, width, height, border)
+                if inside:
                     for c in range(channels):
                         dx[n, c, py, px] += grad[n, c, i, j]
