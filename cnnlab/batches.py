@@ -20,8 +20,18 @@ import numpy as np
 from cnnlab._checks import check_number
 from cnnlab.data import ArrayDataset, DataLoader
 
-__all__ = ["Batches", "split_validation"]
+__all__ = ["Batches", "pixel_statistics", "split_validation"]
 
+
+
+def pixel_statistics(normalization: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 1 / std) of a stored ``{"mean", "std"}`` as float32 that broadcast over (N, C, H, W)
+    images: scalars, or (1, C, 1, 1) when the model file gives one value per channel."""
+    mean = np.asarray(normalization["mean"], dtype=np.float64)
+    std = np.asarray(normalization["std"], dtype=np.float64)
+    shape = (1, -1, 1, 1)
+    return (mean.astype(np.float32).reshape(shape if mean.ndim else ()),
+            (1 / std).astype(np.float32).reshape(shape if std.ndim else ()))
 
 class Batches:
     """One view of the accepted data forms (see the module docstring).
@@ -72,8 +82,7 @@ class Batches:
             self.sample_shape = self.x.shape[1:]
             self.num_samples = len(self.x)
             if self.x.dtype == np.uint8 and normalization:
-                mean, std = float(normalization["mean"]), float(normalization["std"])
-                self.pixel_normalization = (mean, std)
+                self.pixel_normalization = pixel_statistics(normalization)
         if self.num_samples == 0:
             raise ValueError(f"{what}: the data is empty")
 
@@ -125,8 +134,8 @@ class Batches:
         if augment is not None:
             x = np.asarray(augment(x), dtype=x.dtype)
         if self.pixel_normalization is not None:
-            mean, std = self.pixel_normalization
-            x = (x - np.float32(mean)) * np.float32(1 / std)
+            mean, inverse_std = self.pixel_normalization
+            x = (x - mean) * inverse_std
         return x
 
 

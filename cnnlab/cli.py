@@ -178,7 +178,9 @@ def model_input(path, input_shape, normalization, invert=None, fit="auto") -> np
         read_image(path, channels=input_shape[0]), input_shape, invert=invert, fit=fit
     )
     if normalization:
-        x = (x - np.float32(normalization["mean"])) / np.float32(normalization["std"])
+        # one value per channel broadcasts over (C, H, W), not along the width
+        mean, std = (np.asarray(normalization[k], dtype=np.float32) for k in ("mean", "std"))
+        x = (x - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)
     return x[None].astype(np.float32)
 
 

@@ -96,3 +96,24 @@ def test_bad_data_forms():
         Batches((np.zeros((2, 1, 2, 2), np.int32), np.zeros(2)), 4, "t")
     with pytest.raises(ValueError, match="empty"):
         Batches((np.zeros((0, 1, 2, 2), np.float32), np.zeros(0)), 4, "t")
+
+
+def test_per_channel_statistics_apply_to_their_own_channel():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 3, 4, 6), dtype=np.uint8)
+    labels = np.zeros(5, dtype=np.int64)
+    stats = {"mean": [0.1, 0.5, 0.9], "std": [0.2, 0.4, 0.8]}
+    x = np.concatenate([x for x, _ in Batches((images, labels), 2, "t",
+                                              normalization=stats).batches()])
+    pixels = images / 255.0
+    for c in range(3):
+        expected = (pixels[:, c] - stats["mean"][c]) / stats["std"][c]
+        np.testing.assert_allclose(x[:, c], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_scalar_statistics_give_the_same_bits_as_before():
+    images = np.arange(2 * 1 * 3 * 3, dtype=np.uint8).reshape(2, 1, 3, 3) * 9
+    x = next(Batches((images, np.zeros(2, np.int64)), 2, "t",
+                     normalization={"mean": 0.3, "std": 0.35}).batches())[0]
+    scaled = images.astype(np.float32) * np.float32(1 / 255)
+    np.testing.assert_array_equal(x, (scaled - np.float32(0.3)) * np.float32(1 / 0.35))

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.checkpoint import CHECKPOINT_FORMAT
-from cnnlab.cli import main
+from cnnlab.cli import main, model_input
 from cnnlab.io import save_arrays
 
 from .helpers import TINY, environment, interrupt_training
@@ -151,3 +151,15 @@ def test_ctrl_c_in_epoch_one_does_not_suggest_a_resume_that_fails(tmp_path):
     assert "run the same command again" in stdout
     assert not (tmp_path / "runs" / "early").exists()  # nothing half-made is left to trip over
     assert "Traceback" not in err
+
+
+def test_model_input_normalises_each_channel_with_its_own_statistics(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(8, 5, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "colour.png")
+    stats = {"mean": [0.1, 0.5, 0.9], "std": [0.2, 0.4, 0.8]}
+    x = model_input(tmp_path / "colour.png", (3, 8, 5), stats, fit="resize")[0]
+    plain = model_input(tmp_path / "colour.png", (3, 8, 5), None, fit="resize")[0]
+    for c in range(3):
+        expected = (plain[c] - stats["mean"][c]) / stats["std"][c]
+        np.testing.assert_allclose(x[c], expected, rtol=1e-5, atol=1e-6)
