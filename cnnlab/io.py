@@ -51,6 +51,7 @@ __all__ = [
     "load_model",
     "load_weights",
     "open_archive",
+    "open_regular_file",
     "parse_json",
     "save_arrays",
     "save_model",
@@ -127,7 +128,7 @@ class _Archive:
 
     def __init__(self, path, header: bool = True):
         self.path = Path(path)
-        self._handle = _open_regular_file(self.path)
+        self._handle = open_regular_file(self.path)
         try:
             with _translated(self.path):
                 if not zipfile.is_zipfile(self._handle):
@@ -281,7 +282,9 @@ class _Archive:
         return metadata
 
 
-def _open_regular_file(path: Path):
+def open_regular_file(path: Path):
+    """``path`` opened for reading in binary; a FileFormatError naming it when it is missing,
+    unreadable or not a regular file."""
     try:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):  # a FIFO would block, a device would never end

@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnlab.atomic import atomic_writer
 
-__all__ = ["confusion_matrix", "plot_confusion_matrix", "plot_history"]
+__all__ = ["confusion_matrix", "plot_confusion_matrix", "plot_history", "save_figure"]
 
 
 def _figure(width: float, height: float, columns: int = 1):
@@ -27,7 +27,8 @@ def _figure(width: float, height: float, columns: int = 1):
     return figure, axes
 
 
-def _save(figure, path) -> Path:
+def save_figure(figure, path) -> Path:
+    """Lay out a matplotlib ``figure`` and write it as a PNG (atomically; the folder is made)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
@@ -62,7 +63,7 @@ def plot_history(history: dict, path, title: str | None = None) -> Path:
         ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
@@ -110,4 +111,4 @@ def plot_confusion_matrix(matrix, path, class_names=None, title: str | None = No
     total = int(matrix.sum())
     accuracy = np.trace(matrix) / total if total else 0.0
     ax.set_title(title or f"Confusion matrix (accuracy {accuracy:.2%}, {total} samples)")
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.atomic import atomic_writer
+from cnnlab.plots import save_figure
 
 __all__ = ["colorize", "overlay", "rescale", "save_figure", "sheet", "tile", "write_png"]
 
@@ -116,12 +117,3 @@ def sheet(panels, path, columns: int | None = None, title: str | None = None,
         figure.suptitle(title)
     return save_figure(figure, path)
 
-
-def save_figure(figure, path) -> Path:
-    """Lay out a matplotlib ``figure`` and write it as a PNG (atomically; the folder is made)."""
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(path) as handle:
-        figure.savefig(handle, format="png")
-    return path

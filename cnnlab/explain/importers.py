@@ -22,13 +22,12 @@ import itertools
 import math
 import os
 import re
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.errors import FileFormatError
-from cnnlab.io import open_archive, parse_json
+from cnnlab.io import open_archive, open_regular_file, parse_json
 from cnnlab.limits import LIMITS
 from cnnlab.models.imagenet import VGG16_STAGES, VGG19_STAGES, vgg
 
@@ -47,7 +46,7 @@ def read_safetensors(path) -> dict[str, np.ndarray]:
     Raises ``FileFormatError`` (``LimitExceededError`` past ``cnnlab.limits``) naming the file.
     """
     path = Path(path)
-    with _open(path) as handle:
+    with open_regular_file(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         raw = handle.read(8)
         if len(raw) < 8:
@@ -77,16 +76,6 @@ def read_safetensors(path) -> dict[str, np.ndarray]:
             arrays[name] = array.astype(np.float32)
     return arrays
 
-
-def _open(path: Path):
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise FileFormatError(path, "not a regular file")
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except OSError as error:
-        raise FileFormatError(path, f"cannot be read: {error.strerror or error}") from None
 
 
 def _checked_entries(path, header, data_size: int) -> dict:
@@ -160,7 +149,7 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
                                     "it once where torch is (safetensors.torch.save_file, or "
                                     "numpy.savez of each tensor's .numpy()) and pass the "
                                     ".safetensors or .npz") from None
-    with _open(path) as handle:  # torch.load has no bound of its own: the file's size is one
+    with open_regular_file(path) as handle:  # torch.load has no bound of its own: the file's size is one
         LIMITS.check("max_total_bytes", os.fstat(handle.fileno()).st_size, f"{path}: the file")
     try:
         loaded = torch.load(path, weights_only=True, map_location="cpu")
