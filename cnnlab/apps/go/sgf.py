@@ -26,6 +26,7 @@ column p (15), row d (3) → (3, 15); ``row * size + column`` is the policy's in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -98,6 +99,10 @@ class Game:
     def key(self) -> str:
         """A hash of what was played (size, setup, moves; not names or source): equal for
         the same game stored twice."""
+        return self._key
+
+    @functools.cached_property
+    def _key(self) -> str:  # computed once: sets and splits ask for it often
         moves = [(colour, point) for colour, point in self.moves]
         text = f"{self.size} {sorted(self.setup_black)} {sorted(self.setup_white)} {moves}"
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
