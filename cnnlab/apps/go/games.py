@@ -131,6 +131,8 @@ class GameSets:
         lines = []
         for name, c in self.counts.items():
             shared = [f"{n} also in {other}" for other, n in c.duplicates_with.items()]
+            if len(lines) and not c.duplicates_with:
+                shared.append("none in an earlier set")
             shared += [f"{n} share their first {OPENING_MOVES} moves with a game in {other}"
                        for other, n in c.openings_shared_with.items()]
             held = "test" if name in self.test else "held out"

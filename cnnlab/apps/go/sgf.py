@@ -235,6 +235,17 @@ def _move(value: bytes, size: int, source, ident: str):
     return _point(letters, size, source, ident)
 
 
+def _apply_setup(node: dict, size: int, source, black: set, white: set) -> None:
+    """AB/AW add stones (over any already there), AE clears points."""
+    for ident, add, remove in (("AB", black, white), ("AW", white, black)):
+        points = _points(node.get(ident, []), size, source, ident)
+        add.update(points)
+        remove.difference_update(points)
+    for point in _points(node.get("AE", []), size, source, "AE"):
+        black.discard(point)
+        white.discard(point)
+
+
 def parse_game(data: bytes, source="<sgf>", limits: SgfLimits = SgfLimits(),
                sizes=(19,)) -> Game:
     """The main line of the first game in ``data`` (bytes of one SGF file).
@@ -252,24 +263,19 @@ def parse_game(data: bytes, source="<sgf>", limits: SgfLimits = SgfLimits(),
     size = _board_size(root, source, set(sizes))
     black, white, moves = set(), set(), []
     for node in nodes:
-        setup = [ident for ident in ("AB", "AW", "AE") if ident in node]
-        if setup and moves:
-            raise SgfError(source, "setup after moves", f"{setup[0]} after move {len(moves)}")
-        for ident, add, remove in (("AB", black, white), ("AW", white, black)):
-            points = _points(node.get(ident, []), size, source, ident)
-            add.update(points)
-            remove.difference_update(points)
-        for point in _points(node.get("AE", []), size, source, "AE"):
-            black.discard(point)
-            white.discard(point)
-        played = [ident for ident in ("B", "W") if ident in node]
-        if len(played) == 2:
+        if "AB" in node or "AW" in node or "AE" in node:
+            if moves:
+                raise SgfError(source, "setup after moves", f"AB/AW/AE after move {len(moves)}")
+            _apply_setup(node, size, source, black, white)
+        black_move, white_move = node.get("B"), node.get("W")
+        if black_move is None and white_move is None:
+            continue
+        if black_move is not None and white_move is not None:
             raise SgfError(source, "bad value", f"a node with both B and W (move {len(moves) + 1})")
-        if played:
-            values = node[played[0]]
-            if len(values) != 1:
-                raise SgfError(source, "bad value", f"{played[0]} with {len(values)} values")
-            moves.append((played[0].lower(), _move(values[0], size, source, played[0])))
+        colour, values = (BLACK, black_move) if white_move is None else (WHITE, white_move)
+        if len(values) != 1:
+            raise SgfError(source, "bad value", f"{colour.upper()} with {len(values)} values")
+        moves.append((colour, _move(values[0], size, source, colour.upper())))
     if not moves:
         raise SgfError(source, "no moves", "the main line holds no move")
     legal, illegal = replay_until_illegal(size, black, white, moves)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import random
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from cnnlab.apps.go.games import (
 from cnnlab.apps.go.sgf import Game, parse_game
 
 HERE = Path(__file__).parent / "sgf"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "go_games.py"
 
 
 def make_game(seed: int, length: int = 80, source: str = "") -> Game:
@@ -97,11 +99,17 @@ def test_build_sets_removes_games_shared_between_sets_and_keeps_the_test_set_who
     assert "title: 21 games read" in text and "test 21 games" in text
 
 
+def datasets_layout(root: Path) -> Path:
+    """The test records laid out as ../shared/datasets holds the real ones."""
+    shutil.copytree(HERE / "fox-pro", root / "go-fox-pro" / "sgf")
+    (root / "go-fox-9d").mkdir()
+    shutil.copy(HERE / "fox-9d-sample.zip", root / "go-fox-9d" / "games.zip")
+    shutil.copytree(HERE / "title", root / "go-title-games" / "sgf")
+    return root
+
+
 def test_load_sets_reads_the_datasets_layout(tmp_path):
-    shutil.copytree(HERE / "fox-pro", tmp_path / "go-fox-pro" / "sgf")
-    (tmp_path / "go-fox-9d").mkdir()
-    shutil.copy(HERE / "fox-9d-sample.zip", tmp_path / "go-fox-9d" / "games.zip")
-    shutil.copytree(HERE / "title", tmp_path / "go-title-games" / "sgf")
+    datasets_layout(tmp_path)
     sets = load_sets(tmp_path, held_out_fraction=0.5, seed=1)
     assert sets.counts["title"].duplicates_inside == 1  # Hon-70-1.mgt / Hon-70-2
     assert len(sets.test["title"]) == 5
@@ -115,3 +123,14 @@ def test_load_sets_reads_the_datasets_layout(tmp_path):
 def test_fraction_is_checked():
     with pytest.raises(ValueError, match="held_out_fraction"):
         split_games([make_game(0)], 1.5)
+
+
+def test_the_measuring_script_reads_and_counts(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("go_games", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--root", str(datasets_layout(tmp_path)), "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "files read: 6; games kept: 6" in out and "games/s" in out
+    assert "title: 6 games read, 1 repeated inside" in out
+    assert "training sets together: 9 games" in out
