@@ -9,7 +9,7 @@ file). It handles every quirk the datasets in ``../shared/datasets`` document:
 - setup stones (AB/AW/AE) in the root or any node before the first move (Fox puts the
   handicap stones in the SECOND node; sgfmill refuses those files);
 - player names with bytes that are not UTF-8: values are kept as bytes, names decoded
-  with ``errors="replace"``;
+  with ``errors="replace"`` (UTF-8, or the CA[] charset when it is a known one);
 - move values wrapped across lines (``W[dc\\n]``): whitespace inside a move is dropped;
 - KM unreliable (0 in most Fox games, ×100 in others): ``Game.komi`` divides values of
   50 or more by 100 and is only a hint;
@@ -164,11 +164,28 @@ def _main_line(data: bytes, source, limits: SgfLimits) -> list[dict]:
     return nodes
 
 
-def _text(value: bytes) -> str:
-    """An SGF text value: escapes resolved, soft line breaks dropped, bad UTF-8 replaced."""
+# CA[] names the charset of text values; only these are honoured (an allow-list: a
+# string from a file never picks a codec by itself), anything else is read as UTF-8.
+_CHARSETS = {
+    "utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "utf-8", "ascii": "utf-8",
+    "iso-8859-1": "latin-1", "latin-1": "latin-1", "latin1": "latin-1",
+    "gb2312": "gb18030", "gbk": "gb18030", "gb18030": "gb18030", "big5": "big5",
+    "shift_jis": "shift_jis", "sjis": "shift_jis", "euc-jp": "euc_jp", "euc-kr": "euc_kr",
+}
+
+
+def _charset(root: dict) -> str:
+    value = _first(root, "CA")
+    if value is None:
+        return "utf-8"
+    return _CHARSETS.get(value.strip().lower().decode("ascii", errors="replace"), "utf-8")
+
+
+def _text(value: bytes, charset: str = "utf-8") -> str:
+    """An SGF text value: escapes resolved, soft line breaks dropped, bad bytes replaced."""
     value = re.sub(rb"\\\r?\n", b"", value)
     value = re.sub(rb"\\(.)", rb"\1", value, flags=re.DOTALL)
-    return value.decode("utf-8", errors="replace").strip()
+    return value.decode(charset, errors="replace").strip()
 
 
 def _first(node: dict, ident: str) -> bytes | None:
@@ -292,8 +309,8 @@ def parse_game(data: bytes, source="<sgf>", limits: SgfLimits = SgfLimits(),
         setup_black=tuple(sorted(black)),
         setup_white=tuple(sorted(white)),
         moves=tuple(moves[:legal]),
-        black=_text(_first(root, "PB") or b""),
-        white=_text(_first(root, "PW") or b""),
+        black=_text(_first(root, "PB") or b"", _charset(root)),
+        white=_text(_first(root, "PW") or b"", _charset(root)),
         result=_text(_first(root, "RE") or b""),
         komi=komi,
         handicap=handicap,

@@ -10,7 +10,7 @@ Bounded: a file or member larger than ``SgfLimits.max_file_bytes`` is skipped wi
 reading it whole ("too large"); a member's declared size is not trusted (the read stops
 one byte past the limit), a member that decompresses more than ``MAX_ZIP_RATIO`` times
 its stored size is a zip bomb ("zip bomb"), an archive with more than
-``MAX_ZIP_ENTRIES`` entries or ``MAX_ZIP_TOTAL_BYTES`` declared bytes is refused whole.
+``MAX_ZIP_ENTRIES`` entries or ``MAX_ZIP_TOTAL_BYTES`` declared bytes is skipped whole.
 """
 
 from __future__ import annotations
@@ -104,27 +104,32 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def _zip_members(archive: Path, limits: SgfLimits, report: ReadReport):
-    """(source name, bytes) of each .sgf member; bad members are counted and skipped."""
+    """(source name, bytes) of each .sgf member; bad members, or a whole archive that
+    cannot be opened, are counted and skipped."""
     try:
-        with zipfile.ZipFile(archive) as zipped:
-            infos = zipped.infolist()
-            if len(infos) > MAX_ZIP_ENTRIES:
-                raise FileFormatError(archive, f"{len(infos):,} entries > {MAX_ZIP_ENTRIES:,}")
-            declared = sum(info.file_size for info in infos)
-            if declared > MAX_ZIP_TOTAL_BYTES:
-                raise FileFormatError(
-                    archive, f"declares {declared:,} bytes uncompressed > {MAX_ZIP_TOTAL_BYTES:,}")
-            for info in sorted(infos, key=lambda info: info.filename):
-                if info.is_dir() or not _is_sgf(info.filename):
-                    continue
-                source = f"{archive}::{info.filename}"
-                report.files += 1
-                try:
-                    yield source, _read_member(zipped, info, source, limits)
-                except SgfError as error:
-                    report.skip(error)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise FileFormatError(archive, f"not a readable zip archive: {error}") from None
+        zipped = zipfile.ZipFile(archive)
+        infos = zipped.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as error:
+        report.files += 1
+        report.skip(SgfError(archive, "unreadable", f"not a readable zip archive: {error}"))
+        return
+    with zipped:
+        declared = sum(info.file_size for info in infos)
+        if len(infos) > MAX_ZIP_ENTRIES or declared > MAX_ZIP_TOTAL_BYTES:
+            report.files += 1
+            report.skip(SgfError(archive, "too large", f"{len(infos):,} entries, {declared:,} "
+                                 f"bytes declared (limits {MAX_ZIP_ENTRIES:,}, "
+                                 f"{MAX_ZIP_TOTAL_BYTES:,})"))
+            return
+        for info in sorted(infos, key=lambda info: info.filename):
+            if info.is_dir() or not _is_sgf(info.filename):
+                continue
+            source = f"{archive}::{info.filename}"
+            report.files += 1
+            try:
+                yield source, _read_member(zipped, info, source, limits)
+            except SgfError as error:
+                report.skip(error)
 
 
 def _read_member(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, source: str,

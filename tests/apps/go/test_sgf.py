@@ -183,6 +183,14 @@ def test_huge_numbers_and_escapes_do_no_harm():
     assert game.black == "Go ] SeigenX"
 
 
+def test_names_follow_a_known_charset_and_ignore_an_unknown_one():
+    name = "聂卫平".encode("gb2312")
+    data = GAME.replace(b"PB[a]", b"CA[GB2312]PB[" + name + b"]")
+    assert parse_game(data).black == "聂卫平"
+    odd = parse_game(data.replace(b"CA[GB2312]", b"CA[rot13]")).black
+    assert "\ufffd" in odd  # read as UTF-8, bad bytes replaced
+
+
 def test_compressed_point_lists_and_lower_case_identifiers():
     game = parse_game(b"(;GaMe[1]SZ[19]AddBlack[aa:bc]AW[dd];W[ee])")
     assert game.setup_black == ((0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1))

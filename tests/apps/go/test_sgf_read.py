@@ -61,12 +61,14 @@ def test_a_missing_path_is_an_error_naming_it(tmp_path):
         list(read_games(tmp_path / "nowhere.sgf"))
 
 
-def test_a_damaged_zip_is_an_error_naming_it(tmp_path):
+def test_a_damaged_zip_is_skipped_and_counted(tmp_path):
     archive = tmp_path / "games.zip"
     data = (HERE / "fox-9d-sample.zip").read_bytes()
     archive.write_bytes(data[:200] + data[-22:])  # the directory points at lost bytes
-    with pytest.raises(FileFormatError, match="games.zip"):
-        list(read_games(archive))
+    report = ReadReport()
+    games = list(read_games([archive, HERE / "fox-9d-sample.zip"], report))
+    assert len(games) == 3 and report.skipped == {"unreadable": 1}
+    assert report.examples["unreadable"].startswith(f"{archive}: unreadable: not a readable zip")
 
 
 def test_zip_bombs_and_oversized_members_are_skipped(tmp_path):
