@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import cnnlab.functional as F
 from cnnlab import models, nn
 from cnnlab.models.go import alphago_policy, pooling_position
 
@@ -46,6 +47,16 @@ def test_pooling_variant_pools_in_the_middle_and_upsamples_before_the_output():
     assert kinds[:pool].count("Conv2D") == pooling_position(13) == 6
     assert kinds[kinds.index("Upsample2D") + 1:] == ["Conv2D", "PositionalBias", "Flatten"]
     assert model.compute_output_shape((48, 19, 19)) == (361,)
+
+
+@pytest.mark.parametrize("pooling", [False, True])
+def test_every_parameter_gets_a_gradient(pooling):
+    model = alphago_policy(k=3, layers=4, planes=2, pooling=pooling)
+    model.seed = 1
+    x = np.random.default_rng(2).standard_normal((3, 2, 19, 19)).astype(np.float32)
+    F.cross_entropy(model(x), np.array([0, 180, 360])).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and np.abs(g).sum() > 0 for g in grads)
 
 
 def test_smaller_board_gives_one_logit_per_point():

@@ -134,3 +134,18 @@ def test_the_measuring_script_reads_and_counts(tmp_path, capsys):
     assert "files read: 6; games kept: 6" in out and "games/s" in out
     assert "title: 6 games read, 1 repeated inside" in out
     assert "training sets together: 9 games" in out
+
+
+DATASETS_ROOT = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets"
+
+
+def test_the_real_title_games_match_their_readme():
+    if not (DATASETS_ROOT / "go-title-games" / "sgf").is_dir():
+        pytest.skip("needs ../shared/datasets/go-title-games")
+    sets = load_sets(DATASETS_ROOT, names=("title",))
+    report, counts = sets.reports["title"], sets.counts["title"]
+    # the README: 596 records, 129 k moves, 5 hit an occupied point, 590 distinct games
+    assert report.games == 596 and not report.skipped
+    assert 128_000 < report.moves < 130_000
+    assert report.truncated_by == {"occupied point": 5}
+    assert counts.duplicates_inside == 6 and len(sets.test["title"]) == 590
