@@ -12,7 +12,8 @@ file). It handles every quirk the datasets in ``../shared/datasets`` document:
   with ``errors="replace"`` (UTF-8, or the CA[] charset when it is a known one);
 - move values wrapped across lines (``W[dc\\n]``): whitespace inside a move is dropped;
 - KM unreliable (0 in most Fox games, ×100 in others): ``Game.komi`` divides values of
-  50 or more by 100 and is only a hint;
+  50 or more by 100 and is only a hint (Fox's 375 under Chinese rules becomes 3.75: 3¾
+  stones, i.e. 7.5 points; nothing here converts it);
 - a move on an occupied point (a recording glitch) or a suicide truncates the game
   there (``sgf_replay``); ``Game.truncated`` says how many moves were dropped;
 - passes as ``B[]`` and, on boards up to 19×19, ``B[tt]``;
