@@ -45,6 +45,7 @@ from cnnlab.ops.pool import (
 from cnnlab.ops.reduce import max, mean, sum
 from cnnlab.ops.sampling import affine_grid, grid_sample, transform_theta
 from cnnlab.ops.shape import concat, flatten, getitem, pad, reshape, stack, transpose
+from cnnlab.ops.upsample import upsample_nearest
 
 __all__ = [
     "abs",
@@ -99,4 +100,5 @@ __all__ = [
     "tanh",
     "transform_theta",
     "transpose",
+    "upsample_nearest",
 ]

@@ -1,6 +1,7 @@
 """go_policy_step_k64 / _k128: one SGD step of AlphaGo's policy network (Silver et al. 2016).
 
-Batch 128 of 48×19×19 feature planes → Conv 5×5 pad 2, k filters + ReLU → 11 × (Conv 3×3
+The network is the zoo's builder (``cnnlab.models.go.alphago_policy``); torch's copy is
+built here layer for layer. Batch 128 of 48×19×19 feature planes → Conv 5×5 pad 2, k filters + ReLU → 11 × (Conv 3×3
 pad 1, k + ReLU) → Conv 1×1 → 1 filter, no bias → a bias per board point (361) → flatten →
 softmax cross-entropy against the move played; SGD lr 0.003 (the paper's α).
 """
@@ -13,7 +14,8 @@ import torch
 import cnnlab.functional as F
 from benchmarks.cases.data import he_normal
 from benchmarks.harness import conv_flops, gflops, report, time_pair
-from cnnlab import nn, optim
+from cnnlab import optim
+from cnnlab.models.go import alphago_policy
 from cnnlab.tensor import Tensor
 
 LEARNING_RATE = 0.003
@@ -46,12 +48,7 @@ def step_conv_flops(batch, k, planes=48, size=19, layers=13):
 
 def cnnlab_policy(weights, dtype=np.float32):
     k, planes = weights[0].shape[:2]
-    layers = [nn.Conv2D(k, 5, padding=2, in_channels=planes), nn.ReLU()]
-    for _ in range((len(weights) - 4) // 2):
-        layers += [nn.Conv2D(k, 3, padding=1, in_channels=k), nn.ReLU()]
-    layers += [nn.Conv2D(1, 1, use_bias=False, in_channels=k),
-               nn.PositionalBias(), nn.Flatten()]
-    model = nn.Sequential(*layers)
+    model = alphago_policy(k, layers=(len(weights) - 4) // 2 + 2, planes=planes)
     if dtype != np.float32:
         model.astype(dtype)
     model.build((planes, *weights[-1].shape[1:]))

@@ -14,6 +14,8 @@ st-cnn      1×28×28        spatial transformer (affine) + the stn-plain classi
                            1×42×42 too (RTS)
 stn-plain   1×28×28        conv 16@5 / pool / conv 32@5 / pool / dense 128 / dense 10
                            (215,370; the classifier of st-cnn)
+alphago-policy 48×19×19  AlphaGo's policy net: k=192, 13 conv layers, 361 logits
+                           (3,882,793)
 ==========  =============  ==========================================================
 
 The builders (``cnnlab.models.lecture(num_classes, in_channels)``, …) return the
@@ -26,6 +28,7 @@ from __future__ import annotations
 from cnnlab._checks import check_choice, check_int, check_type
 from cnnlab.models.classic import lecture, lenet5, lenet32
 from cnnlab.models.fashion import fashion
+from cnnlab.models.go import alphago_policy, alphago_policy_zoo
 from cnnlab.models.imagenet import alexnet, vgg16, vgg19
 from cnnlab.models.stn import st_cnn, stn_plain
 from cnnlab.nn.arguments import as_input_shape
@@ -41,6 +44,7 @@ _MODELS = {
     "fashion": (fashion, (1, 28, 28), 10),
     "st-cnn": (st_cnn, (1, 28, 28), 10),
     "stn-plain": (stn_plain, (1, 28, 28), 10),
+    "alphago-policy": (alphago_policy_zoo, (48, 19, 19), 361),
 }
 
 
@@ -59,7 +63,8 @@ def _lookup(name):
 
 
 def default_num_classes(name: str) -> int:
-    """Classes the model was published with: 1,000 (ImageNet) for alexnet and the VGGs, else 10."""
+    """Classes the model was published with: 1,000 (ImageNet) for alexnet and the VGGs, 361 for
+    alphago-policy (the board's points), else 10."""
     return _lookup(name)[2]
 
 
@@ -102,6 +107,7 @@ def get(name: str, num_classes: int | None = None, input_shape=None, seed: int =
 
 __all__ = [
     "alexnet",
+    "alphago_policy",
     "available",
     "default_input_shape",
     "default_num_classes",

@@ -20,11 +20,12 @@ from cnnlab.nn.regularization import Dropout
 from cnnlab.nn.seeding import manual_seed
 from cnnlab.nn.spatial import SpatialTransformer
 from cnnlab.nn.summary import summary
+from cnnlab.nn.upsample import Upsample2D
 
 __all__ = [
     "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Embedding", "Flatten",
     "GlobalAvgPool2D", "GlobalMaxPool1D", "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D",
     "Module", "ModuleList", "PositionalBias", "ReLU", "Sequential", "Sigmoid", "Softmax",
-    "SpatialTransformer", "Tanh",
+    "SpatialTransformer", "Tanh", "Upsample2D",
     "WeightSpec", "from_config", "init", "manual_seed", "register", "summary",
 ]

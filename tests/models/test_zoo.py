@@ -11,7 +11,7 @@ from cnnlab import models, nn
 
 def test_available_names():
     assert models.available() == ["lecture", "lenet5", "lenet32", "alexnet", "vgg16", "vgg19",
-                                  "fashion", "st-cnn", "stn-plain"]
+                                  "fashion", "st-cnn", "stn-plain", "alphago-policy"]
 
 
 @pytest.mark.parametrize("name", ["lecture", "lenet5", "lenet32", "fashion", "st-cnn",
