@@ -210,7 +210,7 @@ def run_or_abort(function, *args, describe=str):
         return function(*args)
     except SystemExit:
         raise
-    except BaseException as error:  # noqa: BLE001 - any failure must take the job down
+    except BaseException as error:
         print(f"rank {group.rank} of {group.size}: {describe(error)}", file=sys.stderr)
         group.abort(2 if isinstance(error, CnnlabError) else 1)
         raise
