@@ -19,6 +19,7 @@ import numpy as np
 
 from cnnlab._checks import check_number
 from cnnlab.data import ArrayDataset, DataLoader
+from cnnlab.data.loader import batch_bounds, rank_slice
 
 __all__ = ["Batches", "pixel_statistics", "split_validation"]
 
@@ -98,35 +99,70 @@ class Batches:
             return self.batch_size
         return self.num_samples - (len(self) - 1) * self.batch_size
 
+    def steps(self, ranks: int = 1, min_share: int = 1) -> int:
+        """Training steps per epoch of ``parts(..., ranks, min_share)``."""
+        drop_last = self.loader is not None and self.loader.drop_last
+        return len(batch_bounds(self.num_samples, self.batch_size, ranks, min_share, drop_last))
+
     def batches(self, shuffle: bool = False, seed: int = 0, epoch: int = 0, augment=None,
                 merge_single: bool = False):
         """Yield (x float ndarray, y ndarray or None); epoch e's order depends only on (seed, e).
 
         ``merge_single``: a last batch of one sample is joined to the batch before it.
         """
-        stream = self._batches(shuffle, seed, epoch, augment)
-        return _merge_last_single(stream) if merge_single else stream
+        if not shuffle:
+            return self._in_order()
+        parts = self.parts(seed, epoch, augment, min_share=2 if merge_single else 1)
+        return ((x, y) for x, y, _ in parts)
 
-    def _batches(self, shuffle, seed, epoch, augment):
-        if self.loader is not None and shuffle:
-            if hasattr(self.loader, "set_epoch"):
-                self.loader.set_epoch(epoch)
-            yield from self.loader
-            return
+    def parts(self, seed: int, epoch: int, augment=None, rank: int = 0, ranks: int = 1,
+              min_share: int = 1):
+        """A training epoch, shuffled: rank ``rank``'s part of each step's batch, as
+        ``(x, y, (offset, total))`` (``cnnlab.data.loader.batch_bounds`` and ``rank_slice``: the
+        same order on every rank, ``batch_size`` samples per rank, a last batch too small to give
+        each rank ``min_share`` samples joined to the one before). Epoch e's order depends only on
+        (seed, e); a DataLoader keeps its own seed, augmentation and epoch count."""
+        if self.loader is not None:
+            self.loader.set_epoch(epoch + 1)  # as if iterated once, the way it is used alone
+            return self.loader.parts(epoch, rank, ranks, min_share)
         if self.dataset is not None:
-            loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle,
-                                seed=seed, augment=augment if shuffle else None)
-            loader.set_epoch(epoch)
-            yield from loader
-            return
-        order = None
-        if shuffle:
-            order = np.random.default_rng([seed, epoch]).permutation(self.num_samples)
-        for start in range(0, self.num_samples, self.batch_size):
-            stop = start + self.batch_size
-            index = slice(start, stop) if order is None else order[start:stop]
+            loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=True,
+                                seed=seed, augment=augment)
+            return loader.parts(epoch, rank, ranks, min_share)
+        return self._array_parts(seed, epoch, augment, rank, ranks, min_share)
+
+    def _array_parts(self, seed, epoch, augment, rank, ranks, min_share):
+        order = np.random.default_rng([seed, epoch]).permutation(self.num_samples)
+        for start, stop in batch_bounds(self.num_samples, self.batch_size, ranks, min_share):
+            lo, hi = rank_slice(start, stop, rank, ranks)
+            index = order[lo:hi]
             y = None if self.y is None else self.y[index]
-            yield self._prepare(self.x[index], augment), y
+            yield self._prepare(self.x[index], augment), y, (lo - start, stop - start)
+
+    def _in_order(self):
+        """Every sample once, in order, without augmentation (evaluation and prediction)."""
+        if self.dataset is not None:
+            yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False)
+            return
+        for start in range(0, self.num_samples, self.batch_size):
+            index = slice(start, start + self.batch_size)
+            y = None if self.y is None else self.y[index]
+            yield self._prepare(self.x[index], None), y
+
+    def part(self, rank: int, ranks: int) -> Batches:
+        """These batches restricted to rank ``rank``'s contiguous share of the samples (for a
+        validation pass split across ranks); a share may be empty (``num_samples`` 0)."""
+        lo, hi = rank_slice(0, self.num_samples, rank, ranks)
+        share = object.__new__(Batches)
+        share.__dict__.update(self.__dict__)
+        share.loader = None
+        if self.dataset is not None:
+            share.dataset = self.dataset.subset(np.arange(lo, hi), self.dataset.name)
+        else:
+            share.x = self.x[lo:hi]
+            share.y = None if self.y is None else self.y[lo:hi]
+        share.num_samples = hi - lo
+        return share
 
     def _prepare(self, x: np.ndarray, augment) -> np.ndarray:
         if x.dtype == np.uint8:
@@ -137,19 +173,6 @@ class Batches:
             mean, inverse_std = self.pixel_normalization
             x = (x - mean) * inverse_std
         return x
-
-
-def _merge_last_single(stream):
-    """The batches of ``stream``, with a last batch of one sample joined to the one before."""
-    held = []
-    for batch in stream:
-        held.append(batch)
-        if len(held) == 3:
-            yield held.pop(0)
-    if len(held) == 2 and len(held[1][0]) == 1:
-        (x1, y1), (x2, y2) = held
-        held = [(np.concatenate([x1, x2]), None if y1 is None else np.concatenate([y1, y2]))]
-    yield from held
 
 
 def _check_images(x: np.ndarray, what: str) -> np.ndarray:

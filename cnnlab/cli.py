@@ -22,13 +22,14 @@ import argparse
 import math
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 import cnnlab
-from cnnlab import models, runs
+from cnnlab import distributed, models, runs
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
@@ -240,7 +241,9 @@ def _add_train_parser(subparsers) -> None:
     )
     p.add_argument("--epochs", type=_positive_int, help=f"total epochs (default {d['epochs']})")
     p.add_argument(
-        "--batch-size", type=_positive_int, help=f"mini-batch size (default {d['batch_size']})"
+        "--batch-size",
+        type=_positive_int,
+        help=f"mini-batch size, per rank under mpirun (default {d['batch_size']})",
     )
     p.add_argument("--lr", type=_positive, help=f"learning rate (default {d['lr']:g})")
     p.add_argument(
@@ -268,6 +271,13 @@ def _add_train_parser(subparsers) -> None:
     )
     p.add_argument(
         "--clip-norm", type=_positive, help="clip the gradients' global norm to this (default off)"
+    )
+    p.add_argument(
+        "--sync-batch-norm",
+        action="store_const",
+        const=True,
+        help="under mpirun: batch norm uses the whole batch's statistics, summed over the "
+        "ranks (default: each rank's own part, as Horovod and PyTorch DDP do)",
     )
     p.add_argument(
         "--patience",
@@ -436,6 +446,19 @@ def _warning_printer(command: str):
     return show
 
 
+def _describer(command: str):
+    """How a failure reads when it ends an MPI job: the line this command prints for it."""
+
+    def describe(error: BaseException) -> str:
+        if isinstance(error, (CnnlabError, OSError)):
+            return f"{command}: error: {os_message(error)}"
+        if isinstance(error, KeyboardInterrupt):
+            return f"{command}: interrupted"
+        return "".join(traceback.format_exception(error)).rstrip()
+
+    return describe
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit status (0 done, 2 a user error, 130 interrupted)."""
     command = "cnnlab"
@@ -448,7 +471,9 @@ def main(argv=None) -> int:
         command = f"cnnlab {args.command}"
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(command)
-            status = int(args.func(args) or 0)
+            # under mpirun a rank that fails ends the whole job with its message
+            status = int(distributed.run_or_abort(args.func, args, describe=_describer(command))
+                         or 0)
         sys.stdout.flush()
         return status
     except BrokenPipeError:

@@ -11,13 +11,14 @@ evaluated once: its loss, accuracy and confusion matrix come from one pass.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab import models, runs
+from cnnlab import distributed, models, runs
 from cnnlab._memory import keep_freed_memory
 from cnnlab.callbacks import LearningRateScheduler, ModelCheckpoint
 from cnnlab.checkpoint import load_checkpoint, model_from_checkpoint
@@ -46,6 +47,7 @@ DEFAULTS = {
     "patience": None,
     "validation_split": 0.0,
     "clip_norm": None,
+    "sync_batch_norm": False,
 }
 SGD_OPTIMIZERS = ("sgd", "momentum", "nesterov")
 
@@ -81,15 +83,37 @@ def cmd_train(args) -> int:
     model = _new_model(settings, splits.train)
     # From the moment the run folder exists, Ctrl-C/SIGTERM only ask fit to stop (fit shares
     # this request), so a stop at any point ends in _stopped's clean-up and message.
+    group = distributed.world()
+    settings.update(_parallel_settings(group, settings))
     with stop_signals(args.verbose):
-        run = runs.create_run(
-            args.out, settings["model"], settings["data"], name=args.name, overwrite=args.overwrite
-        )
-        run.clean_temporaries()
-        run.remove_planted_links()
-        command = "cnnlab " + shlex.join(sys.argv[1:])
-        run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
+        if _is_root(group):
+            run = runs.create_run(
+                args.out, settings["model"], settings["data"], name=args.name,
+                overwrite=args.overwrite,
+            )
+            run.clean_temporaries()
+            run.remove_planted_links()
+            command = "cnnlab " + shlex.join(sys.argv[1:])
+            run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
+        # the other ranks write nothing; they learn the folder's name from rank 0
+        directory = None if group is None else group.comm.bcast(
+            str(run.directory) if group.rank == 0 else None, root=0)
+        if not _is_root(group):
+            run = runs.Run(Path(directory))
         return _train(run, model, splits, augment, settings, args.verbose, checkpoint=None)
+
+
+def _is_root(group) -> bool:
+    """Whether this process prints and writes: always without MPI, rank 0 under it."""
+    return group is None or group.rank == 0
+
+
+def _parallel_settings(group, settings: dict) -> dict:
+    """What run.json records of a data-parallel run: the ranks and their batch together."""
+    ranks = 1 if group is None else group.size
+    if ranks == 1 and "ranks" not in settings:
+        return {}
+    return {"ranks": ranks, "global_batch_size": ranks * settings["batch_size"]}
 
 
 def _resume(args, requested: dict) -> int:
@@ -101,7 +125,9 @@ def _resume(args, requested: dict) -> int:
         raise CLIError(
             f"--resume takes a run folder or its {runs.CHECKPOINT_FILE}, received {args.resume}"
         )
-    run.clean_temporaries()
+    group = distributed.world()
+    if _is_root(group):
+        run.clean_temporaries()
     try:
         info = run.read_info()
     except runs.RunError as error:
@@ -109,7 +135,8 @@ def _resume(args, requested: dict) -> int:
             f"--resume: {error}; without it cnnlab can't tell which model, data and "
             "settings the run used, so it won't guess"
         ) from None
-    run.remove_planted_links()
+    if _is_root(group):
+        run.remove_planted_links()
     if not run.has_checkpoint():
         raise CLIError(
             f"--resume: {run.directory} has no {runs.CHECKPOINT_FILE}: the run stopped before "
@@ -132,7 +159,8 @@ def _resume(args, requested: dict) -> int:
             f"--resume: {run.checkpoint_file}: cannot load the checkpoint: {error}"
         ) from None
     done = int(checkpoint["epoch"])
-    if done >= settings["epochs"] and not run.has_model():
+    settings.update(_parallel_settings(group, settings))
+    if done >= settings["epochs"] and not run.has_model() and _is_root(group):
         # Killed after its last checkpoint but before writing its model: finish it, no training.
         print(
             f"{run.directory} trained {done} epochs but stopped before writing its model; "
@@ -141,6 +169,8 @@ def _resume(args, requested: dict) -> int:
         splits, _ = _prepare(settings, tuple(model.input_shape[1:]))
         return _finish(run, model, checkpoint["history"], splits.test, _title(settings))
     if done >= settings["epochs"]:
+        if not _is_root(group):
+            return 0
         print(
             f"Nothing to do: {run.directory} has trained {done} epochs and --epochs is "
             f"{settings['epochs']}; give --epochs above {done} to train it longer. "
@@ -148,8 +178,10 @@ def _resume(args, requested: dict) -> int:
         )
         return 0
     splits, augment = _prepare(settings, tuple(model.input_shape[1:]))
-    if settings["epochs"] != saved["epochs"]:
-        info.settings = {**info.settings, "epochs": settings["epochs"]}
+    changed = {name: settings[name] for name in ("epochs", "ranks", "global_batch_size")
+               if name in settings and settings[name] != saved.get(name)}
+    if changed and _is_root(group):
+        info.settings = {**info.settings, **changed}
         run.write_info(info)
     return _train(run, model, splits, augment, settings, args.verbose, checkpoint=checkpoint)
 
@@ -205,8 +237,8 @@ def os_message(error: BaseException) -> str:
     return str(error)
 
 
-def _callbacks(run, settings: dict) -> list:
-    callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)]
+def _callbacks(run, settings: dict, root: bool = True) -> list:
+    callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)] if root else []
     if settings["schedule"] != "none":
         callbacks.append(LearningRateScheduler(settings["schedule"]))
     return callbacks
@@ -214,17 +246,28 @@ def _callbacks(run, settings: dict) -> list:
 
 def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint) -> int:
     train, test = splits
+    group = distributed.world()
+    root = _is_root(group)
     if checkpoint is not None:
         _check_data_fits(model, train, settings["data"])
-    print(
-        f"Training {settings['model']} on {settings['data']}: "
-        f"{len(train)} train / {len(test)} test "
-        f"images {train.image_shape}, {model.num_parameters():,} parameters"
-    )
-    print(f"Run directory: {run.directory}", flush=True)
+    if root:
+        print(
+            f"Training {settings['model']} on {settings['data']}: "
+            f"{len(train)} train / {len(test)} test "
+            f"images {train.image_shape}, {model.num_parameters():,} parameters"
+        )
+        if group is not None:
+            print(f"Data-parallel over {group.size} ranks: {settings['batch_size']} images per "
+                  f"rank, {settings['global_batch_size']} per step; batch norm "
+                  f"{'synchronised' if settings['sync_batch_norm'] else 'per rank'}")
+        print(f"Run directory: {run.directory}", flush=True)
+    if settings["sync_batch_norm"]:
+        distributed.synchronize_batch_norm(model, group)
     validation = None if settings["validation_split"] else test
-    # --threads fixes the BLAS thread count; without it BlasThreads chooses (cnnlab.threads)
-    with BlasThreads(settings["threads"]), _resume_errors(checkpoint), _write_errors(run):
+    # --threads fixes the BLAS thread count; without it BlasThreads chooses (cnnlab.threads),
+    # or under mpirun the cores divided among this machine's ranks
+    threads = settings["threads"] or _threads_per_rank(group)
+    with BlasThreads(threads), _resume_errors(checkpoint), _write_errors(run):
         history = fit(
             model,
             train,
@@ -233,20 +276,31 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
             validation=validation,
             optimizer=settings["optimizer"],
             lr=settings["lr"],
-            callbacks=_callbacks(run, settings),
+            callbacks=_callbacks(run, settings, root),
             augment=augment,
             seed=settings["seed"],
-            verbose=verbose,
+            verbose=verbose if root else 0,
             resume=checkpoint["path"] if checkpoint else None,
             clip_norm=settings["clip_norm"],
             weight_decay=settings["weight_decay"],
             momentum=settings["momentum"],
             validation_split=settings["validation_split"],
             patience=settings["patience"],
+            parallel=group,
         )
+    if not root:  # rank 0 reports and writes
+        return 0
     if history.diverged or history.interrupted:
         return _stopped(run, history, verbose, fresh=checkpoint is None)
     return _finish(run, model, history, test, _title(settings))
+
+
+def _threads_per_rank(group) -> int | None:
+    if group is None:
+        return None
+    local = os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", os.environ.get("MPI_LOCALNRANKS", ""))
+    ranks_here = int(local) if local.isdigit() and int(local) > 0 else group.size
+    return max(1, (os.cpu_count() or 1) // ranks_here)
 
 
 def _title(settings: dict) -> str:

@@ -35,6 +35,7 @@ from cnnlab.ops.global_max import global_max_pool1d
 from cnnlab.ops.linear import linear
 from cnnlab.ops.loss import cross_entropy, l1_loss, mse_loss
 from cnnlab.ops.norm import batch_norm, dropout, local_response_norm
+from cnnlab.ops.norm_sync import sync_batch_norm
 from cnnlab.ops.pool import (
     avg_pool2d,
     global_avg_pool2d,
@@ -97,6 +98,7 @@ __all__ = [
     "stack",
     "sub",
     "sum",
+    "sync_batch_norm",
     "tanh",
     "transform_theta",
     "transpose",

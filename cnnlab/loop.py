@@ -3,6 +3,14 @@
 Each epoch: ``on_epoch_begin``, the batches (forward, loss, divergence check, backward,
 optional clipping, step, ``on_batch_end``, progress, signal check), validation, then every
 callback's ``on_epoch_end`` and, as a separate later step, every ``on_checkpoint``.
+
+Data-parallel (``Run.parallel``, a group of ranks such as ``cnnlab.distributed.MPIGroup``):
+each rank runs its part of every step's batch (``Batches.parts``) under ``batch_part``, and
+backpropagates its share n_r/n of the batch's mean loss, so that the gradients summed over
+the ranks (``parallel.sum_gradients``, with the step's metrics and stop requests in the same
+reduction) are those of the whole batch's mean loss, however unevenly it was split. Then the
+divergence check reads the batch's loss (the same on every rank, so all stop together), and
+every rank takes the same step. Validation splits the samples across the ranks and adds up.
 An epoch that did not finish (a signal, a diverging loss) returns no logs and is never
 checkpointed. The reasons are written to ``history.stop_reason`` (see ``cnnlab.training``).
 """
@@ -15,8 +23,9 @@ import time
 import numpy as np
 
 from cnnlab import optim, threads
+from cnnlab.nn.batch_part import batch_part
 from cnnlab.progress import ProgressBar, checkpoint_bytes, estimate_line
-from cnnlab.scoring import Metrics, evaluate_batches
+from cnnlab.scoring import Metrics, batch_metrics
 from cnnlab.tensor import Tensor
 
 __all__ = ["DIVERGENCE_THRESHOLD", "Run", "run_epochs"]
@@ -30,11 +39,16 @@ class Run:
     """fit's settings for the loop: the data, the loss, and the stop and report options."""
 
     def __init__(self, state, train, validation, loss_fn, augment, clip_norm, verbose,
-                 merge_single, divergence_threshold, stop_request):
+                 min_share, divergence_threshold, stop_request, parallel=None):
         self.state, self.train, self.validation = state, train, validation
         self.loss_fn, self.augment, self.clip_norm = loss_fn, augment, clip_norm
         self.verbose = verbose
-        self.merge_single = merge_single
+        self.min_share = min_share
+        self.parallel = parallel
+        self.rank, self.ranks = (0, 1) if parallel is None else (parallel.rank, parallel.size)
+        #: data-parallel: whether some rank asked to stop in the last step's reduction (all
+        #: ranks stop after the same batch; a rank's own request waits for the next reduction)
+        self.stop_agreed = False
         self.divergence_threshold = divergence_threshold
         self.stop_request = stop_request
         self.first_batch_loss: float | None = None
@@ -71,7 +85,7 @@ def run_epochs(run: Run) -> None:
 def _signalled(run: Run, step: int) -> bool:
     """Whether a signal asked to stop; records it in the state and history."""
     request, state = run.stop_request, run.state
-    if not request.requested:
+    if not (request.requested if run.parallel is None else run.stop_agreed):
         return False
     if step:
         where = f"at epoch {state.epoch + 1}, batch {step}/{state.steps_per_epoch}"
@@ -80,8 +94,9 @@ def _signalled(run: Run, step: int) -> bool:
     else:
         where = "before training started"
     state.interrupted = state.history.interrupted = True
-    state.history.signal = request.signal_name
-    state.stop(f"interrupted ({request.signal_name}) {where}")
+    name = request.signal_name or "a signal to another rank"
+    state.history.signal = name
+    state.stop(f"interrupted ({name}) {where}")
     return True
 
 
@@ -95,25 +110,30 @@ def _train_one_epoch(run: Run):
     metrics, step = Metrics(), 0
     logs: dict[str, float] = {}
     model.train(True)
-    batches = run.train.batches(shuffle=True, seed=state.seed, epoch=state.epoch,
-                                augment=run.augment, merge_single=run.merge_single)
+    batches = run.train.parts(state.seed, state.epoch, run.augment, run.rank, run.ranks,
+                              run.min_share)
     # Overflow is reported once, clearly, by the divergence checks instead of NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
-            for x, y in batches:
+            for x, y, (offset, total) in batches:
                 opt.zero_grad()
                 model.zero_grad()
-                output = model(Tensor(x))
-                loss = run.loss_fn(output, y)
-                value = float(loss.data)
-                if _loss_diverged(run, value, step):
-                    break
-                loss.backward()
+                if run.parallel is None:
+                    output = model(Tensor(x))
+                    loss = run.loss_fn(output, y)
+                    value = float(loss.data)
+                    if _loss_diverged(run, value, step):
+                        break
+                    loss.backward()
+                    metrics.add(value, output.data, y)
+                else:
+                    value = _parallel_batch(run, metrics, x, y, offset, total)
+                    if _loss_diverged(run, value, step):
+                        break
                 if run.clip_norm is not None:
                     optim.clip_grad_norm(model.parameters(), run.clip_norm)
                 opt.step()
                 step += 1
-                metrics.add(value, output.data, y)
                 logs = metrics.logs()
                 for cb in state.callbacks:
                     cb.on_batch_end(state, step - 1, logs)
@@ -143,9 +163,35 @@ def _train_one_epoch(run: Run):
     return logs
 
 
+def _parallel_batch(run: Run, metrics: Metrics, x, y, offset: int, total: int) -> float:
+    """Forward and backward of this rank's rows of a batch, gradients summed over the ranks;
+    the batch's mean loss (the same on every rank). ``metrics`` gets the whole batch's counts."""
+    model = run.state.model
+    with batch_part(offset, total):
+        output = model(Tensor(x))
+        loss = run.loss_fn(output, y)
+    # ∂(n_r/n · L_r) summed over the ranks is ∂ of the batch's mean loss
+    loss.backward(np.full_like(loss.data, len(x) / total))
+    local = Metrics()
+    local.add(float(loss.data), output.data, y)
+    stop = run.stop_request.requested
+    counts = run.parallel.sum_gradients(model.parameters(), np.append(local.counts(), stop))
+    run.stop_agreed = bool(counts[-1])
+    metrics.add_counts(counts[:-1])
+    return counts[0] / counts[1]
+
+
 def _validate(run: Run, logs: dict) -> bool:
     """Add val_loss (and val_accuracy) to ``logs``; False when the loss is not finite."""
-    result = evaluate_batches(run.state.model, run.validation, run.loss_fn)
+    model, validation = run.state.model, run.validation
+    if run.parallel is None:
+        result = batch_metrics(model, validation, run.loss_fn).logs()
+    else:  # each rank evaluates its share of the samples
+        share = validation.part(run.rank, run.ranks)
+        counts = run.parallel.sum(batch_metrics(model, share, run.loss_fn).counts())
+        metrics = Metrics()
+        metrics.add_counts(counts)
+        result = metrics.logs()
     logs["val_loss"] = result["loss"]
     if "accuracy" in result:
         logs["val_accuracy"] = result["accuracy"]

@@ -34,7 +34,7 @@ RUN_VERSION = 1
 OPTIMIZERS = OPTIMIZER_NAMES
 SCHEDULES = ("cosine", "onecycle", "step", "none")
 #: settings that a resumed run may change: more epochs extend it; the rest is where and how fast
-RESUME_CHANGEABLE = ("epochs", "threads", "data_dir", "verbose")
+RESUME_CHANGEABLE = ("epochs", "threads", "data_dir", "verbose", "ranks", "global_batch_size")
 
 
 class RunError(FileFormatError):
@@ -79,6 +79,10 @@ SETTINGS = {
     "validation_split": lambda v, n: check_number(v, "settings", n, low=0, high=1, high_open=True),
     "clip_norm": _optional(lambda v, n: check_number(v, "settings", n, low=0, low_open=True)),
     "verbose": lambda v, n: check_int(v, "settings", n, minimum=0, maximum=2),
+    # data-parallel runs (mpirun): the ranks of the latest part, and their batch together
+    "ranks": lambda v, n: check_int(v, "settings", n, minimum=1),
+    "global_batch_size": lambda v, n: check_int(v, "settings", n, minimum=1),
+    "sync_batch_norm": lambda v, n: check_type(v, bool, "settings", n, "true or false"),
 }
 
 

@@ -13,7 +13,7 @@ from cnnlab.nn import Sequential, Softmax
 from cnnlab.ops.loss import cross_entropy, l1_loss, mse_loss
 from cnnlab.tensor import Tensor, no_grad
 
-__all__ = ["Metrics", "ends_in_softmax", "evaluate_batches", "forward_batches",
+__all__ = ["Metrics", "batch_metrics", "ends_in_softmax", "evaluate_batches", "forward_batches",
            "loss_function", "softmax"]
 
 LOSSES = ("cross_entropy", "mse", "l1")
@@ -55,6 +55,18 @@ class Metrics:
             self.correct += batch_correct
             self.labelled += n
 
+    def counts(self) -> np.ndarray:
+        """(Σ loss·n, seen, correct, labelled) as float64: what ranks add up (``add_counts``)."""
+        return np.array([self.total_loss, self.seen, self.correct, self.labelled], np.float64)
+
+    def add_counts(self, counts) -> None:
+        """Add another ``counts()`` (a batch's, or the sum over ranks)."""
+        total_loss, seen, correct, labelled = (float(c) for c in counts)
+        self.total_loss += total_loss
+        self.seen += round(seen)
+        self.correct += round(correct)
+        self.labelled += round(labelled)
+
     def logs(self) -> dict[str, float]:
         logs = {"loss": self.total_loss / self.seen}
         if self.labelled:
@@ -90,10 +102,16 @@ def forward_batches(model, batches: Batches):
 
 def evaluate_batches(model, batches: Batches, loss_fn) -> dict:
     """``{'loss', 'accuracy'}`` of ``model`` over ``batches`` (accuracy only for class labels)."""
+    return batch_metrics(model, batches, loss_fn).logs()
+
+
+def batch_metrics(model, batches: Batches, loss_fn) -> Metrics:
+    """The ``Metrics`` of ``model`` over ``batches`` (none for an empty share of a split pass)."""
     metrics = Metrics()
-    for output, y in forward_batches(model, batches):
-        metrics.add(float(loss_fn(Tensor(output), y).data), output, y)
-    return metrics.logs()
+    if batches.num_samples:
+        for output, y in forward_batches(model, batches):
+            metrics.add(float(loss_fn(Tensor(output), y).data), output, y)
+    return metrics
 
 
 def ends_in_softmax(model) -> bool:

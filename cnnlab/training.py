@@ -128,7 +128,7 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
         weight_decay: float | None = None, momentum: float | None = None,
         validation_split: float = 0.0, patience: int | None = None,
         divergence_threshold: float | None = DIVERGENCE_THRESHOLD,
-        keep_freed_memory: bool | None = None) -> History:
+        keep_freed_memory: bool | None = None, parallel=None) -> History:
     """Train ``model`` by mini-batch gradient descent; return the per-epoch ``History``.
 
     Args:
@@ -165,6 +165,12 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
             (module docstring); None checks only for NaN and infinity.
         keep_freed_memory: tune malloc to keep freed memory for the next batch (faster;
             ``cnnlab._memory``). None: on unless ``CNNLAB_KEEP_FREED_MEMORY=0``.
+        parallel: None, or a data-parallel group of ranks (``cnnlab.distributed.world()``
+            under ``mpirun``): every rank calls ``fit`` with the same arguments; rank 0's
+            weights and buffers are broadcast first (after ``resume``); each step's batch holds
+            ``batch_size`` samples per rank, and N ranks train exactly as one process with
+            ``batch_size`` × N (``cnnlab.loop``). Only rank 0 prints; the callers decide which
+            ranks write files (``cnnlab train`` writes on rank 0 only).
 
     The model is in training mode during the epochs and in evaluation mode for validation.
     Training stops early on a signal, a diverging loss or a callback's request (module
@@ -178,10 +184,14 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
     # The signal handlers come first, so that Ctrl-C during the slow preparation is a clean stop.
     with stop_signals(verbose) as stop_request:
         _memory.keep_freed_memory(keep_freed_memory)
+        if parallel is not None and parallel.rank != 0:
+            verbose = 0
         run = _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, loss,
                        callbacks, augment, seed, verbose, clip_norm, weight_decay, momentum,
-                       validation_split, patience, divergence_threshold, stop_request)
+                       validation_split, patience, divergence_threshold, stop_request, parallel)
         _resume(run, resume)
+        if parallel is not None:
+            parallel.broadcast_state(model)
         with BlasThreads() as blas:  # an enclosing BlasThreads' count, else chosen now
             if blas.reduced and verbose:
                 print(f"note: {blas.describe()}", file=sys.stderr, flush=True)
@@ -195,7 +205,7 @@ def fit(model, train_data, epochs: int = 10, batch_size: int = 64, validation=No
 
 def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, loss, callbacks,
              augment, seed, verbose, clip_norm, weight_decay, momentum, validation_split, patience,
-             divergence_threshold, stop_request) -> Run:
+             divergence_threshold, stop_request, parallel=None) -> Run:
     """Check the arguments, build the data streams, the model and the optimiser."""
     epochs = check_int(epochs, "fit", "epochs", 1)
     batch_size = check_int(batch_size, "fit", "batch_size", 1)
@@ -231,17 +241,20 @@ def _prepare(model, train_data, epochs, batch_size, validation, optimizer, lr, l
     if train.normalization is not None:
         model.normalization = train.normalization
     opt = _optimizer(optimizer, model, lr, weight_decay, momentum)
-    merge_single = len(train) > 1 and train.last_batch_size == 1 and _has_batch_norm(model)
-    steps = len(train) - 1 if merge_single else len(train)
+    ranks = 1 if parallel is None else parallel.size
+    # batch norm needs 2 values per channel on each rank; a rank with nothing falls out of step
+    min_share = 2 if _has_batch_norm(model) else 1
+    steps = train.steps(ranks, min_share)
     state = TrainingState(model, opt, epochs, steps, val is not None, callbacks, seed, augment,
                           normalization=getattr(model, "normalization", None))
     state.validation = val
-    if merge_single and verbose:
-        print("note: the last training batch would hold 1 image, which batch norm cannot "
-              f"normalise; it joins the batch before ({steps} batches per epoch)",
-              file=sys.stderr, flush=True)
-    return Run(state, train, val, loss_fn, augment, clip_norm, verbose, merge_single,
-               divergence_threshold, stop_request)
+    if steps < train.steps(ranks) and verbose:
+        what = ("1 image, which batch norm cannot normalise" if ranks == 1 else
+                f"too few images for {ranks} ranks ({min_share} each)")
+        print(f"note: the last training batch would hold {what}; it joins the batch before "
+              f"({steps} batches per epoch)", file=sys.stderr, flush=True)
+    return Run(state, train, val, loss_fn, augment, clip_norm, verbose, min_share,
+               divergence_threshold, stop_request, parallel)
 
 
 def _optimizer(optimizer, model, lr, weight_decay, momentum) -> optim.Optimizer:

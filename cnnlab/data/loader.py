@@ -9,7 +9,34 @@ import numpy as np
 from cnnlab.data.augment import Augmentation
 from cnnlab.data.dataset import ArrayDataset
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "batch_bounds", "rank_slice"]
+
+
+def batch_bounds(count: int, batch_size: int, ranks: int = 1, min_share: int = 1,
+                 drop_last: bool = False) -> list[tuple[int, int]]:
+    """[start, stop) of each step's batch in an epoch's order of ``count`` samples.
+
+    A step takes ``batch_size × ranks`` samples (``batch_size`` per rank, as in Horovod). A last
+    batch too small to give every rank ``min_share`` samples joins the batch before it (batch
+    norm needs 2 values per channel; a rank with nothing would fall out of step), so no sample is
+    dropped or seen twice; ``drop_last`` drops an incomplete last batch instead.
+    """
+    step = batch_size * ranks
+    bounds = [(start, min(start + step, count)) for start in range(0, count, step)]
+    if drop_last and bounds and bounds[-1][1] - bounds[-1][0] < step:
+        bounds.pop()
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_share * ranks:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return bounds
+
+
+def rank_slice(start: int, stop: int, rank: int, ranks: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous part [lo, hi) of the batch [start, stop): the parts of the
+    ``ranks`` ranks tile it in rank order, their sizes differ by at most one (the first ranks
+    take the extra samples)."""
+    size, extra = divmod(stop - start, ranks)
+    lo = start + rank * size + min(rank, extra)
+    return lo, lo + size + (rank < extra)
 
 
 class DataLoader:
@@ -81,15 +108,26 @@ class DataLoader:
 
     def __iter__(self):
         epoch = self.epoch
-        order = self.order(epoch)
         self.epoch += 1
+        for x, y, _ in self.parts(epoch):
+            yield x, y
+
+    def parts(self, epoch: int, rank: int = 0, ranks: int = 1, min_share: int = 1):
+        """Epoch ``epoch``'s batches as ``(x, y, (offset, total))``: rank ``rank``'s part of each
+        step's batch of ``batch_size × ranks`` samples (``batch_bounds``, ``rank_slice``),
+        starting at ``offset`` in that batch of ``total``. With ``ranks`` > 1 the augmentation
+        draws from a generator of its own per rank (each rank augments only its samples)."""
+        order = self.order(epoch)
         dataset = self.dataset
         augment_rng = None
         if isinstance(self.augment, Augmentation) and self.augment.seed is not None:
-            augment_rng = np.random.default_rng([self.seed, epoch, 1, self.augment.seed])
+            key = [self.seed, epoch, 1, self.augment.seed] + ([rank, ranks] if ranks > 1 else [])
+            augment_rng = np.random.default_rng(key)
         mean, inverse_std = np.float32(dataset.mean), np.float32(1.0 / dataset.std)
-        for batch in range(len(self)):
-            index = order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        for start, stop in batch_bounds(len(order), self.batch_size, ranks, min_share,
+                                        self.drop_last):
+            lo, hi = rank_slice(start, stop, rank, ranks)
+            index = order[lo:hi]
             x = dataset.images[index].astype(np.float32)
             x *= np.float32(1 / 255)
             if augment_rng is not None:
@@ -98,7 +136,7 @@ class DataLoader:
                 x = np.asarray(self.augment(x), dtype=np.float32)
             x -= mean
             x *= inverse_std
-            yield x, dataset.labels[index]
+            yield x, dataset.labels[index], (lo - start, stop - start)
 
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset.name!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "

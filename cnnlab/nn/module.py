@@ -432,7 +432,8 @@ class Module:
             seed: int = 0, verbose: int = 1, *, clip_norm: float | None = None, resume=None,
             weight_decay: float | None = None, momentum: float | None = None,
             validation_split: float = 0.0, patience: int | None = None,
-            divergence_threshold: float | None = 1e3, keep_freed_memory: bool | None = None):
+            divergence_threshold: float | None = 1e3, keep_freed_memory: bool | None = None,
+            parallel=None):
         """Train this model; ``cnnlab.training.fit(model, ...)`` documents every argument.
 
         Args (in short):
@@ -447,6 +448,7 @@ class Module:
             validation_split: hold out this fraction of train_data (when no validation).
             divergence_threshold: stop when the loss exceeds this times the first epoch's.
             keep_freed_memory: tune malloc for speed (None: on unless CNNLAB_KEEP_FREED_MEMORY=0).
+            parallel: a data-parallel group (``cnnlab.distributed.world()`` under mpirun).
 
         Returns:
             a ``History`` of per-epoch metrics, with ``stop_reason``, ``interrupted`` and
@@ -459,6 +461,7 @@ class Module:
             augment, seed, verbose, clip_norm=clip_norm, resume=resume, weight_decay=weight_decay,
             momentum=momentum, validation_split=validation_split, patience=patience,
             divergence_threshold=divergence_threshold, keep_freed_memory=keep_freed_memory,
+            parallel=parallel,
         )
 
     def evaluate(self, data, batch_size: int = 256, loss="cross_entropy") -> dict:

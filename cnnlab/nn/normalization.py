@@ -25,6 +25,10 @@ class BatchNorm(Layer):
     Weights: gamma (C,) ones and beta (C,) zeros (trainable); buffers running_mean
     (C,) zeros and running_var (C,) ones (non-trainable).
 
+    In data-parallel training each process normalises its own rows of the batch, unless
+    ``statistics_sum`` is set (``cnnlab.distributed.synchronize_batch_norm``): then training uses
+    the whole batch's statistics, summed across the processes (``F.sync_batch_norm``).
+
     Shape: (N, C) → (N, C);  (N, C, H, W) → (N, C, H, W).
     """
 
@@ -63,6 +67,11 @@ class BatchNorm(Layer):
         return type(self).forward is BatchNorm.forward
 
     def forward(self, x, fused_relu=False):
+        total = getattr(self, "statistics_sum", None)
+        if total is not None and self.training:  # data-parallel: the whole batch's statistics
+            y = F.sync_batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
+                                  total, self.momentum, self.eps)
+            return F.relu(y) if fused_relu else y
         return F.batch_norm(x, self.gamma, self.beta, self.running_mean, self.running_var,
                             self.training, self.momentum, self.eps,
                             activation="relu" if fused_relu else None)

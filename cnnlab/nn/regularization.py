@@ -5,6 +5,7 @@ from __future__ import annotations
 import cnnlab.functional as F
 from cnnlab._checks import check_number
 from cnnlab.nn.arguments import check_seed
+from cnnlab.nn.batch_part import current_batch_part
 from cnnlab.nn.config import register
 from cnnlab.nn.layer import Layer
 
@@ -32,4 +33,4 @@ class Dropout(Layer):
     def forward(self, x):
         if self._generator is None:
             self._generator = self._rng()
-        return F.dropout(x, self.rate, self.training, self._generator)
+        return F.dropout(x, self.rate, self.training, self._generator, rows=current_batch_part())

@@ -41,7 +41,7 @@ def _scale_kept(x, keep, scale):
     return out
 
 
-def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
+def dropout(x, p: float = 0.5, training: bool = True, rng=None, rows=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the survivors by 1/(1 − p).
 
     The expected value of every element is unchanged, so evaluation needs no rescaling:
@@ -53,6 +53,10 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         training: apply dropout (True) or return ``x`` unchanged (False).
         rng: a ``numpy.random.Generator`` or an int seed; None draws a fresh,
             unseeded generator (not reproducible).
+        rows: None, or ``(offset, total)`` when x holds rows offset … offset + N − 1 of a batch
+            of ``total`` split across processes (data-parallel training): the mask of the whole
+            batch is drawn and x gets its rows, so each sample's mask, and the generator's
+            state after, are those of one process running the whole batch.
 
     Shape: any → same shape.
     """
@@ -70,7 +74,11 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         keep, scale = np.zeros(x.shape, dtype=bool), 0.0
     else:
         # compared in float32, as NumPy compares a float32 array with a Python float
-        keep = rng.random(x.shape, dtype=np.float32) >= np.float32(p)
+        offset, total = (0, x.shape[0]) if rows is None else rows
+        if not 0 <= offset <= offset + x.shape[0] <= total:
+            raise ValueError(f"dropout: rows={rows} do not hold a batch of {x.shape[0]}")
+        keep = rng.random((total, *x.shape[1:]), dtype=np.float32) >= np.float32(p)
+        keep = keep[offset:offset + x.shape[0]] if total != x.shape[0] else keep
         scale = 1 / (1 - p)
     return DropoutFunction.apply(x, keep=keep, scale=scale)
 

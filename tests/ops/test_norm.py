@@ -417,3 +417,61 @@ def test_dropout_draws_the_same_mask_as_numpy_float32_uniforms(p, dtype):
     y.backward(upstream)
     scaled_mask = keep.astype(dtype) * np.asarray(1 / (1 - p), dtype=dtype)
     np.testing.assert_array_equal(t.grad, upstream * scaled_mask)
+
+
+# --- dropout's rows of a split batch and batch norm over split batches (data-parallel) ---
+
+def test_dropout_on_rows_of_a_batch_draws_the_whole_batchs_masks():
+    import cnnlab.functional as F_
+
+    x = np.ones((8, 5))
+    whole = F_.dropout(x, 0.5, True, np.random.default_rng(3)).data
+    generators = [np.random.default_rng(3) for _ in range(3)]
+    parts = [F_.dropout(x[lo:hi], 0.5, True, generators[i], rows=(lo, 8)).data
+             for i, (lo, hi) in enumerate([(0, 3), (3, 6), (6, 8)])]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    # each process's generator ends where the whole batch's does
+    follow = np.random.default_rng(3)
+    follow.random((8, 5), dtype=np.float32)
+    assert all(g.random() == follow.random() for g in generators[:1])
+    with pytest.raises(ValueError, match="rows"):
+        F_.dropout(x[:3], 0.5, True, 0, rows=(6, 8))
+
+
+def _identity_total(values):
+    return np.array(values, dtype=np.float64)
+
+
+def test_sync_batch_norm_in_one_process_is_batch_norm():
+    import cnnlab.functional as F_
+    from cnnlab.tensor import Tensor
+
+    rng = np.random.default_rng(0)
+    for shape in ((6, 3, 4, 4), (7, 5)):
+        x = rng.standard_normal(shape)
+        gamma, beta, weight = rng.standard_normal(shape[1]), rng.standard_normal(shape[1]), \
+            rng.standard_normal(shape)
+        results = []
+        for sync in (False, True):
+            xs, gs, bs = (Tensor(a.copy(), requires_grad=True) for a in (x, gamma, beta))
+            mean, var = np.zeros(shape[1]), np.ones(shape[1])
+            if sync:
+                y = F_.sync_batch_norm(xs, gs, bs, mean, var, _identity_total)
+            else:
+                y = F_.batch_norm(xs, gs, bs, mean, var, True)
+            (y * Tensor(weight)).sum().backward()
+            results.append([y.data, xs.grad, gs.grad, bs.grad, mean, var])
+        for ours, theirs in zip(*results):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_sync_batch_norm_gradients_match_finite_differences():
+    import cnnlab.functional as F_
+    from cnnlab.gradcheck import gradcheck
+
+    rng = np.random.default_rng(1)
+    inputs = [Tensor(rng.standard_normal(shape), requires_grad=True)
+              for shape in ((4, 2, 3, 3), (2,), (2,))]
+    errors = gradcheck(lambda a, g, b: F_.sync_batch_norm(a, g, b, None, None, _identity_total),
+                       inputs)
+    assert len(errors) == 3 and max(errors.values()) < 1e-6

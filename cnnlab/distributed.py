@@ -1,0 +1,216 @@
+"""Synchronous data-parallel training over MPI (``mpirun -np N cnnlab train …``).
+
+The ranks of an MPI job each hold the whole model and train on their own part of every
+step's batch; after each backward the gradients are summed across the ranks, so every rank
+takes the same step (``cnnlab.loop`` says how the loss is shared so the sum is exact).
+
+- ``world()`` detects a launch by ``mpirun``/``mpiexec`` (OpenMPI's or MPICH's variables
+  with a size > 1) and only then imports ``mpi4py``; otherwise it returns None and cnnlab
+  runs as a single process, importing nothing of MPI.
+- ``MPIGroup.broadcast_state`` copies rank 0's parameters and buffers to every rank at the
+  start, so that the ranks agree even if something made them build different weights.
+- ``MPIGroup.sum_gradients`` packs the gradients into a few contiguous buckets (about
+  ``BUCKET_BYTES`` each, in the reverse of the parameters' order: the order in which the
+  backward finishes them) and sums them with non-blocking ``Iallreduce`` calls that run at
+  the same time, with the step's metrics and stop requests in one more small buffer.
+- Batch norm: each rank normalises with its own part's statistics and keeps its own running
+  estimates (rank 0's are saved), as Horovod and PyTorch's DDP do by default;
+  ``synchronize_batch_norm(model, group)`` makes every BatchNorm layer use the statistics of
+  the whole batch instead (``cnnlab.ops.norm_sync``), which matches one process exactly.
+- ``run_or_abort`` ends the whole job when one rank fails: it prints that rank's message and
+  calls ``MPI_Abort``, instead of leaving the other ranks waiting in a collective.
+
+Launch (``--oversubscribe`` when there are fewer cores than ranks; ``--allow-run-as-root``
+as root in a container)::
+
+    mpirun -np 4 cnnlab train --model fashion --data fashion-mnist --batch-size 32
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zlib
+
+import numpy as np
+
+from cnnlab.errors import CnnlabError
+from cnnlab.row_sparse import RowSparseGrad
+
+__all__ = ["BUCKET_BYTES", "DistributedError", "MPIGroup", "launched_size", "run_or_abort",
+           "synchronize_batch_norm", "world"]
+
+#: the size of a gradient bucket: a few large reductions instead of one per tensor
+BUCKET_BYTES = 8 << 20
+#: what launchers set: OpenMPI's mpirun, MPICH/Intel MPI's hydra
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
+
+_world = None
+
+
+class DistributedError(CnnlabError):
+    """A data-parallel launch that cannot work (mpi4py missing, ranks that disagree)."""
+
+
+def launched_size() -> int:
+    """The number of ranks the launcher says this job has (1 when not launched by MPI)."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+def world() -> MPIGroup | None:
+    """The job's ranks as an ``MPIGroup``, or None when this is a single process."""
+    global _world
+    if _world is not None or launched_size() <= 1:
+        return _world
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise DistributedError(
+            f"launched by MPI with {launched_size()} ranks, but mpi4py is not installed: "
+            "pip install -e '.[mpi]' (or Debian's python3-mpi4py)") from None
+    if MPI.COMM_WORLD.Get_size() > 1:
+        _world = MPIGroup(MPI.COMM_WORLD)
+    return _world
+
+
+class MPIGroup:
+    """The ranks of one MPI communicator, with the collectives that training needs."""
+
+    def __init__(self, comm, bucket_bytes: int = BUCKET_BYTES):
+        from mpi4py import MPI
+
+        self._mpi = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.bucket_bytes = int(bucket_bytes)
+        self._buckets: list[tuple[np.ndarray, list[tuple[int, int, int]]]] = []
+        self._layout: tuple = ()
+        #: seconds spent in the last step's gradient reduction (packing included)
+        self.last_reduce_seconds = 0.0
+
+    def __repr__(self) -> str:
+        return f"MPIGroup(rank={self.rank}, size={self.size})"
+
+    def broadcast_state(self, model) -> None:
+        """Copy rank 0's parameters and buffers into every rank's model, in place."""
+        arrays = [p.data for p in model.parameters()] + [b for _, b in model.named_buffers()]
+        shapes = self.comm.bcast([(a.shape, a.dtype.str) for a in arrays], root=0)
+        if shapes != [(a.shape, a.dtype.str) for a in arrays]:
+            raise DistributedError(
+                f"rank {self.rank}'s model differs from rank 0's (parameter shapes or dtypes); "
+                "every rank must build the same model")
+        for dtype in sorted({a.dtype.str for a in arrays}):
+            group = [a for a in arrays if a.dtype.str == dtype]
+            flat = np.concatenate([a.ravel() for a in group])
+            self.comm.Bcast(flat, root=0)
+            start = 0
+            for a in group:
+                a[...] = flat[start:start + a.size].reshape(a.shape)
+                start += a.size
+
+    def sum(self, values) -> np.ndarray:
+        """The element-wise sum of ``values`` (float64) over the ranks."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        total = np.empty_like(values)
+        self.comm.Allreduce(values, total, op=self._mpi.SUM)
+        return total
+
+    def sum_gradients(self, parameters, extra) -> np.ndarray:
+        """Replace each parameter's gradient by its sum over the ranks; return ``extra``
+        (a float64 vector) summed over the ranks, reduced alongside.
+
+        A row-sparse embedding gradient is summed densely (its rows differ between ranks).
+        Parameters without a gradient are skipped; every rank runs the same graph, so they are
+        the same ones everywhere (checked: the bucket layouts must match).
+        """
+        start = time.perf_counter()
+        tensors = [p for p in parameters if p.grad is not None][::-1]
+        for p in tensors:
+            if isinstance(p.grad, RowSparseGrad):
+                p.grad = p.grad.to_dense()
+        self._plan(tensors)
+        extra = np.ascontiguousarray(extra, dtype=np.float64)
+        extra_total = np.empty_like(extra)
+        requests = [self.comm.Iallreduce(self._mpi.IN_PLACE, self._pack(bucket, tensors),
+                                         op=self._mpi.SUM) for bucket in self._buckets]
+        requests.append(self.comm.Iallreduce(extra, extra_total, op=self._mpi.SUM))
+        self._mpi.Request.Waitall(requests)
+        for buffer, places in self._buckets:  # views: the buffers are repacked every step
+            for index, begin, end in places:
+                tensors[index].grad = buffer[begin:end].reshape(tensors[index].grad.shape)
+        self.last_reduce_seconds = time.perf_counter() - start
+        return extra_total
+
+    def _plan(self, tensors) -> None:
+        """Buckets of consecutive gradients of one dtype, about ``bucket_bytes`` each."""
+        layout = tuple((p.grad.shape, p.grad.dtype.str) for p in tensors)
+        if layout == self._layout:
+            return
+        agreed = self.comm.allgather(zlib.crc32(repr(layout).encode()))
+        if len(set(agreed)) != 1:
+            raise DistributedError(
+                "the ranks' gradients differ (a parameter has a gradient on some ranks only); "
+                "every rank must run the same model on its part of the batch")
+        buckets, current, size, dtype = [], [], 0, None
+        for index, p in enumerate(tensors):
+            if current and (p.grad.dtype != dtype or size * dtype.itemsize >= self.bucket_bytes):
+                buckets.append((dtype, current, size))
+                current, size = [], 0
+            dtype = p.grad.dtype
+            current.append((index, size, size + p.grad.size))
+            size += p.grad.size
+        if current:
+            buckets.append((dtype, current, size))
+        self._buckets = [(np.empty(size, dtype), places) for dtype, places, size in buckets]
+        self._layout = layout
+
+    @staticmethod
+    def _pack(bucket, tensors) -> np.ndarray:
+        buffer, places = bucket
+        for index, begin, end in places:
+            buffer[begin:end] = np.asarray(tensors[index].grad).ravel()
+        return buffer
+
+    def abort(self, status: int = 1) -> None:
+        """End every rank of the job now (``MPI_Abort``)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.comm.Abort(status)
+
+
+def synchronize_batch_norm(model, group: MPIGroup | None) -> int:
+    """Make every BatchNorm layer of ``model`` normalise with the whole batch's statistics,
+    summed over ``group``'s ranks (None: back to each process's own). Returns how many."""
+    from cnnlab.nn import BatchNorm
+
+    layers = [m for m in model.modules() if isinstance(m, BatchNorm)]
+    for layer in layers:
+        layer.statistics_sum = None if group is None else group.sum
+    return len(layers)
+
+
+def run_or_abort(function, *args, describe=str):
+    """``function(*args)``'s result; under MPI, any failure ends the whole job.
+
+    An exception, or a non-zero status returned, on one rank would leave the others waiting
+    forever in their next collective: this rank's message is printed (``describe(error)``,
+    with the rank) and ``MPI_Abort`` ends every rank with a non-zero status, within seconds.
+    Without MPI, ``function`` runs as it is.
+    """
+    group = world()
+    if group is None:
+        return function(*args)
+    try:
+        return function(*args)
+    except SystemExit:
+        raise
+    except BaseException as error:
+        print(f"rank {group.rank} of {group.size}: {describe(error)}", file=sys.stderr)
+        group.abort(2 if isinstance(error, CnnlabError) else 1)
+        raise

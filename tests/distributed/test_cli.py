@@ -1,0 +1,95 @@
+"""``cnnlab train`` under mpirun: rank 0 writes, a killed rank leaves a checkpoint that
+``--resume`` continues (with another number of ranks), a signal stops every rank together."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cnnlab.checkpoint import load_checkpoint
+from cnnlab.errors import CnnlabError
+from tests.distributed.mpirun import popen, require_mpi, run
+
+
+def _rank_pid(token: str, rank: int, timeout: float = 60) -> int:
+    """The pid of rank ``rank`` of the job whose environment holds ``token``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                env = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if (f"CNNLAB_TEST_JOB={token}".encode() in env
+                    and f"OMPI_COMM_WORLD_RANK={rank}".encode() in env):
+                return int(entry.name)
+        time.sleep(0.2)
+    pytest.fail(f"rank {rank} of job {token} never started")
+
+
+def _wait_for_epoch(checkpoint: Path, epoch: int, job, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if job.poll() is not None:
+            pytest.fail(f"the job ended early: {job.stdout.read()}")
+        with contextlib.suppress(CnnlabError, OSError):  # being replaced now: look again
+            if checkpoint.exists() and load_checkpoint(checkpoint)["epoch"] >= epoch:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"no checkpoint of epoch {epoch} within {timeout} s")
+
+
+def _train_job(tmp_path, token, ranks, *args):
+    os.environ["CNNLAB_TEST_JOB"] = token
+    try:
+        return popen(ranks, "-m", "cnnlab", "train", "--out", str(tmp_path), *args,
+                     cwd=tmp_path)
+    finally:
+        del os.environ["CNNLAB_TEST_JOB"]
+
+
+def test_a_killed_rank_leaves_a_checkpoint_that_resume_continues_on_other_ranks(tmp_path):
+    require_mpi()
+    token = uuid.uuid4().hex
+    job = _train_job(tmp_path, token, 2, "--epochs", "4", "--name", "r", "--augment", "none")
+    run_dir = tmp_path / "r"
+    _wait_for_epoch(run_dir / "checkpoint.npz", 1, job)
+    os.kill(_rank_pid(token, 1), signal.SIGKILL)
+    start = time.monotonic()
+    output, _ = job.communicate(timeout=60)
+    assert job.returncode != 0, output
+    assert time.monotonic() - start < 30
+    saved = load_checkpoint(run_dir / "checkpoint.npz")
+    done = saved["epoch"]
+    assert 1 <= done < 4
+    resumed = run(3, "-m", "cnnlab", "train", "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"after epoch {done}/4" in resumed.stderr
+    assert "Data-parallel over 3 ranks" in resumed.stdout
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == 4
+    settings = json.loads((run_dir / "run.json").read_text())["settings"]
+    assert settings["ranks"] == 3 and settings["global_batch_size"] == 3 * 32
+    assert float(resumed.stdout.split("Test accuracy: ")[1].split()[0]) > 0.8
+
+
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_batch(tmp_path):
+    require_mpi()
+    token = uuid.uuid4().hex
+    job = _train_job(tmp_path, token, 2, "--epochs", "50", "--name", "s")
+    _wait_for_epoch(tmp_path / "s" / "checkpoint.npz", 1, job)
+    os.kill(_rank_pid(token, 1), signal.SIGTERM)
+    output, _ = job.communicate(timeout=60)
+    assert "interrupted (a signal to another rank) at epoch" in output
+    assert "Interrupted. The checkpoint after epoch" in output
+    assert load_checkpoint(tmp_path / "s" / "checkpoint.npz")["epoch"] >= 1
+    assert not (tmp_path / "s" / "model.npz").exists()
