@@ -11,7 +11,6 @@ evaluated once: its loss, accuracy and confusion matrix come from one pass.
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -104,7 +103,7 @@ def cmd_train(args) -> int:
 
 
 def _is_root(group) -> bool:
-    """Whether this process prints and writes: always without MPI, rank 0 under it."""
+    """Whether this process prints and writes (``distributed.is_root`` for a known group)."""
     return group is None or group.rank == 0
 
 
@@ -266,7 +265,7 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
     validation = None if settings["validation_split"] else test
     # --threads fixes the BLAS thread count; without it BlasThreads chooses (cnnlab.threads),
     # or under mpirun the cores divided among this machine's ranks
-    threads = settings["threads"] or _threads_per_rank(group)
+    threads = settings["threads"] or distributed.threads_per_rank()
     with BlasThreads(threads), _resume_errors(checkpoint), _write_errors(run):
         history = fit(
             model,
@@ -293,14 +292,6 @@ def _train(run, model, splits, augment, settings: dict, verbose: int, checkpoint
     if history.diverged or history.interrupted:
         return _stopped(run, history, verbose, fresh=checkpoint is None)
     return _finish(run, model, history, test, _title(settings))
-
-
-def _threads_per_rank(group) -> int | None:
-    if group is None:
-        return None
-    local = os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", os.environ.get("MPI_LOCALNRANKS", ""))
-    ranks_here = int(local) if local.isdigit() and int(local) > 0 else group.size
-    return max(1, (os.cpu_count() or 1) // ranks_here)
 
 
 def _title(settings: dict) -> str:

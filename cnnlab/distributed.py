@@ -38,8 +38,8 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.row_sparse import RowSparseGrad
 
-__all__ = ["BUCKET_BYTES", "DistributedError", "MPIGroup", "launched_size", "run_or_abort",
-           "synchronize_batch_norm", "world"]
+__all__ = ["BUCKET_BYTES", "DistributedError", "MPIGroup", "is_root", "launched_size",
+           "run_or_abort", "synchronize_batch_norm", "threads_per_rank", "world"]
 
 #: the size of a gradient bucket: a few large reductions instead of one per tensor
 BUCKET_BYTES = 8 << 20
@@ -76,6 +76,23 @@ def world() -> MPIGroup | None:
     if MPI.COMM_WORLD.Get_size() > 1:
         _world = MPIGroup(MPI.COMM_WORLD)
     return _world
+
+
+def is_root() -> bool:
+    """Whether this process prints and writes files: always alone, rank 0 under mpirun."""
+    group = world()
+    return group is None or group.rank == 0
+
+
+def threads_per_rank() -> int | None:
+    """BLAS threads for each rank: this machine's cores shared among its ranks (None alone,
+    where ``cnnlab.threads.BlasThreads`` chooses)."""
+    group = world()
+    if group is None:
+        return None
+    local = os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", os.environ.get("MPI_LOCALNRANKS", ""))
+    ranks_here = int(local) if local.isdigit() and int(local) > 0 else group.size
+    return max(1, (os.cpu_count() or 1) // ranks_here)
 
 
 class MPIGroup:
