@@ -1,0 +1,1 @@
+"""Go: AlphaGo's policy network (Silver et al. 2016) on real games."""

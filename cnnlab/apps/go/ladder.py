@@ -1,0 +1,185 @@
+"""The ladder reader (AlphaGo's "ladder capture" and "ladder escape" planes), by search.
+
+A ladder is read as a two-player search on copies of the board arrays (``board_core``):
+
+- the defender's group is in atari and the defender moves: it may extend at its one
+  liberty or capture an adjacent attacker group that is itself in atari (a counter-atari
+  such as a ladder breaker's, or an attacker stone left in atari by the chase). With three
+  liberties or more afterwards it has escaped; with one it is lost; with two the attacker
+  moves next;
+- the attacker, facing a group with two liberties, tries each of them as an atari.
+
+The group is captured when every defender answer loses against some attacker atari. The
+search stops after ``max_nodes`` positions and then says "not captured": an unread ladder
+is never reported as working.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from cnnlab.apps.go.board_core import COLOUR, EMPTY, HEAD, NEXT, first_bit, is_legal, liberty_count, place
+
+DEFAULT_MAX_NODES = 200
+MAX_DEPTH = 128  # plies: a ladder crossing a 19×19 board diagonally takes about 72
+
+
+@njit(cache=True)
+def _add_unique(values, count, value):
+    for i in range(count):
+        if values[i] == value:
+            return count
+    if count < values.shape[0]:
+        values[count] = value
+        return count + 1
+    return count
+
+
+@njit(cache=True)
+def _candidates(state, libs, neighbours, target, attacker, defender_to_move, out):
+    """The moves read at a node; returns how many were written to ``out``. The defender (its
+    group in atari) extends or captures an adjacent attacker group in atari; the attacker
+    plays on either of the group's two liberties."""
+    head = state[HEAD, target]
+    count = 0
+    if defender_to_move:
+        count = _add_unique(out, count, first_bit(libs[head]))
+        stone = head
+        while True:
+            for k in range(4):
+                q = neighbours[stone, k]
+                if q < 0:
+                    break
+                if state[COLOUR, q] == attacker and liberty_count(state, libs, q) == 1:
+                    count = _add_unique(out, count, first_bit(libs[state[HEAD, q]]))
+            stone = state[NEXT, stone]
+            if stone == head:
+                break
+    else:
+        bits = libs[head].copy()
+        for _ in range(2):
+            point = first_bit(bits)
+            if point < 0:
+                break
+            count = _add_unique(out, count, point)
+            bits[point >> 6] &= ~(np.uint64(1) << np.uint64(point & 63))
+    return count
+
+
+@njit(cache=True)
+def _captured(state, libs, meta, neighbours, zobrist, target, attacker, defender_to_move,
+              max_nodes):
+    """Whether the group on ``target`` is captured by ladder (see the module docstring).
+
+    With ``defender_to_move`` the group has one liberty, else two and the attacker moves.
+    An AND/OR search with an explicit stack (numba cannot cache recursive functions): a
+    defender node is captured when every answer is, an attacker node when one atari is.
+    At most ``max_nodes`` positions and ``MAX_DEPTH`` plies are read; beyond, "not captured".
+    """
+    words = libs.shape[1]
+    states = np.empty((MAX_DEPTH,) + state.shape, state.dtype)
+    libsets = np.empty((MAX_DEPTH, libs.shape[0], words), libs.dtype)
+    metas = np.empty((MAX_DEPTH, meta.shape[0]), meta.dtype)
+    moves = np.empty((MAX_DEPTH, 16), np.int64)
+    counts = np.zeros(MAX_DEPTH, np.int64)
+    tried = np.zeros(MAX_DEPTH, np.int64)
+    states[0], libsets[0], metas[0] = state, libs, meta
+    counts[0] = _candidates(state, libs, neighbours, target, attacker, defender_to_move, moves[0])
+    level = 0
+    nodes = 1
+    while True:
+        defends = defender_to_move == (level % 2 == 0)
+        if tried[level] >= counts[level]:
+            value = defends  # every answer captured / no atari worked
+        else:
+            move = moves[level, tried[level]]
+            tried[level] += 1
+            mover = 3 - attacker if defends else attacker
+            if not is_legal(states[level], libsets[level], metas[level], neighbours, move, mover):
+                continue
+            child = level + 1
+            if child >= MAX_DEPTH or nodes >= max_nodes:
+                return False
+            states[child], libsets[child], metas[child] = states[level], libsets[level], metas[level]
+            place(states[child], libsets[child], metas[child], neighbours, zobrist, move, mover)
+            liberties = liberty_count(states[child], libsets[child], target)
+            if (defends and liberties == 2) or (not defends and liberties == 1):
+                nodes += 1
+                counts[child] = _candidates(states[child], libsets[child], neighbours, target,
+                                            attacker, not defends, moves[child])
+                tried[child] = 0
+                level = child
+                continue
+            value = defends and liberties <= 1
+            # a child's value decides its parent when it is what the parent looks for
+            if value == defends:
+                continue
+        # ``value`` is the node at ``level``'s result: pass it up while it decides each parent
+        while True:
+            level -= 1
+            if level < 0:
+                return value
+            if value == (defender_to_move == (level % 2 == 0)):
+                break  # not decided: the parent reads its next move
+
+
+@njit(cache=True)
+def ladder_capture_at(state, libs, meta, neighbours, zobrist, point, colour, max_nodes):
+    """Whether ``colour`` playing ``point`` ataris an opponent group (two liberties before)
+    that it then captures by ladder, whatever the defender does."""
+    if not is_legal(state, libs, meta, neighbours, point, colour):
+        return False
+    for k in range(4):
+        q = neighbours[point, k]
+        if q < 0:
+            break
+        if state[COLOUR, q] == 3 - colour and liberty_count(state, libs, q) == 2:
+            state2, libs2, meta2 = state.copy(), libs.copy(), meta.copy()
+            place(state2, libs2, meta2, neighbours, zobrist, point, colour)
+            if state2[COLOUR, q] != EMPTY and liberty_count(state2, libs2, q) == 1:
+                if _captured(state2, libs2, meta2, neighbours, zobrist, q, colour, True, max_nodes):
+                    return True
+    return False
+
+
+@njit(cache=True)
+def ladder_escape_at(state, libs, meta, neighbours, zobrist, point, colour, max_nodes):
+    """Whether ``colour`` playing ``point`` saves one of its groups in atari (by extending it
+    or by capturing an attacker group next to it) so that no ladder captures it."""
+    if not is_legal(state, libs, meta, neighbours, point, colour):
+        return False
+    rescued = np.empty(16, np.int64)
+    count = 0
+    for k in range(4):
+        q = neighbours[point, k]
+        if q < 0:
+            break
+        if state[COLOUR, q] == colour and liberty_count(state, libs, q) == 1:
+            count = _add_unique(rescued, count, state[HEAD, q])
+        elif state[COLOUR, q] == 3 - colour and liberty_count(state, libs, q) == 1:
+            head = state[HEAD, q]
+            stone = head
+            while True:
+                for j in range(4):
+                    r = neighbours[stone, j]
+                    if r < 0:
+                        break
+                    if state[COLOUR, r] == colour and liberty_count(state, libs, r) == 1:
+                        count = _add_unique(rescued, count, state[HEAD, r])
+                stone = state[NEXT, stone]
+                if stone == head:
+                    break
+    if count == 0:
+        return False
+    state2, libs2, meta2 = state.copy(), libs.copy(), meta.copy()
+    place(state2, libs2, meta2, neighbours, zobrist, point, colour)
+    for i in range(count):
+        liberties = liberty_count(state2, libs2, rescued[i])
+        if liberties >= 3:
+            return True
+        if liberties == 2:
+            if not _captured(state2, libs2, meta2, neighbours, zobrist, rescued[i], 3 - colour,
+                             False, max_nodes):
+                return True
+    return False
