@@ -374,9 +374,9 @@ def legal_mask(state, libs, meta, neighbours, diagonals, colour, sensible_only):
     n = state.shape[1]
     mask = np.zeros(n, np.bool_)
     for point in range(n):
-        if state[COLOUR, point] == EMPTY and is_legal(state, libs, meta, neighbours, point, colour):
-            if not (sensible_only and is_true_eye(state, neighbours, diagonals, point, colour)):
-                mask[point] = True
+        if (state[COLOUR, point] == EMPTY and is_legal(state, libs, meta, neighbours, point, colour)
+                and not (sensible_only and is_true_eye(state, neighbours, diagonals, point, colour))):
+            mask[point] = True
     return mask
 
 

@@ -30,13 +30,21 @@ on the codes' last two axes (``transform``) and on move indices (``transform_poi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import njit
 
-from cnnlab.apps.go.board_core import (COLOUR, EMPTY, MOVE_NUMBER, PLAYED, TO_MOVE,
-                                       analyse_move, is_true_eye, liberty_count)
+from cnnlab.apps.go.board_core import (
+    COLOUR,
+    EMPTY,
+    MOVE_NUMBER,
+    PLAYED,
+    TO_MOVE,
+    analyse_move,
+    is_true_eye,
+    liberty_count,
+)
 from cnnlab.apps.go.ladder import DEFAULT_MAX_NODES, ladder_capture_at, ladder_escape_at
 
 __all__ = ["CHANNELS", "PLANES", "RAW_PLANES", "SYMMETRIES", "encode", "expand",
@@ -147,7 +155,7 @@ def transform_point(point, symmetry: int, size: int):
     return int(moved) if moved.ndim == 0 else moved
 
 
-@lru_cache(maxsize=None)
+@cache
 def _destinations(symmetry: int, size: int) -> np.ndarray:
     """int64 (size²,): the flat index each point moves to under the symmetry."""
     moved = transform(np.arange(size * size).reshape(size, size), symmetry).ravel()

@@ -19,7 +19,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cnnlab.apps.go.board_core import COLOUR, EMPTY, HEAD, NEXT, first_bit, is_legal, liberty_count, place
+from cnnlab.apps.go.board_core import (
+    COLOUR,
+    EMPTY,
+    HEAD,
+    NEXT,
+    first_bit,
+    is_legal,
+    liberty_count,
+    place,
+)
 
 DEFAULT_MAX_NODES = 200
 MAX_DEPTH = 128  # plies: a ladder crossing a 19×19 board diagonally takes about 72
@@ -137,9 +146,10 @@ def ladder_capture_at(state, libs, meta, neighbours, zobrist, point, colour, max
         if state[COLOUR, q] == 3 - colour and liberty_count(state, libs, q) == 2:
             state2, libs2, meta2 = state.copy(), libs.copy(), meta.copy()
             place(state2, libs2, meta2, neighbours, zobrist, point, colour)
-            if state2[COLOUR, q] != EMPTY and liberty_count(state2, libs2, q) == 1:
-                if _captured(state2, libs2, meta2, neighbours, zobrist, q, colour, True, max_nodes):
-                    return True
+            if (state2[COLOUR, q] != EMPTY and liberty_count(state2, libs2, q) == 1
+                    and _captured(state2, libs2, meta2, neighbours, zobrist, q, colour, True,
+                                  max_nodes)):
+                return True
     return False
 
 
@@ -178,8 +188,7 @@ def ladder_escape_at(state, libs, meta, neighbours, zobrist, point, colour, max_
         liberties = liberty_count(state2, libs2, rescued[i])
         if liberties >= 3:
             return True
-        if liberties == 2:
-            if not _captured(state2, libs2, meta2, neighbours, zobrist, rescued[i], 3 - colour,
-                             False, max_nodes):
-                return True
+        if liberties == 2 and not _captured(state2, libs2, meta2, neighbours, zobrist, rescued[i],
+                                            3 - colour, False, max_nodes):
+            return True
     return False
