@@ -73,7 +73,25 @@ def _candidates(state, libs, neighbours, target, attacker, defender_to_move, out
                 break
             count = _add_unique(out, count, point)
             bits[point >> 6] &= ~(np.uint64(1) << np.uint64(point & 63))
+        # block the wider exit first (the liberty with more empty neighbours, then the one
+        # farther from the edge): a working ladder is then read in about one position per
+        # move instead of a tree
+        if count == 2 and _exit_width(state, neighbours, out[1]) > _exit_width(
+                state, neighbours, out[0]):
+            out[0], out[1] = out[1], out[0]
     return count
+
+
+@njit(cache=True)
+def _exit_width(state, neighbours, point):
+    """8 × empty neighbours + on-board neighbours: how good an escape route a point is."""
+    total = 0
+    for k in range(4):
+        q = neighbours[point, k]
+        if q < 0:
+            break
+        total += 1 + 8 * (state[COLOUR, q] == EMPTY)
+    return total
 
 
 @njit(cache=True)
