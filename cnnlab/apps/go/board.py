@@ -34,7 +34,7 @@ MIN_SIZE, MAX_SIZE = 2, 25
 # setup stones (handicap) count as placed long ago: ≥ 8 turns for the "turns since" planes
 SETUP_MOVE_NUMBER = -1000
 
-_TABLES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_TABLES: dict = {}  # per board size: neighbour/diagonal/zobrist tables, the ladder workspace
 
 
 class IllegalMoveError(ValueError):
@@ -314,7 +314,15 @@ class Board:
         if point == PASS:
             return False
         return bool(reader(self.state, self.libs, self.meta, self.neighbours, self.zobrist,
-                           point, colour, max_nodes))
+                           point, colour, max_nodes, self.ladder_workspace()))
+
+    def ladder_workspace(self):
+        """The ladder reader's search stack (3 MB on 19×19), allocated once per board size
+        and shared: allocating it per position cost as much as the reading itself."""
+        key = ("workspace", self.size)
+        if key not in _TABLES:
+            _TABLES[key] = ladder.make_workspace(self.state, self.libs, self.meta)
+        return _TABLES[key]
 
     def is_true_eye(self, move, colour: int) -> bool:
         return bool(core.is_true_eye(self.state, self.neighbours, self.diagonals,

@@ -45,7 +45,11 @@ from cnnlab.apps.go.board_core import (
     is_true_eye,
     liberty_count,
 )
-from cnnlab.apps.go.ladder import DEFAULT_MAX_NODES, ladder_capture_at, ladder_escape_at
+from cnnlab.apps.go.ladder import (
+    DEFAULT_MAX_NODES,
+    ladder_capture_at,
+    ladder_escape_at,
+)
 
 __all__ = ["CHANNELS", "PLANES", "RAW_PLANES", "SYMMETRIES", "encode", "expand",
            "transform", "transform_point"]
@@ -62,7 +66,7 @@ SYMMETRIES = 8
 
 
 @njit(cache=True)
-def _encode(state, libs, meta, neighbours, diagonals, zobrist, max_nodes, out):
+def _encode(state, libs, meta, neighbours, diagonals, zobrist, max_nodes, workspace, out):
     """Fill ``out`` uint8 (9, n) with the category indices of the module docstring."""
     n = state.shape[1]
     mover = meta[TO_MOVE]
@@ -85,9 +89,9 @@ def _encode(state, libs, meta, neighbours, diagonals, zobrist, max_nodes, out):
             out[4, point] = min(size, 8)
         out[5, point] = min(liberties, 8)
         out[6, point] = ladder_capture_at(state, libs, meta, neighbours, zobrist, point, mover,
-                                          max_nodes)
+                                          max_nodes, workspace)
         out[7, point] = ladder_escape_at(state, libs, meta, neighbours, zobrist, point, mover,
-                                         max_nodes)
+                                         max_nodes, workspace)
         out[8, point] = not is_true_eye(state, neighbours, diagonals, point, mover)
 
 
@@ -98,7 +102,7 @@ def encode(board, max_nodes: int = DEFAULT_MAX_NODES) -> np.ndarray:
     """
     out = np.empty((len(CHANNELS), board.points), np.uint8)
     _encode(board.state, board.libs, board.meta, board.neighbours, board.diagonals,
-            board.zobrist, int(max_nodes), out)
+            board.zobrist, int(max_nodes), board.ladder_workspace(), out)
     return out.reshape(len(CHANNELS), board.size, board.size)
 
 

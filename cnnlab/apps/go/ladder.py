@@ -24,6 +24,7 @@ from cnnlab.apps.go.board_core import (
     EMPTY,
     HEAD,
     NEXT,
+    analyse_move,
     first_bit,
     is_legal,
     liberty_count,
@@ -95,24 +96,31 @@ def _exit_width(state, neighbours, point):
 
 
 @njit(cache=True)
-def _captured(state, libs, meta, neighbours, zobrist, target, attacker, defender_to_move,
-              max_nodes):
-    """Whether the group on ``target`` is captured by ladder (see the module docstring).
+def make_workspace(state, libs, meta):
+    """The search stack for ``MAX_DEPTH`` plies (positions, moves to try, progress), allocated
+    once and reused by every read (``_encode`` reads up to a few hundred per position)."""
+    return (np.empty((MAX_DEPTH,) + state.shape, state.dtype),
+            np.empty((MAX_DEPTH,) + libs.shape, libs.dtype),
+            np.empty((MAX_DEPTH, meta.shape[0]), meta.dtype),
+            np.empty((MAX_DEPTH, 16), np.int64),
+            np.zeros(MAX_DEPTH, np.int64),
+            np.zeros(MAX_DEPTH, np.int64))
+
+
+@njit(cache=True)
+def _captured(workspace, neighbours, zobrist, target, attacker, defender_to_move, max_nodes):
+    """Whether the group on ``target`` in the workspace's position 0 is captured by ladder
+    (see the module docstring).
 
     With ``defender_to_move`` the group has one liberty, else two and the attacker moves.
     An AND/OR search with an explicit stack (numba cannot cache recursive functions): a
     defender node is captured when every answer is, an attacker node when one atari is.
     At most ``max_nodes`` positions and ``MAX_DEPTH`` plies are read; beyond, "not captured".
     """
-    words = libs.shape[1]
-    states = np.empty((MAX_DEPTH,) + state.shape, state.dtype)
-    libsets = np.empty((MAX_DEPTH, libs.shape[0], words), libs.dtype)
-    metas = np.empty((MAX_DEPTH, meta.shape[0]), meta.dtype)
-    moves = np.empty((MAX_DEPTH, 16), np.int64)
-    counts = np.zeros(MAX_DEPTH, np.int64)
-    tried = np.zeros(MAX_DEPTH, np.int64)
-    states[0], libsets[0], metas[0] = state, libs, meta
-    counts[0] = _candidates(state, libs, neighbours, target, attacker, defender_to_move, moves[0])
+    states, libsets, metas, moves, counts, tried = workspace
+    counts[0] = _candidates(states[0], libsets[0], neighbours, target, attacker,
+                            defender_to_move, moves[0])
+    tried[0] = 0
     level = 0
     nodes = 1
     while True:
@@ -152,39 +160,66 @@ def _captured(state, libs, meta, neighbours, zobrist, target, attacker, defender
 
 
 @njit(cache=True)
-def ladder_capture_at(state, libs, meta, neighbours, zobrist, point, colour, max_nodes):
+def _load(workspace, state, libs, meta):
+    workspace[0][0], workspace[1][0], workspace[2][0] = state, libs, meta
+
+
+@njit(cache=True)
+def _empty_besides(state, neighbours, point, besides):
+    total = 0
+    for k in range(4):
+        q = neighbours[point, k]
+        if q < 0:
+            break
+        total += state[COLOUR, q] == EMPTY and q != besides
+    return total
+
+
+@njit(cache=True)
+def ladder_capture_at(state, libs, meta, neighbours, zobrist, point, colour, max_nodes,
+                      workspace):
     """Whether ``colour`` playing ``point`` ataris an opponent group (two liberties before)
-    that it then captures by ladder, whatever the defender does."""
+    that it then captures by ladder, whatever the defender does (``workspace`` from
+    ``make_workspace``)."""
     if not is_legal(state, libs, meta, neighbours, point, colour):
         return False
     for k in range(4):
         q = neighbours[point, k]
         if q < 0:
             break
-        if state[COLOUR, q] == 3 - colour and liberty_count(state, libs, q) == 2:
-            state2, libs2, meta2 = state.copy(), libs.copy(), meta.copy()
-            place(state2, libs2, meta2, neighbours, zobrist, point, colour)
-            if (state2[COLOUR, q] != EMPTY and liberty_count(state2, libs2, q) == 1
-                    and _captured(state2, libs2, meta2, neighbours, zobrist, q, colour, True,
-                                  max_nodes)):
-                return True
+        if state[COLOUR, q] != 3 - colour or liberty_count(state, libs, q) != 2:
+            continue
+        bits = libs[state[HEAD, q]].copy()
+        bits[point >> 6] &= ~(np.uint64(1) << np.uint64(point & 63))
+        if _empty_besides(state, neighbours, first_bit(bits), point) >= 3:
+            continue  # the defender extends into the open: three liberties at least
+        _load(workspace, state, libs, meta)
+        place(workspace[0][0], workspace[1][0], workspace[2][0], neighbours, zobrist, point,
+              colour)
+        if (workspace[0][0][COLOUR, q] != EMPTY
+                and liberty_count(workspace[0][0], workspace[1][0], q) == 1
+                and _captured(workspace, neighbours, zobrist, q, colour, True, max_nodes)):
+            return True
     return False
 
 
 @njit(cache=True)
-def ladder_escape_at(state, libs, meta, neighbours, zobrist, point, colour, max_nodes):
+def ladder_escape_at(state, libs, meta, neighbours, zobrist, point, colour, max_nodes,
+                     workspace):
     """Whether ``colour`` playing ``point`` saves one of its groups in atari (by extending it
     or by capturing an attacker group next to it) so that no ladder captures it."""
     if not is_legal(state, libs, meta, neighbours, point, colour):
         return False
     rescued = np.empty(16, np.int64)
     count = 0
+    extended = False
     for k in range(4):
         q = neighbours[point, k]
         if q < 0:
             break
         if state[COLOUR, q] == colour and liberty_count(state, libs, q) == 1:
             count = _add_unique(rescued, count, state[HEAD, q])
+            extended = True
         elif state[COLOUR, q] == 3 - colour and liberty_count(state, libs, q) == 1:
             head = state[HEAD, q]
             stone = head
@@ -200,13 +235,18 @@ def ladder_escape_at(state, libs, meta, neighbours, zobrist, point, colour, max_
                     break
     if count == 0:
         return False
-    state2, libs2, meta2 = state.copy(), libs.copy(), meta.copy()
-    place(state2, libs2, meta2, neighbours, zobrist, point, colour)
+    # the extension's own liberties, without playing it: three or more is an escape
+    if extended and analyse_move(state, libs, meta, neighbours, point, colour,
+                                 libs[0].copy())[2] >= 3:
+        return True
     for i in range(count):
-        liberties = liberty_count(state2, libs2, rescued[i])
+        _load(workspace, state, libs, meta)
+        place(workspace[0][0], workspace[1][0], workspace[2][0], neighbours, zobrist, point,
+              colour)
+        liberties = liberty_count(workspace[0][0], workspace[1][0], rescued[i])
         if liberties >= 3:
             return True
-        if liberties == 2 and not _captured(state2, libs2, meta2, neighbours, zobrist, rescued[i],
+        if liberties == 2 and not _captured(workspace, neighbours, zobrist, rescued[i],
                                             3 - colour, False, max_nodes):
             return True
     return False
