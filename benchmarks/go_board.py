@@ -1,7 +1,7 @@
 """Speed of the Go board and features on real games (issue 12): moves/s replayed one call per
 move (``Board.play``) and in one compiled loop (``Board.play_sequence``), positions/s of the
 48-plane compact encoding (``features.encode``) and of the one-hot expansion per batch
-(``features.expand``), bytes per position and what 4 M positions need.
+(``features.expand``), bytes per position (codes and packed) and what 4 M positions need.
 
 Usage: python benchmarks/go_board.py [--games 200] [--data ../shared/datasets/go-fox-pro/sgf]
 Games are read with sgfmill (main line, setup stones of the first two nodes); a game is cut at
@@ -107,14 +107,21 @@ def main():
         features.expand(batch)
     expand_rate = repeats * len(batch) / (time.perf_counter() - start)
     per_position = codes[0].nbytes
+    packed = features.pack(codes)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        features.expand(features.unpack(packed[:256]))
+    unpack_rate = repeats * 256 / (time.perf_counter() - start)
     print(f"games: {len(games)}, moves replayed: {played}")
     print(f"Board.play (one call per move): {per_call:,.0f} moves/s")
     print(f"Board.play_sequence (compiled loop): {compiled:,.0f} moves/s")
     print(f"features.encode (48 planes, compact): {len(codes) / encode_time:,.0f} positions/s "
           f"({len(codes)} positions)")
     print(f"features.expand (batch 256 -> float32 48x19x19): {expand_rate:,.0f} positions/s")
-    print(f"compact codes: {per_position} bytes/position; 4 M positions: "
-          f"{4e6 * per_position / 1e9:.1f} GB (expanded float32 would be "
+    print(f"features.unpack + expand (batch 256 from uint16): {unpack_rate:,.0f} positions/s")
+    print(f"compact codes: {per_position} bytes/position, 4 M positions {4e6 * per_position / 1e9:.1f} GB;"
+          f" packed: {packed[0].nbytes} bytes/position, 4 M positions "
+          f"{4e6 * packed[0].nbytes / 1e9:.1f} GB (expanded float32: "
           f"{4e6 * 48 * 361 * 4 / 1e9:.0f} GB)")
     ladders = codes[:, 6].sum(), codes[:, 7].sum()
     print(f"ladder-capture points: {ladders[0]}, ladder-escape points: {ladders[1]}")

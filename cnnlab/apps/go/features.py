@@ -24,6 +24,10 @@ size ×8, liberties after move ×8, ladder capture, ladder escape, sensibleness,
 ``expand(codes, raw=True)`` gives the paper's "raw board" comparison (stone colour ×3, ones,
 turns since ×8, liberties ×8: 20 planes) from the same codes (only channels 0–2 are read).
 
+``pack(codes)`` stores a position in 2 bytes per point (uint16 (size, size), 722 bytes on
+19×19 instead of 3,249), using that stones carry only colour, turns and liberties and empty
+points only the move families; ``unpack`` restores the codes exactly.
+
 Stones placed without a move (handicap) count as ≥ 8 turns old. The 8 board symmetries act
 on the codes' last two axes (``transform``) and on move indices (``transform_point``) alike.
 """
@@ -51,8 +55,8 @@ from cnnlab.apps.go.ladder import (
     ladder_escape_at,
 )
 
-__all__ = ["CHANNELS", "PLANES", "RAW_PLANES", "SYMMETRIES", "encode", "expand",
-           "transform", "transform_point"]
+__all__ = ["CHANNELS", "PLANES", "RAW_PLANES", "SYMMETRIES", "encode", "expand", "pack",
+           "transform", "transform_point", "unpack"]
 
 CHANNELS = ("colour", "turns_since", "liberties", "capture_size", "self_atari_size",
             "liberties_after", "ladder_capture", "ladder_escape", "sensible")
@@ -120,12 +124,10 @@ def expand(codes, raw: bool = False) -> np.ndarray:
     single = codes.ndim == 3
     if single:
         codes = codes[None]
-    if codes.dtype != np.uint8 or codes.ndim != 4 or codes.shape[1] != len(CHANNELS):
-        raise ValueError(f"features.expand: codes must be uint8 (N, {len(CHANNELS)}, S, S), "
-                         f"received {codes.dtype} {codes.shape}")
-    if codes.size and (codes.max(axis=(0, 2, 3)) > _LARGEST).any():
-        raise ValueError("features.expand: a category index is out of range for its channel "
-                         f"(largest allowed per channel {_LARGEST.tolist()})")
+    codes = _check_codes(codes, "expand")
+    if codes.ndim != 4:
+        raise ValueError(f"features.expand: codes must be (N, {len(CHANNELS)}, S, S) or "
+                         f"({len(CHANNELS)}, S, S), received {codes.shape}")
     batch, _, rows, cols = codes.shape
     out = np.zeros((batch, RAW_PLANES if raw else PLANES, rows, cols), np.float32)
     out[:, 0:3] = codes[:, 0:1] == np.arange(3, dtype=np.uint8)[:, None, None]
@@ -167,3 +169,75 @@ def _destinations(symmetry: int, size: int) -> np.ndarray:
     destination[moved] = np.arange(size * size)
     destination.flags.writeable = False
     return destination
+
+
+# packed codes: stones 0..127 = colour·64 + (turns − 1)·8 + (liberties − 1); empty points
+# 128 + the mixed-radix number of (capture, self-atari, liberties after: 0..8 each; ladder
+# capture, ladder escape, sensible: 0..1 each)
+_STONE_CODES = 128
+_EMPTY_RADICES = (9, 9, 9, 2, 2, 2)
+PACKED_CODES = _STONE_CODES + int(np.prod(_EMPTY_RADICES))
+
+
+def pack(codes) -> np.ndarray:
+    """uint16 (..., S, S): each point's 9 categories in one number (``unpack`` inverts it).
+
+    Raises ValueError when a stone has move features or an empty point has stone features
+    (codes that ``encode`` never writes)."""
+    codes = _check_codes(codes, "pack")
+    colour = codes[..., 0, :, :].astype(np.uint16)
+    stone = colour < 2
+    stone_parts, empty_parts = codes[..., 1:3, :, :], codes[..., 3:, :, :]
+    if ((stone[..., None, :, :] & ((stone_parts == 0) | (empty_parts > 0).any(-3, keepdims=True))).any()
+            or (~stone[..., None, :, :] & (stone_parts > 0)).any()):
+        raise ValueError("features.pack: a stone with move features, or an empty point with "
+                         "stone features: not codes from features.encode")
+    packed = np.zeros(colour.shape, np.uint16)
+    for channel, radix in zip(range(3, 9), _EMPTY_RADICES, strict=True):
+        packed = packed * radix + codes[..., channel, :, :]
+    packed += _STONE_CODES
+    stone_code = (colour * 64 + (codes[..., 1, :, :].astype(np.uint16) - 1) * 8
+                  + codes[..., 2, :, :].astype(np.uint16) - 1)
+    return np.where(stone, stone_code, packed).astype(np.uint16)
+
+
+def unpack(packed) -> np.ndarray:
+    """uint8 (..., 9, S, S) codes from ``pack``'s uint16 (..., S, S)."""
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint16 or packed.ndim < 2:
+        raise ValueError(f"features.unpack: packed codes must be uint16 (..., S, S), received "
+                         f"{packed.dtype} {packed.shape}")
+    if packed.size and packed.max() >= PACKED_CODES:
+        raise ValueError(f"features.unpack: a packed code is {int(packed.max())}, the largest "
+                         f"is {PACKED_CODES - 1}")
+    return np.moveaxis(_unpack_table()[packed], -1, -3)
+
+
+@cache
+def _unpack_table() -> np.ndarray:
+    """uint8 (PACKED_CODES, 9): the categories of each packed code."""
+    table = np.zeros((PACKED_CODES, len(CHANNELS)), np.uint8)
+    code = np.arange(_STONE_CODES)
+    table[:_STONE_CODES, 0] = code // 64
+    table[:_STONE_CODES, 1] = (code // 8) % 8 + 1
+    table[:_STONE_CODES, 2] = code % 8 + 1
+    rest = np.arange(PACKED_CODES - _STONE_CODES)
+    table[_STONE_CODES:, 0] = 2
+    for channel, radix in zip(range(8, 2, -1), _EMPTY_RADICES[::-1], strict=True):
+        table[_STONE_CODES:, channel] = rest % radix
+        rest = rest // radix
+    table.flags.writeable = False
+    return table
+
+
+def _check_codes(codes, owner):
+    codes = np.asarray(codes)
+    if codes.dtype != np.uint8 or codes.ndim < 3 or codes.shape[-3] != len(CHANNELS):
+        raise ValueError(f"features.{owner}: codes must be uint8 (..., {len(CHANNELS)}, S, S), "
+                         f"received {codes.dtype} {codes.shape}")
+    largest = codes.max(axis=tuple(i for i in range(codes.ndim) if i != codes.ndim - 3)) \
+        if codes.size else _LARGEST
+    if (largest > _LARGEST).any():
+        raise ValueError(f"features.{owner}: a category index is out of range for its channel "
+                         f"(largest allowed per channel {_LARGEST.tolist()})")
+    return codes

@@ -230,3 +230,39 @@ def test_bad_codes_and_symmetries_are_refused():
         features.expand(bad)
     with pytest.raises(ValueError, match="symmetry"):
         features.transform(np.zeros((5, 5)), 8)
+
+
+def test_packing_keeps_every_category_in_two_bytes_a_point():
+    rng = np.random.default_rng(2)
+    positions = []
+    for _ in range(6):
+        board = Board(9)
+        for _ in range(int(rng.integers(30, 120))):
+            legal = board.sensible_moves()
+            if legal.size == 0:
+                break
+            board.play(int(rng.choice(legal)))
+            positions.append(features.encode(board))
+    codes = np.stack(positions)
+    packed = features.pack(codes)
+    assert packed.dtype == np.uint16 and packed.shape == (len(codes), 9, 9)
+    assert np.array_equal(features.unpack(packed), codes)
+    assert np.array_equal(features.unpack(features.pack(codes[0])), codes[0])
+    hand = features.encode(_hand_position())
+    assert np.array_equal(features.unpack(features.pack(hand)), hand)
+    # every packed code decodes to categories that pack back to the same code
+    every = np.arange(features.PACKED_CODES, dtype=np.uint16).reshape(1, -1)
+    assert np.array_equal(features.pack(features.unpack(every)), every)
+
+
+def test_packing_refuses_codes_encode_never_writes():
+    codes = features.encode(_hand_position())
+    stone_with_move = codes.copy()
+    stone_with_move[3, 0, 1] = 1  # (0,1) is a black stone
+    empty_with_turns = codes.copy()
+    empty_with_turns[1, 0, 0] = 2
+    for bad in (stone_with_move, empty_with_turns):
+        with pytest.raises(ValueError, match="not codes from features.encode"):
+            features.pack(bad)
+    with pytest.raises(ValueError, match="largest"):
+        features.unpack(np.full((5, 5), features.PACKED_CODES, np.uint16))
