@@ -384,6 +384,9 @@ class Board:
         """A board from text rows of ``X`` (black), ``O`` (white) and ``.`` (empty), e.g. for
         tests; stones are setup stones, placed without captures."""
         rows = [row.replace(" ", "") for row in rows]
+        if any(len(row) != len(rows) or set(row) - set("XO.") for row in rows):
+            raise ValueError("Board.from_rows: rows must form a square of 'X', 'O' and '.', "
+                             f"received {rows!r}")
         board = cls(len(rows), **options)
         for colour, mark in ((BLACK, "X"), (WHITE, "O")):
             board.place_setup([(r, c) for r, row in enumerate(rows) for c, ch in enumerate(row)

@@ -124,6 +124,10 @@ def test_occupied_points_and_bad_arguments_are_refused():
         board.play((0, 0), 3)
     with pytest.raises(ValueError, match="size"):
         Board(1)
+    with pytest.raises(ValueError, match="square"):
+        Board.from_rows(["X.", "..."])
+    with pytest.raises(IllegalMoveError, match="not on an empty point"):
+        Board(5).place_setup([(1, 1), (1, 1)], BLACK)
 
 
 def test_undo_and_copy_restore_and_isolate_positions():
