@@ -84,10 +84,12 @@ def at_least_two_bits(bits):
 
 
 @njit(cache=True)
-def first_bit(bits):
-    """The lowest point in a bit set, or −1 when it is empty."""
+def first_bit(bits, skip=-1):
+    """The lowest point in a bit set other than ``skip``, or −1 when there is none."""
     for word in range(bits.shape[0]):
         value = bits[word]
+        if skip >= 0 and word == skip >> 6:
+            value &= ~(_ONE << (np.uint64(skip) & _MASK63))
         if value != 0:
             offset = 0
             while (value >> np.uint64(offset)) & _ONE == 0:
@@ -260,7 +262,7 @@ def _add_unique(values, count, value):
 
 
 @njit(cache=True)
-def analyse_move(state, libs, meta, neighbours, point, colour, bits):
+def analyse_move(state, libs, meta, neighbours, point, colour, bits, heads):
     """What ``colour`` playing at empty ``point`` would do, without playing it.
 
     Returns (legal, stones captured, liberties of the new group, stones in the new group).
@@ -270,8 +272,8 @@ def analyse_move(state, libs, meta, neighbours, point, colour, bits):
     """
     if not is_legal(state, libs, meta, neighbours, point, colour):
         return False, 0, 0, 0
-    own_heads = np.empty(4, np.int32)
-    taken_heads = np.empty(4, np.int32)
+    own_heads = heads[:4]
+    taken_heads = heads[4:]
     own_count = 0
     taken_count = 0
     for word in range(bits.shape[0]):

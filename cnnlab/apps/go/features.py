@@ -75,6 +75,7 @@ def _encode(state, libs, meta, neighbours, diagonals, zobrist, max_nodes, worksp
     n = state.shape[1]
     mover = meta[TO_MOVE]
     bits = np.zeros(libs.shape[1], np.uint64)
+    heads = np.empty(8, np.int32)
     out[:] = 0
     for point in range(n):
         colour = state[COLOUR, point]
@@ -85,17 +86,29 @@ def _encode(state, libs, meta, neighbours, diagonals, zobrist, max_nodes, worksp
             continue
         out[0, point] = 2
         legal, captured, liberties, size = analyse_move(state, libs, meta, neighbours, point,
-                                                        mover, bits)
+                                                        mover, bits, heads)
         if not legal:
             continue
         out[3, point] = min(captured, 7) + 1
         if liberties == 1:
             out[4, point] = min(size, 8)
         out[5, point] = min(liberties, 8)
-        out[6, point] = ladder_capture_at(state, libs, meta, neighbours, zobrist, point, mover,
-                                          max_nodes, workspace)
-        out[7, point] = ladder_escape_at(state, libs, meta, neighbours, zobrist, point, mover,
-                                         max_nodes, workspace)
+        # the readers only for moves next to a group they could concern (most points are not)
+        two_liberties = atari = False
+        for k in range(4):
+            q = neighbours[point, k]
+            if q < 0:
+                break
+            if state[COLOUR, q] != EMPTY:
+                count = liberty_count(state, libs, q)
+                two_liberties |= count == 2 and state[COLOUR, q] != mover
+                atari |= count == 1
+        if two_liberties:
+            out[6, point] = ladder_capture_at(state, libs, meta, neighbours, zobrist, point,
+                                              mover, max_nodes, workspace)
+        if atari:
+            out[7, point] = ladder_escape_at(state, libs, meta, neighbours, zobrist, point,
+                                             mover, max_nodes, workspace)
         out[8, point] = not is_true_eye(state, neighbours, diagonals, point, mover)
 
 

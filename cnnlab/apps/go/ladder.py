@@ -67,13 +67,12 @@ def _candidates(state, libs, neighbours, target, attacker, defender_to_move, out
             if stone == head:
                 break
     else:
-        bits = libs[head].copy()
-        for _ in range(2):
-            point = first_bit(bits)
-            if point < 0:
-                break
-            count = _add_unique(out, count, point)
-            bits[point >> 6] &= ~(np.uint64(1) << np.uint64(point & 63))
+        first = first_bit(libs[head])
+        second = first_bit(libs[head], first)
+        if first >= 0:
+            count = _add_unique(out, count, first)
+        if second >= 0:
+            count = _add_unique(out, count, second)
         # block the wider exit first (the liberty with more empty neighbours, then the one
         # farther from the edge): a working ladder is then read in about one position per
         # move instead of a tree
@@ -189,9 +188,7 @@ def ladder_capture_at(state, libs, meta, neighbours, zobrist, point, colour, max
             break
         if state[COLOUR, q] != 3 - colour or liberty_count(state, libs, q) != 2:
             continue
-        bits = libs[state[HEAD, q]].copy()
-        bits[point >> 6] &= ~(np.uint64(1) << np.uint64(point & 63))
-        if _empty_besides(state, neighbours, first_bit(bits), point) >= 3:
+        if _empty_besides(state, neighbours, first_bit(libs[state[HEAD, q]], point), point) >= 3:
             continue  # the defender extends into the open: three liberties at least
         _load(workspace, state, libs, meta)
         place(workspace[0][0], workspace[1][0], workspace[2][0], neighbours, zobrist, point,
@@ -237,7 +234,7 @@ def ladder_escape_at(state, libs, meta, neighbours, zobrist, point, colour, max_
         return False
     # the extension's own liberties, without playing it: three or more is an escape
     if extended and analyse_move(state, libs, meta, neighbours, point, colour,
-                                 libs[0].copy())[2] >= 3:
+                                 libs[0].copy(), np.empty(8, np.int32))[2] >= 3:
         return True
     for i in range(count):
         _load(workspace, state, libs, meta)
