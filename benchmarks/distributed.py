@@ -61,6 +61,8 @@ def worker(args) -> None:
 
     group = distributed.world()
     ranks = 1 if group is None else group.size
+    if group is not None:
+        group.overlap = not args.no_overlap
     model, shape, classes = build(args.net, args.k)
     model.build(shape)
     rng = np.random.default_rng(0)
@@ -86,13 +88,13 @@ def worker(args) -> None:
     grads = sum(p.data.size * p.data.itemsize for p in model.parameters())
     if group is None or group.rank == 0:
         print(json.dumps({
-            "net": args.net, "ranks": ranks, "step_s": step,
+            "net": args.net, "ranks": ranks, "overlap": not args.no_overlap, "step_s": step,
             "images_per_s": args.batch * ranks / step,
             "reduce_s": float(np.median(clock.reduce[args.warmup:])) if clock.reduce else 0.0,
             "bytes": grads, "parameters": model.num_parameters()}), flush=True)
 
 
-def launch(net: str, ranks: int, args) -> dict:
+def launch(net: str, ranks: int, args, overlap: bool = True) -> dict:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=str(ROOT))
@@ -100,6 +102,8 @@ def launch(net: str, ranks: int, args) -> dict:
     env.pop("OPENBLAS_L2_SIZE", None)
     own = [sys.executable, __file__, "--worker", "--net", net, "--k", str(args.k),
            "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if not overlap:
+        own.append("--no-overlap")
     if ranks > 1:
         if shutil.which("mpirun") is None:
             sys.exit("mpirun not found: apt-get install openmpi-bin libopenmpi-dev")
@@ -122,14 +126,15 @@ def ring_seconds(size_bytes: float, machines: int) -> float:
 
 
 def report(results: list[dict]) -> None:
-    print(f"\n{'net':8} {'ranks':>5} {'img/s':>8} {'efficiency':>10} {'step ms':>8} "
+    print(f"\n{'net':8} {'ranks':>5} {'overlap':>7} {'img/s':>8} {'efficiency':>10} {'step ms':>8} "
           f"{'reduce ms':>9} {'reduce %':>8} {'MB/step':>8}")
     for net in dict.fromkeys(r["net"] for r in results):
         rows = [r for r in results if r["net"] == net]
         base = next(r for r in rows if r["ranks"] == 1)
         for r in rows:
             efficiency = r["images_per_s"] / (r["ranks"] * base["images_per_s"])
-            print(f"{net:8} {r['ranks']:5d} {r['images_per_s']:8.1f} {efficiency:10.2f} "
+            print(f"{net:8} {r['ranks']:5d} {'yes' if r['overlap'] else 'no':>7} "
+                  f"{r['images_per_s']:8.1f} {efficiency:10.2f} "
                   f"{1e3 * r['step_s']:8.1f} {1e3 * r['reduce_s']:9.2f} "
                   f"{100 * r['reduce_s'] / r['step_s']:8.1f} {r['bytes'] / 1e6:8.2f}")
     print(f"\nN machines on {BANDWIDTH * 8 / 1e9:g} Gb/s, {LATENCY * 1e6:g} µs latency, fixed "
@@ -153,6 +158,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=64, help="filters of the go net (default 64)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps (default 8)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--compare-overlap", action="store_true",
+                        help="also run each multi-rank case with the gradient sums after the "
+                        "backward instead of overlapped with it")
+    parser.add_argument("--no-overlap", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--net", default="fashion", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,7 +172,12 @@ def main() -> None:
         args.ranks = [1, *args.ranks]
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}; batch {args.batch} per rank, 1 BLAS thread per rank")
-    results = [launch(net, ranks, args) for net in args.nets for ranks in args.ranks]
+    results = []
+    for net in args.nets:
+        for ranks in args.ranks:
+            results.append(launch(net, ranks, args))
+            if args.compare_overlap and ranks > 1:
+                results.append(launch(net, ranks, args, overlap=False))
     report(results)
 
 

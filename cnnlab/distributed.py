@@ -9,10 +9,11 @@ takes the same step (``cnnlab.loop`` says how the loss is shared so the sum is e
   runs as a single process, importing nothing of MPI.
 - ``MPIGroup.broadcast_state`` copies rank 0's parameters and buffers to every rank at the
   start, so that the ranks agree even if something made them build different weights.
-- ``MPIGroup.sum_gradients`` packs the gradients into a few contiguous buckets (about
+- ``MPIGroup.gradient_sum`` packs the gradients into a few contiguous buckets (about
   ``BUCKET_BYTES`` each, in the reverse of the parameters' order: the order in which the
-  backward finishes them) and sums them with non-blocking ``Iallreduce`` calls that run at
-  the same time, with the step's metrics and stop requests in one more small buffer.
+  backward finishes them) and sums each with a non-blocking ``Iallreduce`` as soon as the
+  backward has completed it, overlapped with the rest of the backward; the step's metrics
+  and stop requests ride in one more small buffer.
 - Batch norm: each rank normalises with its own part's statistics and keeps its own running
   estimates (rank 0's are saved), as Horovod and PyTorch's DDP do by default;
   ``synchronize_batch_norm(model, group)`` makes every BatchNorm layer use the statistics of
@@ -38,11 +39,12 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.row_sparse import RowSparseGrad
 
-__all__ = ["BUCKET_BYTES", "DistributedError", "MPIGroup", "is_root", "launched_size",
+__all__ = ["BUCKET_BYTES", "DistributedError", "GradientSum", "MPIGroup", "is_root", "launched_size",
            "run_or_abort", "synchronize_batch_norm", "threads_per_rank", "world"]
 
-#: the size of a gradient bucket: a few large reductions instead of one per tensor
-BUCKET_BYTES = 8 << 20
+#: the size of a gradient bucket: a few large reductions instead of one per tensor, small
+#: enough that the last layers' buckets are summed while the backward is still running
+BUCKET_BYTES = 2 << 20
 #: what launchers set: OpenMPI's mpirun, MPICH/Intel MPI's hydra
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
 
@@ -106,10 +108,15 @@ class MPIGroup:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.bucket_bytes = int(bucket_bytes)
+        #: sum buckets during the backward (False: all after it, to measure what overlap buys)
+        self.overlap = True
         self._buckets: list[tuple[np.ndarray, list[tuple[int, int, int]]]] = []
         self._layout: tuple = ()
-        #: seconds spent in the last step's gradient reduction (packing included)
+        #: seconds the last step's gradient sum cost outside the overlap: packing, and waiting
+        #: in ``finish`` (for the slowest rank too)
         self.last_reduce_seconds = 0.0
+        #: buckets of the last step, and how many of them began summing during the backward
+        self.last_buckets = self.last_overlapped = 0
 
     def __repr__(self) -> str:
         return f"MPIGroup(rank={self.rank}, size={self.size})"
@@ -138,67 +145,129 @@ class MPIGroup:
         self.comm.Allreduce(values, total, op=self._mpi.SUM)
         return total
 
-    def sum_gradients(self, parameters, extra) -> np.ndarray:
-        """Replace each parameter's gradient by its sum over the ranks; return ``extra``
-        (a float64 vector) summed over the ranks, reduced alongside.
-
-        A row-sparse embedding gradient is summed densely (its rows differ between ranks).
-        Parameters without a gradient are skipped; every rank runs the same graph, so they are
-        the same ones everywhere (checked: the bucket layouts must match).
-        """
-        start = time.perf_counter()
-        tensors = [p for p in parameters if p.grad is not None][::-1]
-        for p in tensors:
-            if isinstance(p.grad, RowSparseGrad):
-                p.grad = p.grad.to_dense()
+    def gradient_sum(self, parameters) -> GradientSum:
+        """Start summing a step's gradients over the ranks: give ``.leaf_done`` to the backward
+        (``Tensor.backward(..., leaf_done=...)``), then call ``.finish(extra)``."""
+        tensors = [p for p in parameters if p.requires_grad][::-1]
         self._plan(tensors)
-        extra = np.ascontiguousarray(extra, dtype=np.float64)
-        extra_total = np.empty_like(extra)
-        requests = [self.comm.Iallreduce(self._mpi.IN_PLACE, self._pack(bucket, tensors),
-                                         op=self._mpi.SUM) for bucket in self._buckets]
-        requests.append(self.comm.Iallreduce(extra, extra_total, op=self._mpi.SUM))
-        self._mpi.Request.Waitall(requests)
-        for buffer, places in self._buckets:  # views: the buffers are repacked every step
-            for index, begin, end in places:
-                tensors[index].grad = buffer[begin:end].reshape(tensors[index].grad.shape)
-        self.last_reduce_seconds = time.perf_counter() - start
-        return extra_total
+        return GradientSum(self, tensors)
+
+    def sum_gradients(self, parameters, extra) -> np.ndarray:
+        """Replace each parameter's gradient by its sum over the ranks, after the backward;
+        return ``extra`` (a float64 vector) summed over the ranks alongside."""
+        return self.gradient_sum(parameters).finish(extra)
 
     def _plan(self, tensors) -> None:
-        """Buckets of consecutive gradients of one dtype, about ``bucket_bytes`` each."""
-        layout = tuple((p.grad.shape, p.grad.dtype.str) for p in tensors)
+        """Buckets of consecutive parameters of one dtype, about ``bucket_bytes`` each."""
+        layout = tuple((p.data.shape, p.data.dtype.str) for p in tensors)
         if layout == self._layout:
             return
         agreed = self.comm.allgather(zlib.crc32(repr(layout).encode()))
         if len(set(agreed)) != 1:
             raise DistributedError(
-                "the ranks' gradients differ (a parameter has a gradient on some ranks only); "
-                "every rank must run the same model on its part of the batch")
+                "the ranks' models differ (parameter shapes, dtypes or which ones train); "
+                "every rank must build the same model")
         buckets, current, size, dtype = [], [], 0, None
         for index, p in enumerate(tensors):
-            if current and (p.grad.dtype != dtype or size * dtype.itemsize >= self.bucket_bytes):
+            if current and (p.data.dtype != dtype or size * dtype.itemsize >= self.bucket_bytes):
                 buckets.append((dtype, current, size))
                 current, size = [], 0
-            dtype = p.grad.dtype
-            current.append((index, size, size + p.grad.size))
-            size += p.grad.size
+            dtype = p.data.dtype
+            current.append((index, size, size + p.data.size))
+            size += p.data.size
         if current:
             buckets.append((dtype, current, size))
         self._buckets = [(np.empty(size, dtype), places) for dtype, places, size in buckets]
         self._layout = layout
-
-    @staticmethod
-    def _pack(bucket, tensors) -> np.ndarray:
-        buffer, places = bucket
-        for index, begin, end in places:
-            buffer[begin:end] = np.asarray(tensors[index].grad).ravel()
-        return buffer
 
     def abort(self, status: int = 1) -> None:
         """End every rank of the job now (``MPI_Abort``)."""
         sys.stdout.flush()
         sys.stderr.flush()
         self.comm.Abort(status)
+
+
+class GradientSum:
+    """One step's gradient sum: each bucket's ``Iallreduce`` starts as soon as the backward
+    has completed every gradient in it (``leaf_done``), while the backward goes on with the
+    earlier layers; ``finish`` starts the rest, waits, and puts the sums in place.
+
+    A parameter without a gradient on this step contributes zeros and keeps ``grad = None``
+    (the ranks run the same graph, so it has none anywhere). A row-sparse embedding gradient
+    is summed densely (its rows differ between ranks).
+    """
+
+    def __init__(self, group: MPIGroup, tensors):
+        self.group, self.tensors = group, tensors
+        self.where = {}
+        for bucket, (_, places) in enumerate(group._buckets):
+            for index, begin, end in places:
+                self.where[id(tensors[index])] = (bucket, begin, end)
+        self.missing = [len(places) for _, places in group._buckets]
+        self.requests = [None] * len(group._buckets)
+        self.packed: set[int] = set()
+        self.pack_seconds = 0.0
+
+    def leaf_done(self, tensor) -> None:
+        """Pack this gradient; start its bucket's sum once the bucket is complete."""
+        where = self.where.get(id(tensor))
+        if (not self.group.overlap or where is None or id(tensor) in self.packed
+                or tensor.grad is None):
+            return
+        start = time.perf_counter()
+        self._pack(tensor, *where)
+        bucket = where[0]
+        self.missing[bucket] -= 1
+        if self.missing[bucket] == 0:
+            self._start(bucket)
+        started = [r for r in self.requests if r is not None]
+        if started:
+            self.group._mpi.Request.Testall(started)  # lets MPI move the data meanwhile
+        self.pack_seconds += time.perf_counter() - start
+
+    def _pack(self, tensor, bucket, begin, end) -> None:
+        grad = tensor.grad
+        if isinstance(grad, RowSparseGrad):
+            grad = grad.to_dense()
+        self.group._buckets[bucket][0][begin:end] = np.asarray(grad).ravel()
+        self.packed.add(id(tensor))
+
+    def _start(self, bucket) -> None:
+        mpi = self.group._mpi
+        self.requests[bucket] = self.group.comm.Iallreduce(
+            mpi.IN_PLACE, self.group._buckets[bucket][0], op=mpi.SUM)
+
+    def finish(self, extra) -> np.ndarray:
+        """Sum what is left, wait for every bucket and set each gradient to its sum; return
+        ``extra`` (a float64 vector) summed over the ranks."""
+        start = time.perf_counter()
+        without = set()
+        for tensor in self.tensors:
+            if id(tensor) in self.packed:
+                continue
+            bucket, begin, end = self.where[id(tensor)]
+            if tensor.grad is None:
+                without.add(id(tensor))
+                self.group._buckets[bucket][0][begin:end] = 0
+            else:
+                self._pack(tensor, bucket, begin, end)
+        self.group.last_buckets = len(self.requests)
+        self.group.last_overlapped = sum(r is not None for r in self.requests)
+        for bucket, request in enumerate(self.requests):
+            if request is None:
+                self._start(bucket)
+        mpi = self.group._mpi
+        extra = np.ascontiguousarray(extra, dtype=np.float64)
+        extra_total = np.empty_like(extra)
+        self.requests.append(self.group.comm.Iallreduce(extra, extra_total, op=mpi.SUM))
+        mpi.Request.Waitall(self.requests)
+        for buffer, places in self.group._buckets:  # views: the buffers are refilled each step
+            for index, begin, end in places:
+                tensor = self.tensors[index]
+                tensor.grad = (None if id(tensor) in without
+                               else buffer[begin:end].reshape(tensor.data.shape))
+        self.group.last_reduce_seconds = self.pack_seconds + time.perf_counter() - start
+        return extra_total
 
 
 def synchronize_batch_norm(model, group: MPIGroup | None) -> int:

@@ -7,8 +7,8 @@ callback's ``on_epoch_end`` and, as a separate later step, every ``on_checkpoint
 Data-parallel (``Run.parallel``, a group of ranks such as ``cnnlab.distributed.MPIGroup``):
 each rank runs its part of every step's batch (``Batches.parts``) under ``batch_part``, and
 backpropagates its share n_r/n of the batch's mean loss, so that the gradients summed over
-the ranks (``parallel.sum_gradients``, with the step's metrics and stop requests in the same
-reduction) are those of the whole batch's mean loss, however unevenly it was split. Then the
+the ranks (``parallel.gradient_sum``, overlapped with the backward, with the step's metrics
+and stop requests in the same reduction) are those of the whole batch's mean loss, however unevenly it was split. Then the
 divergence check reads the batch's loss (the same on every rank, so all stop together), and
 every rank takes the same step. Validation splits the samples across the ranks and adds up.
 An epoch that did not finish (a signal, a diverging loss) returns no logs and is never
@@ -170,12 +170,14 @@ def _parallel_batch(run: Run, metrics: Metrics, x, y, offset: int, total: int) -
     with batch_part(offset, total):
         output = model(Tensor(x))
         loss = run.loss_fn(output, y)
-    # ∂(n_r/n · L_r) summed over the ranks is ∂ of the batch's mean loss
-    loss.backward(np.full_like(loss.data, len(x) / total))
+    # ∂(n_r/n · L_r) summed over the ranks is ∂ of the batch's mean loss; each bucket of
+    # gradients is summed as soon as the backward completes it
+    gradients = run.parallel.gradient_sum(model.parameters())
+    loss.backward(np.full_like(loss.data, len(x) / total), leaf_done=gradients.leaf_done)
     local = Metrics()
     local.add(float(loss.data), output.data, y)
     stop = run.stop_request.requested
-    counts = run.parallel.sum_gradients(model.parameters(), np.append(local.counts(), stop))
+    counts = gradients.finish(np.append(local.counts(), stop))
     run.stop_agreed = bool(counts[-1])
     metrics.add_counts(counts[:-1])
     return counts[0] / counts[1]

@@ -132,12 +132,15 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def backward(self, grad=None) -> None:
+    def backward(self, grad=None, leaf_done=None) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it.
 
         ``grad`` is the upstream gradient; it may be omitted for a one-element
         tensor (it is then 1). The graph is kept, so calling ``backward`` twice
         accumulates twice, as the gradients of the sum of both calls would.
+        ``leaf_done(leaf)`` is called as soon as a leaf's gradient of this call is complete
+        (every use of the leaf comes before it in the order), while the rest of the backward
+        still runs: data-parallel training starts summing it across processes then.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph")
@@ -161,6 +164,8 @@ class Tensor:
             ctx = tensor._ctx
             if ctx is None and tensor.grad is None and _unshared(g):
                 tensor.grad = g  # nothing else holds g: a copy would only cost time
+                if leaf_done is not None:
+                    leaf_done(tensor)
                 continue
             if ctx is None or tensor._retain_grad:
                 if tensor.grad is not None:
@@ -168,6 +173,8 @@ class Tensor:
                 else:
                     tensor.grad = g.copy() if type(g) is RowSparseGrad else np.array(g, copy=True)
             if ctx is None:
+                if leaf_done is not None:
+                    leaf_done(tensor)
                 continue
             if type(g) is RowSparseGrad:  # an embedding of a computed table: backward takes arrays
                 g = g.to_dense()
