@@ -127,48 +127,64 @@ class GridSampleFunction(Function):
     def forward(self, x, grid, mode, padding_mode, align_corners):
         x = np.ascontiguousarray(x)
         grid = np.ascontiguousarray(grid)
-        self.x, self.grid = x, grid
-        self.options = mode, padding_mode == "border", align_corners
-        out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
+        need_dx, need_dgrid = self.needs_input_grad
         border = padding_mode == "border"
-        if mode == "bilinear":
-            scales = self.scales = _scales(x, align_corners)
-            _split(x, grid, lambda a, b: sampling_loops.bilinear_forward(
-                x, grid, out, *scales, border, a, b))
-        else:
-            _split(x, grid, lambda a, b: sampling_loops.nearest_forward(
+        self.options = mode, border, align_corners, x.shape, grid.dtype
+        out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
+        if mode == "nearest":
+            self.grid = grid if need_dx else None
+            _split(x.shape, grid.shape, lambda a, b: sampling_loops.nearest_forward(
                 x, grid, out, align_corners, border, a, b))
+            return out
+        # kept for the backward, so that it needs neither x nor the grid: ∂y/∂grid from the
+        # forward's reads of x, and the taps (where and how much each output read)
+        n, count = grid.shape[0], grid.shape[1] * grid.shape[2]
+        self.jacobian = np.empty(out.shape + (2,) if need_dgrid else (0, 0, 0, 0), x.dtype)
+        taps = (n, count) if need_dx else (0, count)
+        self.index = np.empty(taps, np.uint32)
+        self.weights = tuple(np.empty(taps, x.dtype) for _ in range(4))
+        scales = _scales(x.shape, x.dtype, align_corners)
+        _split(x.shape, grid.shape, lambda a, b: sampling_loops.bilinear_forward(
+            x, grid, out, self.jacobian, self.index, self.weights, *scales, border, a, b))
         return out
 
     def backward(self, grad):
-        mode, border, align = self.options
-        x, grid = self.x, self.grid
+        mode, border, align, x_shape, grid_dtype = self.options
         grad = np.ascontiguousarray(grad)
         need_dx, need_dgrid = self.needs_input_grad
-        dx = np.zeros_like(x)
-        dgrid = np.zeros_like(grid)
-        if mode == "bilinear":
-            _split(x, grid, lambda a, b: sampling_loops.bilinear_backward(
-                x, grid, grad, dx, dgrid, need_dx, *self.scales, border, a, b))
-        elif need_dx:
-            _split(x, grid, lambda a, b: sampling_loops.nearest_backward(
-                grid, grad, dx, align, border, a, b))
-        return (dx if need_dx else None), (dgrid if need_dgrid else None)
+        dx = dgrid = None
+        grid_shape = grad.shape[:1] + grad.shape[2:] + (2,)
+        if need_dx:
+            dx = np.empty(x_shape, dtype=grad.dtype)  # zeroed image by image in the loops
+            if mode == "bilinear":
+                _split(x_shape, grid_shape, lambda a, b: sampling_loops.bilinear_input_backward(
+                    grad, dx, self.index, self.weights, a, b))
+            else:
+                dx[...] = 0.0
+                _split(x_shape, grid_shape, lambda a, b: sampling_loops.nearest_backward(
+                    self.grid, grad, dx, align, border, a, b))
+        if need_dgrid and mode == "bilinear":
+            dgrid = np.empty(grid_shape, dtype=grid_dtype)
+            _split(x_shape, grid_shape, lambda a, b: sampling_loops.bilinear_grid_backward(
+                grad, self.jacobian, dgrid, a, b))
+        elif need_dgrid:
+            dgrid = np.zeros(grid_shape, dtype=grid_dtype)
+        return dx, dgrid
 
 
-def _scales(x, align_corners):
+def _scales(x_shape, dtype, align_corners):
     """(a_x, b_x, a_y, b_y) with pixel coordinate = a·g + b, in x's dtype:
     a = (size − 1)/2 (align_corners) or size/2, b = (size − 1)/2."""
-    height, width = x.shape[2:]
+    height, width = x_shape[2:]
     values = []
     for size in (width, height):
         values += [(size - 1) / 2.0 if align_corners else size / 2.0, (size - 1) / 2.0]
-    return tuple(x.dtype.type(v) for v in values)
+    return tuple(dtype.type(v) for v in values)
 
 
-def _split(x, grid, work):
-    n, c = x.shape[:2]
-    run_split(n, 4 * c * grid.shape[1] * grid.shape[2] * n, work)
+def _split(x_shape, grid_shape, work):
+    n, c = x_shape[:2]
+    run_split(n, 4 * c * grid_shape[1] * grid_shape[2] * n, work)
 
 
 def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False) -> Tensor:

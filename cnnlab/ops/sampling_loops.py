@@ -40,135 +40,191 @@ def _source(g, a, b, size, border):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _clamp(v, high):
-    """v clipped to [0, high]; NaN gives 0, so that a read index is always inside."""
+def _clamp(v, low, high):
+    """v clipped to [low, high]; NaN gives low, so that a read index is always inside."""
     # written out: the comparisons, not min/max, say what NaN gives
-    v = v if v > 0.0 else 0.0  # noqa: FURB136
+    v = v if v > low else low  # noqa: FURB136
     return v if v < high else high  # noqa: FURB136
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _taps(g, width, height, ax, bx, ay, by, border, index, weights):
+def _hat(d, zero, one):
+    """The bilinear kernel k(d) = max(0, 1 − |d|); NaN gives 0."""
+    w = one - abs(d)
+    return w if w > zero else zero  # noqa: FURB136
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hat_slope(d, zero, one):
+    """k′(d): −1 on [0, 1), +1 on [−1, 0), else 0 (the side PyTorch and the formulas take at
+    d = 0: the pixel at the left of u loses weight as u grows)."""
+    if (d >= zero) & (d < one):
+        return -one
+    if (d >= -one) & (d < zero):
+        return one
+    return zero
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _taps(g, width, height, ax, bx, ay, by, border, index, weights, slopes, with_slopes):
     """The bilinear taps of one image's output pixels k (g: (K, 2) normalised coordinates).
 
-    index[0..3][k]: flat input pixel of the taps (q₀, p₀), (q₀, p₀+1), (q₀+1, p₀), (q₀+1, p₀+1),
-    clamped inside the image (a tap outside reads a real pixel with weight 0, so the loops
-    that read have no branch). weights[0..9][k]: wx₀ = (1 − t)·mx₀, wx₁ = t·mx₁, wy₀, wy₁
-    likewise for rows, the masks mx₀, mx₁, my₀, my₁ (1 where that column / row is inside),
-    and ∂u/∂g_x, ∂v/∂g_y (0 where border padding clipped). Branch-free, on 1-D rows, so the
-    compiler vectorises it.
+    Each output reads the 2×2 block of input pixels at columns (a, a + 1) and rows (b, b + 1),
+    a = ⌊u⌋ and b = ⌊v⌋ clamped into the image (to [0, W − 2], [0, H − 2]): every read is
+    inside, and one flat index ``index[k]`` = b·W + a locates all four. Each column weighs
+    k(u − column), each row k(v − row), so a column of the block that is not ⌊u⌋ or ⌊u⌋ + 1
+    (the block was clamped: that tap is outside the image) gets 0, and the loops that read
+    have no branch. weights[0..3][k]: columns a, a + 1, rows b, b + 1; with ``with_slopes``,
+    slopes[0..3][k]: their derivatives by g_x (columns) and g_y (rows), ±∂u/∂g_x or 0, and 0
+    where border padding clipped. Branch-free selects on 1-D rows: the compiler vectorises it.
     """
-    i00, i01, i10, i11 = index[0], index[1], index[2], index[3]
-    wx0, wx1, wy0, wy1 = weights[0], weights[1], weights[2], weights[3]
-    mx0, mx1, my0, my1 = weights[4], weights[5], weights[6], weights[7]
-    su, sv = weights[8], weights[9]
-    w_last, h_last = width - 1.0, height - 1.0
+    wxa, wxb, wya, wyb = weights[0], weights[1], weights[2], weights[3]
+    sxa, sxb, sya, syb = slopes[0], slopes[1], slopes[2], slopes[3]
+    real = wxa.dtype.type  # every constant in the dtype computed in (float32 stays float32)
+    zero, one = real(0), real(1)
+    w_last, h_last = real(width - 1), real(height - 1)
+    a_last, b_last = real(max(width - 2, 0)), real(max(height - 2, 0))
+    # a one-pixel axis has no second column (row): its weight is 0
+    x_pair, y_pair = width > 1, height > 1
     flat = g.reshape(-1)
     for k in range(g.shape[0]):
         u = flat[2 * k] * ax + bx
         v = flat[2 * k + 1] * ay + by
         slope_u, slope_v = ax, ay
         if border:
-            slope_u = ax * ((u > 0.0) & (u < w_last))
-            slope_v = ay * ((v > 0.0) & (v < h_last))
-            u = _clamp(u, w_last)
-            v = _clamp(v, h_last)
-        p0, q0 = np.floor(u), np.floor(v)
-        t, s = u - p0, v - q0
-        mx0[k] = (p0 >= 0.0) & (p0 <= w_last)
-        mx1[k] = (p0 >= -1.0) & (p0 <= w_last - 1.0)
-        my0[k] = (q0 >= 0.0) & (q0 <= h_last)
-        my1[k] = (q0 >= -1.0) & (q0 <= h_last - 1.0)
-        wx0[k] = (1.0 - t) * ((p0 >= 0.0) & (p0 <= w_last))
-        wx1[k] = t * ((p0 >= -1.0) & (p0 <= w_last - 1.0))
-        wy0[k] = (1.0 - s) * ((q0 >= 0.0) & (q0 <= h_last))
-        wy1[k] = s * ((q0 >= -1.0) & (q0 <= h_last - 1.0))
-        c0, c1 = _clamp(p0, w_last), _clamp(p0 + 1.0, w_last)
-        r0, r1 = _clamp(q0, h_last) * width, _clamp(q0 + 1.0, h_last) * width
-        i00[k] = np.uint32(r0 + c0)
-        i01[k] = np.uint32(r0 + c1)
-        i10[k] = np.uint32(r1 + c0)
-        i11[k] = np.uint32(r1 + c1)
-        su[k] = slope_u
-        sv[k] = slope_v
+            slope_u = ax if (u > zero) & (u < w_last) else zero
+            slope_v = ay if (v > zero) & (v < h_last) else zero
+            u = _clamp(u, zero, w_last)
+            v = _clamp(v, zero, h_last)
+        a = _clamp(np.floor(u), zero, a_last)
+        b = _clamp(np.floor(v), zero, b_last)
+        du, dv = u - a, v - b
+        wxa[k] = _hat(du, zero, one)
+        wxb[k] = _hat(du - one, zero, one) if x_pair else zero
+        wya[k] = _hat(dv, zero, one)
+        wyb[k] = _hat(dv - one, zero, one) if y_pair else zero
+        index[k] = np.uint32(b) * np.uint32(width) + np.uint32(a)
+        if with_slopes:
+            sxa[k] = slope_u * _hat_slope(du, zero, one)
+            sxb[k] = slope_u * _hat_slope(du - one, zero, one) if x_pair else zero
+            sya[k] = slope_v * _hat_slope(dv, zero, one)
+            syb[k] = slope_v * _hat_slope(dv - one, zero, one) if y_pair else zero
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tables(count, dtype):
-    """The tap table's rows, each its own allocation: rows of one 2-D array would alias as far
-    as the compiler can tell, and ``_taps`` would not vectorise (3–4× slower)."""
-    index = (np.empty(count, np.uint32), np.empty(count, np.uint32),
-             np.empty(count, np.uint32), np.empty(count, np.uint32))
-    weights = (np.empty(count, dtype), np.empty(count, dtype), np.empty(count, dtype),
-               np.empty(count, dtype), np.empty(count, dtype), np.empty(count, dtype),
-               np.empty(count, dtype), np.empty(count, dtype), np.empty(count, dtype),
-               np.empty(count, dtype))
-    return index, weights
+def _rows(count, rows, dtype):
+    """``rows`` arrays of ``count`` elements, each its own allocation: rows of one 2-D array
+    would alias as far as the compiler can tell, and the loops over them would not vectorise."""
+    return [np.empty(count, dtype) for _ in range(rows)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _steps(width, height):
+    """Flat offsets from a 2×2 block's top-left pixel to its right and lower neighbours
+    (0 along a one-pixel axis, whose second tap has weight 0)."""
+    return np.uint64(1 if width > 1 else 0), np.uint64(width if height > 1 else 0)
 
 
 @njit(cache=True, nogil=True)
-def bilinear_forward(x, grid, out, ax, bx, ay, by, border, start, stop):
-    """out[n, c] = Σ over the 4 taps of x[n, c] at the tap × its weight, images [start, stop).
-    ax, bx, ay, by: pixel coordinate = a·g + b per axis, in the dtype to compute in."""
+def bilinear_forward(x, grid, out, jacobian, kept_index, kept_weights, ax, bx, ay, by, border,
+                     start, stop):
+    """out[n, c] = the bilinear blend of each output's 2×2 block of x[n, c], images
+    [start, stop); ax, bx, ay, by: pixel coordinate = a·g + b per axis, in the dtype to
+    compute in. Kept for the backward where given full size rather than empty:
+    ``jacobian`` (N, C, K, 2) gets (∂y/∂g_x, ∂y/∂g_y) of every output,
+    ∂y/∂g_x = Σ over the block's columns of (their slope) × (the rows' blend of that column),
+    likewise ∂y/∂g_y; ``kept_index`` (N, K) and ``kept_weights`` (4 of (N, K)) the taps."""
     batch, channels, height, width = x.shape
     count = grid.shape[1] * grid.shape[2]
     g = grid.reshape(batch, count, 2)
     planes = x.reshape(batch, channels, height * width)
     o = out.reshape(batch, channels, count)
-    index, weights = _tables(count, x.dtype)
-    i00, i01, i10, i11 = index[0], index[1], index[2], index[3]
-    wx0, wx1, wy0, wy1 = weights[0], weights[1], weights[2], weights[3]
+    with_jacobian, keep_taps = jacobian.size > 0, kept_index.size > 0
+    index = np.empty(count, np.uint32)
+    weights, slopes = _rows(count, 4, x.dtype), _rows(count, 4, x.dtype)
+    sxa, sxb, sya, syb = slopes[0], slopes[1], slopes[2], slopes[3]
+    values = _rows(count, 4, x.dtype)
+    aa, ab, ba, bb = values[0], values[1], values[2], values[3]
+    right, down = _steps(width, height)
     for n in range(start, stop):
-        _taps(g[n], width, height, ax, bx, ay, by, border, index, weights)
+        if keep_taps:
+            index = kept_index[n]
+            weights = [kept_weights[0][n], kept_weights[1][n], kept_weights[2][n],
+                       kept_weights[3][n]]
+        _taps(g[n], width, height, ax, bx, ay, by, border, index, weights, slopes,
+              with_jacobian)
+        wxa, wxb, wya, wyb = weights[0], weights[1], weights[2], weights[3]
         for c in range(channels):
-            src, dst = planes[n, c], o[n, c]
+            src = planes[n, c]
+            for k in range(count):  # the gathers: scalar (no vector loads through an index)
+                i = np.uint64(index[k])
+                aa[k], ab[k] = src[i], src[i + right]
+                ba[k], bb[k] = src[i + down], src[i + down + right]
+            dst = o[n, c]
+            if not with_jacobian:
+                for k in range(count):
+                    top = wxa[k] * aa[k] + wxb[k] * ab[k]
+                    bottom = wxa[k] * ba[k] + wxb[k] * bb[k]
+                    dst[k] = wya[k] * top + wyb[k] * bottom
+                continue
+            jac = jacobian[n, c].reshape(-1)
             for k in range(count):
-                dst[k] = ((src[i00[k]] * wx0[k] + src[i01[k]] * wx1[k]) * wy0[k]
-                          + (src[i10[k]] * wx0[k] + src[i11[k]] * wx1[k]) * wy1[k])
+                top = wxa[k] * aa[k] + wxb[k] * ab[k]
+                bottom = wxa[k] * ba[k] + wxb[k] * bb[k]
+                dst[k] = wya[k] * top + wyb[k] * bottom
+                jac[2 * k] = (wya[k] * (sxa[k] * aa[k] + sxb[k] * ab[k])
+                              + wyb[k] * (sxa[k] * ba[k] + sxb[k] * bb[k]))
+                jac[2 * k + 1] = sya[k] * top + syb[k] * bottom
 
 
 @njit(cache=True, nogil=True)
-def bilinear_backward(x, grid, grad, dx, dgrid, need_dx, ax, bx, ay, by, border, start, stop):
-    """dx (zeroed by the caller) += the tap weights × δ (if ``need_dx``: a spatial transformer's
-    input images need none); dgrid = δ · ∂y/∂grid:
-    ∂y/∂u = wy₀(mx₁x[q₀, p₀+1] − mx₀x[q₀, p₀]) + wy₁(mx₁x[q₀+1, p₀+1] − mx₀x[q₀+1, p₀]),
-    likewise ∂y/∂v, times ∂u/∂g_x and ∂v/∂g_y."""
-    batch, channels, height, width = x.shape
-    count = grid.shape[1] * grid.shape[2]
-    g = grid.reshape(batch, count, 2)
-    planes = x.reshape(batch, channels, height * width)
+def bilinear_grid_backward(grad, jacobian, dgrid, start, stop):
+    """dgrid[n, k] = Σ_c δ[n, c, k] · (∂y/∂g_x, ∂y/∂g_y)[n, c, k] from the forward's
+    ``jacobian`` (N, C, K, 2), images [start, stop)."""
+    batch, channels = grad.shape[:2]
+    count = dgrid.shape[1] * dgrid.shape[2]
+    delta = grad.reshape(batch, channels, count)
+    dg = dgrid.reshape(batch, 2 * count)
+    for n in range(start, stop):
+        row = dg[n]
+        d, jac = delta[n, 0], jacobian[n, 0].reshape(-1)
+        for k in range(count):
+            row[2 * k] = d[k] * jac[2 * k]
+            row[2 * k + 1] = d[k] * jac[2 * k + 1]
+        for c in range(1, channels):
+            d, jac = delta[n, c], jacobian[n, c].reshape(-1)
+            for k in range(count):
+                row[2 * k] += d[k] * jac[2 * k]
+                row[2 * k + 1] += d[k] * jac[2 * k + 1]
+
+
+@njit(cache=True, nogil=True)
+def bilinear_input_backward(grad, dx, kept_index, kept_weights, start, stop):
+    """dx[n, c] = the scatter-add of δ[n, c] × each tap's weight into its 2×2 block, from the
+    forward's taps, images [start, stop) (zeroed here first: the caller may pass ``np.empty``)."""
+    batch, channels, height, width = dx.shape
+    count = kept_index.shape[1]
     dplanes = dx.reshape(batch, channels, height * width)
     delta = grad.reshape(batch, channels, count)
-    dg = dgrid.reshape(batch, count, 2)
-    index, weights = _tables(count, x.dtype)
-    i00, i01, i10, i11 = index[0], index[1], index[2], index[3]
-    wx0, wx1, wy0, wy1 = weights[0], weights[1], weights[2], weights[3]
-    mx0, mx1, my0, my1 = weights[4], weights[5], weights[6], weights[7]
-    su, sv = weights[8], weights[9]
-    du, dv = np.empty(count, x.dtype), np.empty(count, x.dtype)
+    right, down = _steps(width, height)
     for n in range(start, stop):
-        _taps(g[n], width, height, ax, bx, ay, by, border, index, weights)
-        du[:] = 0.0
-        dv[:] = 0.0
+        index = kept_index[n]
+        wxa, wxb = kept_weights[0][n], kept_weights[1][n]
+        wya, wyb = kept_weights[2][n], kept_weights[3][n]
         for c in range(channels):
-            src, d = planes[n, c], delta[n, c]
-            for k in range(count):
-                v00, v01, v10, v11 = src[i00[k]], src[i01[k]], src[i10[k]], src[i11[k]]
-                du[k] += d[k] * (wy0[k] * (mx1[k] * v01 - mx0[k] * v00)
-                                 + wy1[k] * (mx1[k] * v11 - mx0[k] * v10))
-                dv[k] += d[k] * (wx0[k] * (my1[k] * v10 - my0[k] * v00)
-                                 + wx1[k] * (my1[k] * v11 - my0[k] * v01))
-            if need_dx:
-                target = dplanes[n, c]
-                for k in range(count):  # taps may coincide: a scatter, in order
-                    top, bottom = d[k] * wy0[k], d[k] * wy1[k]
-                    target[i00[k]] += top * wx0[k]
-                    target[i01[k]] += top * wx1[k]
-                    target[i10[k]] += bottom * wx0[k]
-                    target[i11[k]] += bottom * wx1[k]
-        for k in range(count):
-            dg[n, k, 0] = du[k] * su[k]
-            dg[n, k, 1] = dv[k] * sv[k]
+            target, d = dplanes[n, c], delta[n, c]
+            target[:] = 0.0
+            for k in range(count):  # blocks overlap: a scatter, in order
+                # outputs that read only padding add nothing: skipped, since all of them
+                # share one clamped block, and their adds would queue on its four pixels
+                if ((wxa[k] == 0) & (wxb[k] == 0)) | ((wya[k] == 0) & (wyb[k] == 0)):
+                    continue
+                i = np.uint64(index[k])
+                top, bottom = d[k] * wya[k], d[k] * wyb[k]
+                target[i] += top * wxa[k]
+                target[i + right] += top * wxb[k]
+                target[i + down] += bottom * wxa[k]
+                target[i + down + right] += bottom * wxb[k]
 
 
 @njit(cache=True, nogil=True, inline="always")
