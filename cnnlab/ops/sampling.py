@@ -142,10 +142,10 @@ class GridSampleFunction(Function):
         self.jacobian = np.empty(out.shape + (2,) if need_dgrid else (0, 0, 0, 0), x.dtype)
         taps = (n, count) if need_dx else (0, count)
         self.index = np.empty(taps, np.uint32)
-        self.weights = tuple(np.empty(taps, x.dtype) for _ in range(4))
-        scales = _scales(x.shape, x.dtype, align_corners)
+        self.fractions = np.empty(taps, x.dtype), np.empty(taps, x.dtype)
+        axes = _axes(x.shape, x.dtype, align_corners, border)
         _split(x.shape, grid.shape, lambda a, b: sampling_loops.bilinear_forward(
-            x, grid, out, self.jacobian, self.index, self.weights, *scales, border, a, b))
+            x, grid, out, self.jacobian, self.index, self.fractions, axes, a, b))
         return out
 
     def backward(self, grad):
@@ -158,7 +158,7 @@ class GridSampleFunction(Function):
             dx = np.empty(x_shape, dtype=grad.dtype)  # zeroed image by image in the loops
             if mode == "bilinear":
                 _split(x_shape, grid_shape, lambda a, b: sampling_loops.bilinear_input_backward(
-                    grad, dx, self.index, self.weights, a, b))
+                    grad, dx, self.index, self.fractions, a, b))
             else:
                 dx[...] = 0.0
                 _split(x_shape, grid_shape, lambda a, b: sampling_loops.nearest_backward(
@@ -172,14 +172,22 @@ class GridSampleFunction(Function):
         return dx, dgrid
 
 
-def _scales(x_shape, dtype, align_corners):
-    """(a_x, b_x, a_y, b_y) with pixel coordinate = a·g + b, in x's dtype:
-    a = (size − 1)/2 (align_corners) or size/2, b = (size − 1)/2."""
-    height, width = x_shape[2:]
-    values = []
-    for size in (width, height):
-        values += [(size - 1) / 2.0 if align_corners else size / 2.0, (size - 1) / 2.0]
-    return tuple(dtype.type(v) for v in values)
+def _axes(x_shape, dtype, align_corners, border):
+    """Per axis (x, then y) of the input: (a, b, low, from, high) in x's dtype, with the pixel
+    coordinate u = a·g + b (a = (size − 1)/2 with align_corners, else size/2; b = (size − 1)/2),
+    clipped to [low, high], and ∂u/∂g = a where from < u < high, else 0 (the clip moved it).
+    Zeros: [−1, size], from just below −1 (at u = −1 the pixel 0 still has weight t = 0 and
+    slope 1); border: [0, size − 1], from 0 (PyTorch's clip: no gradient on the edge)."""
+    real = dtype.type
+    axes = []
+    for size in (x_shape[3], x_shape[2]):
+        a = (size - 1) / 2.0 if align_corners else size / 2.0
+        if border:
+            low, start, high = 0.0, 0.0, size - 1.0
+        else:
+            low, start, high = -1.0, np.nextafter(real(-1), real(-2)), float(size)
+        axes.append((real(a), real((size - 1) / 2.0), real(low), real(start), real(high)))
+    return tuple(axes)
 
 
 def _split(x_shape, grid_shape, work):

@@ -48,67 +48,45 @@ def _clamp(v, low, high):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hat(d, zero, one):
-    """The bilinear kernel k(d) = max(0, 1 − |d|); NaN gives 0."""
-    w = one - abs(d)
-    return w if w > zero else zero  # noqa: FURB136
+def _taps(g, padded_width, axes, index, fractions, slopes):
+    """The taps of one image's output pixels k (g: (K, 2) normalised coordinates), in a
+    zero-padded copy of the input plane (one pixel before, two after, along each axis).
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _hat_slope(d, zero, one):
-    """k′(d): −1 on [0, 1), +1 on [−1, 0), else 0 (the side PyTorch and the formulas take at
-    d = 0: the pixel at the left of u loses weight as u grows)."""
-    if (d >= zero) & (d < one):
-        return -one
-    if (d >= -one) & (d < zero):
-        return one
-    return zero
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _taps(g, width, height, ax, bx, ay, by, border, index, weights, slopes, with_slopes):
-    """The bilinear taps of one image's output pixels k (g: (K, 2) normalised coordinates).
-
-    Each output reads the 2×2 block of input pixels at columns (a, a + 1) and rows (b, b + 1),
-    a = ⌊u⌋ and b = ⌊v⌋ clamped into the image (to [0, W − 2], [0, H − 2]): every read is
-    inside, and one flat index ``index[k]`` = b·W + a locates all four. Each column weighs
-    k(u − column), each row k(v − row), so a column of the block that is not ⌊u⌋ or ⌊u⌋ + 1
-    (the block was clamped: that tap is outside the image) gets 0, and the loops that read
-    have no branch. weights[0..3][k]: columns a, a + 1, rows b, b + 1; with ``with_slopes``,
-    slopes[0..3][k]: their derivatives by g_x (columns) and g_y (rows), ±∂u/∂g_x or 0, and 0
-    where border padding clipped. Branch-free selects on 1-D rows: the compiler vectorises it.
+    u = a_x·g_x + b_x is clipped to [low, high] (zeros: [−1, W], so that a point farther
+    out still reads only padding; border: [0, W − 1]); p₀ = ⌊u⌋, t = u − p₀, likewise q₀, s
+    from v. index[k]: the flat padded index of (q₀, p₀), fractions[0..1][k]: t, s;
+    slopes[0..1][k]: ∂u/∂g_x, ∂v/∂g_y, 0 where the clip moved the point. Every read is
+    inside the padded plane, so the loops that read have no branch; this one is
+    branch-free selects on 1-D rows, and the compiler vectorises it.
     """
-    wxa, wxb, wya, wyb = weights[0], weights[1], weights[2], weights[3]
-    sxa, sxb, sya, syb = slopes[0], slopes[1], slopes[2], slopes[3]
-    real = wxa.dtype.type  # every constant in the dtype computed in (float32 stays float32)
+    (ax, bx, u_low, u_from, u_high), (ay, by, v_low, v_from, v_high) = axes
+    t_row, s_row = fractions[0], fractions[1]
+    slope_u_row, slope_v_row = slopes[0], slopes[1]
+    real = t_row.dtype.type
     zero, one = real(0), real(1)
-    w_last, h_last = real(width - 1), real(height - 1)
-    a_last, b_last = real(max(width - 2, 0)), real(max(height - 2, 0))
-    # a one-pixel axis has no second column (row): its weight is 0
-    x_pair, y_pair = width > 1, height > 1
     flat = g.reshape(-1)
     for k in range(g.shape[0]):
         u = flat[2 * k] * ax + bx
         v = flat[2 * k + 1] * ay + by
-        slope_u, slope_v = ax, ay
-        if border:
-            slope_u = ax if (u > zero) & (u < w_last) else zero
-            slope_v = ay if (v > zero) & (v < h_last) else zero
-            u = _clamp(u, zero, w_last)
-            v = _clamp(v, zero, h_last)
-        a = _clamp(np.floor(u), zero, a_last)
-        b = _clamp(np.floor(v), zero, b_last)
-        du, dv = u - a, v - b
-        wxa[k] = _hat(du, zero, one)
-        wxb[k] = _hat(du - one, zero, one) if x_pair else zero
-        wya[k] = _hat(dv, zero, one)
-        wyb[k] = _hat(dv - one, zero, one) if y_pair else zero
-        index[k] = np.uint32(b) * np.uint32(width) + np.uint32(a)
-        if with_slopes:
-            sxa[k] = slope_u * _hat_slope(du, zero, one)
-            sxb[k] = slope_u * _hat_slope(du - one, zero, one) if x_pair else zero
-            sya[k] = slope_v * _hat_slope(dv, zero, one)
-            syb[k] = slope_v * _hat_slope(dv - one, zero, one) if y_pair else zero
+        slope_u_row[k] = ax if (u > u_from) & (u < u_high) else zero
+        slope_v_row[k] = ay if (v > v_from) & (v < v_high) else zero
+        u = _clamp(u, u_low, u_high)
+        v = _clamp(v, v_low, v_high)
+        p0, q0 = np.floor(u), np.floor(v)
+        t_row[k], s_row[k] = u - p0, v - q0
+        # + 1: the padding's first column and row
+        index[k] = np.uint32(q0 + one) * np.uint32(padded_width) + np.uint32(p0 + one)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy_rows(source, target):
+    """target[i, j] = source[i, j] over the smaller of the two; row by row (a 2-D slice
+    assignment runs a general element iterator, far slower)."""
+    height, width = min(source.shape[0], target.shape[0]), min(source.shape[1], target.shape[1])
+    for i in range(height):
+        a, b = source[i], target[i]
+        for j in range(width):
+            b[j] = a[j]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -118,63 +96,55 @@ def _rows(count, rows, dtype):
     return [np.empty(count, dtype) for _ in range(rows)]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _steps(width, height):
-    """Flat offsets from a 2×2 block's top-left pixel to its right and lower neighbours
-    (0 along a one-pixel axis, whose second tap has weight 0)."""
-    return np.uint64(1 if width > 1 else 0), np.uint64(width if height > 1 else 0)
-
-
 @njit(cache=True, nogil=True)
-def bilinear_forward(x, grid, out, jacobian, kept_index, kept_weights, ax, bx, ay, by, border,
-                     start, stop):
+def bilinear_forward(x, grid, out, jacobian, kept_index, kept_fractions, axes, start, stop):
     """out[n, c] = the bilinear blend of each output's 2×2 block of x[n, c], images
-    [start, stop); ax, bx, ay, by: pixel coordinate = a·g + b per axis, in the dtype to
+    [start, stop); ``axes``: per axis (a, b, low, from, high) of ``_taps``, in the dtype to
     compute in. Kept for the backward where given full size rather than empty:
     ``jacobian`` (N, C, K, 2) gets (∂y/∂g_x, ∂y/∂g_y) of every output,
-    ∂y/∂g_x = Σ over the block's columns of (their slope) × (the rows' blend of that column),
-    likewise ∂y/∂g_y; ``kept_index`` (N, K) and ``kept_weights`` (4 of (N, K)) the taps."""
+    ∂y/∂u = (1 − s)(x₀₁ − x₀₀) + s(x₁₁ − x₁₀) and ∂y/∂v = (1 − t)(x₁₀ − x₀₀) + t(x₁₁ − x₀₁)
+    times ∂u/∂g_x, ∂v/∂g_y; ``kept_index`` (N, K) and ``kept_fractions`` (t, s: 2 of (N, K))
+    the taps."""
     batch, channels, height, width = x.shape
     count = grid.shape[1] * grid.shape[2]
     g = grid.reshape(batch, count, 2)
-    planes = x.reshape(batch, channels, height * width)
     o = out.reshape(batch, channels, count)
     with_jacobian, keep_taps = jacobian.size > 0, kept_index.size > 0
+    one = x.dtype.type(1)  # not the literal 1, which would turn float32 arithmetic to float64
+    padded = np.zeros((height + 3, width + 3), x.dtype)  # its border stays 0
+    source = padded.reshape(-1)
+    down = np.uint64(width + 3)
     index = np.empty(count, np.uint32)
-    weights, slopes = _rows(count, 4, x.dtype), _rows(count, 4, x.dtype)
-    sxa, sxb, sya, syb = slopes[0], slopes[1], slopes[2], slopes[3]
+    fractions, slopes = _rows(count, 2, x.dtype), _rows(count, 2, x.dtype)
+    slope_u, slope_v = slopes[0], slopes[1]
     values = _rows(count, 4, x.dtype)
     aa, ab, ba, bb = values[0], values[1], values[2], values[3]
-    right, down = _steps(width, height)
     for n in range(start, stop):
         if keep_taps:
             index = kept_index[n]
-            weights = [kept_weights[0][n], kept_weights[1][n], kept_weights[2][n],
-                       kept_weights[3][n]]
-        _taps(g[n], width, height, ax, bx, ay, by, border, index, weights, slopes,
-              with_jacobian)
-        wxa, wxb, wya, wyb = weights[0], weights[1], weights[2], weights[3]
+            fractions = [kept_fractions[0][n], kept_fractions[1][n]]
+        _taps(g[n], width + 3, axes, index, fractions, slopes)
+        t, s = fractions[0], fractions[1]
         for c in range(channels):
-            src = planes[n, c]
+            _copy_rows(x[n, c], padded[1:, 1:])
             for k in range(count):  # the gathers: scalar (no vector loads through an index)
                 i = np.uint64(index[k])
-                aa[k], ab[k] = src[i], src[i + right]
-                ba[k], bb[k] = src[i + down], src[i + down + right]
+                aa[k], ab[k] = source[i], source[i + 1]
+                ba[k], bb[k] = source[i + down], source[i + down + 1]
             dst = o[n, c]
             if not with_jacobian:
                 for k in range(count):
-                    top = wxa[k] * aa[k] + wxb[k] * ab[k]
-                    bottom = wxa[k] * ba[k] + wxb[k] * bb[k]
-                    dst[k] = wya[k] * top + wyb[k] * bottom
+                    top = (one - t[k]) * aa[k] + t[k] * ab[k]
+                    bottom = (one - t[k]) * ba[k] + t[k] * bb[k]
+                    dst[k] = (one - s[k]) * top + s[k] * bottom
                 continue
             jac = jacobian[n, c].reshape(-1)
             for k in range(count):
-                top = wxa[k] * aa[k] + wxb[k] * ab[k]
-                bottom = wxa[k] * ba[k] + wxb[k] * bb[k]
-                dst[k] = wya[k] * top + wyb[k] * bottom
-                jac[2 * k] = (wya[k] * (sxa[k] * aa[k] + sxb[k] * ab[k])
-                              + wyb[k] * (sxa[k] * ba[k] + sxb[k] * bb[k]))
-                jac[2 * k + 1] = sya[k] * top + syb[k] * bottom
+                top = (one - t[k]) * aa[k] + t[k] * ab[k]
+                bottom = (one - t[k]) * ba[k] + t[k] * bb[k]
+                dst[k] = (one - s[k]) * top + s[k] * bottom
+                jac[2 * k] = slope_u[k] * ((one - s[k]) * (ab[k] - aa[k]) + s[k] * (bb[k] - ba[k]))
+                jac[2 * k + 1] = slope_v[k] * (bottom - top)
 
 
 @njit(cache=True, nogil=True)
@@ -199,32 +169,29 @@ def bilinear_grid_backward(grad, jacobian, dgrid, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def bilinear_input_backward(grad, dx, kept_index, kept_weights, start, stop):
+def bilinear_input_backward(grad, dx, kept_index, kept_fractions, start, stop):
     """dx[n, c] = the scatter-add of δ[n, c] × each tap's weight into its 2×2 block, from the
-    forward's taps, images [start, stop) (zeroed here first: the caller may pass ``np.empty``)."""
+    forward's taps, images [start, stop) (through a padded plane, whose border is dropped)."""
     batch, channels, height, width = dx.shape
     count = kept_index.shape[1]
-    dplanes = dx.reshape(batch, channels, height * width)
     delta = grad.reshape(batch, channels, count)
-    right, down = _steps(width, height)
+    one = dx.dtype.type(1)
+    padded = np.empty((height + 3, width + 3), dx.dtype)
+    target = padded.reshape(-1)
+    down = np.uint64(width + 3)
     for n in range(start, stop):
-        index = kept_index[n]
-        wxa, wxb = kept_weights[0][n], kept_weights[1][n]
-        wya, wyb = kept_weights[2][n], kept_weights[3][n]
+        index, t, s = kept_index[n], kept_fractions[0][n], kept_fractions[1][n]
         for c in range(channels):
-            target, d = dplanes[n, c], delta[n, c]
-            target[:] = 0.0
+            d = delta[n, c]
+            target[:] = 0
             for k in range(count):  # blocks overlap: a scatter, in order
-                # outputs that read only padding add nothing: skipped, since all of them
-                # share one clamped block, and their adds would queue on its four pixels
-                if ((wxa[k] == 0) & (wxb[k] == 0)) | ((wya[k] == 0) & (wyb[k] == 0)):
-                    continue
                 i = np.uint64(index[k])
-                top, bottom = d[k] * wya[k], d[k] * wyb[k]
-                target[i] += top * wxa[k]
-                target[i + right] += top * wxb[k]
-                target[i + down] += bottom * wxa[k]
-                target[i + down + right] += bottom * wxb[k]
+                top, bottom = d[k] * (one - s[k]), d[k] * s[k]
+                target[i] += top * (one - t[k])
+                target[i + 1] += top * t[k]
+                target[i + down] += bottom * (one - t[k])
+                target[i + down + 1] += bottom * t[k]
+            _copy_rows(padded[1:, 1:], dx[n, c])
 
 
 @njit(cache=True, nogil=True, inline="always")
