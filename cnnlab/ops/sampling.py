@@ -13,11 +13,13 @@ statement of the same formulas (gathers and ``np.add.at``), kept to test the loo
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cnnlab._checks import check_choice
 from cnnlab.ops import sampling_loops
-from cnnlab.ops.pass_threads import run_split
+from cnnlab.ops.conv_routes.batch_threads import blas_threads, for_each_range
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = [
@@ -129,70 +131,87 @@ class GridSampleFunction(Function):
         grid = np.ascontiguousarray(grid)
         need_dx, need_dgrid = self.needs_input_grad
         border = padding_mode == "border"
-        self.options = mode, border, align_corners, x.shape, grid.dtype
         out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
+        # one thread count for both passes (the results do not depend on it)
+        self.threads = threads = _threads(out.size)
+        self.options = mode, border, align_corners, x.shape, grid.dtype
         if mode == "nearest":
             self.grid = grid if need_dx else None
-            _split(x.shape, grid.shape, lambda a, b: sampling_loops.nearest_forward(
+            for_each_range(x.shape[0], threads, lambda a, b: sampling_loops.nearest_forward(
                 x, grid, out, align_corners, border, a, b))
             return out
         # kept for the backward, so that it needs neither x nor the grid: ∂y/∂grid from the
         # forward's reads of x, and the taps (where and how much each output read)
         n, count = grid.shape[0], grid.shape[1] * grid.shape[2]
-        self.jacobian = np.empty(out.shape + (2,) if need_dgrid else (0, 0, 0, 0), x.dtype)
+        jacobian = self.jacobian = np.empty(out.shape + (2,) if need_dgrid else (0, 0, 0, 0),
+                                            x.dtype)
         taps = (n, count) if need_dx else (0, count)
-        self.index = np.empty(taps, np.uint32)
-        self.fractions = np.empty(taps, x.dtype), np.empty(taps, x.dtype)
-        axes = _axes(x.shape, x.dtype, align_corners, border)
-        _split(x.shape, grid.shape, lambda a, b: sampling_loops.bilinear_forward(
-            x, grid, out, self.jacobian, self.index, self.fractions, axes, a, b))
+        index = self.index = np.empty(taps, np.uint32)
+        fractions = self.fractions = np.empty(taps, x.dtype), np.empty(taps, x.dtype)
+        axes, pair = _constants(x.shape[2:], x.dtype, align_corners, border)
+        for_each_range(n, threads, lambda a, b: sampling_loops.bilinear_forward(
+            x, grid, out, jacobian, index, fractions, axes, not border, pair, a, b))
         return out
 
     def backward(self, grad):
         mode, border, align, x_shape, grid_dtype = self.options
         grad = np.ascontiguousarray(grad)
         need_dx, need_dgrid = self.needs_input_grad
-        dx = dgrid = None
         grid_shape = grad.shape[:1] + grad.shape[2:] + (2,)
-        if need_dx:
-            dx = np.empty(x_shape, dtype=grad.dtype)  # zeroed image by image in the loops
-            if mode == "bilinear":
-                _split(x_shape, grid_shape, lambda a, b: sampling_loops.bilinear_input_backward(
-                    grad, dx, self.index, self.fractions, a, b))
-            else:
+        dx = np.empty(x_shape, dtype=grad.dtype) if need_dx else None  # zeroed by the loops
+        if mode == "nearest":
+            if need_dx:
                 dx[...] = 0.0
-                _split(x_shape, grid_shape, lambda a, b: sampling_loops.nearest_backward(
-                    self.grid, grad, dx, align, border, a, b))
-        if need_dgrid and mode == "bilinear":
-            dgrid = np.empty(grid_shape, dtype=grid_dtype)
-            _split(x_shape, grid_shape, lambda a, b: sampling_loops.bilinear_grid_backward(
-                grad, self.jacobian, dgrid, a, b))
-        elif need_dgrid:
-            dgrid = np.zeros(grid_shape, dtype=grid_dtype)
+                for_each_range(x_shape[0], self.threads, lambda a, b: (
+                    sampling_loops.nearest_backward(self.grid, grad, dx, align, border, a, b)))
+            return dx, (np.zeros(grid_shape, dtype=grid_dtype) if need_dgrid else None)
+        dgrid = np.empty(grid_shape, dtype=grid_dtype) if need_dgrid else None
+        pair = _constants(x_shape[2:], grad.dtype, align, border)[1]
+
+        def images(start, stop):  # both gradients of an image range: one hand-over per range
+            if need_dx:
+                sampling_loops.bilinear_input_backward(grad, dx, self.index, self.fractions,
+                                                       pair, start, stop)
+            if need_dgrid:
+                sampling_loops.bilinear_grid_backward(grad, self.jacobian, dgrid, start, stop)
+
+        for_each_range(x_shape[0], self.threads, images)
         return dx, dgrid
 
 
-def _axes(x_shape, dtype, align_corners, border):
-    """Per axis (x, then y) of the input: (a, b, low, from, high) in x's dtype, with the pixel
-    coordinate u = a·g + b (a = (size − 1)/2 with align_corners, else size/2; b = (size − 1)/2),
+# Below this many output values (N·C·H·W) a pass runs on one thread: handing half the
+# images to a second thread costs more than it saves. Measured: see benchmarks/README.md,
+# "grid_sample (issue 15)".
+MIN_PARALLEL_OUTPUTS = 1 << 18
+
+
+def _threads(outputs):
+    """Threads for a pass over ``outputs`` output values: the BLAS setting, or 1 if small."""
+    return blas_threads() if outputs >= MIN_PARALLEL_OUTPUTS else 1
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(size, dtype, align_corners, border):
+    """(axes, pair) for the loops, for an input of ``size`` (H_in, W_in) and ``dtype``.
+
+    axes: per axis (x, then y) (a, b, low, from, high) in the dtype, with the pixel
+    coordinate u = a·g + b (a = (W − 1)/2 with align_corners, else W/2; b = (W − 1)/2),
     clipped to [low, high], and ∂u/∂g = a where from < u < high, else 0 (the clip moved it).
-    Zeros: [−1, size], from just below −1 (at u = −1 the pixel 0 still has weight t = 0 and
-    slope 1); border: [0, size − 1], from 0 (PyTorch's clip: no gradient on the edge)."""
+    Zeros: [−1, W], from just below −1 (at u = −1 the pixel 0 still has weight t = 0 and
+    slope 1); border: [0, W − 1], from 0 (PyTorch's clip: no gradient on the edge).
+    pair: the complex dtype holding two values of ``dtype`` (the loops' pixel pairs).
+    """
     real = dtype.type
     axes = []
-    for size in (x_shape[3], x_shape[2]):
-        a = (size - 1) / 2.0 if align_corners else size / 2.0
+    for length in (size[1], size[0]):
+        a = (length - 1) / 2.0 if align_corners else length / 2.0
         if border:
-            low, start, high = 0.0, 0.0, size - 1.0
+            low, start, high = 0.0, 0.0, length - 1.0
         else:
-            low, start, high = -1.0, np.nextafter(real(-1), real(-2)), float(size)
-        axes.append((real(a), real((size - 1) / 2.0), real(low), real(start), real(high)))
-    return tuple(axes)
-
-
-def _split(x_shape, grid_shape, work):
-    n, c = x_shape[:2]
-    run_split(n, 4 * c * grid_shape[1] * grid_shape[2] * n, work)
+            low, start, high = -1.0, np.nextafter(real(-1), real(-2)), float(length)
+        axes.append((real(a), real((length - 1) / 2.0), real(low), real(start), real(high)))
+    pair = np.dtype(np.complex64) if dtype == np.float32 else np.dtype(np.complex128)
+    return tuple(axes), pair
 
 
 def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False) -> Tensor:

@@ -48,16 +48,17 @@ def _clamp(v, low, high):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _taps(g, padded_width, axes, index, fractions, slopes):
+def _taps(g, padded_width, axes, zeros, outside, index, fractions, slopes):
     """The taps of one image's output pixels k (g: (K, 2) normalised coordinates), in a
     zero-padded copy of the input plane (one pixel before, two after, along each axis).
 
     u = a_x·g_x + b_x is clipped to [low, high] (zeros: [−1, W], so that a point farther
     out still reads only padding; border: [0, W − 1]); p₀ = ⌊u⌋, t = u − p₀, likewise q₀, s
-    from v. index[k]: the flat padded index of (q₀, p₀), fractions[0..1][k]: t, s;
-    slopes[0..1][k]: ∂u/∂g_x, ∂v/∂g_y, 0 where the clip moved the point. Every read is
-    inside the padded plane, so the loops that read have no branch; this one is
-    branch-free selects on 1-D rows, and the compiler vectorises it.
+    from v. index[k]: the flat padded index of (q₀, p₀); fractions[0..1][k]: t, s;
+    slopes[0..1][k]: ∂u/∂g_x, ∂v/∂g_y, 0 where the clip moved the point. Under zeros
+    padding a point the clip moved reads only padding: its index is then the last block
+    of the plane, all padding, which the scatter skips. Every read is inside the padded
+    plane; branch-free selects on 1-D rows, so the compiler vectorises it.
     """
     (ax, bx, u_low, u_from, u_high), (ay, by, v_low, v_from, v_high) = axes
     t_row, s_row = fractions[0], fractions[1]
@@ -68,6 +69,7 @@ def _taps(g, padded_width, axes, index, fractions, slopes):
     for k in range(g.shape[0]):
         u = flat[2 * k] * ax + bx
         v = flat[2 * k + 1] * ay + by
+        inside = (u > u_from) & (u < u_high) & (v > v_from) & (v < v_high)
         slope_u_row[k] = ax if (u > u_from) & (u < u_high) else zero
         slope_v_row[k] = ay if (v > v_from) & (v < v_high) else zero
         u = _clamp(u, u_low, u_high)
@@ -75,18 +77,8 @@ def _taps(g, padded_width, axes, index, fractions, slopes):
         p0, q0 = np.floor(u), np.floor(v)
         t_row[k], s_row[k] = u - p0, v - q0
         # + 1: the padding's first column and row
-        index[k] = np.uint32(q0 + one) * np.uint32(padded_width) + np.uint32(p0 + one)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _copy_rows(source, target):
-    """target[i, j] = source[i, j] over the smaller of the two; row by row (a 2-D slice
-    assignment runs a general element iterator, far slower)."""
-    height, width = min(source.shape[0], target.shape[0]), min(source.shape[1], target.shape[1])
-    for i in range(height):
-        a, b = source[i], target[i]
-        for j in range(width):
-            b[j] = a[j]
+        at = np.uint32(q0 + one) * np.uint32(padded_width) + np.uint32(p0 + one)
+        index[k] = outside if zeros & ~inside else at
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -96,55 +88,79 @@ def _rows(count, rows, dtype):
     return [np.empty(count, dtype) for _ in range(rows)]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _outside(height, width):
+    """The padded index of the plane's last 2×2 block (rows H + 1, H + 2, columns W + 1,
+    W + 2): all padding, read by points outside the image under zeros padding."""
+    return np.uint32((height + 1) * (width + 3) + width + 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fill_pairs(plane, padded, pairs):
+    """pairs[i] = (P[i], P[i + 1]) for the zero-padded plane P (``padded``: one column and row
+    before the image, two after; its padding stays 0): a read of one pair is a read of two
+    neighbours, so a 2×2 block takes two reads."""
+    height, width = plane.shape
+    for r in range(height):  # row by row: a 2-D slice assignment runs a general iterator
+        src, dst = plane[r], padded[r + 1, 1:]
+        for j in range(width):
+            dst[j] = src[j]
+    flat = padded.reshape(-1)
+    for i in range(flat.size - 1):
+        pairs[i] = complex(flat[i], flat[i + 1])
+
+
 @njit(cache=True, nogil=True)
-def bilinear_forward(x, grid, out, jacobian, kept_index, kept_fractions, axes, start, stop):
+def bilinear_forward(x, grid, out, jacobian, kept_index, kept_fractions, axes, zeros, pair,
+                     start, stop):
     """out[n, c] = the bilinear blend of each output's 2×2 block of x[n, c], images
     [start, stop); ``axes``: per axis (a, b, low, from, high) of ``_taps``, in the dtype to
-    compute in. Kept for the backward where given full size rather than empty:
-    ``jacobian`` (N, C, K, 2) gets (∂y/∂g_x, ∂y/∂g_y) of every output,
-    ∂y/∂u = (1 − s)(x₀₁ − x₀₀) + s(x₁₁ − x₁₀) and ∂y/∂v = (1 − t)(x₁₀ − x₀₀) + t(x₁₁ − x₀₁)
-    times ∂u/∂g_x, ∂v/∂g_y; ``kept_index`` (N, K) and ``kept_fractions`` (t, s: 2 of (N, K))
-    the taps."""
+    compute in; ``pair``: the complex dtype of two of those. Kept for the backward where
+    given full size rather than empty: ``jacobian`` (N, C, K, 2) gets (∂y/∂g_x, ∂y/∂g_y) of
+    every output, ∂y/∂u = (1 − s)(x₀₁ − x₀₀) + s(x₁₁ − x₁₀) and
+    ∂y/∂v = (1 − t)(x₁₀ − x₀₀) + t(x₁₁ − x₀₁) times ∂u/∂g_x, ∂v/∂g_y; ``kept_index`` (N, K)
+    and ``kept_fractions`` (t, s: 2 of (N, K)) the taps."""
     batch, channels, height, width = x.shape
     count = grid.shape[1] * grid.shape[2]
     g = grid.reshape(batch, count, 2)
     o = out.reshape(batch, channels, count)
     with_jacobian, keep_taps = jacobian.size > 0, kept_index.size > 0
     one = x.dtype.type(1)  # not the literal 1, which would turn float32 arithmetic to float64
-    padded = np.zeros((height + 3, width + 3), x.dtype)  # its border stays 0
-    source = padded.reshape(-1)
-    down = np.uint64(width + 3)
+    padded_width = width + 3
+    padded = np.zeros((height + 3, padded_width), x.dtype)  # the padding stays 0
+    pairs = np.empty(padded.size, pair)
+    down = np.uint64(padded_width)
+    outside = _outside(height, width)
     index = np.empty(count, np.uint32)
     fractions, slopes = _rows(count, 2, x.dtype), _rows(count, 2, x.dtype)
     slope_u, slope_v = slopes[0], slopes[1]
-    values = _rows(count, 4, x.dtype)
-    aa, ab, ba, bb = values[0], values[1], values[2], values[3]
+    top, bottom = np.empty(count, pair), np.empty(count, pair)
     for n in range(start, stop):
         if keep_taps:
             index = kept_index[n]
             fractions = [kept_fractions[0][n], kept_fractions[1][n]]
-        _taps(g[n], width + 3, axes, index, fractions, slopes)
+        _taps(g[n], padded_width, axes, zeros, outside, index, fractions, slopes)
         t, s = fractions[0], fractions[1]
         for c in range(channels):
-            _copy_rows(x[n, c], padded[1:, 1:])
+            _fill_pairs(x[n, c], padded, pairs)
             for k in range(count):  # the gathers: scalar (no vector loads through an index)
                 i = np.uint64(index[k])
-                aa[k], ab[k] = source[i], source[i + 1]
-                ba[k], bb[k] = source[i + down], source[i + down + 1]
+                top[k], bottom[k] = pairs[i], pairs[i + down]
             dst = o[n, c]
             if not with_jacobian:
                 for k in range(count):
-                    top = (one - t[k]) * aa[k] + t[k] * ab[k]
-                    bottom = (one - t[k]) * ba[k] + t[k] * bb[k]
-                    dst[k] = (one - s[k]) * top + s[k] * bottom
+                    upper = (one - t[k]) * top[k].real + t[k] * top[k].imag
+                    lower = (one - t[k]) * bottom[k].real + t[k] * bottom[k].imag
+                    dst[k] = (one - s[k]) * upper + s[k] * lower
                 continue
             jac = jacobian[n, c].reshape(-1)
             for k in range(count):
-                top = (one - t[k]) * aa[k] + t[k] * ab[k]
-                bottom = (one - t[k]) * ba[k] + t[k] * bb[k]
-                dst[k] = (one - s[k]) * top + s[k] * bottom
-                jac[2 * k] = slope_u[k] * ((one - s[k]) * (ab[k] - aa[k]) + s[k] * (bb[k] - ba[k]))
-                jac[2 * k + 1] = slope_v[k] * (bottom - top)
+                upper = (one - t[k]) * top[k].real + t[k] * top[k].imag
+                lower = (one - t[k]) * bottom[k].real + t[k] * bottom[k].imag
+                dst[k] = (one - s[k]) * upper + s[k] * lower
+                jac[2 * k] = slope_u[k] * ((one - s[k]) * (top[k].imag - top[k].real)
+                                           + s[k] * (bottom[k].imag - bottom[k].real))
+                jac[2 * k + 1] = slope_v[k] * (lower - upper)
 
 
 @njit(cache=True, nogil=True)
@@ -169,29 +185,40 @@ def bilinear_grid_backward(grad, jacobian, dgrid, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def bilinear_input_backward(grad, dx, kept_index, kept_fractions, start, stop):
+def bilinear_input_backward(grad, dx, kept_index, kept_fractions, pair, start, stop):
     """dx[n, c] = the scatter-add of δ[n, c] × each tap's weight into its 2×2 block, from the
-    forward's taps, images [start, stop) (through a padded plane, whose border is dropped)."""
+    forward's taps, images [start, stop).
+
+    The adds go to pairs (as in ``_fill_pairs``: pair i holds pixels i and i + 1 of the
+    padded plane), two per output instead of four; then pixel i = pair i's first part +
+    pair i − 1's second. Outputs whose block is all padding are skipped: they share one
+    block, and their adds would queue on it."""
     batch, channels, height, width = dx.shape
     count = kept_index.shape[1]
     delta = grad.reshape(batch, channels, count)
     one = dx.dtype.type(1)
-    padded = np.empty((height + 3, width + 3), dx.dtype)
-    target = padded.reshape(-1)
-    down = np.uint64(width + 3)
+    padded_width = width + 3
+    pairs = np.empty((height + 3) * padded_width, pair)
+    down = np.uint64(padded_width)
+    outside = _outside(height, width)
     for n in range(start, stop):
         index, t, s = kept_index[n], kept_fractions[0][n], kept_fractions[1][n]
         for c in range(channels):
             d = delta[n, c]
-            target[:] = 0
+            pairs[:] = 0
             for k in range(count):  # blocks overlap: a scatter, in order
+                if index[k] == outside:
+                    continue
                 i = np.uint64(index[k])
-                top, bottom = d[k] * (one - s[k]), d[k] * s[k]
-                target[i] += top * (one - t[k])
-                target[i + 1] += top * t[k]
-                target[i + down] += bottom * (one - t[k])
-                target[i + down + 1] += bottom * t[k]
-            _copy_rows(padded[1:, 1:], dx[n, c])
+                upper, lower = d[k] * (one - s[k]), d[k] * s[k]
+                pairs[i] += complex(upper * (one - t[k]), upper * t[k])
+                pairs[i + down] += complex(lower * (one - t[k]), lower * t[k])
+            target = dx[n, c]
+            for r in range(height):
+                row = pairs[(r + 1) * padded_width:(r + 2) * padded_width]
+                dst = target[r]
+                for j in range(width):
+                    dst[j] = row[j + 1].real + row[j].imag
 
 
 @njit(cache=True, nogil=True, inline="always")
