@@ -69,13 +69,16 @@ def _taps(g, padded_width, axes, zeros, outside, index, fractions, slopes):
     for k in range(g.shape[0]):
         u = flat[2 * k] * ax + bx
         v = flat[2 * k + 1] * ay + by
+        # 0, or NaN where the point is NaN or infinite: added to t and s, so that such a
+        # point gives NaN, as in PyTorch, after the clip made its reads safe
+        not_finite = (u - u) + (v - v)
         inside = (u > u_from) & (u < u_high) & (v > v_from) & (v < v_high)
         slope_u_row[k] = ax if (u > u_from) & (u < u_high) else zero
         slope_v_row[k] = ay if (v > v_from) & (v < v_high) else zero
         u = _clamp(u, u_low, u_high)
         v = _clamp(v, v_low, v_high)
         p0, q0 = np.floor(u), np.floor(v)
-        t_row[k], s_row[k] = u - p0, v - q0
+        t_row[k], s_row[k] = (u - p0) + not_finite, (v - q0) + not_finite
         # + 1: the padding's first column and row
         at = np.uint32(q0 + one) * np.uint32(padded_width) + np.uint32(p0 + one)
         index[k] = outside if zeros & ~inside else at
