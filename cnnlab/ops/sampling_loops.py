@@ -4,11 +4,18 @@ output pixels, so that the backward's scatter into ∂L/∂x is a plain loop, no
 
 Each kernel takes an image range [start, stop): images never share an output or a
 gradient, so ranges run on separate threads (``nogil``) with identical results.
-The bilinear kernels first tabulate each output pixel's four taps (clamped flat indices,
-weights that are 0 outside the image) in a branch-free loop the compiler vectorises, then
-read or scatter through the table: 3–4× faster than one branchy pass (forward at batch 64,
-1×42×42 → 28×28, one thread: 0.8–0.9 → 0.23–0.31 ms; the machine was busy). Coordinates are
-computed in the input's dtype, as PyTorch does; nearest's coordinates in float64.
+
+Bilinear, per image: a branch-free pass the compiler vectorises finds each output's 2×2
+block in a zero-padded copy of the input plane (the clip keeps every point inside it, so
+no read needs a mask or a branch), then the reads (scalar: there are no vector loads
+through an index) fetch the block as two *pairs* of neighbours (complex numbers of the
+input's dtype, built once per plane), and a vectorised pass blends them. The forward keeps
+what the backward needs: ∂y/∂grid, computed from the same reads, and the taps (the block
+and the fractions t, s). So the backward reads neither x nor the grid: ∂L/∂grid is one
+multiplication by δ, ∂L/∂x a scatter of two pair-adds per output. Everything is computed
+in the input's dtype (float32 stays float32), as PyTorch does; nearest's coordinates in
+float64. Measured speeds: benchmarks/README.md, "grid_sample (issue 15)".
+
 The formulas are in ``sampling.GridSampleFunction``'s docstring; the NumPy reference
 (``sampling.grid_sample_reference`` and its backward) is tested against these.
 """
@@ -99,18 +106,20 @@ def _outside(height, width):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fill_pairs(plane, padded, pairs):
-    """pairs[i] = (P[i], P[i + 1]) for the zero-padded plane P (``padded``: one column and row
-    before the image, two after; its padding stays 0): a read of one pair is a read of two
-    neighbours, so a 2×2 block takes two reads."""
+def _fill_pairs(plane, pairs, padded_width):
+    """pairs[i] = (P[i], P[i + 1]) for the plane P zero-padded with one column and row before
+    the image and two after: a read of one pair is a read of two neighbours, so a 2×2 block
+    takes two reads. Only the image's rows are written (the caller keeps the rest 0), each
+    straight from the plane (through a padded copy is slower: one more plane in the cache)."""
     height, width = plane.shape
-    for r in range(height):  # row by row: a 2-D slice assignment runs a general iterator
-        src, dst = plane[r], padded[r + 1, 1:]
-        for j in range(width):
-            dst[j] = src[j]
-    flat = padded.reshape(-1)
-    for i in range(flat.size - 1):
-        pairs[i] = complex(flat[i], flat[i + 1])
+    for r in range(height):
+        src = plane[r]
+        row = pairs[(r + 1) * padded_width:(r + 2) * padded_width]
+        zero = src[0] - src[0]
+        row[0] = complex(zero, src[0])
+        for j in range(1, width):
+            row[j] = complex(src[j - 1], src[j])
+        row[width] = complex(src[width - 1], zero)
 
 
 @njit(cache=True, nogil=True)
@@ -130,8 +139,7 @@ def bilinear_forward(x, grid, out, jacobian, kept_index, kept_fractions, axes, z
     with_jacobian, keep_taps = jacobian.size > 0, kept_index.size > 0
     one = x.dtype.type(1)  # not the literal 1, which would turn float32 arithmetic to float64
     padded_width = width + 3
-    padded = np.zeros((height + 3, padded_width), x.dtype)  # the padding stays 0
-    pairs = np.empty(padded.size, pair)
+    pairs = np.zeros((height + 3) * padded_width, pair)  # the padding stays 0
     down = np.uint64(padded_width)
     outside = _outside(height, width)
     index = np.empty(count, np.uint32)
@@ -145,7 +153,7 @@ def bilinear_forward(x, grid, out, jacobian, kept_index, kept_fractions, axes, z
         _taps(g[n], padded_width, axes, zeros, outside, index, fractions, slopes)
         t, s = fractions[0], fractions[1]
         for c in range(channels):
-            _fill_pairs(x[n, c], padded, pairs)
+            _fill_pairs(x[n, c], pairs, padded_width)
             for k in range(count):  # the gathers: scalar (no vector loads through an index)
                 i = np.uint64(index[k])
                 top[k], bottom[k] = pairs[i], pairs[i + down]
