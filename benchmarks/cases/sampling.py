@@ -1,6 +1,8 @@
 """grid_sample_fwdbwd: bilinear grid_sample (zeros padding, align_corners=False) of a batch of
 64 1×42×42 images onto 28×28 grids from random small affine θ, forward + backward (∂x and
-∂grid), the spatial transformer's sampler at the size of the RTS experiment."""
+∂grid), the spatial transformer's sampler at the size of the RTS experiment (issue 15's
+target). grid_sample_fwd: the forward alone, with no gradient wanted (inference), to show
+where the time goes."""
 
 from __future__ import annotations
 
@@ -42,3 +44,9 @@ def bench_sampling(settings):
     tx, tgrid, tup = (torch.from_numpy(a) for a in (x, grid, upstream))
     report("grid_sample_fwdbwd", time_pair(lambda: grid_sample_cnnlab(x, grid, upstream),
                                            lambda: grid_sample_torch(tx, tgrid, tup), settings))
+
+    def torch_forward():
+        with torch.no_grad():
+            return TF.grid_sample(tx, tgrid, align_corners=False)
+
+    report("grid_sample_fwd", time_pair(lambda: F.grid_sample(x, grid), torch_forward, settings))

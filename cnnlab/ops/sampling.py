@@ -6,7 +6,9 @@ left/top edge, grid[..., 0] = x (along the width), grid[..., 1] = y (along the h
 ``align_corners=True`` puts ±1 on the centres of the corner pixels; ``False`` (the default)
 on the outer edges of the corner pixels, so that the result does not depend on the size.
 
-``grid_sample`` runs compiled loops (``sampling_loops``), one image range per BLAS thread;
+``grid_sample`` runs compiled loops (``sampling_loops``): on the calling thread below
+``MIN_PARALLEL_OUTPUTS`` output values, else one image range per BLAS thread. Its forward
+keeps ∂y/∂grid and the taps, so that the backward reads neither x nor the grid.
 ``grid_sample_reference`` and ``grid_sample_reference_backward`` are the vectorised NumPy
 statement of the same formulas (gathers and ``np.add.at``), kept to test the loops against.
 """
