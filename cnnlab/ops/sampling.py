@@ -242,6 +242,9 @@ def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=Fa
     if grid.shape[0] != x.shape[0]:
         raise ValueError(f"grid_sample: grid of shape {grid.shape} has batch {grid.shape[0]} "
                          f"but x of shape {x.shape} has batch {x.shape[0]}")
+    if 0 in x.shape[2:]:
+        raise ValueError(f"grid_sample: expected x with a non-empty image, received shape "
+                         f"{x.shape}")
     if x.dtype.kind != "f" or grid.dtype.kind != "f":
         raise ValueError(f"grid_sample: x and grid must be floating point, received "
                          f"{x.dtype} and {grid.dtype}")

@@ -184,6 +184,9 @@ def bilinear_grid_backward(grad, jacobian, dgrid, start, stop):
     dg = dgrid.reshape(batch, 2 * count)
     for n in range(start, stop):
         row = dg[n]
+        if channels == 0:
+            row[:] = 0
+            continue
         d, jac = delta[n, 0], jacobian[n, 0].reshape(-1)
         for k in range(count):
             row[2 * k] = d[k] * jac[2 * k]

@@ -162,3 +162,14 @@ def test_backward_twice_accumulates_twice():
     y.backward(upstream)
     np.testing.assert_allclose(x_t.grad, 2 * once[0], atol=1e-12)
     np.testing.assert_allclose(grid_t.grad, 2 * once[1], atol=1e-12)
+
+
+def test_empty_batches_channels_and_grids_work_and_an_empty_image_is_refused():
+    x, grid = _inputs(9, n=2, c=2)
+    for x_part, grid_part in [(x[:0], grid[:0]), (x[:, :0], grid), (x, grid[:, :0])]:
+        y, dx, dgrid, _ = _sample(x_part, grid_part)
+        assert y.shape == x_part.shape[:2] + grid_part.shape[1:3]
+        assert dx.shape == x_part.shape and not dx.any()
+        assert dgrid.shape == grid_part.shape and not dgrid.any()
+    with pytest.raises(ValueError, match=r"grid_sample.*non-empty.*\(2, 2, 0, 7\)"):
+        grid_sample(x[:, :, :0], grid)
