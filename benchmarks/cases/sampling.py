@@ -2,7 +2,8 @@
 64 1×42×42 images onto 28×28 grids from random small affine θ, forward + backward (∂x and
 ∂grid), the spatial transformer's sampler at the size of the RTS experiment (issue 15's
 target). grid_sample_fwd: the forward alone, with no gradient wanted (inference), to show
-where the time goes.
+where the time goes. grid_sample_fwdbwd_grid: forward + backward with ∂grid alone, a spatial
+transformer's case (its input images need no gradient).
 
     python -m benchmarks.cases.sampling         # CPU time per pass, cnnlab and PyTorch
     python -m benchmarks.cases.sampling split   # one thread against two, batch 64–256
@@ -41,6 +42,19 @@ def grid_sample_cnnlab(x, grid, upstream):
     return tx.grad, tgrid.grad
 
 
+def grid_sample_grid_cnnlab(x, grid, upstream):
+    """∂L/∂grid alone: a spatial transformer's input images need no gradient."""
+    tgrid = Tensor(grid, requires_grad=True)
+    F.grid_sample(Tensor(x), tgrid).backward(upstream)
+    return tgrid.grad
+
+
+def grid_sample_grid_torch(x, grid, upstream):
+    tgrid = grid.detach().requires_grad_()
+    TF.grid_sample(x, tgrid, align_corners=False).backward(upstream)
+    return tgrid.grad
+
+
 def grid_sample_torch(x, grid, upstream):
     tx, tgrid = x.detach().requires_grad_(), grid.detach().requires_grad_()
     TF.grid_sample(tx, tgrid, align_corners=False).backward(upstream)
@@ -58,6 +72,9 @@ def bench_sampling(settings):
             return TF.grid_sample(tx, tgrid, align_corners=False)
 
     report("grid_sample_fwd", time_pair(lambda: F.grid_sample(x, grid), torch_forward, settings))
+    report("grid_sample_fwdbwd_grid", time_pair(
+        lambda: grid_sample_grid_cnnlab(x, grid, upstream),
+        lambda: grid_sample_grid_torch(tx, tgrid, tup), settings))
 
 
 def pass_times(calls=300, rounds=9):
@@ -92,9 +109,12 @@ def pass_times(calls=300, rounds=9):
         "cnnlab forward, no gradient": lambda: F.grid_sample(x, grid),
         "cnnlab forward (∂x, ∂grid wanted)": ours_forward,
         "cnnlab forward + backward": lambda: grid_sample_cnnlab(x, grid, upstream),
+        "cnnlab forward + backward, ∂grid only": lambda: grid_sample_grid_cnnlab(x, grid,
+                                                                                upstream),
         "torch forward, no gradient": lambda: TF.grid_sample(tx, tgrid, align_corners=False),
         "torch forward (∂x, ∂grid wanted)": theirs_forward,
         "torch forward + backward": lambda: grid_sample_torch(tx, tgrid, tup),
+        "torch forward + backward, ∂grid only": lambda: grid_sample_grid_torch(tx, tgrid, tup),
     }
     with threadpool_limits(1, user_api="blas"):
         for run in passes.values():  # warm-up: compile, fill the caches
