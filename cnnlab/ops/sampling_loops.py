@@ -63,9 +63,9 @@ def _taps(g, padded_width, axes, zeros, outside, index, fractions, slopes):
     out still reads only padding; border: [0, W − 1]); p₀ = ⌊u⌋, t = u − p₀, likewise q₀, s
     from v. index[k]: the flat padded index of (q₀, p₀); fractions[0..1][k]: t, s;
     slopes[0..1][k]: ∂u/∂g_x, ∂v/∂g_y, 0 where the clip moved the point. Under zeros
-    padding a point the clip moved reads only padding: its index is then the last block
-    of the plane, all padding, which the scatter skips. Every read is inside the padded
-    plane; branch-free selects on 1-D rows, so the compiler vectorises it.
+    padding a point outside [−1, W) × [−1, H) reads only padding (value and slopes 0): its
+    index is then the plane's last block, all padding, which the scatter skips. Every read
+    is inside the padded plane; branch-free selects on 1-D rows: the compiler vectorises it.
     """
     (ax, bx, u_low, u_from, u_high), (ay, by, v_low, v_from, v_high) = axes
     t_row, s_row = fractions[0], fractions[1]
@@ -88,7 +88,7 @@ def _taps(g, padded_width, axes, zeros, outside, index, fractions, slopes):
         t_row[k], s_row[k] = (u - p0) + not_finite, (v - q0) + not_finite
         # + 1: the padding's first column and row
         at = np.uint32(q0 + one) * np.uint32(padded_width) + np.uint32(p0 + one)
-        index[k] = outside if zeros & ~inside else at
+        index[k] = outside if zeros & (not inside) else at
 
 
 @njit(cache=True, nogil=True, inline="always")
