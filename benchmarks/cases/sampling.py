@@ -1,12 +1,23 @@
 """grid_sample_fwdbwd: bilinear grid_sample (zeros padding, align_corners=False) of a batch of
 64 1×42×42 images onto 28×28 grids from random small affine θ, forward + backward (∂x and
-∂grid), the spatial transformer's sampler at the size of the RTS experiment."""
+∂grid), the spatial transformer's sampler at the size of the RTS experiment (issue 15's
+target). grid_sample_fwd: the forward alone, with no gradient wanted (inference), to show
+where the time goes. grid_sample_fwdbwd_grid: forward + backward with ∂grid alone, a spatial
+transformer's case (its input images need no gradient).
+
+    python -m benchmarks.cases.sampling         # CPU time per pass, cnnlab and PyTorch
+    python -m benchmarks.cases.sampling split   # one thread against two, batch 64–256
+"""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
+import cnnlab
 from benchmarks.harness import report, time_pair
 from cnnlab import functional as F
 from cnnlab.tensor import Tensor
@@ -31,6 +42,19 @@ def grid_sample_cnnlab(x, grid, upstream):
     return tx.grad, tgrid.grad
 
 
+def grid_sample_grid_cnnlab(x, grid, upstream):
+    """∂L/∂grid alone: a spatial transformer's input images need no gradient."""
+    tgrid = Tensor(grid, requires_grad=True)
+    F.grid_sample(Tensor(x), tgrid).backward(upstream)
+    return tgrid.grad
+
+
+def grid_sample_grid_torch(x, grid, upstream):
+    tgrid = grid.detach().requires_grad_()
+    TF.grid_sample(x, tgrid, align_corners=False).backward(upstream)
+    return tgrid.grad
+
+
 def grid_sample_torch(x, grid, upstream):
     tx, tgrid = x.detach().requires_grad_(), grid.detach().requires_grad_()
     TF.grid_sample(tx, tgrid, align_corners=False).backward(upstream)
@@ -42,3 +66,100 @@ def bench_sampling(settings):
     tx, tgrid, tup = (torch.from_numpy(a) for a in (x, grid, upstream))
     report("grid_sample_fwdbwd", time_pair(lambda: grid_sample_cnnlab(x, grid, upstream),
                                            lambda: grid_sample_torch(tx, tgrid, tup), settings))
+
+    def torch_forward():
+        with torch.no_grad():
+            return TF.grid_sample(tx, tgrid, align_corners=False)
+
+    report("grid_sample_fwd", time_pair(lambda: F.grid_sample(x, grid), torch_forward, settings))
+    report("grid_sample_fwdbwd_grid", time_pair(
+        lambda: grid_sample_grid_cnnlab(x, grid, upstream),
+        lambda: grid_sample_grid_torch(tx, tgrid, tup), settings))
+
+
+def pass_times(calls=300, rounds=9):
+    """{name: (min, median) µs of CPU time of this thread per call} of each framework's
+    forward (with and without gradients wanted) and forward + backward on the benchmark case,
+    one thread, in this process: where the time goes, robust to other processes (CPU time,
+    not wall time, though a core shared with another process still slows it). The backward
+    is the difference (timed alone, after building its graphs, it would find cold caches).
+    The cnnlab side keeps freed memory, as fit does."""
+    cnnlab.keep_freed_memory(True)
+    torch.set_num_threads(1)
+    x, grid, upstream = sampling_inputs()
+    tx, tgrid, tup = (torch.from_numpy(a) for a in (x, grid, upstream))
+
+    def ours_forward():
+        return F.grid_sample(Tensor(x, requires_grad=True), Tensor(grid, requires_grad=True))
+
+    def theirs_forward():
+        return TF.grid_sample(tx.detach().requires_grad_(), tgrid.detach().requires_grad_(),
+                              align_corners=False)
+
+    def timed(run):
+        samples = []
+        for _ in range(rounds):
+            start = time.thread_time()
+            for _ in range(calls):
+                run()
+            samples.append((time.thread_time() - start) / calls * 1e6)
+        return min(samples), float(np.median(samples))
+
+    passes = {
+        "cnnlab forward, no gradient": lambda: F.grid_sample(x, grid),
+        "cnnlab forward (∂x, ∂grid wanted)": ours_forward,
+        "cnnlab forward + backward": lambda: grid_sample_cnnlab(x, grid, upstream),
+        "cnnlab forward + backward, ∂grid only": lambda: grid_sample_grid_cnnlab(x, grid,
+                                                                                upstream),
+        "torch forward, no gradient": lambda: TF.grid_sample(tx, tgrid, align_corners=False),
+        "torch forward (∂x, ∂grid wanted)": theirs_forward,
+        "torch forward + backward": lambda: grid_sample_torch(tx, tgrid, tup),
+        "torch forward + backward, ∂grid only": lambda: grid_sample_grid_torch(tx, tgrid, tup),
+    }
+    with threadpool_limits(1, user_api="blas"):
+        for run in passes.values():  # warm-up: compile, fill the caches
+            for _ in range(20):
+                run()
+        return {name: timed(run) for name, run in passes.items()}
+
+
+def split_times(batches=(64, 128, 256), rounds=11):
+    """{batch: (unsplit µs, split µs)}: median wall time of a cnnlab forward + backward with
+    each pass on the calling thread, and with the images split over two threads (whatever
+    ``sampling.MIN_PARALLEL_OUTPUTS`` says), interleaved; what the threshold is set from."""
+    from cnnlab.ops import sampling
+
+    cnnlab.keep_freed_memory(True)
+    chosen = sampling._threads
+    times = {}
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            for batch in batches:
+                x, grid, upstream = sampling_inputs(n=batch)
+                calls = max(5, 2560 // batch)
+                samples = {1: [], 2: []}
+                for i in range(rounds):
+                    for threads in (1, 2) if i % 2 else (2, 1):
+                        sampling._threads = lambda outputs, threads=threads: threads
+                        grid_sample_cnnlab(x, grid, upstream)
+                        start = time.perf_counter()
+                        for _ in range(calls):
+                            grid_sample_cnnlab(x, grid, upstream)
+                        samples[threads].append((time.perf_counter() - start) / calls * 1e6)
+                times[batch] = float(np.median(samples[1])), float(np.median(samples[2]))
+    finally:
+        sampling._threads = chosen
+    return times
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["split"]:
+        for batch, (one, two) in split_times().items():
+            print(f"batch {batch} ({batch * 784} outputs): one thread {one:.0f} µs, two "
+                  f"{two:.0f} µs, split / unsplit {two / one:.2f} (wall, median)")
+    else:
+        for name, (best, median) in pass_times().items():
+            print(f"{name:36s} min {best:7.1f} µs  median {median:7.1f} µs (CPU time, "
+                  "one thread)")

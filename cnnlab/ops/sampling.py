@@ -6,18 +6,22 @@ left/top edge, grid[..., 0] = x (along the width), grid[..., 1] = y (along the h
 ``align_corners=True`` puts ±1 on the centres of the corner pixels; ``False`` (the default)
 on the outer edges of the corner pixels, so that the result does not depend on the size.
 
-``grid_sample`` runs compiled loops (``sampling_loops``), one image range per BLAS thread;
+``grid_sample`` runs compiled loops (``sampling_loops``): on the calling thread below
+``MIN_PARALLEL_OUTPUTS`` output values, else one image range per BLAS thread. Its forward
+keeps ∂y/∂grid and the taps, so that the backward reads neither x nor the grid.
 ``grid_sample_reference`` and ``grid_sample_reference_backward`` are the vectorised NumPy
 statement of the same formulas (gathers and ``np.add.at``), kept to test the loops against.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cnnlab._checks import check_choice
 from cnnlab.ops import sampling_loops
-from cnnlab.ops.pass_threads import run_split
+from cnnlab.ops.conv_routes.batch_threads import blas_threads, for_each_range
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = [
@@ -127,48 +131,89 @@ class GridSampleFunction(Function):
     def forward(self, x, grid, mode, padding_mode, align_corners):
         x = np.ascontiguousarray(x)
         grid = np.ascontiguousarray(grid)
-        self.x, self.grid = x, grid
-        self.options = mode, padding_mode == "border", align_corners
-        out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
+        need_dx, need_dgrid = self.needs_input_grad
         border = padding_mode == "border"
-        if mode == "bilinear":
-            scales = self.scales = _scales(x, align_corners)
-            _split(x, grid, lambda a, b: sampling_loops.bilinear_forward(
-                x, grid, out, *scales, border, a, b))
-        else:
-            _split(x, grid, lambda a, b: sampling_loops.nearest_forward(
+        out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
+        # one thread count for both passes (the results do not depend on it)
+        self.threads = threads = _threads(out.size)
+        self.options = mode, border, align_corners, x.shape, grid.dtype
+        if mode == "nearest":
+            self.grid = grid if need_dx else None
+            for_each_range(x.shape[0], threads, lambda a, b: sampling_loops.nearest_forward(
                 x, grid, out, align_corners, border, a, b))
+            return out
+        # kept for the backward, so that it needs neither x nor the grid: ∂y/∂grid from the
+        # forward's reads of x, and the taps (where and how much each output read)
+        n, count = grid.shape[0], grid.shape[1] * grid.shape[2]
+        jacobian = self.jacobian = np.empty(out.shape + (2,) if need_dgrid else (0, 0, 0, 0),
+                                            x.dtype)
+        taps = (n, count) if need_dx else (0, count)
+        index = self.index = np.empty(taps, np.uint32)
+        fractions = self.fractions = np.empty(taps, x.dtype), np.empty(taps, x.dtype)
+        axes, pair = _constants(x.shape[2:], x.dtype, align_corners, border)
+        for_each_range(n, threads, lambda a, b: sampling_loops.bilinear_forward(
+            x, grid, out, jacobian, index, fractions, axes, not border, pair, a, b))
         return out
 
     def backward(self, grad):
-        mode, border, align = self.options
-        x, grid = self.x, self.grid
+        mode, border, align, x_shape, grid_dtype = self.options
         grad = np.ascontiguousarray(grad)
         need_dx, need_dgrid = self.needs_input_grad
-        dx = np.zeros_like(x)
-        dgrid = np.zeros_like(grid)
-        if mode == "bilinear":
-            _split(x, grid, lambda a, b: sampling_loops.bilinear_backward(
-                x, grid, grad, dx, dgrid, need_dx, *self.scales, border, a, b))
-        elif need_dx:
-            _split(x, grid, lambda a, b: sampling_loops.nearest_backward(
-                grid, grad, dx, align, border, a, b))
-        return (dx if need_dx else None), (dgrid if need_dgrid else None)
+        grid_shape = grad.shape[:1] + grad.shape[2:] + (2,)
+        dx = np.empty(x_shape, dtype=grad.dtype) if need_dx else None  # zeroed by the loops
+        if mode == "nearest":
+            if need_dx:
+                dx[...] = 0.0
+                for_each_range(x_shape[0], self.threads, lambda a, b: (
+                    sampling_loops.nearest_backward(self.grid, grad, dx, align, border, a, b)))
+            return dx, (np.zeros(grid_shape, dtype=grid_dtype) if need_dgrid else None)
+        dgrid = np.empty(grid_shape, dtype=grid_dtype) if need_dgrid else None
+        pair = _constants(x_shape[2:], grad.dtype, align, border)[1]
+
+        def images(start, stop):  # both gradients of an image range: one hand-over per range
+            if need_dx:
+                sampling_loops.bilinear_input_backward(grad, dx, self.index, self.fractions,
+                                                       pair, start, stop)
+            if need_dgrid:
+                sampling_loops.bilinear_grid_backward(grad, self.jacobian, dgrid, start, stop)
+
+        for_each_range(x_shape[0], self.threads, images)
+        return dx, dgrid
 
 
-def _scales(x, align_corners):
-    """(a_x, b_x, a_y, b_y) with pixel coordinate = a·g + b, in x's dtype:
-    a = (size − 1)/2 (align_corners) or size/2, b = (size − 1)/2."""
-    height, width = x.shape[2:]
-    values = []
-    for size in (width, height):
-        values += [(size - 1) / 2.0 if align_corners else size / 2.0, (size - 1) / 2.0]
-    return tuple(x.dtype.type(v) for v in values)
+# Below this many output values (N·C·H·W) a pass runs on one thread: handing half the
+# images to a second thread costs more than it saves. Measured: see benchmarks/README.md,
+# "grid_sample (issue 15)".
+MIN_PARALLEL_OUTPUTS = 1 << 18
 
 
-def _split(x, grid, work):
-    n, c = x.shape[:2]
-    run_split(n, 4 * c * grid.shape[1] * grid.shape[2] * n, work)
+def _threads(outputs):
+    """Threads for a pass over ``outputs`` output values: the BLAS setting, or 1 if small."""
+    return blas_threads() if outputs >= MIN_PARALLEL_OUTPUTS else 1
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(size, dtype, align_corners, border):
+    """(axes, pair) for the loops, for an input of ``size`` (H_in, W_in) and ``dtype``.
+
+    axes: per axis (x, then y) (a, b, low, from, high) in the dtype, with the pixel
+    coordinate u = a·g + b (a = (W − 1)/2 with align_corners, else W/2; b = (W − 1)/2),
+    clipped to [low, high], and ∂u/∂g = a where from < u < high, else 0 (the clip moved it).
+    Zeros: [−1, W], from just below −1 (at u = −1 the pixel 0 still has weight t = 0 and
+    slope 1); border: [0, W − 1], from 0 (PyTorch's clip: no gradient on the edge).
+    pair: the complex dtype holding two values of ``dtype`` (the loops' pixel pairs).
+    """
+    real = dtype.type
+    axes = []
+    for length in (size[1], size[0]):
+        a = (length - 1) / 2.0 if align_corners else length / 2.0
+        if border:
+            low, start, high = 0.0, 0.0, length - 1.0
+        else:
+            low, start, high = -1.0, np.nextafter(real(-1), real(-2)), float(length)
+        axes.append((real(a), real((length - 1) / 2.0), real(low), real(start), real(high)))
+    pair = np.dtype(np.complex64) if dtype == np.float32 else np.dtype(np.complex128)
+    return tuple(axes), pair
 
 
 def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False) -> Tensor:
@@ -197,6 +242,9 @@ def grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=Fa
     if grid.shape[0] != x.shape[0]:
         raise ValueError(f"grid_sample: grid of shape {grid.shape} has batch {grid.shape[0]} "
                          f"but x of shape {x.shape} has batch {x.shape[0]}")
+    if 0 in x.shape[2:]:
+        raise ValueError(f"grid_sample: expected x with a non-empty image, received shape "
+                         f"{x.shape}")
     if x.dtype.kind != "f" or grid.dtype.kind != "f":
         raise ValueError(f"grid_sample: x and grid must be floating point, received "
                          f"{x.dtype} and {grid.dtype}")

@@ -4,11 +4,18 @@ output pixels, so that the backward's scatter into ∂L/∂x is a plain loop, no
 
 Each kernel takes an image range [start, stop): images never share an output or a
 gradient, so ranges run on separate threads (``nogil``) with identical results.
-The bilinear kernels first tabulate each output pixel's four taps (clamped flat indices,
-weights that are 0 outside the image) in a branch-free loop the compiler vectorises, then
-read or scatter through the table: 3–4× faster than one branchy pass (forward at batch 64,
-1×42×42 → 28×28, one thread: 0.8–0.9 → 0.23–0.31 ms; the machine was busy). Coordinates are
-computed in the input's dtype, as PyTorch does; nearest's coordinates in float64.
+
+Bilinear, per image: a branch-free pass the compiler vectorises finds each output's 2×2
+block in a zero-padded copy of the input plane (the clip keeps every point inside it, so
+no read needs a mask or a branch), then the reads (scalar: there are no vector loads
+through an index) fetch the block as two *pairs* of neighbours (complex numbers of the
+input's dtype, built once per plane), and a vectorised pass blends them. The forward keeps
+what the backward needs: ∂y/∂grid, computed from the same reads, and the taps (the block
+and the fractions t, s). So the backward reads neither x nor the grid: ∂L/∂grid is one
+multiplication by δ, ∂L/∂x a scatter of two pair-adds per output. Everything is computed
+in the input's dtype (float32 stays float32), as PyTorch does; nearest's coordinates in
+float64. Measured speeds: benchmarks/README.md, "grid_sample (issue 15)".
+
 The formulas are in ``sampling.GridSampleFunction``'s docstring; the NumPy reference
 (``sampling.grid_sample_reference`` and its backward) is tested against these.
 """
@@ -40,135 +47,192 @@ def _source(g, a, b, size, border):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _clamp(v, high):
-    """v clipped to [0, high]; NaN gives 0, so that a read index is always inside."""
+def _clamp(v, low, high):
+    """v clipped to [low, high]; NaN gives low, so that a read index is always inside."""
     # written out: the comparisons, not min/max, say what NaN gives
-    v = v if v > 0.0 else 0.0  # noqa: FURB136
+    v = v if v > low else low  # noqa: FURB136
     return v if v < high else high  # noqa: FURB136
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _taps(g, width, height, ax, bx, ay, by, border, index, weights):
-    """The bilinear taps of one image's output pixels k (g: (K, 2) normalised coordinates).
+def _taps(g, padded_width, axes, zeros, outside, index, fractions, slopes):
+    """The taps of one image's output pixels k (g: (K, 2) normalised coordinates), in a
+    zero-padded copy of the input plane (one pixel before, two after, along each axis).
 
-    index[0..3][k]: flat input pixel of the taps (q₀, p₀), (q₀, p₀+1), (q₀+1, p₀), (q₀+1, p₀+1),
-    clamped inside the image (a tap outside reads a real pixel with weight 0, so the loops
-    that read have no branch). weights[0..9][k]: wx₀ = (1 − t)·mx₀, wx₁ = t·mx₁, wy₀, wy₁
-    likewise for rows, the masks mx₀, mx₁, my₀, my₁ (1 where that column / row is inside),
-    and ∂u/∂g_x, ∂v/∂g_y (0 where border padding clipped). Branch-free, on 1-D rows, so the
-    compiler vectorises it.
+    u = a_x·g_x + b_x is clipped to [low, high] (zeros: [−1, W], so that a point farther
+    out still reads only padding; border: [0, W − 1]); p₀ = ⌊u⌋, t = u − p₀, likewise q₀, s
+    from v. index[k]: the flat padded index of (q₀, p₀); fractions[0..1][k]: t, s;
+    slopes[0..1][k]: ∂u/∂g_x, ∂v/∂g_y, 0 where the clip moved the point. Under zeros
+    padding a point outside [−1, W) × [−1, H) reads only padding (value and slopes 0): its
+    index is then the plane's last block, all padding, which the scatter skips. Every read
+    is inside the padded plane; branch-free selects on 1-D rows: the compiler vectorises it.
     """
-    i00, i01, i10, i11 = index[0], index[1], index[2], index[3]
-    wx0, wx1, wy0, wy1 = weights[0], weights[1], weights[2], weights[3]
-    mx0, mx1, my0, my1 = weights[4], weights[5], weights[6], weights[7]
-    su, sv = weights[8], weights[9]
-    w_last, h_last = width - 1.0, height - 1.0
+    (ax, bx, u_low, u_from, u_high), (ay, by, v_low, v_from, v_high) = axes
+    t_row, s_row = fractions[0], fractions[1]
+    slope_u_row, slope_v_row = slopes[0], slopes[1]
+    real = t_row.dtype.type
+    zero, one = real(0), real(1)
     flat = g.reshape(-1)
     for k in range(g.shape[0]):
         u = flat[2 * k] * ax + bx
         v = flat[2 * k + 1] * ay + by
-        slope_u, slope_v = ax, ay
-        if border:
-            slope_u = ax * ((u > 0.0) & (u < w_last))
-            slope_v = ay * ((v > 0.0) & (v < h_last))
-            u = _clamp(u, w_last)
-            v = _clamp(v, h_last)
+        # 0, or NaN where the point is NaN or infinite: added to t and s, so that such a
+        # point gives NaN, as in PyTorch, after the clip made its reads safe
+        not_finite = (u - u) + (v - v)
+        inside = (u > u_from) & (u < u_high) & (v > v_from) & (v < v_high)
+        slope_u_row[k] = ax if (u > u_from) & (u < u_high) else zero
+        slope_v_row[k] = ay if (v > v_from) & (v < v_high) else zero
+        u = _clamp(u, u_low, u_high)
+        v = _clamp(v, v_low, v_high)
         p0, q0 = np.floor(u), np.floor(v)
-        t, s = u - p0, v - q0
-        mx0[k] = (p0 >= 0.0) & (p0 <= w_last)
-        mx1[k] = (p0 >= -1.0) & (p0 <= w_last - 1.0)
-        my0[k] = (q0 >= 0.0) & (q0 <= h_last)
-        my1[k] = (q0 >= -1.0) & (q0 <= h_last - 1.0)
-        wx0[k] = (1.0 - t) * ((p0 >= 0.0) & (p0 <= w_last))
-        wx1[k] = t * ((p0 >= -1.0) & (p0 <= w_last - 1.0))
-        wy0[k] = (1.0 - s) * ((q0 >= 0.0) & (q0 <= h_last))
-        wy1[k] = s * ((q0 >= -1.0) & (q0 <= h_last - 1.0))
-        c0, c1 = _clamp(p0, w_last), _clamp(p0 + 1.0, w_last)
-        r0, r1 = _clamp(q0, h_last) * width, _clamp(q0 + 1.0, h_last) * width
-        i00[k] = np.uint32(r0 + c0)
-        i01[k] = np.uint32(r0 + c1)
-        i10[k] = np.uint32(r1 + c0)
-        i11[k] = np.uint32(r1 + c1)
-        su[k] = slope_u
-        sv[k] = slope_v
+        t_row[k], s_row[k] = (u - p0) + not_finite, (v - q0) + not_finite
+        # + 1: the padding's first column and row
+        at = np.uint32(q0 + one) * np.uint32(padded_width) + np.uint32(p0 + one)
+        index[k] = outside if zeros & (not inside) else at
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tables(count, dtype):
-    """The tap table's rows, each its own allocation: rows of one 2-D array would alias as far
-    as the compiler can tell, and ``_taps`` would not vectorise (3–4× slower)."""
-    index = (np.empty(count, np.uint32), np.empty(count, np.uint32),
-             np.empty(count, np.uint32), np.empty(count, np.uint32))
-    weights = (np.empty(count, dtype), np.empty(count, dtype), np.empty(count, dtype),
-               np.empty(count, dtype), np.empty(count, dtype), np.empty(count, dtype),
-               np.empty(count, dtype), np.empty(count, dtype), np.empty(count, dtype),
-               np.empty(count, dtype))
-    return index, weights
+def _rows(count, rows, dtype):
+    """``rows`` arrays of ``count`` elements, each its own allocation: rows of one 2-D array
+    would alias as far as the compiler can tell, and the loops over them would not vectorise."""
+    return [np.empty(count, dtype) for _ in range(rows)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _outside(height, width):
+    """The padded index of the plane's last 2×2 block (rows H + 1, H + 2, columns W + 1,
+    W + 2): all padding, read by points outside the image under zeros padding."""
+    return np.uint32((height + 1) * (width + 3) + width + 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fill_pairs(plane, pairs, padded_width):
+    """pairs[i] = (P[i], P[i + 1]) for the plane P zero-padded with one column and row before
+    the image and two after: a read of one pair is a read of two neighbours, so a 2×2 block
+    takes two reads. Only the image's rows are written (the caller keeps the rest 0), each
+    straight from the plane (through a padded copy is slower: one more plane in the cache)."""
+    height, width = plane.shape
+    for r in range(height):
+        src = plane[r]
+        row = pairs[(r + 1) * padded_width:(r + 2) * padded_width]
+        zero = src[0] - src[0]
+        row[0] = complex(zero, src[0])
+        for j in range(1, width):
+            row[j] = complex(src[j - 1], src[j])
+        row[width] = complex(src[width - 1], zero)
 
 
 @njit(cache=True, nogil=True)
-def bilinear_forward(x, grid, out, ax, bx, ay, by, border, start, stop):
-    """out[n, c] = Σ over the 4 taps of x[n, c] at the tap × its weight, images [start, stop).
-    ax, bx, ay, by: pixel coordinate = a·g + b per axis, in the dtype to compute in."""
+def bilinear_forward(x, grid, out, jacobian, kept_index, kept_fractions, axes, zeros, pair,
+                     start, stop):
+    """out[n, c] = the bilinear blend of each output's 2×2 block of x[n, c], images
+    [start, stop); ``axes``: per axis (a, b, low, from, high) of ``_taps``, in the dtype to
+    compute in; ``pair``: the complex dtype of two of those. Kept for the backward where
+    given full size rather than empty: ``jacobian`` (N, C, K, 2) gets (∂y/∂g_x, ∂y/∂g_y) of
+    every output, ∂y/∂u = (1 − s)(x₀₁ − x₀₀) + s(x₁₁ − x₁₀) and
+    ∂y/∂v = (1 − t)(x₁₀ − x₀₀) + t(x₁₁ − x₀₁) times ∂u/∂g_x, ∂v/∂g_y; ``kept_index`` (N, K)
+    and ``kept_fractions`` (t, s: 2 of (N, K)) the taps."""
     batch, channels, height, width = x.shape
     count = grid.shape[1] * grid.shape[2]
     g = grid.reshape(batch, count, 2)
-    planes = x.reshape(batch, channels, height * width)
     o = out.reshape(batch, channels, count)
-    index, weights = _tables(count, x.dtype)
-    i00, i01, i10, i11 = index[0], index[1], index[2], index[3]
-    wx0, wx1, wy0, wy1 = weights[0], weights[1], weights[2], weights[3]
+    with_jacobian, keep_taps = jacobian.size > 0, kept_index.size > 0
+    one = x.dtype.type(1)  # not the literal 1, which would turn float32 arithmetic to float64
+    padded_width = width + 3
+    pairs = np.zeros((height + 3) * padded_width, pair)  # the padding stays 0
+    down = np.uint64(padded_width)
+    outside = _outside(height, width)
+    index = np.empty(count, np.uint32)
+    fractions, slopes = _rows(count, 2, x.dtype), _rows(count, 2, x.dtype)
+    slope_u, slope_v = slopes[0], slopes[1]
+    top, bottom = np.empty(count, pair), np.empty(count, pair)
     for n in range(start, stop):
-        _taps(g[n], width, height, ax, bx, ay, by, border, index, weights)
+        if keep_taps:
+            index = kept_index[n]
+            fractions = [kept_fractions[0][n], kept_fractions[1][n]]
+        _taps(g[n], padded_width, axes, zeros, outside, index, fractions, slopes)
+        t, s = fractions[0], fractions[1]
         for c in range(channels):
-            src, dst = planes[n, c], o[n, c]
+            _fill_pairs(x[n, c], pairs, padded_width)
+            for k in range(count):  # the gathers: scalar (no vector loads through an index)
+                i = np.uint64(index[k])
+                top[k], bottom[k] = pairs[i], pairs[i + down]
+            dst = o[n, c]
+            if not with_jacobian:
+                for k in range(count):
+                    upper = (one - t[k]) * top[k].real + t[k] * top[k].imag
+                    lower = (one - t[k]) * bottom[k].real + t[k] * bottom[k].imag
+                    dst[k] = (one - s[k]) * upper + s[k] * lower
+                continue
+            jac = jacobian[n, c].reshape(-1)
             for k in range(count):
-                dst[k] = ((src[i00[k]] * wx0[k] + src[i01[k]] * wx1[k]) * wy0[k]
-                          + (src[i10[k]] * wx0[k] + src[i11[k]] * wx1[k]) * wy1[k])
+                upper = (one - t[k]) * top[k].real + t[k] * top[k].imag
+                lower = (one - t[k]) * bottom[k].real + t[k] * bottom[k].imag
+                dst[k] = (one - s[k]) * upper + s[k] * lower
+                jac[2 * k] = slope_u[k] * ((one - s[k]) * (top[k].imag - top[k].real)
+                                           + s[k] * (bottom[k].imag - bottom[k].real))
+                jac[2 * k + 1] = slope_v[k] * (lower - upper)
 
 
 @njit(cache=True, nogil=True)
-def bilinear_backward(x, grid, grad, dx, dgrid, need_dx, ax, bx, ay, by, border, start, stop):
-    """dx (zeroed by the caller) += the tap weights × δ (if ``need_dx``: a spatial transformer's
-    input images need none); dgrid = δ · ∂y/∂grid:
-    ∂y/∂u = wy₀(mx₁x[q₀, p₀+1] − mx₀x[q₀, p₀]) + wy₁(mx₁x[q₀+1, p₀+1] − mx₀x[q₀+1, p₀]),
-    likewise ∂y/∂v, times ∂u/∂g_x and ∂v/∂g_y."""
-    batch, channels, height, width = x.shape
-    count = grid.shape[1] * grid.shape[2]
-    g = grid.reshape(batch, count, 2)
-    planes = x.reshape(batch, channels, height * width)
-    dplanes = dx.reshape(batch, channels, height * width)
+def bilinear_grid_backward(grad, jacobian, dgrid, start, stop):
+    """dgrid[n, k] = Σ_c δ[n, c, k] · (∂y/∂g_x, ∂y/∂g_y)[n, c, k] from the forward's
+    ``jacobian`` (N, C, K, 2), images [start, stop)."""
+    batch, channels = grad.shape[:2]
+    count = dgrid.shape[1] * dgrid.shape[2]
     delta = grad.reshape(batch, channels, count)
-    dg = dgrid.reshape(batch, count, 2)
-    index, weights = _tables(count, x.dtype)
-    i00, i01, i10, i11 = index[0], index[1], index[2], index[3]
-    wx0, wx1, wy0, wy1 = weights[0], weights[1], weights[2], weights[3]
-    mx0, mx1, my0, my1 = weights[4], weights[5], weights[6], weights[7]
-    su, sv = weights[8], weights[9]
-    du, dv = np.empty(count, x.dtype), np.empty(count, x.dtype)
+    dg = dgrid.reshape(batch, 2 * count)
     for n in range(start, stop):
-        _taps(g[n], width, height, ax, bx, ay, by, border, index, weights)
-        du[:] = 0.0
-        dv[:] = 0.0
-        for c in range(channels):
-            src, d = planes[n, c], delta[n, c]
-            for k in range(count):
-                v00, v01, v10, v11 = src[i00[k]], src[i01[k]], src[i10[k]], src[i11[k]]
-                du[k] += d[k] * (wy0[k] * (mx1[k] * v01 - mx0[k] * v00)
-                                 + wy1[k] * (mx1[k] * v11 - mx0[k] * v10))
-                dv[k] += d[k] * (wx0[k] * (my1[k] * v10 - my0[k] * v00)
-                                 + wx1[k] * (my1[k] * v11 - my0[k] * v01))
-            if need_dx:
-                target = dplanes[n, c]
-                for k in range(count):  # taps may coincide: a scatter, in order
-                    top, bottom = d[k] * wy0[k], d[k] * wy1[k]
-                    target[i00[k]] += top * wx0[k]
-                    target[i01[k]] += top * wx1[k]
-                    target[i10[k]] += bottom * wx0[k]
-                    target[i11[k]] += bottom * wx1[k]
+        row = dg[n]
+        if channels == 0:
+            row[:] = 0
+            continue
+        d, jac = delta[n, 0], jacobian[n, 0].reshape(-1)
         for k in range(count):
-            dg[n, k, 0] = du[k] * su[k]
-            dg[n, k, 1] = dv[k] * sv[k]
+            row[2 * k] = d[k] * jac[2 * k]
+            row[2 * k + 1] = d[k] * jac[2 * k + 1]
+        for c in range(1, channels):
+            d, jac = delta[n, c], jacobian[n, c].reshape(-1)
+            for k in range(count):
+                row[2 * k] += d[k] * jac[2 * k]
+                row[2 * k + 1] += d[k] * jac[2 * k + 1]
+
+
+@njit(cache=True, nogil=True)
+def bilinear_input_backward(grad, dx, kept_index, kept_fractions, pair, start, stop):
+    """dx[n, c] = the scatter-add of δ[n, c] × each tap's weight into its 2×2 block, from the
+    forward's taps, images [start, stop).
+
+    The adds go to pairs (as in ``_fill_pairs``: pair i holds pixels i and i + 1 of the
+    padded plane), two per output instead of four; then pixel i = pair i's first part +
+    pair i − 1's second. Outputs whose block is all padding are skipped: they share one
+    block, and their adds would queue on it."""
+    batch, channels, height, width = dx.shape
+    count = kept_index.shape[1]
+    delta = grad.reshape(batch, channels, count)
+    one = dx.dtype.type(1)
+    padded_width = width + 3
+    pairs = np.empty((height + 3) * padded_width, pair)
+    down = np.uint64(padded_width)
+    outside = _outside(height, width)
+    for n in range(start, stop):
+        index, t, s = kept_index[n], kept_fractions[0][n], kept_fractions[1][n]
+        for c in range(channels):
+            d = delta[n, c]
+            pairs[:] = 0
+            for k in range(count):  # blocks overlap: a scatter, in order
+                if index[k] == outside:
+                    continue
+                i = np.uint64(index[k])
+                upper, lower = d[k] * (one - s[k]), d[k] * s[k]
+                pairs[i] += complex(upper * (one - t[k]), upper * t[k])
+                pairs[i + down] += complex(lower * (one - t[k]), lower * t[k])
+            target = dx[n, c]
+            for r in range(height):
+                row = pairs[(r + 1) * padded_width:(r + 2) * padded_width]
+                dst = target[r]
+                for j in range(width):
+                    dst[j] = row[j + 1].real + row[j].imag
 
 
 @njit(cache=True, nogil=True, inline="always")
