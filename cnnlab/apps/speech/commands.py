@@ -119,22 +119,33 @@ def _train(args) -> int:
         if fixed or args.name or args.overwrite:
             raise SpeechCommandError("--resume continues a run with its own settings; only "
                                      "--epochs and --threads may be given")
-        train.resume_speech(args.resume, epochs=chosen.get("epochs"),
-                            threads=chosen.get("threads"), verbose=args.verbose)
-        return 0
+        result = train.resume_speech(args.resume, epochs=chosen.get("epochs"),
+                                     threads=chosen.get("threads"), verbose=args.verbose)
+        return _quiet_report(args, [result], train)
     try:
         features = FeatureSettings(kind=args.features, window=args.window, hop=args.hop,
                                    n_mels=args.n_mels, frames=args.frames)
     except ValueError as error:
         raise SpeechCommandError(str(error)) from None
     try:
-        train.train_speech(args.model, args.split, data_dir=args.data_dir, out=args.out,
+        results = train.train_speech(args.model, args.split, data_dir=args.data_dir, out=args.out,
                            name=args.name, overwrite=args.overwrite, features=features,
                            takes=args.takes, verbose=args.verbose, **chosen)
     except ValueError as error:  # a model that doesn't fit the features, a bad augment
         if isinstance(error, CnnlabError):
             raise
         raise SpeechCommandError(str(error)) from None
+    return _quiet_report(args, results, train)
+
+
+def _quiet_report(args, results, train) -> int:
+    """With --verbose 0 the library prints nothing: the results still get one line each."""
+    if args.verbose == 0:
+        for result in results:
+            print(f"{result.run.directory}: Test accuracy {result.test_accuracy:.4f} "
+                  f"after {result.epochs} epochs")
+        if len(results) > 1:
+            print(train.summarize_rotations(results))
     return 0
 
 

@@ -30,7 +30,7 @@ MODEL_NAMES = ("freq", "2d")
 
 
 def freq_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0,
-               time_blocks: int = 8) -> Sequential:
+               time_blocks: int = 8, dense: int = 64, dropout: float = 0.3) -> Sequential:
     """Frequency-axis CNN: kernels (k, 1) along F, pooling (2, 1) along F, then over time.
 
     Conv 32@(7,1) → BN → ReLU → MaxPool (2,1) → Conv 64@(5,1) → BN → ReLU → MaxPool (2,1)
@@ -47,8 +47,8 @@ def freq_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0,
         Conv2D(64, (5, 1), padding=(2, 0)), BatchNorm(), ReLU(),
         MaxPool2D((2, 1)),
         MaxPool2D((1, frames // time_blocks)),
-        Flatten(), Dropout(0.3),
-        Dense(64, activation="relu"), Dropout(0.3),
+        Flatten(), Dropout(dropout),
+        Dense(dense, activation="relu"), Dropout(dropout),
         Dense(num_classes),
         name="speech_freq", seed=seed,
     )
@@ -56,7 +56,8 @@ def freq_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0,
     return model
 
 
-def two_d_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0) -> Sequential:
+def two_d_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0,
+                dense: int = 64, dropout: float = 0.3) -> Sequential:
     """Time × frequency CNN: three stages of Conv 3×3 → BN → ReLU → MaxPool 2.
 
     Conv 16 → Conv 32 → Conv 64 (each 3×3, padding 1), each stage halving F and T →
@@ -67,7 +68,7 @@ def two_d_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0) -
     for filters in (16, 32, 64):
         layers += [Conv2D(filters, 3, padding=1), BatchNorm(), ReLU(), MaxPool2D(2)]
     model = Sequential(
-        *layers, Flatten(), Dropout(0.3), Dense(64, activation="relu"), Dropout(0.3),
+        *layers, Flatten(), Dropout(dropout), Dense(dense, activation="relu"), Dropout(dropout),
         Dense(num_classes), name="speech_2d", seed=seed,
     )
     model.build(tuple(input_shape))
