@@ -37,7 +37,7 @@ AUGMENT_OPTIONS = {
     "freq_mask": (int, 0, 1000),
     "time_mask": (int, 0, 1000),
 }
-DEFAULT_AUGMENT = "shift=6,tempo=0.1,pitch=0.05,noise=0.05,freq_mask=5,time_mask=8"
+DEFAULT_AUGMENT = "shift=4,tempo=0.08,pitch=0.03,noise=0.03"
 _ITEM = re.compile(r"([a-z_]+)=([0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 

@@ -62,8 +62,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=_bounded(int, 1), default=None)
     p.add_argument("--lr", type=_bounded(float, 1e-12), default=None)
     p.add_argument("--augment", default=None,
-                   help="e.g. 'shift=6,tempo=0.1,pitch=0.05,noise=0.05,freq_mask=5,"
-                   "time_mask=8' or none")
+                   help="default 'shift=4,tempo=0.08,pitch=0.03,noise=0.03'; also freq_mask=N,"
+                   "time_mask=N (SpecAugment), or none")
     p.add_argument("--seed", type=_bounded(int, 0), default=None)
     p.add_argument("--threads", type=_bounded(int, 1), default=None,
                    help="BLAS threads (default: chosen from the free cores)")

@@ -39,7 +39,7 @@ __all__ = ["DEFAULTS", "SpeechRunResult", "SpeechTrainError", "data_label", "res
 
 FEATURES_FILE = "speech.json"
 #: the settings of a speech run (run.json), with their defaults
-DEFAULTS = {"epochs": 40, "batch_size": 32, "lr": 2e-3, "optimizer": "adam",
+DEFAULTS = {"epochs": 30, "batch_size": 32, "lr": 2e-3, "optimizer": "adam",
             "schedule": "cosine", "augment": DEFAULT_AUGMENT, "seed": 0, "data_dir": None,
             "threads": None}
 _DATA = re.compile(r"fsdd:(standard|speaker=([a-z]{1,32}))(?::takes=([0-9]{1,3}))?")
