@@ -3,7 +3,7 @@
 ``predict_recordings`` reads each WAV (``audio.read_wav``), computes the features the model
 was trained on and returns the most probable digit with its probability. ``show_recording``
 draws one PNG: the model's input spectrogram, the first-layer kernels and the responses
-(after batch norm and ReLU) of the filters that respond most to this recording.
+(after batch norm and ReLU) of the filters whose response peaks highest on this recording.
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def show_recording(model, settings: FeatureSettings, path, out, filters: int = 8
     x = features(samples, settings)
     prediction = predict_recordings(model, settings, [path])[0]
     conv, responses = first_layer_responses(model, x)
-    strongest = np.argsort(responses.reshape(len(responses), -1).mean(axis=1))[::-1][:filters]
+    # ranked by their strongest response: a filter that fires on the silence around the word
+    # has a high mean but says little
+    strongest = np.argsort(responses.reshape(len(responses), -1).max(axis=1))[::-1][:filters]
     kernels = np.asarray(conv.weight.data)[:, 0]  # (C, kh, kw): the input has one channel
     figure = plt.figure(figsize=(12, 7.5))
     grid = figure.add_gridspec(3, filters, height_ratios=(2.2, 1.0, 1.6))
@@ -118,7 +120,7 @@ def show_recording(model, settings: FeatureSettings, path, out, filters: int = 8
         kernel_axis.set_yticks([])
         response_axis = figure.add_subplot(grid[2, column])
         response_axis.imshow(responses[channel], origin="lower", aspect="auto", cmap="viridis")
-        response_axis.set_title(f"response, mean {responses[channel].mean():.2f}", fontsize=8)
+        response_axis.set_title(f"response, peak {responses[channel].max():.2f}", fontsize=8)
         response_axis.set_xticks([])
         response_axis.set_yticks([])
     figure.suptitle("the first-layer filters that respond most (kernel: rows = frequency; "

@@ -20,7 +20,7 @@ from cnnlab.model_file import rebuild_model
 
 __all__ = ["SHIPPED_MODEL", "load_speech_model", "save_speech_model", "shipped_model_path"]
 
-SHIPPED_MODEL = "fsdd_freq.npz"
+SHIPPED_MODEL = "fsdd_2d.npz"
 _KEY = "speech_features"
 
 
