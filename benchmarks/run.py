@@ -54,6 +54,7 @@ PARTS = {
     "fashion": ("fashion", "bench_fashion"),
     "memory": ("memory", "bench_memory"),
     "sampling": ("sampling", "bench_sampling"),
+    "speech": ("speech", "bench_speech"),
 }
 
 

@@ -435,6 +435,7 @@ def _register_extensions(subparsers) -> None:
     lab_commands.register(subparsers)
     explain_commands.register(subparsers)
     explore_commands.register(subparsers)
+    __import__("cnnlab.apps.speech.commands", fromlist=["register"]).register(subparsers)
 
 
 def _warning_printer(command: str):
