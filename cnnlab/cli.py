@@ -30,6 +30,7 @@ import numpy as np
 
 import cnnlab
 from cnnlab import distributed, models, runs
+from cnnlab.apps.speech import commands as speech_commands
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
@@ -435,7 +436,7 @@ def _register_extensions(subparsers) -> None:
     lab_commands.register(subparsers)
     explain_commands.register(subparsers)
     explore_commands.register(subparsers)
-    __import__("cnnlab.apps.speech.commands", fromlist=["register"]).register(subparsers)
+    speech_commands.register(subparsers)
 
 
 def _warning_printer(command: str):
