@@ -85,21 +85,20 @@ def cmd_train(args) -> int:
     group = distributed.world()
     settings.update(_parallel_settings(group, settings))
     with stop_signals(args.verbose):
-        if _is_root(group):
-            run = runs.create_run(
-                args.out, settings["model"], settings["data"], name=args.name,
-                overwrite=args.overwrite,
-            )
-            run.clean_temporaries()
-            run.remove_planted_links()
-            command = "cnnlab " + shlex.join(sys.argv[1:])
-            run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
-        # the other ranks write nothing; they learn the folder's name from rank 0
-        directory = None if group is None else group.comm.bcast(
-            str(run.directory) if group.rank == 0 else None, root=0)
-        if not _is_root(group):
-            run = runs.Run(Path(directory))
+        # under mpirun rank 0 makes the folder; the others write nothing
+        run = distributed.root_run(lambda: _new_run(args, settings))
         return _train(run, model, splits, augment, settings, args.verbose, checkpoint=None)
+
+
+def _new_run(args, settings: dict):
+    run = runs.create_run(
+        args.out, settings["model"], settings["data"], name=args.name, overwrite=args.overwrite
+    )
+    run.clean_temporaries()
+    run.remove_planted_links()
+    command = "cnnlab " + shlex.join(sys.argv[1:])
+    run.write_info(runs.RunInfo(settings["model"], settings["data"], settings, command))
+    return run
 
 
 def _is_root(group) -> bool:

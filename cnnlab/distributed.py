@@ -39,8 +39,9 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.row_sparse import RowSparseGrad
 
-__all__ = ["BUCKET_BYTES", "DistributedError", "GradientSum", "MPIGroup", "is_root", "launched_size",
-           "run_or_abort", "synchronize_batch_norm", "threads_per_rank", "world"]
+__all__ = ["BUCKET_BYTES", "DistributedError", "GradientSum", "MPIGroup", "is_root",
+           "launched_size", "root_run", "run_or_abort", "synchronize_batch_norm",
+           "threads_per_rank", "world"]
 
 #: the size of a gradient bucket: a few large reductions instead of one per tensor, small
 #: enough that the last layers' buckets are summed while the backward is still running
@@ -84,6 +85,22 @@ def is_root() -> bool:
     """Whether this process prints and writes files: always alone, rank 0 under mpirun."""
     group = world()
     return group is None or group.rank == 0
+
+
+def root_run(create):
+    """The run folder of a data-parallel job: ``create()`` (which makes and fills it) runs on
+    rank 0 only; the other ranks get a ``cnnlab.runs.Run`` of the same folder, to read, never
+    to write. Alone, simply ``create()``."""
+    group = world()
+    if group is None:
+        return create()
+    from pathlib import Path
+
+    from cnnlab import runs
+
+    run = create() if group.rank == 0 else None
+    directory = group.comm.bcast(None if run is None else str(run.directory), root=0)
+    return run if run is not None else runs.Run(Path(directory))
 
 
 def threads_per_rank() -> int | None:

@@ -93,3 +93,16 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_batch(tmp_path):
     assert "Interrupted. The checkpoint after epoch" in output
     assert load_checkpoint(tmp_path / "s" / "checkpoint.npz")["epoch"] >= 1
     assert not (tmp_path / "s" / "model.npz").exists()
+
+
+def test_speech_train_runs_under_mpirun_with_one_folder_and_one_report(tmp_path):
+    require_mpi()
+    data = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    if not (data / "fsdd").is_dir():
+        pytest.skip(f"needs the FSDD recordings in {data / 'fsdd'}")
+    done = run(2, "-m", "cnnlab", "speech", "train", "--model", "2d", "--epochs", "1",
+               "--takes", "8", "--data-dir", str(data), "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Test accuracy:") == 1
+    folders = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and (folders[0] / "model.npz").is_file()

@@ -140,7 +140,9 @@ def _train(args) -> int:
 
 def _quiet_report(args, results, train) -> int:
     """With --verbose 0 the library prints nothing: the results still get one line each."""
-    if args.verbose == 0:
+    from cnnlab import distributed
+
+    if args.verbose == 0 and distributed.is_root():
         for result in results:
             print(f"{result.run.directory}: Test accuracy {result.test_accuracy:.4f} "
                   f"after {result.epochs} epochs")

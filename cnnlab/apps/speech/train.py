@@ -15,6 +15,7 @@ for ``split='speaker'`` (all rotations, with their mean and worst accuracy).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import shlex
@@ -23,7 +24,7 @@ import time
 
 import numpy as np
 
-from cnnlab import atomic, runs
+from cnnlab import atomic, distributed, runs
 from cnnlab.apps.speech.augment import DEFAULT_AUGMENT, parse_speech_augment
 from cnnlab.apps.speech.fsdd import load_fsdd, parse_split, split_indices
 from cnnlab.apps.speech.model_file import save_speech_model
@@ -109,27 +110,35 @@ def train_speech(model_name: str = "freq", split: str = "standard", *, data_dir=
     for one in held_out:
         label = data_label(kind, one, takes)
         run_name = None if name is None else (name if len(held_out) == 1 else f"{name}-{one}")
-        run = runs.create_run(out, f"speech-{model_name}", label, name=run_name,
-                              overwrite=overwrite)
-        run.clean_temporaries()
-        run.remove_planted_links()
-        command = "cnnlab " + shlex.join(sys.argv[1:])
-        run.write_info(runs.RunInfo(f"speech-{model_name}", label,
-                                    {"model": f"speech-{model_name}", "data": label, **settings},
-                                    command))
-        atomic.write_text(run.path(FEATURES_FILE), json.dumps(features.to_json(), indent=1) + "\n")
+        # under mpirun rank 0 makes the folder; the others write nothing
+        run = distributed.root_run(functools.partial(
+            _new_run, out, model_name, label, run_name, overwrite, settings, features))
         results.append(_train_run(run, model_name, data, kind, one, settings, features, verbose,
                                   resume=None))
-    if len(results) > 1 and verbose:
+    if len(results) > 1 and verbose and distributed.is_root():
         print(summarize_rotations(results))
     return results
+
+
+def _new_run(out, model_name, label, run_name, overwrite, settings, features):
+    run = runs.create_run(out, f"speech-{model_name}", label, name=run_name, overwrite=overwrite)
+    run.clean_temporaries()
+    run.remove_planted_links()
+    command = "cnnlab " + shlex.join(sys.argv[1:])
+    run.write_info(runs.RunInfo(f"speech-{model_name}", label,
+                                {"model": f"speech-{model_name}", "data": label, **settings},
+                                command))
+    atomic.write_text(run.path(FEATURES_FILE), json.dumps(features.to_json(), indent=1) + "\n")
+    return run
 
 
 def resume_speech(path, epochs: int | None = None, threads: int | None = None,
                   verbose: int = 1) -> SpeechRunResult:
     """Continue the run at ``path`` (its folder or checkpoint) up to ``epochs`` epochs."""
     run = runs.open_run(path)
-    run.clean_temporaries()
+    root = distributed.is_root()
+    if root:
+        run.clean_temporaries()
     info = run.read_info()
     if not info.model.startswith("speech-") or info.model[len("speech-"):] not in MODEL_NAMES:
         raise SpeechTrainError(f"{run.run_file}: model {info.model!r:.60} is not a speech model; "
@@ -150,8 +159,10 @@ def resume_speech(path, epochs: int | None = None, threads: int | None = None,
     if epochs is not None and epochs != settings["epochs"]:
         settings["epochs"] = epochs
         info.settings = {**info.settings, "epochs": epochs}
-        run.write_info(info)
-    run.remove_planted_links()
+        if root:
+            run.write_info(info)
+    if root:
+        run.remove_planted_links()
     data = load_fsdd(settings["data_dir"], features, limit_per_class=takes)
     return _train_run(run, model_name, data, kind, speaker, settings, features, verbose,
                       resume=run.checkpoint_file)
@@ -162,7 +173,10 @@ def _train_run(run, model_name, data, kind, speaker, settings, features, verbose
     model = build_model(model_name, features.input_shape, seed=settings["seed"])
     model.class_names = [str(d) for d in range(10)]
     augment = parse_speech_augment(settings["augment"], seed=settings["seed"])
-    callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)]
+    # under mpirun only rank 0 prints and writes (cnnlab.distributed)
+    root = distributed.is_root()
+    verbose = verbose if root else 0
+    callbacks = [ModelCheckpoint(run.checkpoint_file, save_best_only=False)] if root else []
     if settings["schedule"] != "none":
         callbacks.append(LearningRateScheduler(settings["schedule"]))
     if verbose:
@@ -173,14 +187,15 @@ def _train_run(run, model_name, data, kind, speaker, settings, features, verbose
               flush=True)
     started = time.perf_counter()
     validation = (data.x[test], data.digits[test])
-    with BlasThreads(settings["threads"]):
+    with BlasThreads(settings["threads"] or distributed.threads_per_rank()):
         history = fit(model, (data.x[train], data.digits[train]), epochs=settings["epochs"],
                       batch_size=settings["batch_size"], validation=validation,
                       optimizer=settings["optimizer"], lr=settings["lr"], callbacks=callbacks,
-                      augment=augment, seed=settings["seed"], verbose=verbose, resume=resume)
+                      augment=augment, seed=settings["seed"], verbose=verbose, resume=resume,
+                      parallel=distributed.world())
     seconds = time.perf_counter() - started
     result = evaluate(model, validation)
-    if not (history.diverged or history.interrupted):
+    if root and not (history.diverged or history.interrupted):
         run.write_history(history)
         save_speech_model(model, features, run.model_file)
         if history.get("loss"):
