@@ -10,8 +10,21 @@ rate, seed) and scored on the distorted test split:
    epoch after the first sees the clean training images distorted afresh (new draws from the
    same distribution, ``default_rng([seed, 0, epoch])``); epoch 0 sees the split the other arms
    see. Adam's state carries over between epochs, so the budget is the same;
-3. ``st-cnn``: ``cnnlab.models.get("st-cnn")``, trained like ``plain``. Skipped with a message
-   while the zoo has no ``st-cnn``.
+3. ``st-cnn``: ``cnnlab.models.st_cnn`` (``--st-transform``, ``--st-loc-lr-scale``; the
+   defaults, affine and 1, are the zoo's ``st-cnn``), trained like ``plain``. Skipped with a
+   message while the zoo has no ``st-cnn``.
+
+A cell's arm label names its configuration: ``st-cnn`` is the default one, ``st-cnn-rst-loc0.1``
+the RST transformer with a localisation net at 0.1× the learning rate; each cell's JSON records
+the configuration and the budget, and a finished cell whose budget differs from the one asked
+for is reported, never silently mixed in.
+
+``--validation F`` is the selection mode: it holds out a seeded fraction F of the distorted
+*training* split (``default_rng([seed, 2])``), trains on the rest and scores each epoch on the
+held-out part (``val_error`` and ``val_curve`` in the cell); the test split is not used at all.
+Use a separate ``--out`` for it. For the ST-CNN cells on R and RTS the cell also records what
+the transformer learned: the rotation angle of θ against the angle each image was distorted by
+(``theta``: slope and correlation; slope −1 would undo every rotation, 0 is the identity).
 
 Each cell (dataset, distortion, arm) is written atomically to ``OUT/cells/<data>_<kind>_<arm>.json``
 with its model in ``OUT/models/``; cells already done are skipped, so a long study can run in
@@ -27,6 +40,7 @@ pieces (``--only R,RTS --data digits``). Every invocation rewrites ``OUT/stn_stu
 Usage:
     python scripts/stn_study.py --data digits [--only R,RTS] [--arms plain,augment,st-cnn]
         [--epochs 30] [--batch-size 64] [--lr 1e-3] [--seed 0] [--train-images N]
+        [--st-transform affine|rst|translation] [--st-loc-lr-scale 1] [--validation F]
         [--out runs/stn_study]
 """
 
@@ -48,6 +62,7 @@ from cnnlab.data.distort import (
     distort_dataset,
     distort_images,
     distort_splits,
+    random_parameters,
 )
 from cnnlab.io import load_model, save_model
 from cnnlab.lab import figures
@@ -87,9 +102,39 @@ def plain_model_name(requested: str | None) -> str:
     return "stn-plain" if "stn-plain" in models.available() else "standin"
 
 
-def build_model(arm: str, plain_name: str, input_shape, num_classes: int, seed: int):
+def st_config(args) -> dict:
+    """The ST-CNN's configuration asked for on the command line (recorded in its cells)."""
+    return {"transform": args.st_transform, "localization_lr_scale": args.st_loc_lr_scale}
+
+
+def arm_label(arm: str, args) -> str:
+    """The arm's name in cells and tables: the ST-CNN's names its non-default options."""
+    if arm != "st-cnn":
+        return arm
+    label = arm if args.st_transform == "affine" else f"{arm}-{args.st_transform}"
+    if args.st_loc_lr_scale != 1.0:
+        label += f"-loc{args.st_loc_lr_scale:g}"
+    return label
+
+
+#: what a cell's numbers depend on besides its arm; a finished cell must agree on all of them
+BUDGET = ("epochs", "batch_size", "lr", "seed", "train_images", "validation")
+
+
+def budget_of(args, train_images: int) -> dict:
+    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+            "seed": args.seed, "train_images": train_images,
+            "validation": args.validation or None}
+
+
+def build_model(arm: str, plain_name: str, input_shape, num_classes: int, seed: int, args=None):
     if arm == "st-cnn":
-        return models.get("st-cnn", input_shape=input_shape, num_classes=num_classes, seed=seed)
+        scale = None if args is None or args.st_loc_lr_scale == 1.0 else args.st_loc_lr_scale
+        model = models.st_cnn(num_classes, input_shape[0],
+                              transform="affine" if args is None else args.st_transform,
+                              localization_lr_scale=scale)
+        model.seed = seed
+        return model.build(tuple(input_shape))
     if plain_name == "standin":
         return standin_plain_cnn(input_shape, num_classes, seed)
     return models.get(plain_name, input_shape=input_shape, num_classes=num_classes, seed=seed)
@@ -103,60 +148,132 @@ def load_clean(data: str, train_images: int | None) -> Splits:
     return Splits(train, test)
 
 
-def train_cell(arm, model, clean: Splits, distorted: Splits, kind, args):
-    """Train ``model`` for one cell; returns the seconds taken."""
+def hold_out(clean: Splits, distorted: Splits, fraction: float, seed: int):
+    """Selection mode: (clean train, distorted train, distorted validation, validation indices).
+
+    A seeded fraction of the distorted training split (``default_rng([seed, 2])``) is held
+    out; the clean training images keep the same indices, for the augmentation arm's fresh
+    draws. The held-out images keep the full split's mean/std (pixel statistics only).
+    """
+    count = len(distorted.train)
+    order = np.random.default_rng([seed, 2]).permutation(count)
+    held = max(1, round(fraction * count))
+    val_index, train_index = np.sort(order[:held]), np.sort(order[held:])
+    return (clean.train.subset(train_index), distorted.train.subset(train_index),
+            distorted.train.subset(val_index), val_index)
+
+
+def train_cell(arm, model, clean_train, train_split, kind, args, validation=None):
+    """Train ``model`` for one cell; returns (seconds, validation error per epoch or None)."""
     start = time.perf_counter()
     if arm != "augment":
-        fit(model, distorted.train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, verbose=args.verbose)
-        return time.perf_counter() - start
+        history = fit(model, train_split, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed, verbose=args.verbose, validation=validation)
+        curve = history.get("val_accuracy")
+        return time.perf_counter() - start, None if curve is None else [1 - a for a in curve]
     optimizer = optim.get_optimizer("adam", model.parameters(), lr=args.lr)
+    curve = []
     for epoch in range(args.epochs):
         if epoch == 0:
-            train = distorted.train
+            train = train_split
         else:
             # Fresh distortions of the clean images, normalised as the fixed split is.
-            train = distort_dataset(clean.train, kind, [args.seed, 0, epoch],
-                                    mean=distorted.train.mean, std=distorted.train.std)
-        fit(model, train, epochs=1, batch_size=args.batch_size, optimizer=optimizer,
-            seed=args.seed + epoch, verbose=args.verbose)
-    return time.perf_counter() - start
+            train = distort_dataset(clean_train, kind, [args.seed, 0, epoch],
+                                    mean=train_split.mean, std=train_split.std)
+        history = fit(model, train, epochs=1, batch_size=args.batch_size, optimizer=optimizer,
+                      seed=args.seed + epoch, verbose=args.verbose, validation=validation)
+        curve += [1 - a for a in history.get("val_accuracy", [])]
+    return time.perf_counter() - start, curve if validation is not None else None
+
+
+def theta_stats(model, dataset: ArrayDataset, degrees=None, limit: int = 2000):
+    """What the ST-CNN's transformer does to ``dataset``'s first ``limit`` images.
+
+    The rotation angle of θ is atan2(θ₁₀, θ₀₀), its scale √|det θ[:, :2]|. With the angles the
+    images were distorted by (``degrees``), the least-squares slope and the correlation of θ's
+    angle on them: a slope of −1 would undo every rotation, 0 is no rotation at all.
+    """
+    layer = _spatial_transformer(model)
+    if layer is None:
+        return None
+    count = min(limit, len(dataset))
+    thetas = [layer.warp(dataset.normalize(dataset.images[s:s + 256]))[0]
+              for s in range(0, count, 256)]
+    theta = np.concatenate(thetas).astype(np.float64)
+    angle = np.degrees(np.arctan2(theta[:, 1, 0], theta[:, 0, 0]))
+    det = np.linalg.det(theta[:, :, :2])
+    stats = {"images": count, "mean_abs_angle": float(np.mean(np.abs(angle))),
+             "mean_scale": float(np.mean(np.sqrt(np.abs(det)))),
+             "mean_abs_translation": float(np.mean(np.abs(theta[:, :, 2])))}
+    if degrees is not None:
+        drawn = np.asarray(degrees[:count], dtype=np.float64)
+        centred = drawn - drawn.mean()
+        stats["slope_vs_distortion"] = float(centred @ (angle - angle.mean()) / (centred @ centred))
+        stats["correlation_vs_distortion"] = float(np.corrcoef(drawn, angle)[0, 1])
+    return stats
+
+
+def drawn_degrees(kind: str, count: int, seed, image_size) -> np.ndarray | None:
+    """The rotation each image of a distorted split was drawn with (``distort_images`` draws
+    its parameters first from ``default_rng(seed)``), for R and RTS."""
+    if kind not in ("R", "RTS"):
+        return None
+    return random_parameters(kind, count, np.random.default_rng(seed), image_size)["degrees"]
 
 
 def cell_name(data: str, kind: str, arm: str) -> str:
     return f"{data}_{kind}_{arm}"
 
 
-def run_cell(data, kind, arm, clean, distorted, plain_name, args, out: Path) -> None:
-    name = cell_name(data, kind, arm)
+def run_cell(data, kind, arm, clean_train, distorted, plain_name, args, out: Path,
+             degrees=None) -> None:
+    """Train, score and record one cell (``clean_train``: the clean images of ``distorted``'s
+    training split, for the augmentation arm; ``distorted`` holds the split to score on: the test
+    split, or in selection mode the held-out part of the training split; ``degrees``: the
+    rotation each of its images was drawn with, for R and RTS)."""
+    label = arm_label(arm, args)
+    name = cell_name(data, kind, label)
     path = out / "cells" / f"{name}.json"
+    budget = budget_of(args, len(distorted.train))
     if path.is_file():
         print(f"{name}: done already ({path})")
-        done = read_cells(out).get((data, kind, arm), {})
+        done = read_cells(out).get((data, kind, label), {})
         if arm != "st-cnn" and done.get("model") not in (None, plain_name):
             print(f"  note: that cell's plain CNN is {done['model']!r}, not {plain_name!r}; "
                   "delete the cell to train it again")
+        differs = [f"{k} {done.get(k)!r} (asked {budget[k]!r})" for k in BUDGET
+                   if done.get(k) != budget[k]]
+        if differs:
+            print(f"  note: that cell was made with another budget: {', '.join(differs)}; "
+                  "use another --out or delete the cell")
         return
     model = build_model(arm, plain_name, distorted.train.image_shape, distorted.train.num_classes,
-                        args.seed)
+                        args.seed, args)
     print(f"\n== {name}: {model.num_parameters():,} parameters")
-    seconds = train_cell(arm, model, clean, distorted, kind, args)
+    validation = distorted.test if args.validation else None
+    seconds, curve = train_cell(arm, model, clean_train, distorted.train, kind, args, validation)
     (out / "models").mkdir(parents=True, exist_ok=True)
     model_file = out / "models" / f"{name}.npz"
     save_model(model, model_file)
-    test = evaluate(model, distorted.test)
+    scored = "validation" if args.validation else "test"
+    result = evaluate(model, distorted.test)
     record = {
-        "data": data, "kind": kind, "arm": arm,
+        "data": data, "kind": kind, "arm": label,
         "model": "st-cnn" if arm == "st-cnn" else plain_name,
-        "parameters": model.num_parameters(),
-        "train_images": len(distorted.train), "test_images": len(distorted.test),
-        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": "adam",
-        "lr": args.lr, "seed": args.seed,
-        "mean": distorted.train.mean, "std": distorted.train.std,
-        "test_error": 1.0 - float(test["accuracy"]), "test_loss": float(test["loss"]),
+        "st_config": st_config(args) if arm == "st-cnn" else None,
+        "parameters": model.num_parameters(), **budget,
+        "scored_on": scored, f"{scored}_images": len(distorted.test),
+        "optimizer": "adam", "mean": distorted.train.mean, "std": distorted.train.std,
+        f"{scored}_error": 1.0 - float(result["accuracy"]),
+        f"{scored}_loss": float(result["loss"]),
         "train_seconds": seconds, "model_file": str(model_file.relative_to(out)),
     }
-    print(f"{name}: test error {100 * record['test_error']:.2f}% ({seconds:.0f} s)")
+    if curve is not None:
+        record["val_curve"] = curve
+    if arm == "st-cnn":
+        record["theta"] = theta_stats(model, distorted.test, degrees)
+    print(f"{name}: {scored} error {100 * record[scored + '_error']:.2f}% ({seconds:.0f} s)"
+          + (f", theta {record['theta']}" if record.get("theta") else ""))
     (out / "cells").mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(record, indent=1))
 
@@ -172,18 +289,84 @@ def read_cells(out: Path) -> dict:
     return cells
 
 
+def error_of(record: dict) -> float:
+    """A cell's error on the split it was scored on (test, or validation in selection mode)."""
+    return record[f"{record.get('scored_on', 'test')}_error"]
+
+
+def arm_labels(cells: dict, data: str) -> list[str]:
+    """The arm labels present for ``data``: plain, augment, then the ST-CNN configurations."""
+    present = {label for (d, _, label) in cells if d == data}
+    return ([a for a in ARMS[:2] if a in present]
+            + sorted(label for label in present if label not in ARMS[:2]))
+
+
+def configuration(record: dict) -> str:
+    if record.get("st_config"):
+        config = record["st_config"]
+        return (f"{config['transform']}, localisation lr × "
+                f"{config.get('localization_lr_scale') or 1:g}")
+    return record.get("model", "?")
+
+
 def summary(cells: dict) -> str:
+    """The error table (one row per arm label) and the cells with their configurations."""
     lines = ["| data | model | " + " | ".join(KINDS) + " |",
              "|---|---|" + "---:|" * len(KINDS)]
     for data in DATASETS:
-        for arm in ARMS:
-            row = [f"{100 * cells[(data, k, arm)]['test_error']:.2f}"
-                   if (data, k, arm) in cells else "–" for k in KINDS]
-            if any(v != "–" for v in row):
-                lines.append(f"| {data} | {arm} | " + " | ".join(row) + " |")
+        for label in arm_labels(cells, data):
+            row = [f"{100 * error_of(cells[(data, k, label)]):.2f}"
+                   if (data, k, label) in cells else "–" for k in KINDS]
+            lines.append(f"| {data} | {label} | " + " | ".join(row) + " |")
     for name, errors in PAPER.items():
         lines.append(f"| MNIST (paper) | {name} | " + " | ".join(f"{errors[k]:.1f}" for k in KINDS)
                      + " |")
+    lines += ["", ("| cell | configuration | epochs | train images | scored on | error % | "
+                   "train s | θ: angle slope / corr., mean \\|angle\\|, scale |"),
+              "|---|---|---:|---:|---|---:|---:|---|"]
+    for key in sorted(cells):
+        record = cells[key]
+        theta = record.get("theta") or {}
+        angle = ("" if "slope_vs_distortion" not in theta else
+                 f"{theta['slope_vs_distortion']:+.2f} / {theta['correlation_vs_distortion']:+.2f}, ")
+        theta_text = (f"{angle}{theta['mean_abs_angle']:.1f}°, {theta['mean_scale']:.2f}"
+                      if theta else "")
+        lines.append(f"| {'_'.join(key)} | {configuration(record)} | {record.get('epochs')} | "
+                     f"{record.get('train_images')} | {record.get('scored_on', 'test')} | "
+                     f"{100 * error_of(record):.2f} | {record.get('train_seconds', 0):.0f} | "
+                     f"{theta_text} |")
+    return "\n".join(lines) + "\n" + selection_table(cells)
+
+
+#: the selection rule: the lowest mean validation error over the last epochs of the budget
+SELECTION_EPOCHS = 5
+
+
+def selection_table(cells: dict) -> str:
+    """Validation error along training for the cells of a selection run, and the ST-CNN
+    configuration the rule picks (lowest mean over the last ``SELECTION_EPOCHS`` epochs)."""
+    curves = {key: r["val_curve"] for key, r in cells.items() if r.get("val_curve")}
+    if not curves:
+        return ""
+    epochs = max(len(c) for c in curves.values())
+    marks = sorted({e for e in range(5, epochs + 1, 5)} | {1, epochs})
+    lines = ["", (f"Validation error (%) after epoch …, and its mean over the last "
+                  f"{SELECTION_EPOCHS} epochs (the selection rule)"), "",
+             "| cell | " + " | ".join(str(e) for e in marks) + " | mean last |",
+             "|---|" + "---:|" * (len(marks) + 1)]
+    means = {}
+    for key in sorted(curves):
+        curve = curves[key]
+        means[key] = float(np.mean(curve[-SELECTION_EPOCHS:]))
+        lines.append(f"| {'_'.join(key)} | " + " | ".join(
+            f"{100 * curve[e - 1]:.2f}" if e <= len(curve) else "–" for e in marks)
+            + f" | {100 * means[key]:.2f} |")
+    for data, kind in sorted({key[:2] for key in curves}):
+        st = {key: m for key, m in means.items() if key[:2] == (data, kind)
+              and key[2].startswith("st-cnn")}
+        if st:
+            best = min(st, key=st.get)
+            lines.append(f"\nChosen for {data} {kind}: **{best[2]}** ({100 * st[best]:.2f} %)")
     return "\n".join(lines) + "\n"
 
 
@@ -262,11 +445,12 @@ def clean_test_for(record: dict, clean: Splits, shape, limit: int) -> ArrayDatas
                         mean=record["mean"], std=record["std"])
 
 
-def invariance_figure(data, kind, cells, clean, out: Path, limit: int):
+def invariance_figure(data, kind, cells, clean, out: Path, limit: int, labels=ARMS):
+    """The models of the cells ``labels`` (present ones) on one invariance plot."""
     results = {}
-    for arm in ARMS:
+    for arm in labels:
         record = cells.get((data, kind, arm))
-        if record is None or (arm == "st-cnn" and "st-cnn" not in models.available()):
+        if record is None or (arm.startswith("st-cnn") and "st-cnn" not in models.available()):
             continue
         model = load_model(out / record["model_file"])
         test = clean_test_for(record, clean, model.input_shape, limit)
@@ -289,6 +473,14 @@ def main(argv=None) -> int:
                         help="models to train, comma-separated (default: plain,augment,st-cnn)")
     parser.add_argument("--plain-model", default=None,
                         help="zoo name of the plain CNN (default: stn-plain, else the stand-in)")
+    parser.add_argument("--st-transform", choices=("affine", "rst", "translation"),
+                        default="affine", help="the ST-CNN's transform (default affine)")
+    parser.add_argument("--st-loc-lr-scale", type=number_flag(float, 0, low_open=True),
+                        default=1.0, help="the localisation net's learning rate as a multiple "
+                        "of --lr (default 1)")
+    parser.add_argument("--validation", type=number_flag(float, 0, 0.9), default=0.0,
+                        help="selection mode: hold out this fraction of the distorted training "
+                        "split and score on it; the test split is not used (default 0: off)")
     parser.add_argument("--epochs", type=positive_int, default=30)
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--lr", type=number_flag(float, 0, low_open=True), default=1e-3)
@@ -312,32 +504,51 @@ def main(argv=None) -> int:
     if plain_name == "standin":
         print("the zoo has no 'stn-plain': the plain CNN is this script's stand-in")
     has_st = "st-cnn" in models.available()
+    selecting = args.validation > 0
+    st_label = arm_label("st-cnn", args)
     clean = load_clean(args.data, args.train_images)
-    print(f"wrote {distortion_figure(args.data, clean, args.seed, out)}")
+    if not selecting:
+        print(f"wrote {distortion_figure(args.data, clean, args.seed, out)}")
     for kind in kinds:
         start = time.perf_counter()
         distorted = distort_splits(clean, kind, args.seed)
-        print(f"{distorted.train.name}: {len(distorted.train)} + {len(distorted.test)} images "
-              f"{distorted.train.image_shape} in {time.perf_counter() - start:.1f} s")
+        image_size = clean.train.image_shape[1:]
+        clean_train = clean.train
+        if selecting:
+            degrees = drawn_degrees(kind, len(distorted.train), [args.seed, 0], image_size)
+            clean_train, train, held, held_index = hold_out(clean, distorted, args.validation,
+                                                             args.seed)
+            distorted = Splits(train, held)
+            degrees = None if degrees is None else degrees[held_index]
+        else:
+            degrees = drawn_degrees(kind, len(clean.test), [args.seed, 1], image_size)
+        print(f"{distorted.train.name}: {len(distorted.train)} + {len(distorted.test)} "
+              f"{'validation' if selecting else 'test'} images {distorted.train.image_shape} "
+              f"in {time.perf_counter() - start:.1f} s")
         for arm in arms:
             if arm == "st-cnn" and not has_st:
                 print(f"{cell_name(args.data, kind, arm)}: skipped, the zoo has no 'st-cnn' yet "
                       f"(models.available(): {', '.join(models.available())})")
                 continue
-            run_cell(args.data, kind, arm, clean, distorted, plain_name, args, out)
+            run_cell(args.data, kind, arm, clean_train, distorted, plain_name, args, out, degrees)
+        if selecting:
+            continue
         cells = read_cells(out)
-        record = cells.get((args.data, kind, "st-cnn"))
+        record = cells.get((args.data, kind, st_label))
         if record is not None and has_st:
             figure = st_output_figure(args.data, kind, distorted, record, out)
             if figure:
                 print(f"wrote {figure}")
         if kind in ("R", "RTS"):
-            figure = invariance_figure(args.data, kind, cells, clean, out, args.invariance_images)
+            figure = invariance_figure(args.data, kind, cells, clean, out, args.invariance_images,
+                                       labels=("plain", "augment", st_label))
             if figure:
                 print(f"wrote {figure}")
     cells = read_cells(out)
     table = summary(cells)
-    write_text(out / "stn_study.md", "Test error (%) on the distorted test splits\n\n" + table)
+    title = ("Validation error (%) on the held-out part of the distorted training splits"
+             if selecting else "Test error (%) on the distorted test splits")
+    write_text(out / "stn_study.md", f"{title}\n\n{table}")
     write_text(out / "stn_study.json",
                json.dumps({"cells": [cells[key] for key in sorted(cells)], "paper_mnist": PAPER},
                           indent=1))
