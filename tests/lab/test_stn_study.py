@@ -133,3 +133,22 @@ def test_theta_stats_read_the_transformers_angle_and_scale(study):
     assert stats["mean_scale"] == pytest.approx(0.8, abs=1e-5)
     assert stats["slope_vs_distortion"] == pytest.approx(0.0, abs=1e-6)   # a constant angle
     assert study.theta_stats(models.get("stn-plain"), data) is None
+
+
+def test_an_angle_of_minus_the_distortion_undoes_it(study):
+    """The sign the report reads: θ at angle −d (atan2(θ₁₀, θ₀₀), as theta_stats measures it)
+    straightens an image that distortion R rotated by d, and +d does not."""
+    import cnnlab.functional as F
+    from cnnlab.data.distort import affine_place
+    from cnnlab.tensor import Tensor
+
+    y, x = np.mgrid[:28, :28]
+    image = ((np.abs(x - 9) < 3) & (y > 4) & (y < 24)).astype(np.uint8)[None, None] * 255
+    rotated = affine_place(image, 30.0, 1.0, (0.0, 0.0)).astype(np.float64)
+    errors = {}
+    for angle in (-30.0, 30.0):
+        t = np.radians(angle)
+        theta = np.array([[[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0]]])
+        grid = F.affine_grid(Tensor(theta), (1, 1, 28, 28))
+        errors[angle] = np.abs(F.grid_sample(Tensor(rotated), grid).data - image).mean()
+    assert errors[-30.0] < 0.25 * errors[30.0]   # 5 against 43: interpolation twice
