@@ -192,7 +192,7 @@ def st_output_figure(data, kind, distorted: Splits, record: dict, out: Path, cou
     pixels = np.clip(np.rint((warped * distorted.test.std + distorted.test.mean) * 255), 0, 255)
     rows = [(f"{kind} input", images), ("ST output", pixels.astype(np.uint8))]
     return _grid_figure(rows, out / f"st_output_{data}_{kind}.png",
-                        f"{data} {kind}: the spatial transformer's output")
+                        f"{data} {kind}: the spatial transformer's output ({record['arm']})")
 
 
 def clean_test_for(record: dict, clean: Splits, shape, limit: int) -> ArrayDataset:
