@@ -34,7 +34,7 @@ def theta_stats(model, dataset: ArrayDataset, degrees=None, limit: int = 2000):
     if layer is None:
         return None
     count = min(limit, len(dataset))
-    thetas = [layer.warp(dataset.normalize(dataset.images[s:s + 256]))[0]
+    thetas = [layer.warp(dataset.normalize(dataset.images[s:min(s + 256, count)]))[0]
               for s in range(0, count, 256)]
     theta = np.concatenate(thetas).astype(np.float64)
     angle = np.degrees(np.arctan2(theta[:, 1, 0], theta[:, 0, 0]))
