@@ -46,7 +46,9 @@ def theta_stats(model, dataset: ArrayDataset, degrees=None, limit: int = 2000):
         drawn = np.asarray(degrees[:count], dtype=np.float64)
         centred = drawn - drawn.mean()
         stats["slope_vs_distortion"] = float(centred @ (angle - angle.mean()) / (centred @ centred))
-        stats["correlation_vs_distortion"] = float(np.corrcoef(drawn, angle)[0, 1])
+        # undefined (None) when θ's angle does not vary at all
+        stats["correlation_vs_distortion"] = (float(np.corrcoef(drawn, angle)[0, 1])
+                                              if np.ptp(angle) > 0 else None)
     return stats
 
 
@@ -89,7 +91,8 @@ def summary(cells: dict) -> str:
         record = cells[key]
         theta = record.get("theta") or {}
         angle = ("" if "slope_vs_distortion" not in theta else
-                 f"{theta['slope_vs_distortion']:+.2f} / {theta['correlation_vs_distortion']:+.2f}, ")
+                 f"{theta['slope_vs_distortion']:+.2f} / "
+                 f"{theta['correlation_vs_distortion'] or 0:+.2f}, ")
         theta_text = (f"{angle}{theta['mean_abs_angle']:.1f}°, {theta['mean_scale']:.2f}"
                       if theta else "")
         lines.append(f"| {'_'.join(key)} | {configuration(record)} | {record.get('epochs')} | "

@@ -132,6 +132,7 @@ def test_theta_stats_read_the_transformers_angle_and_scale(study):
     assert stats["mean_abs_angle"] == pytest.approx(20.0, abs=1e-3)
     assert stats["mean_scale"] == pytest.approx(0.8, abs=1e-5)
     assert stats["slope_vs_distortion"] == pytest.approx(0.0, abs=1e-6)   # a constant angle
+    assert stats["correlation_vs_distortion"] is None
     # a limit that cuts the last chunk short reads exactly that many images
     assert study.theta_stats(model, data, degrees=np.linspace(-90, 90, 30), limit=10)["images"] == 10
     assert study.theta_stats(models.get("stn-plain"), data) is None
