@@ -291,6 +291,8 @@ def main(argv=None) -> int:
                         help="train on the first N training images (default: all)")
     parser.add_argument("--invariance-images", type=positive_int, default=2000,
                         help="test images for the invariance curves (default 2000)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: rewrite the tables and figures from the cells present")
     parser.add_argument("--out", default="runs/stn_study")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
     args = parser.parse_args(argv)
@@ -327,7 +329,7 @@ def main(argv=None) -> int:
         print(f"{distorted.train.name}: {len(distorted.train)} + {len(distorted.test)} "
               f"{'validation' if selecting else 'test'} images {distorted.train.image_shape} "
               f"in {time.perf_counter() - start:.1f} s")
-        for arm in arms:
+        for arm in [] if args.report_only else arms:
             if arm == "st-cnn" and not has_st:
                 print(f"{cell_name(args.data, kind, arm)}: skipped, the zoo has no 'st-cnn' yet "
                       f"(models.available(): {', '.join(models.available())})")
