@@ -54,6 +54,9 @@ def test_cells_summary_resume_and_figures(study, tmp_path, capsys):
     second = capsys.readouterr().out
     assert "digits_R_plain: done already" in second
     assert json.loads((out / "cells" / "digits_R_plain.json").read_text()) == plain
+    # --report-only trains nothing, not even a missing cell
+    assert study.main(args[:3] + ["R,E", "--report-only"] + args[4:]) == 0
+    assert not list((out / "cells").glob("digits_E_*")) and "== digits_E" not in capsys.readouterr().out
 
 
 def test_unknown_distortion_is_refused(study, tmp_path):
