@@ -114,8 +114,10 @@ class Batches:
             yield from self.loader
             return
         if self.dataset is not None:
+            transform = None if self.loader is None else self.loader.transform
             loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle,
-                                seed=seed, augment=augment if shuffle else None)
+                                seed=seed, augment=augment if shuffle else None,
+                                transform=transform)
             loader.set_epoch(epoch)
             yield from loader
             return
