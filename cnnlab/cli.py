@@ -32,6 +32,7 @@ from cnnlab import models, runs
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
+from cnnlab.apps.go import commands as go_commands
 from cnnlab.explore import commands as explore_commands
 from cnnlab.lab import commands as lab_commands
 from cnnlab.training import evaluate, predict
@@ -425,6 +426,7 @@ def _register_extensions(subparsers) -> None:
     lab_commands.register(subparsers)
     explain_commands.register(subparsers)
     explore_commands.register(subparsers)
+    go_commands.register(subparsers)
 
 
 def _warning_printer(command: str):
