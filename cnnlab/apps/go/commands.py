@@ -115,6 +115,9 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=_positive_float, default=60.0,
                    help="seconds an engine may take for one answer (default 60)")
     p.add_argument("--sgf-dir", default=None, help="write every game here as SGF")
+    p.add_argument("--dead-stones", choices=("ask", "alive"), default="ask",
+                   help="ask: settle dead stones with an engine's final_status_list (GNU Go "
+                   "has it; slow); alive: every stone counts as alive (default ask)")
     p.set_defaults(func=_match)
 
     p = commands.add_parser("show", help="the policy's probabilities over a board, as a PNG",
