@@ -108,6 +108,7 @@ def evaluate_command(args) -> int:
     passes = report.moves - result["positions"]
     stopped = ", ".join(f"{n} at a {why} move" for why, n in sorted(positions.stopped.items()))
     print(f"moves not scored: {passes:,} (passes"
-          + (f"; games stopped early: {stopped}" if stopped else "") + ")")
+          + (f"; games stopped at a rule the reader does not check: {stopped}" if stopped
+             else "") + ")")
     sys.stdout.flush()
     return 0
