@@ -39,7 +39,8 @@ class DataLoader:
             instead of the /255, ``augment`` and mean/std steps. ``rng`` is
             ``default_rng([seed, epoch, 2])`` when the loader shuffles (training: random
             changes allowed, reproduced by a resumed run) and None when it does not
-            (evaluation: no random change).
+            (evaluation: no random change). A model that ``fit`` trains must be built for
+            the transformed shape (fit builds an unbuilt one from the stored images).
 
     Yields:
         ``(x float32 (B, C, H, W), y int64 (B,))``; ``len(loader)`` is the number of batches.
