@@ -139,8 +139,11 @@ def _resumed_settings(run, args) -> dict:
 
 def _build_model(settings: dict):
     from cnnlab.models.go import alphago_policy
+    from cnnlab.nn.seeding import manual_seed
 
     planes = pos.ENCODINGS[settings["planes"]][1]
+    # the builder's layers draw their weights at construction, from the stream manual_seed sets
+    manual_seed(settings["seed"])
     model = alphago_policy(settings["k"], settings["layers"], planes, settings["pooling"])
     model.build((planes, pos.BOARD_SIZE, pos.BOARD_SIZE))
     return model
