@@ -29,10 +29,10 @@ import numpy as np
 
 import cnnlab
 from cnnlab import models, runs
+from cnnlab.apps.go import commands as go_commands
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
-from cnnlab.apps.go import commands as go_commands
 from cnnlab.explore import commands as explore_commands
 from cnnlab.lab import commands as lab_commands
 from cnnlab.training import evaluate, predict

@@ -32,7 +32,7 @@ class OneHot:
 def test_transform_replaces_scaling_and_is_seeded_per_epoch():
     data = _dataset()
     loader = DataLoader(data, batch_size=16, seed=4, transform=OneHot())
-    x, y = next(iter(loader))
+    x, _ = next(iter(loader))
     assert x.shape == (16, 4, 3, 3) and set(np.unique(x)) == {0.0, 1.0}
     loader.set_epoch(3)
     first = [y for _, y in loader]

@@ -32,8 +32,17 @@ from cnnlab.apps.go import features
 from cnnlab.apps.go.board import BLACK, PASS, WHITE, Board, IllegalMoveError
 from cnnlab.data import ArrayDataset, DataLoader
 
-__all__ = ["ENCODINGS", "BOARD_SIZE", "PlaneTransform", "Positions", "encode_games",
-           "game_positions", "loader", "planes", "policy_index"]
+__all__ = [
+    "BOARD_SIZE",
+    "ENCODINGS",
+    "PlaneTransform",
+    "Positions",
+    "encode_games",
+    "game_positions",
+    "loader",
+    "planes",
+    "policy_index",
+]
 
 BOARD_SIZE = 19
 POINTS = BOARD_SIZE * BOARD_SIZE

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from cnnlab.apps.go.board import BLACK, PASS, WHITE, Board
-from cnnlab.apps.go.gtp import COMMANDS, Engine, GtpError, point_of_vertex, vertex_of_point
+from cnnlab.apps.go.gtp import (
+    COMMANDS,
+    Engine,
+    GtpError,
+    point_of_vertex,
+    vertex_of_point,
+)
 
 
 class PreferPoints:

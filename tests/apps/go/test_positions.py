@@ -62,7 +62,7 @@ def test_a_ko_retake_the_reader_let_through_stops_the_game():
              ("w", (13, 5)), ("b", None), ("w", (14, 6)), ("b", (14, 5)), ("w", (14, 4)),
              ("b", (0, 0))]
     game = Game(size=19, setup_black=(), setup_white=(), moves=tuple(moves), source="ko")
-    stored, labels, stopped = pos.game_positions(game, "raw")
+    _, labels, stopped = pos.game_positions(game, "raw")
     assert stopped == "ko" and len(labels) == 8  # 8 stones before it (one pass)
 
 
