@@ -108,8 +108,6 @@ class Engine:
             ident = words.pop(0)
         if not words:
             return f"?{ident} syntax error\n\n"
-        if len(line) > MAX_LINE:
-            return f"?{ident} command too long\n\n"
         command, arguments = words[0], words[1:]
         try:
             if command not in COMMANDS:
@@ -123,8 +121,18 @@ class Engine:
         """Answer commands from ``stdin`` until ``quit`` or the end of input."""
         stdin = sys.stdin if stdin is None else stdin
         stdout = sys.stdout if stdout is None else stdout
-        for line in stdin:
-            answer = self.handle(line[:MAX_LINE + 1])
+        while True:
+            line = stdin.readline(MAX_LINE + 1)  # bounded: a huge line never sits in memory
+            if not line:
+                return
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                while True:  # drop the rest of the over-long line, answer it once
+                    rest = stdin.readline(MAX_LINE + 1)
+                    if not rest or rest.endswith("\n"):
+                        break
+                answer = "? command too long\n\n"
+            else:
+                answer = self.handle(line)
             if answer is not None:
                 stdout.write(answer)
                 stdout.flush()

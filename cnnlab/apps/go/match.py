@@ -60,7 +60,7 @@ class GtpClient:
                                             stderr=subprocess.DEVNULL, text=True, bufsize=1)
         except OSError as error:
             raise CnnlabError(f"cannot start engine {command!r}: {error.strerror or error}") from None
-        self.lines: queue.Queue = queue.Queue()
+        self.lines: queue.Queue = queue.Queue(maxsize=4 * MAX_ANSWER_LINES)  # bounded memory
         threading.Thread(target=self._read, daemon=True).start()
         self.name = self._optional("name") or words[0]
         self.commands = set((self._optional("list_commands") or "").split())

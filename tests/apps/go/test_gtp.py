@@ -171,3 +171,10 @@ def test_sampling_is_seeded_and_only_picks_sensible_moves():
         point = point_of_vertex(answer[2:].strip())
         assert board.why_illegal(point, BLACK if i % 2 == 0 else WHITE) is None
         board.play(point, BLACK if i % 2 == 0 else WHITE)
+
+
+def test_an_over_long_line_is_answered_once_and_skipped():
+    engine = Engine()
+    out = io.StringIO()
+    engine.run(io.StringIO("name " + "x" * 50_000 + "\n1 protocol_version\n"), out)
+    assert out.getvalue() == "? command too long\n\n=1 2\n\n"
