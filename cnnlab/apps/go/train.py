@@ -55,11 +55,16 @@ def forward_logits(model, planes: np.ndarray) -> np.ndarray:
 
 def measure(model, positions: pos.Positions, batch_size: int = 256) -> dict:
     """Top-1 and top-5 of ``model`` on ``positions`` (no symmetry): counts and rates."""
+    from cnnlab.threads import BlasThreads
+
     hits = {1: 0, 5: 0}
-    for start in range(0, len(positions), batch_size):
-        logits = forward_logits(model, positions.planes(start, start + batch_size))
-        for k, count in pos.top_k(logits, positions.moves[start:start + batch_size]).items():
-            hits[k] += count
+    # as fit does: fewer BLAS threads while other processes keep cores busy (spinning
+    # BLAS threads on a loaded machine made a long measure many times slower)
+    with BlasThreads():
+        for start in range(0, len(positions), batch_size):
+            logits = forward_logits(model, positions.planes(start, start + batch_size))
+            for k, count in pos.top_k(logits, positions.moves[start:start + batch_size]).items():
+                hits[k] += count
     total = len(positions)
     return {"positions": total, "top1": hits[1], "top5": hits[5],
             "top1_rate": hits[1] / total if total else 0.0,
