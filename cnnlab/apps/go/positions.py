@@ -109,7 +109,7 @@ def game_positions(game, encoding: str = "48") -> tuple[np.ndarray, np.ndarray, 
     """(stored uint8 (M, C, 19, 19), moves int64 (M,), why the replay stopped or "").
 
     Setup stones are placed first; each side plays as recorded (two moves of one colour
-    in a row happen in records). A move the rules forbid that the reader let through (a
+    in a row: ``play_in_turn``). A move the rules forbid that the reader let through (a
     ko retake) ends the game there. Raw positions skip the ladder search (not used).
     """
     encoding = _check_encoding(encoding)
@@ -125,8 +125,8 @@ def game_positions(game, encoding: str = "48") -> tuple[np.ndarray, np.ndarray, 
         return _empty(encoding), np.zeros(0, np.int64), "bad setup"
     max_nodes = 1 if encoding == "raw" else features.DEFAULT_MAX_NODES
     codes, moves = [], []
-    for colour, point in game.moves:
-        board.to_move = _COLOURS[colour]
+    for number, (colour, point) in enumerate(game.moves):
+        play_in_turn(board, _COLOURS[colour], first=number == 0)
         if point is None:
             board.play(PASS)
             continue
@@ -139,6 +139,18 @@ def game_positions(game, encoding: str = "48") -> tuple[np.ndarray, np.ndarray, 
     if not codes:
         return _empty(encoding), np.zeros(0, np.int64), stopped
     return compact(np.stack(codes), encoding), np.asarray(moves, np.int64), stopped
+
+
+def play_in_turn(board: Board, colour: int, first: bool = False) -> None:
+    """Make ``colour`` the side to move. Records hold two moves of one colour in a row now
+    and then: the missing move is taken as a pass (which also lifts a ko ban, as it should:
+    the ban was the other side's), except before the first move (white starts a handicap
+    game), where the side to move is just set."""
+    if board.to_move != colour:
+        if first:
+            board.to_move = colour
+        else:
+            board.play(PASS)
 
 
 def _empty(encoding):

@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnlab.apps.go.board import BLACK, PASS, WHITE, Board, IllegalMoveError
 from cnnlab.apps.go.gtp import COLUMNS
+from cnnlab.apps.go.positions import play_in_turn
 from cnnlab.errors import CnnlabError
 
 __all__ = ["board_before", "draw", "show_command"]
@@ -26,12 +27,13 @@ def board_before(game, move: int) -> Board:
     try:
         board.place_setup(game.setup_black, BLACK)
         board.place_setup(game.setup_white, WHITE)
-        for colour, point in game.moves[:move - 1]:
-            board.play(PASS if point is None else point, _COLOURS[colour])
+        for number, (colour, point) in enumerate(game.moves[:move - 1]):
+            play_in_turn(board, _COLOURS[colour], first=number == 0)
+            board.play(PASS if point is None else point)
+        play_in_turn(board, _COLOURS[game.moves[move - 1][0]], first=move == 1)
     except IllegalMoveError as error:
         raise CnnlabError(f"{game.source}: the game cannot be replayed to move {move}: "
                           f"{error}") from None
-    board.to_move = _COLOURS[game.moves[move - 1][0]]
     return board
 
 

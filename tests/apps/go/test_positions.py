@@ -113,3 +113,18 @@ def test_bad_input_is_refused_with_a_clear_error(games):
     assert pos.encoding_of_planes(48) == "48" and pos.encoding_of_planes(20) == "raw"
     with pytest.raises(ValueError, match="no encoding gives 7 planes"):
         pos.encoding_of_planes(7)
+
+
+def test_two_moves_of_one_colour_are_a_pass_between_them():
+    # black takes a ko, then black again connects at the ko point: legal (the ban was
+    # white's); the record's missing white move counts as a pass
+    moves = [("b", (14, 3)), ("w", (14, 4)), ("b", (15, 4)), ("w", (15, 5)), ("b", (13, 4)),
+             ("w", (13, 5)), ("b", None), ("w", (14, 6)), ("b", (14, 5)), ("b", (14, 4))]
+    game = Game(size=19, setup_black=(), setup_white=(), moves=tuple(moves), source="twice")
+    _, labels, stopped = pos.game_positions(game, "raw")
+    assert stopped == "" and len(labels) == 9 and labels[-1] == 14 * 19 + 4
+    white_first = Game(size=19, setup_black=((3, 3), (15, 15)), setup_white=(),
+                       moves=(("w", (3, 15)), ("b", (15, 3))), source="handicap")
+    stored, labels, _ = pos.game_positions(white_first, "raw")
+    planes = pos.planes(stored, "raw")
+    assert planes[0, 1, 3, 3] == 1 and planes[1, 0, 3, 3] == 1  # white's view, then black's
