@@ -26,6 +26,7 @@ from cnnlab._checks import check_int
 from cnnlab.apps.go import board_core as core
 from cnnlab.apps.go import ladder
 from cnnlab.apps.go.board_core import BLACK, EMPTY, WHITE
+from cnnlab.errors import CnnlabError
 
 __all__ = ["BLACK", "EMPTY", "PASS", "WHITE", "Board", "IllegalMoveError", "opponent"]
 
@@ -37,7 +38,7 @@ SETUP_MOVE_NUMBER = -1000
 _TABLES: dict = {}  # per board size: neighbour/diagonal/zobrist tables, the ladder workspace
 
 
-class IllegalMoveError(ValueError):
+class IllegalMoveError(CnnlabError, ValueError):
     """A move that the rules forbid (occupied point, suicide, ko, superko); names the reason."""
 
 

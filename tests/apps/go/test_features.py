@@ -58,7 +58,7 @@ HAND_EXPECTED = {
                         [1, 0, 0, 6, 3],
                         [3, 6, 0, 6, 3],
                         [2, 3, 6, 3, 0]],
-    # black's (0,4) runs along the edge into its own stones: captured from either side
+    # black's (0,4) (two liberties) is captured by a ladder whichever side white ataris from
     "ladder_capture": [[0, 0, 0, 1, 0],
                        [0, 0, 0, 0, 1],
                        [0, 0, 0, 0, 0],
