@@ -114,7 +114,7 @@ def launch(net: str, ranks: int, args, overlap: bool = True) -> dict:
     lines = [line[line.index("{"):] for line in done.stdout.splitlines() if "{" in line]
     if done.returncode or not lines:
         sys.exit(f"{' '.join(own)} failed:\n{done.stdout}\n{done.stderr}")
-    return json.loads(lines[-1])
+    return json.JSONDecoder().raw_decode(lines[-1])[0]  # terminal escapes may follow it too
 
 
 def ring_seconds(size_bytes: float, machines: int) -> float:

@@ -52,12 +52,14 @@ class Batches:
         self.class_names = None
         self.normalization = None
         self.pixel_normalization = None
+        self.transform = None  # a DataLoader's, for data that are not pixels (its docstring)
         if isinstance(data, ArrayDataset):
             self.dataset = data
         elif isinstance(data, DataLoader):
             self.loader = data
             self.dataset = data.dataset
             self.batch_size = data.batch_size
+            self.transform = data.transform
         elif isinstance(data, (tuple, list)) and len(data) == 2:
             x, y = np.asarray(data[0]), np.asarray(data[1])
             if x.ndim < 2 or len(x) != len(y):
@@ -127,7 +129,7 @@ class Batches:
             return self.loader.parts(epoch, rank, ranks, min_share)
         if self.dataset is not None:
             loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=True,
-                                seed=seed, augment=augment)
+                                seed=seed, augment=augment, transform=self.transform)
             return loader.parts(epoch, rank, ranks, min_share)
         return self._array_parts(seed, epoch, augment, rank, ranks, min_share)
 
@@ -142,7 +144,8 @@ class Batches:
     def _in_order(self):
         """Every sample once, in order, without augmentation (evaluation and prediction)."""
         if self.dataset is not None:
-            yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False)
+            yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False,
+                                  transform=self.transform)
             return
         for start in range(0, self.num_samples, self.batch_size):
             index = slice(start, start + self.batch_size)

@@ -30,6 +30,7 @@ import numpy as np
 
 import cnnlab
 from cnnlab import distributed, models, runs
+from cnnlab.apps.go import commands as go_commands
 from cnnlab.apps.speech import commands as speech_commands
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
@@ -437,6 +438,7 @@ def _register_extensions(subparsers) -> None:
     explain_commands.register(subparsers)
     explore_commands.register(subparsers)
     speech_commands.register(subparsers)
+    go_commands.register(subparsers)
 
 
 def _warning_printer(command: str):

@@ -61,12 +61,20 @@ class DataLoader:
             ``default_rng([seed, e, 1, augment.seed])``, so a resumed run (``set_epoch``) sees
             the same augmented batches as an uninterrupted one.
         drop_last: drop the last incomplete batch.
+        transform: for data that are not pixels (e.g. compact codes): a callable
+            ``transform(images uint8 (B, C, H, W), labels (B,), rng) -> (x float32, y)`` used
+            instead of the /255, ``augment`` and mean/std steps. ``rng`` is
+            ``default_rng([seed, epoch, 2])`` when the loader shuffles (training: random
+            changes allowed, reproduced by a resumed run) and None when it does not
+            (evaluation: no random change). A model that ``fit`` trains must be built for
+            the transformed shape (fit builds an unbuilt one from the stored images).
 
     Yields:
         ``(x float32 (B, C, H, W), y int64 (B,))``; ``len(loader)`` is the number of batches.
     """
 
-    def __init__(self, dataset, batch_size=64, shuffle=True, seed=0, augment=None, drop_last=False):
+    def __init__(self, dataset, batch_size=64, shuffle=True, seed=0, augment=None, drop_last=False,
+                 transform=None):
         if isinstance(dataset, tuple) and len(dataset) == 2:
             images, labels = dataset
             labels = np.asarray(labels)
@@ -83,7 +91,11 @@ class DataLoader:
             raise ValueError(f"DataLoader: seed must be an int >= 0 or None, received seed={seed!r}")
         if augment is not None and not callable(augment):
             raise ValueError(f"DataLoader: augment must be callable or None, received {type(augment).__name__}")
+        if transform is not None and (not callable(transform) or augment is not None):
+            raise ValueError("DataLoader: transform must be callable, and replaces augment "
+                             "(give one of them)")
         self.dataset = dataset
+        self.transform = transform
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -124,10 +136,18 @@ class DataLoader:
             key = [self.seed, epoch, 1, self.augment.seed] + ([rank, ranks] if ranks > 1 else [])
             augment_rng = np.random.default_rng(key)
         mean, inverse_std = np.float32(dataset.mean), np.float32(1.0 / dataset.std)
+        transform_rng = None
+        if self.shuffle:
+            key = [self.seed, epoch, 2] + ([rank, ranks] if ranks > 1 else [])
+            transform_rng = np.random.default_rng(key)
         for start, stop in batch_bounds(len(order), self.batch_size, ranks, min_share,
                                         self.drop_last):
             lo, hi = rank_slice(start, stop, rank, ranks)
             index = order[lo:hi]
+            if self.transform is not None:
+                x, y = self.transform(dataset.images[index], dataset.labels[index], transform_rng)
+                yield x, y, (lo - start, stop - start)
+                continue
             x = dataset.images[index].astype(np.float32)
             x *= np.float32(1 / 255)
             if augment_rng is not None:
@@ -140,4 +160,5 @@ class DataLoader:
 
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset.name!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"seed={self.seed}, augment={self.augment!r}, drop_last={self.drop_last})")
+                f"seed={self.seed}, augment={self.augment!r}, drop_last={self.drop_last}"
+                + (f", transform={self.transform!r})" if self.transform is not None else ")"))
