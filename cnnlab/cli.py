@@ -29,6 +29,7 @@ import numpy as np
 
 import cnnlab
 from cnnlab import models, runs
+from cnnlab.apps.text import commands as text_commands
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
@@ -425,6 +426,7 @@ def _register_extensions(subparsers) -> None:
     lab_commands.register(subparsers)
     explain_commands.register(subparsers)
     explore_commands.register(subparsers)
+    text_commands.register(subparsers)
 
 
 def _warning_printer(command: str):
