@@ -84,7 +84,7 @@ def read_lines(path, encoding: str) -> list[tuple[int, str]]:
     with open_regular_file(Path(path)) as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise FileFormatError(path, f"larger than the {MAX_FILE_BYTES >> 20} MB a text data "
+        raise FileFormatError(path, f"larger than the {MAX_FILE_BYTES:,} bytes a text data "
                                     "file may have")
     if b"\0" in data:
         raise FileFormatError(path, "holds NUL bytes: not a text file")

@@ -37,7 +37,7 @@ from cnnlab.nn import (
 from cnnlab.nn.arguments import as_input_shape
 from cnnlab.tensor import no_grad
 
-__all__ = ["MAX_NORM", "WIDTHS", "WordsAsChannels", "apply_constraints", "kim_cnn",
+__all__ = ["MAX_NORM", "WIDTHS", "WordsAsChannels", "apply_constraints", "is_kim_cnn", "kim_cnn",
            "left_pad", "load_text_model", "save_text_model"]
 
 WIDTHS = (3, 4, 5)
@@ -117,6 +117,8 @@ def apply_constraints(model: Sequential, max_norm: float = MAX_NORM) -> None:
 def save_text_model(model: Sequential, vocabulary: Vocabulary, lowercase: bool, path) -> None:
     """The model file (``cnnlab.io``'s safe format) with the vocabulary and the tokeniser's
     setting in its metadata, so ``load_text_model`` can encode new sentences alike."""
+    if not is_kim_cnn(model):
+        raise ValueError(f"save_text_model: {LAYOUT} expected, received {model!r:.200}")
     metadata = {
         "kind": "model",
         "config": model.get_config(),
@@ -127,6 +129,28 @@ def save_text_model(model: Sequential, vocabulary: Vocabulary, lowercase: bool, 
                  "widths": [int(w) for w in _widths(model)]},
     }
     save_arrays(path, model.state_dict(), metadata)
+
+
+LAYOUT = "Kim's CNN (Embedding, WordsAsChannels, Parallel of Conv1D branches, Dropout, Dense)"
+
+
+def is_kim_cnn(model) -> bool:
+    """Whether ``model`` has the layout ``kim_cnn`` builds (what predict relies on)."""
+    kinds = (Embedding, WordsAsChannels, Parallel, Dropout, Dense)
+    return (isinstance(model, Sequential) and len(model) == len(kinds)
+            and all(isinstance(layer, kind) for layer, kind in zip(model, kinds))
+            and all(_is_branch(b) for b in model[2].branches))
+
+
+def _is_branch(branch) -> bool:
+    """Conv1D + ReLU with stride 1, no dilation or padding, then max over time: window t of
+    the response is then exactly the words t … t + h − 1 (what predict's n-grams read)."""
+    if not (isinstance(branch, Sequential) and len(branch) == 2):
+        return False
+    conv, pool = branch
+    return (isinstance(conv, Conv1D) and isinstance(pool, GlobalMaxPool1D)
+            and conv.activation == "relu" and conv.stride == (1,) and conv.dilation == (1,)
+            and conv._padding == (0,) and conv.groups == 1)
 
 
 def _widths(model) -> list[int]:
@@ -147,10 +171,8 @@ def load_text_model(path) -> tuple[Sequential, Vocabulary, bool]:
             raise FileFormatError(path, f"text.lowercase must be true or false, "
                                         f"received {lowercase!r:.50}")
         model = rebuild_model(archive, metadata, config_field="config", prefix="")
-    if (not isinstance(model, Sequential) or len(model) != 5
-            or not isinstance(model[0], Embedding) or not isinstance(model[2], Parallel)):
-        raise FileFormatError(path, "the model is not Kim's CNN (Embedding, WordsAsChannels, "
-                                    "Parallel, Dropout, Dense)")
+    if not is_kim_cnn(model):
+        raise FileFormatError(path, f"the model is not {LAYOUT}")
     if model[0].num_embeddings != len(vocabulary):
         raise FileFormatError(path, f"the vocabulary has {len(vocabulary)} words but the "
                                     f"embedding {model[0].num_embeddings} rows")
