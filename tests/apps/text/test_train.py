@@ -9,10 +9,17 @@ import pytest
 
 from cnnlab.apps.text import datasets
 from cnnlab.apps.text.datasets import load_corpus
-from cnnlab.apps.text.train import TextSettings, run_units, summarize, train_unit, unit_file
+from cnnlab.apps.text.train import (
+    TextSettings,
+    run_units,
+    summarize,
+    train_unit,
+    unit_file,
+)
 from cnnlab.cli import main
 from cnnlab.runs import RunError
 from tests.apps.text.toy_data import TINY, toy_corpus
+
 
 def test_a_short_trec_run_beats_chance_by_far():
     try:

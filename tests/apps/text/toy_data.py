@@ -7,7 +7,8 @@ import numpy as np
 from cnnlab.apps.text.datasets import Corpus
 
 #: settings that train a toy corpus quickly
-TINY = dict(epochs=6, embedding_dim=12, filters=6, optimizer="adam", lr=0.02, batch_size=20)
+TINY = {"epochs": 6, "embedding_dim": 12, "filters": 6, "optimizer": "adam", "lr": 0.02,
+        "batch_size": 20}
 
 
 def toy_corpus(count=90, seed=0) -> Corpus:
