@@ -2,12 +2,14 @@
 
 A run folder (``OUT/NAME``, by default ``runs/text-<data>``) holds::
 
-    text.json               the settings (data, folds, seeds, epochs, optimiser, ...)
-    unit-s<seed>-f<fold>.json   one unit's result (test accuracy at the best dev epoch, ...)
-    model.npz               the model of the first unit, with its vocabulary (for predict)
+    text.json                     the settings (data, folds, seeds, epochs, optimiser, ...)
+    unit-s<seed>-f<fold>.json     one unit's result (test accuracy at the best dev epoch, ...)
+    unit-s<seed>-f<fold>.checkpoint.npz, .best.npz   the unit in progress (removed when done)
+    model.npz                     the model of the first unit, with its vocabulary (for predict)
 
-Rerunning the same command continues: units whose result file exists are skipped, so a
-10-fold × 5-seed job runs in pieces (``max_units``). Each unit is deterministic (its seed and
+Rerunning the same command continues: units whose result file exists are skipped, and a unit
+that was killed continues from its last finished epoch, so a 10-fold × 5-seed job runs in
+pieces (``max_units``). Each unit is deterministic (its seed and
 fold fix the dev split, the weights, the dropout masks and the batch order), so a unit run
 again gives the same numbers. Asking a run folder for other settings is an error.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import atomic, optim
+from cnnlab._checks import check_int, check_number
 from cnnlab.apps.text.datasets import Corpus, fold_assignment
 from cnnlab.apps.text.model import (
     WIDTHS,
@@ -38,17 +41,23 @@ from cnnlab.apps.text.model import (
     save_text_model,
 )
 from cnnlab.apps.text.vocabulary import Vocabulary
-from cnnlab.callbacks import Callback
+from cnnlab.callbacks import Callback, ModelCheckpoint
 from cnnlab.errors import CnnlabError
+from cnnlab.io import load_arrays, save_arrays
 from cnnlab.runs import RunError, read_json
 from cnnlab.training import evaluate, fit
 
-__all__ = ["MAX_TOKENS", "SETTINGS_FILE", "TextSettings", "run_units", "summarize", "train_unit"]
+__all__ = ["MAX_TOKENS", "SETTINGS_FILE", "TextSettings", "UnitStopped", "run_units", "summarize",
+           "train_unit"]
 
 SETTINGS_FILE = "text.json"
 MODEL_FILE = "model.npz"
 #: longest sentence kept, in tokens (MR's longest is 56): bounds a batch of user data
 MAX_TOKENS = 400
+
+
+class UnitStopped(CnnlabError):
+    """A unit's training stopped before its last epoch (its checkpoint lets it continue)."""
 
 
 @dataclass(frozen=True)
@@ -81,20 +90,44 @@ class KimConstraints(Callback):
 
 
 class BestOnDev(Callback):
-    """Keeps the weights and the test accuracy of the epoch with the best dev accuracy."""
+    """Keeps the weights and the test accuracy of the epoch with the best dev accuracy.
 
-    def __init__(self, test):
+    With ``weights_file`` the best weights go to that file (so a resumed unit has them);
+    the numbers are the callback's state, saved in the unit's checkpoint.
+    """
+
+    def __init__(self, test, weights_file=None):
         self.test = test
+        self.weights_file = weights_file
         self.best = -math.inf
         self.epoch = 0
         self.test_accuracy = math.nan
-        self.weights = None
+        self._weights = None
 
     def on_epoch_end(self, state, epoch, logs):
         if logs["val_accuracy"] >= self.best:
-            self.best, self.epoch = logs["val_accuracy"], epoch + 1
-            self.test_accuracy = evaluate(state.model, self.test, batch_size=500)["accuracy"]
-            self.weights = {k: v.copy() for k, v in state.model.state_dict().items()}
+            self.best, self.epoch = float(logs["val_accuracy"]), epoch + 1
+            self.test_accuracy = float(
+                evaluate(state.model, self.test, batch_size=500)["accuracy"])
+            weights = state.model.state_dict()
+            if self.weights_file is None:
+                self._weights = {k: v.copy() for k, v in weights.items()}
+            else:
+                save_arrays(self.weights_file, weights, {"kind": "weights"})
+
+    def best_weights(self) -> dict | None:
+        if self.weights_file is None or self.epoch == 0:
+            return self._weights
+        return load_arrays(self.weights_file)[0]
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.epoch, "test_accuracy": self.test_accuracy}
+
+    def load_state_dict(self, state):
+        self.best = check_number(state["best"], "BestOnDev", "best", 0.0, 1.0)
+        self.epoch = check_int(state["best_epoch"], "BestOnDev", "best_epoch", 1)
+        self.test_accuracy = check_number(state["test_accuracy"], "BestOnDev", "test_accuracy",
+                                          0.0, 1.0)
 
 
 def _split(corpus: Corpus, settings: TextSettings, seed: int, fold: int | None):
@@ -116,10 +149,14 @@ def _split(corpus: Corpus, settings: TextSettings, seed: int, fold: int | None):
 
 
 def train_unit(corpus: Corpus, settings: TextSettings, seed: int, fold: int | None = None,
-               verbose: int = 0, limit: int | None = None):
+               verbose: int = 0, limit: int | None = None, work_dir=None, callbacks=()):
     """Train one unit; return (result dict, model, vocabulary).
 
+    ``work_dir``: keep the unit's checkpoint (after every epoch) and best weights there, and
+    continue from them when they exist, so a killed unit resumes at its last finished epoch
+    with the same numbers; both files are removed when the unit ends.
     ``limit``: train on the first ``limit`` training sentences only (tests, quick looks).
+    ``callbacks``: more ``cnnlab.callbacks.Callback``s for ``fit``.
     """
     started = time.perf_counter()
     train, dev, test = _split(corpus, settings, seed, fold)
@@ -143,14 +180,26 @@ def train_unit(corpus: Corpus, settings: TextSettings, seed: int, fold: int | No
         optimizer = optim.Adadelta(model.parameters(), lr=settings.lr, rho=0.95, eps=1e-6)
     else:
         optimizer = optim.Adam(model.parameters(), lr=settings.lr)
-    best = BestOnDev(test_xy)
+    checkpoint = resume = None
+    stem = unit_file(seed, fold).removesuffix(".json")
+    if work_dir is not None:
+        checkpoint = Path(work_dir) / f"{stem}.checkpoint.npz"
+        resume = checkpoint if checkpoint.exists() else None
+    best = BestOnDev(test_xy, None if work_dir is None else Path(work_dir) / f"{stem}.best.npz")
+    every = [KimConstraints(), best, *callbacks]
+    if checkpoint is not None:
+        every.append(ModelCheckpoint(checkpoint, save_best_only=False))
     history = fit(model, train_xy, epochs=settings.epochs, batch_size=settings.batch_size,
-                  validation=dev_xy, optimizer=optimizer, callbacks=[KimConstraints(), best],
-                  seed=seed, verbose=verbose, divergence_threshold=None)
+                  validation=dev_xy, optimizer=optimizer, callbacks=every, seed=seed,
+                  verbose=verbose, divergence_threshold=None, resume=resume)
     if history.interrupted:
         raise KeyboardInterrupt
-    if best.weights is not None:
-        model.load_state_dict(best.weights)
+    if history.epochs < settings.epochs and not history.diverged:
+        raise UnitStopped(f"{stem} stopped after epoch {history.epochs} of {settings.epochs} "
+                          f"({history.stop_reason}); run again to continue")
+    weights = best.best_weights()
+    if weights is not None:
+        model.load_state_dict(weights)
     result = {
         "seed": seed, "fold": fold, "test_accuracy": best.test_accuracy,
         "dev_accuracy": best.best, "best_epoch": best.epoch, "epochs": history.epochs,
@@ -158,8 +207,15 @@ def train_unit(corpus: Corpus, settings: TextSettings, seed: int, fold: int | No
         "vocabulary": len(vocabulary), "length": length,
         "final_train_accuracy": history["accuracy"][-1] if history.epochs else None,
         "seconds": round(time.perf_counter() - started, 1),
+        "diverged": history.diverged,
     }
     return result, model, vocabulary
+
+
+def _remove_unit_files(directory: Path, seed: int, fold: int | None) -> None:
+    stem = unit_file(seed, fold).removesuffix(".json")
+    for suffix in (".checkpoint.npz", ".best.npz"):
+        (directory / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def unit_file(seed: int, fold: int | None) -> str:
@@ -214,10 +270,12 @@ def run_units(corpus: Corpus, settings: TextSettings, directory, max_units: int 
             if max_units is not None and started >= max_units:
                 continue
             started += 1
-            result, model, vocabulary = train_unit(corpus, settings, seed, fold, verbose)
+            result, model, vocabulary = train_unit(corpus, settings, seed, fold, verbose,
+                                                   work_dir=directory)
             if not (directory / MODEL_FILE).exists():
                 save_text_model(model, vocabulary, corpus.lowercase, directory / MODEL_FILE)
             atomic.write_text(path, json.dumps(result, indent=1) + "\n")
+            _remove_unit_files(directory, seed, fold)
             results.append(result)
             where = "" if fold is None else f" fold {fold}"
             report(f"seed {seed}{where}: test accuracy {100 * result['test_accuracy']:.2f}% "

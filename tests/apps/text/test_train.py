@@ -11,11 +11,13 @@ from cnnlab.apps.text import datasets
 from cnnlab.apps.text.datasets import load_corpus
 from cnnlab.apps.text.train import (
     TextSettings,
+    UnitStopped,
     run_units,
     summarize,
     train_unit,
     unit_file,
 )
+from cnnlab.callbacks import Callback
 from cnnlab.cli import main
 from cnnlab.runs import RunError
 from tests.apps.text.toy_data import TINY, toy_corpus
@@ -50,6 +52,8 @@ def test_units_resume_after_a_partial_run_with_the_same_numbers(tmp_path):
     lines = []
     rest = run_units(corpus, settings, tmp_path / "pieces", report=lines.append)
     assert len(lines) == 4 and not list((tmp_path / "pieces").glob("*.tmp"))
+    assert not list((tmp_path / "pieces").glob("*.checkpoint.npz"))  # removed when done
+    assert not list((tmp_path / "pieces").glob("*.best.npz"))
     keys = ("seed", "fold", "test_accuracy", "dev_accuracy", "best_epoch", "vocabulary")
     assert [[r[k] for k in keys] for r in rest] == [[r[k] for k in keys] for r in whole]
     summary = summarize(rest, settings, cross_validated=True)
@@ -64,6 +68,30 @@ def test_units_resume_after_a_partial_run_with_the_same_numbers(tmp_path):
     (tmp_path / "pieces" / unit_file(1, 0)).write_text(json.dumps({"seed": 1}))
     with pytest.raises(RunError, match="not a unit result"):
         run_units(corpus, settings, tmp_path / "pieces")
+
+
+class StopAfter(Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, state, epoch, logs):
+        if epoch + 1 == self.epochs:
+            state.stop("stopped by the test")
+
+
+def test_a_unit_stopped_mid_way_continues_from_its_checkpoint_to_the_same_numbers(tmp_path):
+    corpus = toy_corpus()
+    settings = TextSettings("toy", folds=3, **TINY)
+    whole, model, _ = train_unit(corpus, settings, seed=1, fold=2)
+    with pytest.raises(UnitStopped, match=r"unit-s1-f2 stopped after epoch 2 of 6"):
+        train_unit(corpus, settings, seed=1, fold=2, work_dir=tmp_path, callbacks=[StopAfter(2)])
+    assert (tmp_path / "unit-s1-f2.checkpoint.npz").is_file()
+    assert (tmp_path / "unit-s1-f2.best.npz").is_file()
+    resumed, resumed_model, _ = train_unit(corpus, settings, seed=1, fold=2, work_dir=tmp_path)
+    keys = ("test_accuracy", "dev_accuracy", "best_epoch", "epochs", "final_train_accuracy")
+    assert [resumed[k] for k in keys] == [whole[k] for k in keys]
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(resumed_model.state_dict()[name], value, err_msg=name)
 
 
 def test_cli_train_then_predict_on_a_folder(tmp_path, capsys):
