@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnlab.apps.text.model import left_pad
 from cnnlab.apps.text.tokenize import tokenize
-from cnnlab.apps.text.vocabulary import PAD_ID, UNK, UNK_ID, Vocabulary
+from cnnlab.apps.text.vocabulary import UNK, UNK_ID, Vocabulary
 from cnnlab.nn.module import eval_mode
 from cnnlab.scoring import softmax
 from cnnlab.tensor import Tensor, no_grad
@@ -82,22 +82,20 @@ def _forward(model, ids, widths):
 
 
 def _ngrams(model, windows, label, ids, tokens, vocabulary, pad) -> list[NGram]:
+    """The windows the pooled filters kept, as word spans (padding left out; windows of two
+    widths covering the same words merged), by their contribution to the logit of ``label``."""
     weights = model[-1].weight.data[label]
-    contribution: dict[tuple[int, int], list[float]] = {}
+    spans: dict[tuple[int, int], list[float]] = {}
     offset = 0
     for values, positions, width in windows:
         for k, (value, position) in enumerate(zip(values, positions)):
-            if value > 0:  # a filter at zero after ReLU looked at nothing
-                contribution.setdefault((int(position), width), []).append(
-                    float(value * weights[offset + k]))
+            start = max(int(position), pad) - pad
+            stop = min(int(position) + width - pad, len(tokens))
+            if value > 0 and stop > start:  # zero after ReLU, or padding only: saw nothing
+                spans.setdefault((start, stop), []).append(float(value * weights[offset + k]))
         offset += len(values)
-    ngrams = []
-    for (position, width), parts in contribution.items():
-        start, stop = max(position, pad) - pad, min(position + width - pad, len(tokens))
-        if stop <= start:  # the window holds padding only
-            continue
-        words = [tokens[i] if ids[pad + i] != UNK_ID else f"{tokens[i]}({UNK})"
-                 for i in range(start, stop) if ids[pad + i] != PAD_ID]
-        ngrams.append(NGram(words, start, sum(parts), len(parts)))
+    ngrams = [NGram([tokens[i] if ids[pad + i] != UNK_ID else f"{tokens[i]}({UNK})"
+                     for i in range(start, stop)], start, sum(parts), len(parts))
+              for (start, stop), parts in spans.items()]
     ngrams.sort(key=lambda g: -g.contribution)
     return ngrams

@@ -22,6 +22,8 @@ def test_the_ngrams_are_words_of_the_sentence_and_the_telling_word_leads():
         assert 0.5 < prediction.probability <= 1
         assert np.isclose(prediction.probabilities.sum(), 1)
         assert 1 <= len(prediction.ngrams) <= 3
+        spans = [(g.start, len(g.words)) for g in prediction.ngrams]
+        assert len(set(spans)) == len(spans)  # windows over the same words are merged
         contributions = [g.contribution for g in prediction.ngrams]
         assert contributions == sorted(contributions, reverse=True)
         for ngram in prediction.ngrams:
