@@ -86,7 +86,7 @@ def run_train(args) -> int:
     lr = args.lr if args.lr is not None else (1.0 if args.optimizer == "adadelta" else 1e-3)
     cross_validated = corpus.parts is None
     settings = TextSettings(data=args.data if corpus.name == args.data else corpus.name,
-                            folds=args.folds if cross_validated else 1, seeds=args.seeds,
+                            folds=args.folds, seeds=args.seeds,
                             epochs=args.epochs, batch_size=args.batch_size,
                             optimizer=args.optimizer, lr=lr, min_count=args.min_count)
     name = args.name or run_stem("text", settings.data)

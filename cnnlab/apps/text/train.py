@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +255,8 @@ def run_units(corpus: Corpus, settings: TextSettings, directory, max_units: int 
     """Train the units of ``settings`` not yet done in ``directory`` (at most ``max_units``);
     return every finished unit's result, in unit order. ``report`` gets one line per unit."""
     directory = Path(directory)
+    if corpus.parts is not None:  # a split of its own: the number of folds means nothing
+        settings = replace(settings, folds=1)
     _open_folder(directory, settings)
     folds = [None] if corpus.parts is not None else list(range(settings.folds))
     if corpus.parts is None and not 2 <= settings.folds <= len(corpus):
