@@ -7,5 +7,6 @@ training with cross-validation, prediction with the n-grams the filters fired on
 - ``model``: the CNN (Embedding → parallel Conv1D branches → max over time → dropout → dense)
   and its constraints (max-norm 3 on the last layer, the padding row kept at zero);
 - ``train``: each fold × seed as a resumable unit of a run folder, mean ± std;
+- ``predict``: class, probability and the n-grams the max-pooled filters kept;
 - ``commands``: ``cnnlab text train`` and ``cnnlab text predict``.
 """
