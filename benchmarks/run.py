@@ -5,7 +5,7 @@ Usage:
     python benchmarks/run.py conv pool go          # some parts
     python benchmarks/run.py --threads 1 --repeat 15
 
-Parts: conv, pool, dense, vgg, lenet, go, text, fashion, memory, sampling. Each case prints
+Parts: conv, pool, dense, vgg, lenet, go, text, mr, fashion, memory, sampling. Each case prints
     bench case=<name> cnnlab_ms=<median> torch_ms=<median> ratio=<cnnlab/torch> cnnlab_iqr=…
     torch_iqr=… load=<foreign cores busy, median> discarded=<blocks redone under load> …
 How it measures: benchmarks/harness.py and benchmarks/README.md.
@@ -51,6 +51,7 @@ PARTS = {
     "lenet": ("lenet", "bench_lenet"),
     "go": ("go", "bench_go"),
     "text": ("text", "bench_text"),
+    "mr": ("text", "bench_mr_epoch"),
     "fashion": ("fashion", "bench_fashion"),
     "memory": ("memory", "bench_memory"),
     "sampling": ("sampling", "bench_sampling"),

@@ -32,6 +32,7 @@ import cnnlab
 from cnnlab import distributed, models, runs
 from cnnlab.apps.go import commands as go_commands
 from cnnlab.apps.speech import commands as speech_commands
+from cnnlab.apps.text import commands as text_commands
 from cnnlab.cli_train import DEFAULTS, CLIError, cmd_train, load_splits, os_message
 from cnnlab.errors import CnnlabError
 from cnnlab.explain import commands as explain_commands
@@ -438,6 +439,7 @@ def _register_extensions(subparsers) -> None:
     explain_commands.register(subparsers)
     explore_commands.register(subparsers)
     speech_commands.register(subparsers)
+    text_commands.register(subparsers)
     go_commands.register(subparsers)
 
 

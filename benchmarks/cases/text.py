@@ -135,3 +135,93 @@ def bench_text(settings):
     flops = step_conv_flops(*indices.shape)
     report("text_cnn_step", result, cnnlab_conv_gflops=gflops(flops, result.ours_ms),
            torch_conv_gflops=gflops(flops, result.theirs_ms), layout=LAYOUT)
+
+
+#: mr_epoch: Kim's training of one MR fold, the same in both frameworks
+MR_BATCH_SIZE, MR_LENGTH, MR_MAX_NORM = 50, 64, 3.0
+
+
+def mr_training_ids(seed=0):
+    """(ids (N, 64) int64, labels (N,), vocabulary size, source) of MR's fold-0 training
+    sentences in a seeded order, encoded as ``cnnlab text train`` does (4 padding ids, the words, padding);
+    seeded random ids of the same shape where the data set is missing."""
+    from cnnlab.apps.text.datasets import (
+        TextDataNotFoundError,
+        fold_assignment,
+        load_corpus,
+    )
+    from cnnlab.apps.text.vocabulary import Vocabulary
+
+    try:
+        corpus = load_corpus("mr")
+    except TextDataNotFoundError:
+        rng = np.random.default_rng(seed)
+        return (rng.integers(0, 18_765, (9_596, MR_LENGTH)), rng.integers(0, 2, 9_596),
+                18_765, "random")
+    train = np.flatnonzero(fold_assignment(len(corpus), 10) != 0)
+    train = train[np.random.default_rng(seed).permutation(len(train))]  # classes mixed, as fit
+    sentences = [corpus.sentences[i] for i in train]
+    vocabulary = Vocabulary.build(sentences)
+    return (vocabulary.encode_padded(sentences, MR_LENGTH, 4), corpus.labels[train],
+            len(vocabulary), "mr")
+
+
+class CnnlabEpoch(CnnlabStep):
+    """An epoch of Kim's training: Adadelta (ρ 0.95, ε 1e-6, lr 1), max-norm 3 after each step."""
+
+    def __init__(self, weights, indices, labels):
+        super().__init__(weights, indices[:MR_BATCH_SIZE], labels[:MR_BATCH_SIZE])
+        self.optimizer = optim.Adadelta(self.params, lr=1.0, rho=0.95, eps=1e-6)
+        self.all_indices, self.all_labels = indices, labels
+
+    def __call__(self, batches=None):
+        loss = 0.0
+        starts = range(0, len(self.all_indices), MR_BATCH_SIZE)
+        for start in list(starts)[:batches]:
+            self.indices = self.all_indices[start:start + MR_BATCH_SIZE]
+            self.labels = self.all_labels[start:start + MR_BATCH_SIZE]
+            loss = super().__call__()
+            dense = self.params[-2].data
+            norms = np.sqrt((dense.astype(np.float64) ** 2).sum(1, keepdims=True))
+            dense *= np.minimum(1.0, MR_MAX_NORM / np.maximum(norms, 1e-12)).astype(dense.dtype)
+        return loss
+
+
+class TorchEpoch(TorchStep):
+    def __init__(self, weights, indices, labels):
+        super().__init__(weights, indices[:MR_BATCH_SIZE], labels[:MR_BATCH_SIZE])
+        self.optimizer = torch.optim.Adadelta(self.params, lr=1.0, rho=0.95, eps=1e-6)
+        self.all_indices, self.all_labels = torch.from_numpy(indices), torch.from_numpy(labels)
+
+    def __call__(self, batches=None):
+        loss = 0.0
+        starts = range(0, len(self.all_indices), MR_BATCH_SIZE)
+        for start in list(starts)[:batches]:
+            self.indices = self.all_indices[start:start + MR_BATCH_SIZE]
+            self.labels = self.all_labels[start:start + MR_BATCH_SIZE]
+            loss = super().__call__()
+            with torch.no_grad():
+                self.params[-2].copy_(torch.renorm(self.params[-2], 2, 0, MR_MAX_NORM))
+        return loss
+
+
+def bench_mr_epoch(settings):
+    """One training epoch of MR's fold 0 (9,596 sentences, batches of 50), Kim's CNN-rand."""
+    indices, labels, vocabulary, source = mr_training_ids()
+    weights = text_cnn_weights(vocabulary=vocabulary)
+    ours, theirs = CnnlabEpoch(weights, indices, labels), TorchEpoch(weights, indices, labels)
+    losses = {}
+
+    def run_ours():
+        losses["cnnlab"] = ours()
+
+    def run_theirs():
+        losses["torch"] = theirs()
+
+    # an epoch lasts tens of seconds: three batches warm each side up, one epoch per block
+    result = time_pair(run_ours, run_theirs, settings, warmup=1, repeat=settings.long_repeat,
+                       warmup_ours=lambda: ours(3), warmup_theirs=lambda: theirs(3))
+    report("mr_epoch", result, sentences=len(indices), data=source,
+           cnnlab_sentences_s=f"{len(indices) / result.ours_ms * 1e3:.0f}",
+           torch_sentences_s=f"{len(indices) / result.theirs_ms * 1e3:.0f}",
+           final_loss_cnnlab=f"{losses['cnnlab']:.4f}", final_loss_torch=f"{losses['torch']:.4f}")

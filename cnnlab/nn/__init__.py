@@ -7,7 +7,7 @@ from cnnlab.nn import init
 from cnnlab.nn.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from cnnlab.nn.bias import PositionalBias
 from cnnlab.nn.config import from_config, register
-from cnnlab.nn.container import ModuleList, Sequential
+from cnnlab.nn.container import ModuleList, Parallel, Sequential
 from cnnlab.nn.conv import Conv1D, Conv2D
 from cnnlab.nn.dense import Dense, Flatten
 from cnnlab.nn.embedding import Embedding
@@ -25,7 +25,7 @@ from cnnlab.nn.upsample import Upsample2D
 __all__ = [
     "AvgPool2D", "BatchNorm", "Conv1D", "Conv2D", "Dense", "Dropout", "Embedding", "Flatten",
     "GlobalAvgPool2D", "GlobalMaxPool1D", "Layer", "LeakyReLU", "LocalResponseNorm", "MaxPool2D",
-    "Module", "ModuleList", "PositionalBias", "ReLU", "Sequential", "Sigmoid", "Softmax",
-    "SpatialTransformer", "Tanh", "Upsample2D",
+    "Module", "ModuleList", "Parallel", "PositionalBias", "ReLU", "Sequential", "Sigmoid",
+    "Softmax", "SpatialTransformer", "Tanh", "Upsample2D",
     "WeightSpec", "from_config", "init", "manual_seed", "register", "summary",
 ]

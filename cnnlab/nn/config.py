@@ -205,14 +205,19 @@ class _Unknown(Exception):
 
 def _walk(module, prefix: str, shape, found: list) -> tuple[int, ...] | None:
     """Append ``module``'s weights to ``found``; return its output shape (None: unknown)."""
-    from cnnlab.nn.container import (
-        Sequential,  # container imports this module: import at use
+    from cnnlab.nn.container import (  # container imports this module: import at use
+        Parallel,
+        Sequential,
     )
 
     if isinstance(module, Sequential):
         for name, layer in module.named_layers():
             shape = _walk(layer, f"{prefix}.{name}" if prefix else name, shape, found)
         return shape
+    if isinstance(module, Parallel):  # every branch sees the same input
+        shapes = [_walk(branch, f"{prefix}.{name}" if prefix else name, shape, found)
+                  for name, branch in module.named_branches()]
+        return None if None in shapes else module.concatenated_shape(shapes)
     if not isinstance(module, Layer):
         raise _Unknown
     layer_input = shape

@@ -1,10 +1,12 @@
-"""Containers: ``Sequential`` (a stack of layers) and ``ModuleList`` (for branches in plain Python)."""
+"""Containers: ``Sequential`` (a stack of layers), ``Parallel`` (branches whose outputs are
+concatenated) and ``ModuleList`` (for branches in plain Python)."""
 
 from __future__ import annotations
 
 import re
 
-from cnnlab._checks import check_type
+import cnnlab.functional as F
+from cnnlab._checks import check_int, check_type
 from cnnlab.nn.activation import ReLU
 from cnnlab.nn.arguments import as_input_shape, check_seed
 from cnnlab.nn.config import from_config, register
@@ -185,3 +187,103 @@ class ModuleList(Module):
         check_type(config, dict, owner, "config", "a dict")
         modules = check_type(config.get("modules", []), list, owner, "modules", "a list")
         return cls([from_config(c) for c in modules])
+
+
+@register
+class Parallel(Module):
+    """Branches applied to the same input, their outputs concatenated along ``axis``.
+
+    y = concat([branch_1(x), …, branch_k(x)], axis). Kim (2014)'s sentence CNN is one:
+    three ``Sequential(Conv1D(100, h, activation='relu'), GlobalMaxPool1D())`` branches
+    with h = 3, 4, 5 over the same embedded sentence give (N, 300).
+
+    Each branch is registered as "0", "1", … (weights ``parallel.0.conv1d.weight``); the
+    branches build from the same input shape, by pure shape logic when they are layers or
+    ``Sequential`` (as ``Sequential.build``).
+
+    Args:
+        *branches: modules, each applied to the input.
+        axis: the axis of the batched output (0 is the batch) along which to concatenate;
+            1 (features, or channels) by default. The outputs must agree on every other axis.
+
+    Shape: (N, *S) → (N, *O) with O[axis − 1] = Σ_i O_i[axis − 1].
+
+    Example:
+        >>> Parallel(Dense(3), Dense(5)).compute_output_shape((4,))
+        (8,)
+    """
+
+    def __init__(self, *branches, axis=1):
+        super().__init__()
+        self.axis = check_int(axis, "Parallel", "axis", minimum=1)
+        if not branches:
+            raise ValueError("Parallel: needs at least one branch, received none")
+        for branch in branches:
+            check_type(branch, Module, "Parallel", "branch", "a Module")
+            setattr(self, str(len(self._modules)), branch)
+
+    @property
+    def branches(self) -> list[Module]:
+        return list(self._modules.values())
+
+    def named_branches(self) -> list[tuple[str, Module]]:
+        return list(self._modules.items())
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, index: int) -> Module:
+        return self.branches[index]
+
+    def concatenated_shape(self, shapes) -> tuple[int, ...]:
+        """The per-sample output shape of branch outputs of per-sample ``shapes``; ValueError
+        naming the shapes when they differ off the concatenation axis."""
+        shapes = [tuple(shape) for shape in shapes]
+        axis = self.axis - 1
+        if any(len(shape) <= axis for shape in shapes):
+            raise ValueError(f"Parallel: cannot concatenate per-sample outputs {shapes} "
+                             f"along axis {self.axis}: too few axes")
+        rest = {shape[:axis] + shape[axis + 1:] for shape in shapes}
+        if len(rest) > 1:
+            raise ValueError(f"Parallel: the branches' outputs {shapes} differ off the "
+                             f"concatenation axis {self.axis}")
+        first = shapes[0]
+        return (*first[:axis], sum(shape[axis] for shape in shapes), *first[axis + 1:])
+
+    def compute_output_shape(self, input_shape) -> tuple[int, ...]:
+        shape = as_input_shape(input_shape, "Parallel.compute_output_shape")
+        return self.concatenated_shape(branch.compute_output_shape(shape)
+                                       for branch in self.branches)
+
+    def build(self, input_shape) -> Parallel:
+        """Build every branch for per-sample ``input_shape``."""
+        shape = as_input_shape(input_shape, "Parallel.build")
+        self._prepare_seeds()
+        for branch in self.branches:
+            branch.build(shape)
+        self.compute_output_shape(shape)
+        self.input_shape = shape
+        return self
+
+    def _build_on_call(self, input_shape) -> None:
+        self.build(input_shape)
+
+    def count_parameters(self, input_shape=None) -> tuple[int, int]:
+        if input_shape is None or self.built:
+            return super().count_parameters()
+        counts = [branch.count_parameters(input_shape) for branch in self.branches]
+        return sum(t for t, _ in counts), sum(f for _, f in counts)
+
+    def forward(self, x):
+        return F.concat([branch(x) for branch in self.branches], axis=self.axis)
+
+    def get_config(self) -> dict:
+        return {"class_name": "Parallel",
+                "config": {"axis": self.axis, "branches": [b.get_config() for b in self.branches]}}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Parallel:
+        owner = "Parallel.from_config"
+        check_type(config, dict, owner, "config", "a dict")
+        branches = check_type(config.get("branches", []), list, owner, "branches", "a list")
+        return cls(*[from_config(c) for c in branches], axis=config.get("axis", 1))
