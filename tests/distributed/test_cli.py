@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnlab.checkpoint import load_checkpoint
@@ -106,3 +107,23 @@ def test_speech_train_runs_under_mpirun_with_one_folder_and_one_report(tmp_path)
     assert done.stdout.count("Test accuracy:") == 1
     folders = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert len(folders) == 1 and (folders[0] / "model.npz").is_file()
+
+
+def test_text_train_runs_under_mpirun_with_one_report(tmp_path):
+    require_mpi()
+    data = tmp_path / "toy"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    filler = ["the", "movie", "plot", "was", "very", "quite", "and", "a", "film"]
+    for name, words in (("pos", ["good", "great", "fine", "lovely"]),
+                        ("neg", ["bad", "awful", "poor", "dull"])):
+        lines = [" ".join(rng.permutation([*rng.choice(filler, 6), rng.choice(words)]))
+                 for _ in range(60)]
+        (data / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    done = run(2, "-m", "cnnlab", "text", "train", "--data", str(data), "--folds", "2",
+               "--seeds", "1", "--epochs", "2", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("test accuracy") == 3  # two units and the summary, once each
+    folder = tmp_path / "runs" / "text-toy"
+    assert sorted(p.name for p in folder.glob("unit-*.json")) == ["unit-s0-f0.json",
+                                                                 "unit-s0-f1.json"]

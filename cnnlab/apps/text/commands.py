@@ -77,7 +77,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_predict)
 
 
+def _silent(*args, **kwargs) -> None:
+    """``print`` on the ranks that don't report."""
+
+
 def run_train(args) -> int:
+    from cnnlab import distributed
     from cnnlab.apps.text.datasets import load_corpus
     from cnnlab.apps.text.train import TextSettings, run_units, summarize
     from cnnlab.runs import run_stem
@@ -90,18 +95,20 @@ def run_train(args) -> int:
                             epochs=args.epochs, batch_size=args.batch_size,
                             optimizer=args.optimizer, lr=lr, min_count=args.min_count)
     name = args.name or run_stem("text", settings.data)
+    # under mpirun only rank 0 prints (cnnlab.distributed)
+    say = print if distributed.is_root() else _silent
     directory = Path(args.out) / name
-    print(f"{corpus.name}: {len(corpus)} sentences, {len(corpus.class_names)} classes; "
+    say(f"{corpus.name}: {len(corpus)} sentences, {len(corpus.class_names)} classes; "
           f"run folder {directory}", flush=True)
     results = run_units(corpus, settings, directory, args.max_units,
                         verbose=2 if args.verbose else 0,
-                        report=lambda line: print(line, flush=True))
+                        report=lambda line: say(line, flush=True))
     summary = summarize(results, settings, cross_validated)
-    print(f"test accuracy {100 * summary['mean']:.2f} ± {100 * summary['std']:.2f} % "
+    say(f"test accuracy {100 * summary['mean']:.2f} ± {100 * summary['std']:.2f} % "
           f"(mean ± std over {summary['over']}; {summary['units_done']} of "
           f"{summary['units_total']} units done)")
     if summary["units_done"] < summary["units_total"]:
-        print("run the same command again to continue", file=sys.stderr)
+        say("run the same command again to continue", file=sys.stderr)
     return 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import atomic, optim
+from cnnlab import atomic, distributed, optim
 from cnnlab._checks import check_int, check_number
 from cnnlab.apps.text.datasets import Corpus, fold_assignment
 from cnnlab.apps.text.model import (
@@ -185,13 +185,17 @@ def train_unit(corpus: Corpus, settings: TextSettings, seed: int, fold: int | No
     if work_dir is not None:
         checkpoint = Path(work_dir) / f"{stem}.checkpoint.npz"
         resume = checkpoint if checkpoint.exists() else None
-    best = BestOnDev(test_xy, None if work_dir is None else Path(work_dir) / f"{stem}.best.npz")
+    # under mpirun every rank trains its part of each batch; only rank 0 writes and prints
+    root = distributed.is_root()
+    best = BestOnDev(test_xy, None if work_dir is None or not root
+                     else Path(work_dir) / f"{stem}.best.npz")
     every = [KimConstraints(), best, *callbacks]
-    if checkpoint is not None:
+    if checkpoint is not None and root:
         every.append(ModelCheckpoint(checkpoint, save_best_only=False))
     history = fit(model, train_xy, epochs=settings.epochs, batch_size=settings.batch_size,
                   validation=dev_xy, optimizer=optimizer, callbacks=every, seed=seed,
-                  verbose=verbose, divergence_threshold=None, resume=resume)
+                  verbose=verbose if root else 0, divergence_threshold=None, resume=resume,
+                  parallel=distributed.world())
     if history.interrupted:
         raise KeyboardInterrupt
     if history.epochs < settings.epochs and not history.diverged:
@@ -257,7 +261,9 @@ def run_units(corpus: Corpus, settings: TextSettings, directory, max_units: int 
     directory = Path(directory)
     if corpus.parts is not None:  # a split of its own: the number of folds means nothing
         settings = replace(settings, folds=1)
-    _open_folder(directory, settings)
+    root = distributed.is_root()
+    if root:
+        _open_folder(directory, settings)
     folds = [None] if corpus.parts is not None else list(range(settings.folds))
     if corpus.parts is None and not 2 <= settings.folds <= len(corpus):
         raise CnnlabError(f"--folds must lie between 2 and the {len(corpus)} examples, "
@@ -274,11 +280,13 @@ def run_units(corpus: Corpus, settings: TextSettings, directory, max_units: int 
             started += 1
             result, model, vocabulary = train_unit(corpus, settings, seed, fold, verbose,
                                                    work_dir=directory)
+            results.append(result)
+            if not root:
+                continue
             if not (directory / MODEL_FILE).exists():
                 save_text_model(model, vocabulary, corpus.lowercase, directory / MODEL_FILE)
             atomic.write_text(path, json.dumps(result, indent=1) + "\n")
             _remove_unit_files(directory, seed, fold)
-            results.append(result)
             where = "" if fold is None else f" fold {fold}"
             report(f"seed {seed}{where}: test accuracy {100 * result['test_accuracy']:.2f}% "
                    f"(dev {100 * result['dev_accuracy']:.2f}% at epoch {result['best_epoch']}, "
