@@ -127,3 +127,17 @@ def test_text_train_runs_under_mpirun_with_one_report(tmp_path):
     folder = tmp_path / "runs" / "text-toy"
     assert sorted(p.name for p in folder.glob("unit-*.json")) == ["unit-s0-f0.json",
                                                                  "unit-s0-f1.json"]
+
+
+def test_go_train_runs_under_mpirun_with_one_folder_and_one_report(tmp_path):
+    require_mpi()
+    from tests.apps.go.test_train import _datasets
+
+    root = _datasets(tmp_path / "datasets")
+    done = run(2, "-m", "cnnlab", "go", "train", "--data-root", str(root), "--out",
+               str(tmp_path / "runs"), "--k", "4", "--layers", "2", "--batch-size", "64",
+               "--epochs", "1", "--name", "dp", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("top-1 accuracy on held-out Fox pro games:") == 1
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["dp"]
+    assert (tmp_path / "runs" / "dp" / "model.npz").is_file()

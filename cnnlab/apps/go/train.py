@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import runs
+from cnnlab import distributed, runs
 from cnnlab.apps.go import positions as pos
 from cnnlab.atomic import write_text
 from cnnlab.errors import CnnlabError
@@ -96,12 +96,13 @@ def _validation(held_out: pos.Positions, seed: int):
 
 def train_policy(model, train: pos.Positions, held_out: pos.Positions | None, epochs: int,
                  batch_size: int = 64, lr: float = 1e-3, seed: int = 0, checkpoint=None,
-                 resume=None, verbose: int = 1):
+                 resume=None, verbose: int = 1, parallel=None):
     """Train ``model`` on ``train`` with fit (Adam, random symmetries); returns the History.
 
     ``held_out``: positions whose fixed sample gives val_loss/val_accuracy per epoch.
     ``checkpoint``: a path written after every epoch (``ModelCheckpoint``); ``resume``: a
-    checkpoint to continue from.
+    checkpoint to continue from. ``parallel``: fit's data-parallel group (under mpirun; give
+    the checkpoint on rank 0 only).
     """
     from cnnlab.callbacks import ModelCheckpoint
     from cnnlab.training import fit
@@ -110,14 +111,14 @@ def train_policy(model, train: pos.Positions, held_out: pos.Positions | None, ep
     validation = None if held_out is None or not len(held_out) else _validation(held_out, seed)
     return fit(model, pos.loader(train, batch_size, seed), epochs=epochs, lr=lr,
                validation=validation, callbacks=callbacks, seed=seed, verbose=verbose,
-               resume=resume)
+               resume=resume, parallel=parallel)
 
 
 def _encode(games, encoding: str, what: str) -> pos.Positions:
-    print(f"encoding {what}: {len(games):,} games ...", end="", file=sys.stderr, flush=True)
+    _say(f"encoding {what}: {len(games):,} games ...", end="", file=sys.stderr, flush=True)
     positions = pos.encode_games(games, encoding)
     rate = len(positions) / max(positions.seconds, 1e-9)
-    print(f" {len(positions):,} positions in {positions.seconds:.1f} s ({rate:,.0f}/s), "
+    _say(f" {len(positions):,} positions in {positions.seconds:.1f} s ({rate:,.0f}/s), "
           f"{positions.nbytes / 1e6:,.1f} MB", file=sys.stderr, flush=True)
     return positions
 
@@ -154,6 +155,18 @@ def _build_model(settings: dict):
     return model
 
 
+def _say(*args, **kwargs) -> None:
+    """``print``, on rank 0 only under mpirun."""
+    if distributed.is_root():
+        print(*args, **kwargs)
+
+
+def _new_run(args, settings: dict):
+    run = runs.create_run(args.out, "alphago-policy", f"go-fox-{settings['planes']}", args.name)
+    write_text(run.path(SETTINGS_FILE), json.dumps(settings, indent=1) + "\n")
+    return run
+
+
 def train_command(args) -> int:
     """``cnnlab go train``: see the module docstring."""
     from cnnlab.apps.go.games import load_sets
@@ -172,37 +185,39 @@ def train_command(args) -> int:
     if not root.is_dir():
         raise CnnlabError(f"{root}: no such datasets folder (give --data-root)")
     started = time.perf_counter()
-    print(f"reading Fox pro and Fox 9-dan games from {root} ...", file=sys.stderr, flush=True)
+    _say(f"reading Fox pro and Fox 9-dan games from {root} ...", file=sys.stderr, flush=True)
     sets = load_sets(root, names=("fox-pro", "fox-9d"), seed=0)
     for line in sets.lines():
-        print(line, file=sys.stderr)
+        _say(line, file=sys.stderr)
     train_games = sample_games(sets.train, settings["games"], settings["seed"])
     held_pro = sample_games(sets.held_out["fox-pro"], args.eval_games, 0)
     train = _encode(train_games, settings["planes"], "training games")
     held = _encode(held_pro, settings["planes"], "held-out Fox pro games")
     model = _build_model(settings)
-    if not args.resume:
-        run = runs.create_run(args.out, "alphago-policy", f"go-fox-{settings['planes']}",
-                              args.name)
-        write_text(run.path(SETTINGS_FILE), json.dumps(settings, indent=1) + "\n")
-    print(f"training alphago-policy k={settings['k']} layers={settings['layers']} "
+    if not args.resume:  # under mpirun rank 0 makes the folder; the others write nothing
+        run = distributed.root_run(lambda: _new_run(args, settings))
+    _say(f"training alphago-policy k={settings['k']} layers={settings['layers']} "
           f"planes={settings['planes']} pooling={settings['pooling']}: "
           f"{model.num_parameters():,} parameters, {len(train):,} positions from "
           f"{len(train_games):,} games; run folder {run.directory}", flush=True)
     fit_start = time.perf_counter()
+    root = distributed.is_root()
     history = train_policy(model, train, held, settings["epochs"], settings["batch_size"],
-                           settings["lr"], settings["seed"], run.checkpoint_file,
-                           resume=checkpoint, verbose=args.verbose)
+                           settings["lr"], settings["seed"],
+                           run.checkpoint_file if root else None, resume=checkpoint,
+                           verbose=args.verbose if root else 0, parallel=distributed.world())
     fit_seconds = time.perf_counter() - fit_start
+    if not root:
+        return 0
     run.write_history(history)
     if history.interrupted or history.diverged:
-        print(f"training stopped: {history.stop_reason}; the last finished epoch is in "
+        _say(f"training stopped: {history.stop_reason}; the last finished epoch is in "
               f"{run.checkpoint_file} (continue with --resume {run.directory})", file=sys.stderr)
         return 1
     save_model(model, run.model_file)
     result = measure(model, held, args.batch_size * 4)
     lines = accuracy_lines(result, " on held-out Fox pro games")
-    print("\n".join(lines))
+    _say("\n".join(lines))
     summary = {"settings": settings, "held_out_fox_pro": result,
                "training_positions": len(train), "epochs": history.epochs,
                "positions_seen": len(train) * history.epochs,
@@ -210,5 +225,5 @@ def train_command(args) -> int:
                "total_seconds_this_session": round(time.perf_counter() - started, 1),
                "history": {key: list(values) for key, values in history.items()}}
     write_text(run.path(RESULTS_FILE), json.dumps(summary, indent=1) + "\n")
-    print(f"model: {run.model_file}")
+    _say(f"model: {run.model_file}")
     return 0
