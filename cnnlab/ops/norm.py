@@ -251,13 +251,20 @@ def batch_norm(
     y = BatchNormFunction.apply(x, *params, mean=mean, var=var, eps=eps, batch_stats=True,
                                 relu=relu)
     if training:
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += (momentum * mean).astype(running_mean.dtype)
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
+        update_running_estimates(running_mean, running_var, mean, var, count, momentum)
     return y
+
+
+def update_running_estimates(running_mean, running_var, mean, var, count, momentum) -> None:
+    """running ← (1 − momentum) · running + momentum · batch, in place, with the unbiased
+    variance var · m/(m − 1) of the m = ``count`` values per channel (PyTorch's convention);
+    a None buffer is skipped."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += (momentum * mean).astype(running_mean.dtype)
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
 
 
 def _window_sum(values: np.ndarray, before: int, after: int) -> np.ndarray:

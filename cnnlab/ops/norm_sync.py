@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab._checks import check_number
-from cnnlab.ops.norm import _running_buffer
+from cnnlab.ops.norm import _running_buffer, update_running_estimates
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = ["SyncBatchNormFunction", "sync_batch_norm"]
@@ -104,10 +104,5 @@ def sync_batch_norm(x, gamma, beta, running_mean, running_var, total, momentum: 
     if count < 2:
         raise ValueError(f"sync_batch_norm: expected more than 1 value per channel over the "
                          f"whole batch, received {count:g}")
-    if running_mean is not None:
-        running_mean *= 1 - momentum
-        running_mean += (momentum * mean).astype(running_mean.dtype)
-    if running_var is not None:
-        running_var *= 1 - momentum
-        running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype)
+    update_running_estimates(running_mean, running_var, mean, var, count, momentum)
     return y

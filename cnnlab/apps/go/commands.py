@@ -7,7 +7,7 @@ matplotlib). Errors a user can fix are ``CnnlabError``s: the main CLI prints
 
 from __future__ import annotations
 
-import argparse
+from cnnlab.lab.cli_conventions import number_flag
 
 __all__ = ["register"]
 
@@ -15,30 +15,11 @@ TRAIN_DEFAULTS = {"k": 32, "layers": 6, "planes": "48", "pooling": False, "games
                   "epochs": 1, "batch_size": 64, "lr": 1e-3, "seed": 0}
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
+_positive_int = number_flag(int, 1)
+_positive_float = number_flag(float, 0, low_open=True)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    if text in ("0", "0.0"):
-        return 0.0
-    return _positive_float(text)
+_non_negative_float = number_flag(float, 0)
 
 
 def register(subparsers) -> None:

@@ -11,33 +11,18 @@ The handlers parse and call ``cnnlab.apps.speech``; errors a user can fix are on
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
+from cnnlab.lab.cli_conventions import number_flag
 
 __all__ = ["SpeechCommandError", "register"]
 
 
 class SpeechCommandError(CnnlabError):
     """A user-facing error of ``cnnlab speech``: one line, exit status 2."""
-
-
-def _bounded(kind, low, high=None):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, received {text!r}") from None
-        if not (low <= value and (high is None or value <= high)):  # NaN fails too
-            bounds = f">= {low}" + ("" if high is None else f" and <= {high}")
-            raise argparse.ArgumentTypeError(f"expected {bounds}, received {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def register(subparsers) -> None:
@@ -58,21 +43,21 @@ def register(subparsers) -> None:
                    "speaker held out once) or speaker:NAME (default standard)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding fsdd/recordings (default $CNNLAB_DATA/fsdd)")
-    p.add_argument("--epochs", type=_bounded(int, 1), default=None)
-    p.add_argument("--batch-size", type=_bounded(int, 1), default=None)
-    p.add_argument("--lr", type=_bounded(float, 1e-12), default=None)
+    p.add_argument("--epochs", type=number_flag(int, 1), default=None)
+    p.add_argument("--batch-size", type=number_flag(int, 1), default=None)
+    p.add_argument("--lr", type=number_flag(float, 1e-12), default=None)
     p.add_argument("--augment", default=None,
                    help="default 'shift=4,tempo=0.08,pitch=0.03,noise=0.03'; also freq_mask=N,"
                    "time_mask=N (SpecAugment), or none")
-    p.add_argument("--seed", type=_bounded(int, 0), default=None)
-    p.add_argument("--threads", type=_bounded(int, 1), default=None,
+    p.add_argument("--seed", type=number_flag(int, 0), default=None)
+    p.add_argument("--threads", type=number_flag(int, 1), default=None,
                    help="BLAS threads (default: chosen from the free cores)")
     p.add_argument("--features", choices=("logmel", "stft", "mfcc"), default="logmel")
-    p.add_argument("--n-mels", type=_bounded(int, 2, 512), default=40)
-    p.add_argument("--window", type=_bounded(int, 16, 16384), default=256)
-    p.add_argument("--hop", type=_bounded(int, 1, 16384), default=128)
-    p.add_argument("--frames", type=_bounded(int, 8, 10000), default=64)
-    p.add_argument("--takes", type=_bounded(int, 1, 50), default=None,
+    p.add_argument("--n-mels", type=number_flag(int, 2, 512), default=40)
+    p.add_argument("--window", type=number_flag(int, 16, 16384), default=256)
+    p.add_argument("--hop", type=number_flag(int, 1, 16384), default=128)
+    p.add_argument("--frames", type=number_flag(int, 8, 10000), default=64)
+    p.add_argument("--takes", type=number_flag(int, 1, 50), default=None,
                    help="use only the first N takes of each speaker and digit (quick trials)")
     p.add_argument("--out", default="runs", help="folder of run folders (default runs)")
     p.add_argument("--name", default=None, help="run folder name (default speech-MODEL-DATA-NNN)")
@@ -98,7 +83,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None,
                    help="a speech model file or run folder (default: the shipped model)")
     p.add_argument("--out", default=None, help="PNG path (default FILE-speech.png here)")
-    p.add_argument("--filters", type=_bounded(int, 1, 32), default=8)
+    p.add_argument("--filters", type=number_flag(int, 1, 32), default=8)
     p.set_defaults(func=_show)
 
 

@@ -7,26 +7,12 @@ The training code is imported when a command runs, so ``cnnlab --help`` stays fa
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from cnnlab.lab.cli_conventions import number_flag
+
 __all__ = ["register"]
-
-
-def _number(kind, low):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= {low}, received {text!r}") \
-                from None
-        if not value >= low or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a number >= {low}, received {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def register(subparsers) -> None:
@@ -49,20 +35,20 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", default=None,
                    help="folder holding rt-polarity/, trec/, sst/ (default: $CNNLAB_DATA, "
                    "then ../shared/datasets)")
-    p.add_argument("--folds", type=_number(int, 2), default=10,
+    p.add_argument("--folds", type=number_flag(int, 2), default=10,
                    help="cross-validation folds for mr and folders (default 10)")
-    p.add_argument("--seeds", type=_number(int, 1), default=5, help="seeds 0..S-1 (default 5)")
-    p.add_argument("--epochs", type=_number(int, 1), default=25, help="epochs (default 25)")
-    p.add_argument("--batch-size", type=_number(int, 1), default=50, help="default 50")
+    p.add_argument("--seeds", type=number_flag(int, 1), default=5, help="seeds 0..S-1 (default 5)")
+    p.add_argument("--epochs", type=number_flag(int, 1), default=25, help="epochs (default 25)")
+    p.add_argument("--batch-size", type=number_flag(int, 1), default=50, help="default 50")
     p.add_argument("--optimizer", choices=("adadelta", "adam"), default="adadelta",
                    help="adadelta (Kim's: rho 0.95, eps 1e-6; default) or adam")
-    p.add_argument("--lr", type=_number(float, 1e-12), default=None,
+    p.add_argument("--lr", type=number_flag(float, 1e-12), default=None,
                    help="learning rate (default 1.0 for adadelta, 0.001 for adam)")
-    p.add_argument("--min-count", type=_number(int, 1), default=1,
+    p.add_argument("--min-count", type=number_flag(int, 1), default=1,
                    help="keep training words seen at least this often (default 1)")
     p.add_argument("--out", default="runs", help="folder of run folders (default runs)")
     p.add_argument("--name", default=None, help="run folder name (default text-DATA)")
-    p.add_argument("--max-units", type=_number(int, 1), default=None,
+    p.add_argument("--max-units", type=number_flag(int, 1), default=None,
                    help="train at most this many new units now (run the job in pieces)")
     p.add_argument("--verbose", action="store_true", help="a line per epoch")
     p.set_defaults(func=run_train)
@@ -73,7 +59,7 @@ def register(subparsers) -> None:
         "and show the n-grams whose filters added most to the predicted class.")
     p.add_argument("run", metavar="RUN", help="run folder or text model file")
     p.add_argument("sentences", metavar="SENTENCE", nargs="+", help="sentences to classify")
-    p.add_argument("--top", type=_number(int, 1), default=3, help="n-grams shown (default 3)")
+    p.add_argument("--top", type=number_flag(int, 1), default=3, help="n-grams shown (default 3)")
     p.set_defaults(func=run_predict)
 
 
