@@ -125,7 +125,12 @@ class Board:
 
     @to_move.setter
     def to_move(self, colour: int):
-        self.meta[core.TO_MOVE] = self._colour(colour)
+        colour = self._colour(colour)
+        if colour != self.meta[core.TO_MOVE]:
+            # the ko ban is the other side's, for its next move only: handing the move to the
+            # capturer (a record's two moves in a row, GTP's play) lifts it
+            self.meta[core.KO] = -1
+        self.meta[core.TO_MOVE] = colour
 
     @property
     def ko_point(self) -> int:
@@ -190,7 +195,7 @@ class Board:
             return None
         if self.state[core.COLOUR, point] != EMPTY:
             return "occupied"
-        if point == self.ko_point:
+        if point == self.ko_point and colour == self.to_move:
             return "ko"
         if not core.is_legal(self.state, self.libs, self.meta, self.neighbours, point, colour):
             return "suicide"

@@ -109,9 +109,10 @@ def liberty_count(state, libs, point):
 
 @njit(cache=True)
 def is_legal(state, libs, meta, neighbours, point, colour):
-    """Whether ``colour`` may play at ``point``: empty, not the ko point, and not suicide
-    (some neighbour is empty, or an own group keeps a liberty, or an opponent group is captured)."""
-    if state[COLOUR, point] != EMPTY or point == meta[KO]:
+    """Whether ``colour`` may play at ``point``: empty, not the ko point (a ban on the side to
+    move only), and not suicide (some neighbour is empty, or an own group keeps a liberty, or
+    an opponent group is captured)."""
+    if state[COLOUR, point] != EMPTY or (point == meta[KO] and colour == meta[TO_MOVE]):
         return False
     for k in range(4):
         q = neighbours[point, k]

@@ -91,6 +91,21 @@ def test_simple_ko_forbids_the_immediate_retake_only():
     assert board.ko_point == board.point(1, 2)
 
 
+def test_the_ko_ban_is_only_the_other_sides_next_move():
+    board = Board.from_rows([".XO..",
+                             "XO.O.",
+                             ".XO..",
+                             ".....",
+                             "....."])
+    board.play((1, 2), BLACK)
+    assert board.why_illegal((1, 1), WHITE) == "ko"
+    assert board.why_illegal((1, 1), BLACK) is None  # the capturer may fill the point
+    board.to_move = BLACK  # the move handed back to the capturer: no ban left for anyone
+    assert board.ko_point == -1
+    board.to_move = WHITE
+    assert board.why_illegal((1, 1), WHITE) is None
+
+
 def test_capturing_two_stones_makes_no_ko():
     board = Board.from_rows([".OOX.",
                              "OXX..",
