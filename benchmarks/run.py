@@ -5,7 +5,7 @@ Usage:
     python benchmarks/run.py conv pool go          # some parts
     python benchmarks/run.py --threads 1 --repeat 15
 
-Parts: conv, pool, dense, vgg, lenet, go, text, mr, fashion, memory, sampling. Each case prints
+Parts: conv, pool, dense, vgg, lenet, go, text, mr, speech, fashion, memory, sampling. Each case prints
     bench case=<name> cnnlab_ms=<median> torch_ms=<median> ratio=<cnnlab/torch> cnnlab_iqr=…
     torch_iqr=… load=<foreign cores busy, median> discarded=<blocks redone under load> …
 How it measures: benchmarks/harness.py and benchmarks/README.md.
