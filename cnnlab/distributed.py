@@ -169,11 +169,6 @@ class MPIGroup:
         self._plan(tensors)
         return GradientSum(self, tensors)
 
-    def sum_gradients(self, parameters, extra) -> np.ndarray:
-        """Replace each parameter's gradient by its sum over the ranks, after the backward;
-        return ``extra`` (a float64 vector) summed over the ranks alongside."""
-        return self.gradient_sum(parameters).finish(extra)
-
     def _plan(self, tensors) -> None:
         """Buckets of consecutive parameters of one dtype, about ``bucket_bytes`` each."""
         layout = tuple((p.data.shape, p.data.dtype.str) for p in tensors)

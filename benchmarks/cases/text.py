@@ -15,6 +15,7 @@ import cnnlab.functional as F
 from benchmarks.cases.data import he_normal
 from benchmarks.harness import conv_flops, gflops, report, time_pair
 from cnnlab import optim
+from cnnlab.apps.text.model import clip_row_norms
 from cnnlab.tensor import Tensor
 
 TF = torch.nn.functional
@@ -181,9 +182,7 @@ class CnnlabEpoch(CnnlabStep):
             self.indices = self.all_indices[start:start + MR_BATCH_SIZE]
             self.labels = self.all_labels[start:start + MR_BATCH_SIZE]
             loss = super().__call__()
-            dense = self.params[-2].data
-            norms = np.sqrt((dense.astype(np.float64) ** 2).sum(1, keepdims=True))
-            dense *= np.minimum(1.0, MR_MAX_NORM / np.maximum(norms, 1e-12)).astype(dense.dtype)
+            clip_row_norms(self.params[-2].data, MR_MAX_NORM)
         return loss
 
 

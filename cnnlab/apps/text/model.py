@@ -107,11 +107,14 @@ def kim_cnn(vocabulary_size: int, classes: int, length: int, embedding_dim: int 
 def apply_constraints(model: Sequential, max_norm: float = MAX_NORM) -> None:
     """Kim's max-norm on the last layer's rows (one per class) and a zero padding row."""
     with no_grad():
-        weight = model[-1].weight.data  # (classes, features)
-        norms = np.sqrt(np.sum(weight.astype(np.float64) ** 2, axis=1, keepdims=True))
-        scale = np.minimum(1.0, max_norm / np.maximum(norms, 1e-12))
-        weight *= scale.astype(weight.dtype)
+        clip_row_norms(model[-1].weight.data, max_norm)  # (classes, features)
         model[0].weight.data[PAD_ID] = 0
+
+
+def clip_row_norms(weight: np.ndarray, max_norm: float = MAX_NORM) -> None:
+    """Scale, in place, each row of ``weight`` whose L2 norm exceeds ``max_norm`` down to it."""
+    norms = np.sqrt(np.sum(weight.astype(np.float64) ** 2, axis=1, keepdims=True))
+    weight *= np.minimum(1.0, max_norm / np.maximum(norms, 1e-12)).astype(weight.dtype)
 
 
 def save_text_model(model: Sequential, vocabulary: Vocabulary, lowercase: bool, path) -> None:
