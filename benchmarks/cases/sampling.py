@@ -6,7 +6,7 @@ where the time goes. grid_sample_fwdbwd_grid: forward + backward with ∂grid al
 transformer's case (its input images need no gradient).
 
     python -m benchmarks.cases.sampling         # CPU time per pass, cnnlab and PyTorch
-    python -m benchmarks.cases.sampling split   # one thread against two, batch 64–256
+    python -m benchmarks.cases.sampling split   # each thread route, batch 16–256
 """
 
 from __future__ import annotations
@@ -123,32 +123,29 @@ def pass_times(calls=300, rounds=9):
         return {name: timed(run) for name, run in passes.items()}
 
 
-def split_times(batches=(64, 128, 256), rounds=11):
-    """{batch: (unsplit µs, split µs)}: median wall time of a cnnlab forward + backward with
-    each pass on the calling thread, and with the images split over two threads (whatever
-    ``sampling.MIN_PARALLEL_OUTPUTS`` says), interleaved; what the threshold is set from."""
-    from cnnlab.ops import sampling
+def split_times(batches=(16, 64, 256), rounds=11):
+    """{batch: {route: µs}}: median wall time of a cnnlab forward + backward on each of
+    ``sampling_split``'s routes (two threads for the split ones), interleaved; what the
+    automatic choice is set from."""
+    from cnnlab.ops.sampling_split import SPLITS, openmp_available, sampling_split
 
     cnnlab.keep_freed_memory(True)
-    chosen = sampling._threads
+    routes = [r for r in SPLITS if r != "openmp" or openmp_available()[0]]
     times = {}
-    try:
-        with threadpool_limits(2, user_api="blas"):
-            for batch in batches:
-                x, grid, upstream = sampling_inputs(n=batch)
-                calls = max(5, 2560 // batch)
-                samples = {1: [], 2: []}
-                for i in range(rounds):
-                    for threads in (1, 2) if i % 2 else (2, 1):
-                        sampling._threads = lambda outputs, threads=threads: threads
+    with threadpool_limits(2, user_api="blas"):
+        for batch in batches:
+            x, grid, upstream = sampling_inputs(n=batch)
+            calls = max(5, 2560 // batch)
+            samples = {route: [] for route in routes}
+            for i in range(rounds):
+                for route in routes[i % len(routes):] + routes[:i % len(routes)]:
+                    with sampling_split(route):
                         grid_sample_cnnlab(x, grid, upstream)
                         start = time.perf_counter()
                         for _ in range(calls):
                             grid_sample_cnnlab(x, grid, upstream)
-                        samples[threads].append((time.perf_counter() - start) / calls * 1e6)
-                times[batch] = float(np.median(samples[1])), float(np.median(samples[2]))
-    finally:
-        sampling._threads = chosen
+                        samples[route].append((time.perf_counter() - start) / calls * 1e6)
+            times[batch] = {route: float(np.median(v)) for route, v in samples.items()}
     return times
 
 
@@ -156,9 +153,10 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["split"]:
-        for batch, (one, two) in split_times().items():
-            print(f"batch {batch} ({batch * 784} outputs): one thread {one:.0f} µs, two "
-                  f"{two:.0f} µs, split / unsplit {two / one:.2f} (wall, median)")
+        for batch, routes in split_times().items():
+            caller = routes["caller"]
+            print(f"batch {batch} ({batch * 784} outputs), wall µs (median): " + ", ".join(
+                f"{route} {t:.0f} ({t / caller:.2f}×)" for route, t in routes.items()))
     else:
         for name, (best, median) in pass_times().items():
             print(f"{name:36s} min {best:7.1f} µs  median {median:7.1f} µs (CPU time, "

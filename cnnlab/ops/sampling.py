@@ -6,8 +6,8 @@ left/top edge, grid[..., 0] = x (along the width), grid[..., 1] = y (along the h
 ``align_corners=True`` puts ±1 on the centres of the corner pixels; ``False`` (the default)
 on the outer edges of the corner pixels, so that the result does not depend on the size.
 
-``grid_sample`` runs compiled loops (``sampling_loops``): on the calling thread below
-``MIN_PARALLEL_OUTPUTS`` output values, else one image range per BLAS thread. Its forward
+``grid_sample`` runs compiled loops (``sampling_loops``), over image ranges on as many
+threads as ``sampling_split.choose`` says (OpenMP regions where numba has them). Its forward
 keeps ∂y/∂grid and the taps, so that the backward reads neither x nor the grid.
 ``grid_sample_reference`` and ``grid_sample_reference_backward`` are the vectorised NumPy
 statement of the same formulas (gathers and ``np.add.at``), kept to test the loops against.
@@ -20,8 +20,7 @@ import functools
 import numpy as np
 
 from cnnlab._checks import check_choice
-from cnnlab.ops import sampling_loops
-from cnnlab.ops.conv_routes.batch_threads import blas_threads, for_each_range
+from cnnlab.ops import sampling_split
 from cnnlab.tensor import Function, Tensor, as_tensor
 
 __all__ = [
@@ -134,13 +133,12 @@ class GridSampleFunction(Function):
         need_dx, need_dgrid = self.needs_input_grad
         border = padding_mode == "border"
         out = np.empty(x.shape[:2] + grid.shape[1:3], dtype=x.dtype)
-        # one thread count for both passes (the results do not depend on it)
-        self.threads = threads = _threads(out.size)
+        # one split for both passes (the results do not depend on it)
+        self.split = split = sampling_split.choose(out.size)
         self.options = mode, border, align_corners, x.shape, grid.dtype
         if mode == "nearest":
             self.grid = grid if need_dx else None
-            for_each_range(x.shape[0], threads, lambda a, b: sampling_loops.nearest_forward(
-                x, grid, out, align_corners, border, a, b))
+            split.nearest_forward(x, grid, out, align_corners, border)
             return out
         # kept for the backward, so that it needs neither x nor the grid: ∂y/∂grid from the
         # forward's reads of x, and the taps (where and how much each output read)
@@ -151,8 +149,7 @@ class GridSampleFunction(Function):
         index = self.index = np.empty(taps, np.uint32)
         fractions = self.fractions = np.empty(taps, x.dtype), np.empty(taps, x.dtype)
         axes, pair = _constants(x.shape[2:], x.dtype, align_corners, border)
-        for_each_range(n, threads, lambda a, b: sampling_loops.bilinear_forward(
-            x, grid, out, jacobian, index, fractions, axes, not border, pair, a, b))
+        split.bilinear_forward(x, grid, out, jacobian, index, fractions, axes, not border, pair)
         return out
 
     def backward(self, grad):
@@ -164,32 +161,13 @@ class GridSampleFunction(Function):
         if mode == "nearest":
             if need_dx:
                 dx[...] = 0.0
-                for_each_range(x_shape[0], self.threads, lambda a, b: (
-                    sampling_loops.nearest_backward(self.grid, grad, dx, align, border, a, b)))
+                self.split.nearest_backward(self.grid, grad, dx, align, border)
             return dx, (np.zeros(grid_shape, dtype=grid_dtype) if need_dgrid else None)
         dgrid = np.empty(grid_shape, dtype=grid_dtype) if need_dgrid else None
         pair = _constants(x_shape[2:], grad.dtype, align, border)[1]
-
-        def images(start, stop):  # both gradients of an image range: one hand-over per range
-            if need_dx:
-                sampling_loops.bilinear_input_backward(grad, dx, self.index, self.fractions,
-                                                       pair, start, stop)
-            if need_dgrid:
-                sampling_loops.bilinear_grid_backward(grad, self.jacobian, dgrid, start, stop)
-
-        for_each_range(x_shape[0], self.threads, images)
+        self.split.bilinear_backward(grad, dx, dgrid, self.index, self.fractions,
+                                     self.jacobian, pair)
         return dx, dgrid
-
-
-# Below this many output values (N·C·H·W) a pass runs on one thread: handing half the
-# images to a second thread costs more than it saves. Measured: see benchmarks/README.md,
-# "grid_sample (issue 15)".
-MIN_PARALLEL_OUTPUTS = 1 << 18
-
-
-def _threads(outputs):
-    """Threads for a pass over ``outputs`` output values: the BLAS setting, or 1 if small."""
-    return blas_threads() if outputs >= MIN_PARALLEL_OUTPUTS else 1
 
 
 @functools.lru_cache(maxsize=64)

@@ -45,17 +45,6 @@ def _torch_sample(x, grid, upstream, padding, align):
     return y.detach().numpy(), x_t.grad.numpy(), grid_t.grad.numpy()
 
 
-@pytest.mark.parametrize("padding", PADDINGS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_results_do_not_depend_on_the_thread_count(monkeypatch, padding, dtype):
-    x, grid = _inputs(0, n=7, spread=0.9, dtype=dtype)
-    one = _sample(x, grid, padding)
-    monkeypatch.setattr(sampling, "_threads", lambda outputs: 3)  # 3 ranges, pool threads
-    split = _sample(x, grid, padding)
-    for a, b in zip(one, split):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_image_ranges_are_independent():
     # each range of images is computed alone: the pieces of a split give the same bits
     x, grid = _inputs(1, n=6, spread=0.9)
