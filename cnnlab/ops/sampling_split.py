@@ -81,26 +81,14 @@ class Split:
     threads: int
 
     def bilinear_forward(self, x, grid, out, jacobian, index, fractions, axes, zeros, pair):
-        if self.route == "openmp":
-            numba.set_num_threads(self.threads)
-            _bilinear_forward_openmp(x, grid, out, jacobian, index, fractions[0], fractions[1],
-                                     np.array(axes, x.dtype), zeros, np.empty(0, pair),
-                                     self.threads)
-            return
-        for_each_range(x.shape[0], self._range_threads(x.shape[0]), lambda a, b: (
-            loops.bilinear_forward(x, grid, out, jacobian, index, fractions, axes, zeros, pair,
-                                   a, b)))
+        self._run(x.shape[0], lambda: _bilinear_forward_openmp(
+            x, grid, out, jacobian, index, fractions[0], fractions[1], np.array(axes, x.dtype),
+            zeros, np.empty(0, pair), self.threads), lambda a, b: loops.bilinear_forward(
+            x, grid, out, jacobian, index, fractions, axes, zeros, pair, a, b))
 
     def bilinear_backward(self, grad, dx, dgrid, index, fractions, jacobian, pair):
         """∂L/∂x into ``dx`` and ∂L/∂grid into ``dgrid``; either may be None (not wanted)."""
-        if self.route == "openmp":
-            numba.set_num_threads(self.threads)
-            empty = np.empty((0, 0, 0, 0), grad.dtype)
-            _bilinear_backward_openmp(grad, empty if dx is None else dx, dx is not None,
-                                      empty if dgrid is None else dgrid, dgrid is not None,
-                                      index, fractions[0], fractions[1], jacobian,
-                                      np.empty(0, pair), self.threads)
-            return
+        empty = np.empty((0, 0, 0, 0), grad.dtype)
 
         def images(start, stop):  # both gradients of a range: one hand-over per range
             if dx is not None:
@@ -108,26 +96,30 @@ class Split:
             if dgrid is not None:
                 loops.bilinear_grid_backward(grad, jacobian, dgrid, start, stop)
 
-        for_each_range(grad.shape[0], self._range_threads(grad.shape[0]), images)
+        self._run(grad.shape[0], lambda: _bilinear_backward_openmp(
+            grad, empty if dx is None else dx, dx is not None, empty if dgrid is None else dgrid,
+            dgrid is not None, index, fractions[0], fractions[1], jacobian, np.empty(0, pair),
+            self.threads), images)
 
     def nearest_forward(self, x, grid, out, align_corners, border):
-        if self.route == "openmp":
-            numba.set_num_threads(self.threads)
-            _nearest_forward_openmp(x, grid, out, align_corners, border, self.threads)
-            return
-        for_each_range(x.shape[0], self._range_threads(x.shape[0]), lambda a, b: (
+        self._run(x.shape[0], lambda: _nearest_forward_openmp(
+            x, grid, out, align_corners, border, self.threads), lambda a, b: (
             loops.nearest_forward(x, grid, out, align_corners, border, a, b)))
 
     def nearest_backward(self, grid, grad, dx, align_corners, border):
-        if self.route == "openmp":
-            numba.set_num_threads(self.threads)
-            _nearest_backward_openmp(grid, grad, dx, align_corners, border, self.threads)
-            return
-        for_each_range(grad.shape[0], self._range_threads(grad.shape[0]), lambda a, b: (
+        self._run(grad.shape[0], lambda: _nearest_backward_openmp(
+            grid, grad, dx, align_corners, border, self.threads), lambda a, b: (
             loops.nearest_backward(grid, grad, dx, align_corners, border, a, b)))
 
-    def _range_threads(self, images: int) -> int:
-        return 1 if self.route == "caller" or images < 2 else self.threads
+    def _run(self, images: int, region, ranges) -> None:
+        """The pass: ``region()`` runs it in one OpenMP region; ``ranges(start, stop)`` runs
+        one image range, on the caller or the Python threads."""
+        if self.route == "openmp":
+            numba.set_num_threads(self.threads)
+            region()
+            return
+        threads = 1 if self.route == "caller" or images < 2 else self.threads
+        for_each_range(images, threads, ranges)
 
 
 def choose(outputs: int) -> Split:
