@@ -17,7 +17,9 @@ seed 0, on a seeded sample of the Fox training games; it differs from the base a
 A run that stopped part-way is continued from its checkpoint (``--resume``), so the study
 can run in pieces. The report (``go_study.md``, ``go_study.json``, ``go_study.png``) is
 written from the run folders present: held-out top-1/top-5 on all 204 held-out Fox pro
-games, and the per-epoch accuracy on the fixed sample of 2,000 of their positions.
+games, the per-epoch accuracy on the fixed sample of 2,000 of their positions, and top-1/top-5
+on the 596 title games (``cnnlab go evaluate``'s measure; kept in each run folder as
+``title-results.json``, so it is computed once per run).
 """
 
 from __future__ import annotations
@@ -71,6 +73,23 @@ def train_arm(runs: Path, name: str, data_root: str) -> None:
     subprocess.run(command, check=True)
 
 
+TITLE_RESULTS = "title-results.json"
+
+
+def measure_title_games(runs: Path, title_games: Path) -> None:
+    """top-1/top-5 on every title game, for each finished arm that lacks them."""
+    from cnnlab.apps.go.evaluate import evaluate_files, load_policy
+
+    for name in ARMS:
+        folder = runs / name
+        if not (folder / "go-results.json").is_file() or (folder / TITLE_RESULTS).is_file():
+            continue
+        print(f"{name}: measuring the title games in {title_games} ...", flush=True)
+        result, _, positions = evaluate_files(load_policy(folder), [title_games])
+        write_text(folder / TITLE_RESULTS, json.dumps(
+            {"games": positions.games, **result}, indent=1) + "\n")
+
+
 def collect(runs: Path) -> dict:
     """{arm: the numbers of its finished run} for every arm with a go-results.json."""
     found = {}
@@ -94,6 +113,12 @@ def collect(runs: Path) -> dict:
             "top5": held["top5"] / held["positions"],
             "held_out_positions": held["positions"],
         }
+        title = runs / name / TITLE_RESULTS
+        if title.is_file():
+            title = json.loads(title.read_text())
+            found[name].update(title_top1=title["top1"] / title["positions"],
+                               title_top5=title["top5"] / title["positions"],
+                               title_positions=title["positions"])
     return found
 
 
@@ -103,10 +128,12 @@ def table(found: dict) -> str:
             "top-5 | fit s |"), "|---|---:|---|---|---:|---|---:|---:|---:|---:|"]
     for name, arm in found.items():
         val = " / ".join(f"{100 * v:.1f} %" for v in arm["val_accuracy"])
+        title = (f"{100 * arm['title_top1']:.1f} % / {100 * arm['title_top5']:.1f} %"
+                 if "title_top1" in arm else "—")
         rows.append(
             f"| {name} | {arm['games']:,} | {arm['planes']} | {'yes' if arm['pooling'] else 'no'}"
             f" | {arm['positions_seen']:,} | {val} | {100 * arm['train_accuracy'][-1]:.1f} % |"
-            f" **{100 * arm['top1']:.1f} %** | {100 * arm['top5']:.1f} % |"
+            f" **{100 * arm['top1']:.1f} %** | {100 * arm['top5']:.1f} % | {title} |"
             f" {arm['fit_seconds']:,.0f} |")
     return "\n".join(rows)
 
@@ -185,6 +212,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated arms to train")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--data-root", default="../shared/datasets")
+    parser.add_argument("--no-title-games", action="store_true",
+                        help="do not measure the title games")
     args = parser.parse_args(argv)
     runs = Path(args.runs)
     names = list(ARMS) if args.only is None else args.only.split(",")
@@ -195,6 +224,8 @@ def main(argv=None) -> int:
         runs.mkdir(parents=True, exist_ok=True)
         for name in names:
             train_arm(runs, name, args.data_root)
+        if not args.no_title_games:
+            measure_title_games(runs, Path(args.data_root) / "go-title-games" / "sgf")
     report(runs, Path(args.out) if args.out else runs)
     return 0
 
