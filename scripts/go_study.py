@@ -124,8 +124,9 @@ def collect(runs: Path) -> dict:
 
 def table(found: dict) -> str:
     rows = [("| arm | games | planes | pooling | positions seen | held-out top-1 (2,000 sample)"
-            " after epoch 1 / 2 | training top-1, epoch 2 | **held-out top-1** | held-out "
-            "top-5 | fit s |"), "|---|---:|---|---|---:|---|---:|---:|---:|---:|"]
+             " after epoch 1 / 2 | training top-1, epoch 2 | **held-out top-1** | held-out "
+             "top-5 | title games top-1 / top-5 | fit s |"),
+            "|---|---:|---|---|---:|---|---:|---:|---:|---|---:|"]
     for name, arm in found.items():
         val = " / ".join(f"{100 * v:.1f} %" for v in arm["val_accuracy"])
         title = (f"{100 * arm['title_top1']:.1f} % / {100 * arm['title_top5']:.1f} %"
