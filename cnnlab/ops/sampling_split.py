@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class Split:
 
     def bilinear_forward(self, x, grid, out, jacobian, index, fractions, axes, zeros, pair):
         self._run(x.shape[0], lambda: _bilinear_forward_openmp(
-            x, grid, out, jacobian, index, fractions[0], fractions[1], np.array(axes, x.dtype),
+            x, grid, out, jacobian, index, fractions[0], fractions[1], _axes_array(axes),
             zeros, np.empty(0, pair), self.threads), lambda a, b: loops.bilinear_forward(
             x, grid, out, jacobian, index, fractions, axes, zeros, pair, a, b))
 
@@ -165,6 +166,15 @@ def openmp_available() -> tuple[bool, str]:
         if _layer["pid"] != os.getpid():
             return False, "a process forked after its parent started the OpenMP workers"
         return not _layer["why"], _layer["why"]
+
+
+@functools.lru_cache(maxsize=64)
+def _axes_array(axes) -> np.ndarray:
+    """``sampling._constants``' axes tuple (cached there per size and dtype) as the (2, 5)
+    array the OpenMP region takes, made once per tuple rather than on every call."""
+    array = np.array(axes, type(axes[0][0]))
+    array.flags.writeable = False
+    return array
 
 
 @njit(parallel=True, nogil=True, cache=True)
