@@ -113,6 +113,19 @@ def _combine_masked_channel(grad, x, c, center, a, b, d, y_scale, y_shift, out):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _channel_sums(grad, gc, x, c, mu):
+    """(Σ δ, Σ δ (x − μ)) in float64 over grad[:, gc, :] and x[:, c, :]."""
+    total = 0.0
+    weighted = 0.0
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            g = np.float64(grad[n, gc, i])
+            total += g
+            weighted += g * (np.float64(x[n, c, i]) - mu)
+    return total, weighted
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, y_scale, y_shift, sum_grad,
                         sum_grad_xhat, dx, first, stop):
     """Per channel first ≤ c < stop: sum_grad[c] = Σ δ and sum_grad_xhat[c] = Σ δ x̂ (float64),
@@ -128,26 +141,24 @@ def batch_norm_backward(grad, x, mean, inv_std, gamma, batch_stats, y_scale, y_s
     n_images, _, length = x.shape
     count = n_images * length
     relu = y_scale.size != 0
+    # The masked δ of one channel, in δ's dtype: the sums then run through the very same
+    # compiled loop as without the fused ReLU (after a separate ReLU's backward), so the two
+    # agree to the bit on any CPU, whatever way LLVM vectorises a reassociated sum there.
+    masked = np.empty((n_images, 1, length if relu else 0), dtype=grad.dtype)
+    zero = grad.dtype.type(0)
     for c in range(first, stop):
         mu = mean[c]
-        total = 0.0
-        weighted = 0.0
         if relu:
             m = x.dtype.type(mu)
             a = x.dtype.type(y_scale[c])
             b = x.dtype.type(y_shift[c])
             for n in range(n_images):
                 for i in range(length):
-                    value = x[n, c, i]
-                    g = np.float64(grad[n, c, i]) if _relu_passed(value, m, a, b) else 0.0
-                    total += g
-                    weighted += g * (np.float64(value) - mu)
+                    passed = _relu_passed(x[n, c, i], m, a, b)
+                    masked[n, 0, i] = grad[n, c, i] if passed else zero
+            total, weighted = _channel_sums(masked, 0, x, c, mu)
         else:
-            for n in range(n_images):
-                for i in range(length):
-                    g = np.float64(grad[n, c, i])
-                    total += g
-                    weighted += g * (np.float64(x[n, c, i]) - mu)
+            total, weighted = _channel_sums(grad, c, x, c, mu)
         sum_grad[c] = total
         sum_grad_xhat[c] = weighted * inv_std[c]
         if dx.size == 0:
