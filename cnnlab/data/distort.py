@@ -59,6 +59,7 @@ __all__ = [
     "projective_warp",
     "random_parameters",
     "tps_warp",
+    "undoing_theta",
 ]
 
 #: the paper's four distortions
@@ -126,15 +127,84 @@ def affine_place(images, degrees, scale, offset, canvas=None) -> np.ndarray:
     if np.any(scale <= 0):
         raise ValueError(f"affine_place: scale must be > 0, received {scale.min()}")
     offset = _per_image(offset, n, (2,), "affine_place", "offset")
+    src = _affine_source(theta, scale, offset, (height, width), (out_h, out_w))
+    return _sample(images, src[..., 0].reshape(n, out_h, out_w),
+                   src[..., 1].reshape(n, out_h, out_w))
+
+
+def _affine_source(theta, scale, offset, size, out_size) -> np.ndarray:
+    """The source point s (N, H_out·W_out, 2) of every output pixel of ``affine_place``."""
+    (height, width), (out_h, out_w) = size, out_size
     xs, ys = _grid(out_h, out_w)
-    rel_x = xs[None] - (out_w - 1) / 2 - offset[:, 0, None, None]
-    rel_y = ys[None] - (out_h - 1) / 2 - offset[:, 1, None, None]
+    rel_x = xs.ravel()[None] - (out_w - 1) / 2 - offset[:, 0, None]
+    rel_y = ys.ravel()[None] - (out_h - 1) / 2 - offset[:, 1, None]
     # A = s·R(θ) with y pointing down; its inverse is R(−θ)/s.
-    cos = (np.cos(theta) / scale)[:, None, None]
-    sin = (np.sin(theta) / scale)[:, None, None]
-    src_x = cos * rel_x - sin * rel_y + (width - 1) / 2
-    src_y = sin * rel_x + cos * rel_y + (height - 1) / 2
-    return _sample(images, src_x, src_y)
+    cos = (np.cos(theta) / scale)[:, None]
+    sin = (np.sin(theta) / scale)[:, None]
+    return np.stack([cos * rel_x - sin * rel_y + (width - 1) / 2,
+                     sin * rel_x + cos * rel_y + (height - 1) / 2], -1)
+
+
+def undoing_theta(kind: str, params: dict, image_size: tuple[int, int]) -> np.ndarray:
+    """θ (N, 2, 3) for ``affine_grid`` that turns distorted images back into the clean ones.
+
+    Sampling a distorted image (H_out, W_out) with ``grid_sample(d, affine_grid(θ, d.shape))``
+    (align_corners=False) should give the clean image centred on the same canvas at its own
+    scale (for R, P and E: the clean image).
+
+    - R, RTS (exact): the output point q reads the input at ``p = c_out + t + A (q − c_out)``
+      with ``A = s·[[cos θ, sin θ], [−sin θ, cos θ]]`` (the distortion's own A, see the
+      module); in normalised coordinates ``θ = [S A S⁻¹ | S t]`` with
+      ``S = diag(2/W_out, 2/H_out)``. Its angle atan2(θ₁₀, θ₀₀) is −θ_drawn, its scale s.
+    - P, E (the best affine, since no affine undoes a projective or elastic warp): the least
+      squares fit of ``S(d − c) ≈ θ [S(s(d) − c); 1]`` over the distorted pixels d whose
+      source point s(d) lies inside the clean frame (``_fitted_undoing``).
+
+    Args:
+        kind: 'R', 'RTS', 'P' or 'E'.
+        params: the drawn parameters (``distort_images(..., return_parameters=True)``).
+        image_size: (H, W) of the clean images.
+    """
+    kind = check_choice(kind, KINDS, "undoing_theta", "kind")
+    height, width = image_size
+    if kind == "P":
+        scale = np.asarray(params["scale"], dtype=np.float64)
+        shift = np.asarray(params["corner_shift"], dtype=np.float64)
+        return _fitted_undoing(_projective_source(scale, shift, height, width), height, width)
+    if kind == "E":
+        scale = np.asarray(params["scale"], dtype=np.float64)
+        shift = np.asarray(params["control_shift"], dtype=np.float64)
+        return _fitted_undoing(_tps_source(scale, shift, height, width, E_GRID), height, width)
+    degrees = np.asarray(params["degrees"], dtype=np.float64)
+    count = len(degrees)
+    scale = np.asarray(params.get("scale", 1.0), dtype=np.float64) * np.ones(count)
+    offset = np.asarray(params.get("offset", 0.0), dtype=np.float64) * np.ones((count, 2))
+    out_h, out_w = output_size(kind, tuple(image_size))
+    angle = np.deg2rad(degrees)
+    cos, sin = scale * np.cos(angle), scale * np.sin(angle)
+    theta = np.empty((count, 2, 3))
+    # S A S⁻¹: the off-diagonal terms pick up the aspect ratio W/H.
+    theta[:, 0, 0], theta[:, 0, 1] = cos, sin * out_h / out_w
+    theta[:, 1, 0], theta[:, 1, 1] = -sin * out_w / out_h, cos
+    theta[:, 0, 2] = 2 * offset[:, 0] / out_w
+    theta[:, 1, 2] = 2 * offset[:, 1] / out_h
+    return theta
+
+
+def _fitted_undoing(src: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The least-squares θ (N, 2, 3) mapping each source point s(d) (normalised) to its
+    distorted pixel d, over the pixels whose source lies inside the frame; src (N, H·W, 2)."""
+    xs, ys = _grid(height, width)
+    norm = np.array([2.0 / width, 2.0 / height])
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    target = (np.stack([xs.ravel(), ys.ravel()], -1) - centre) * norm     # p = d, normalised
+    inside = ((src[..., 0] >= 0) & (src[..., 0] <= width - 1)
+              & (src[..., 1] >= 0) & (src[..., 1] <= height - 1)).astype(np.float64)
+    design = np.concatenate([(src - centre) * norm, np.ones(src.shape[:2] + (1,))], -1)
+    weighted = design * inside[..., None]
+    normal = weighted.transpose(0, 2, 1) @ design                         # (N, 3, 3)
+    right = weighted.transpose(0, 2, 1) @ target                          # (N, 3, 2)
+    return np.linalg.solve(normal, right).transpose(0, 2, 1)
 
 
 def _corners(height: int, width: int) -> np.ndarray:
@@ -174,6 +244,13 @@ def projective_warp(images, scale, corner_shift) -> np.ndarray:
     if np.any(scale <= 0):
         raise ValueError(f"projective_warp: scale must be > 0, received {scale.min()}")
     shift = _per_image(corner_shift, n, (4, 2), "projective_warp", "corner_shift")
+    src = _projective_source(scale, shift, height, width)
+    return _sample(images, src[..., 0].reshape(n, height, width),
+                   src[..., 1].reshape(n, height, width))
+
+
+def _projective_source(scale, shift, height: int, width: int) -> np.ndarray:
+    """The source point s (N, H·W, 2) of every output pixel of ``projective_warp``."""
     corners = _corners(height, width)
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
     moved = centre + scale[:, None, None] * (corners - centre) + shift
@@ -182,8 +259,7 @@ def projective_warp(images, scale, corner_shift) -> np.ndarray:
     points = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
     mapped = homography @ points
     # h takes the scaled, moved corners to the source corners: it includes the scaling.
-    src = mapped[:, :2] / mapped[:, 2:]
-    return _sample(images, src[:, 0].reshape(n, height, width), src[:, 1].reshape(n, height, width))
+    return (mapped[:, :2] / mapped[:, 2:]).transpose(0, 2, 1)
 
 
 def _tps_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -220,6 +296,14 @@ def tps_warp(images, scale, control_shift, grid: int = E_GRID) -> np.ndarray:
     if np.any(scale <= 0):
         raise ValueError(f"tps_warp: scale must be > 0, received {scale.min()}")
     shift = _per_image(control_shift, n, (grid * grid, 2), "tps_warp", "control_shift")
+    src = _tps_source(scale, shift, height, width, grid)
+    return _sample(images, src[..., 0].reshape(n, height, width),
+                   src[..., 1].reshape(n, height, width))
+
+
+def _tps_source(scale, shift, height: int, width: int, grid: int) -> np.ndarray:
+    """The source point s (N, H·W, 2) of every output pixel of ``tps_warp``."""
+    n = len(scale)
     points = _control_points(height, width, grid)
     count = len(points)
     # The interpolation system [[K, P], [Pᵀ, 0]] depends on the control points only.
@@ -237,9 +321,7 @@ def tps_warp(images, scale, control_shift, grid: int = E_GRID) -> np.ndarray:
     basis = np.concatenate([_tps_kernel(pixels, points), np.ones((len(pixels), 1)), pixels], 1)
     src = basis @ weights
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
-    src = centre + (src - centre) / scale[:, None, None]
-    return _sample(images, src[..., 0].reshape(n, height, width),
-                   src[..., 1].reshape(n, height, width))
+    return centre + (src - centre) / scale[:, None, None]
 
 
 def elastic_warp(images, alpha: float = SIMARD_ALPHA, sigma: float = SIMARD_SIGMA,

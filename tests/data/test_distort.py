@@ -14,6 +14,7 @@ from cnnlab.data.distort import (
     projective_warp,
     random_parameters,
     tps_warp,
+    undoing_theta,
 )
 
 
@@ -161,3 +162,32 @@ def test_bad_arguments_name_the_function():
         projective_warp(_blobs(), 1.0, np.zeros((3, 2)))
     with pytest.raises(ValueError, match="affine_place"):
         affine_place(_blobs(), 0.0, 0.0, (0, 0))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_undoing_theta_straightens_the_distorted_images(kind):
+    from cnnlab import functional as F
+
+    clean = ndimage.gaussian_filter(_blobs(8).astype(np.float64), (0, 0, 1, 1))
+    distorted, params = distort_images(clean, kind, seed=3, return_parameters=True)
+    theta = undoing_theta(kind, params, (28, 28))
+    grid = F.affine_grid(theta, distorted.shape)
+    undone = F.grid_sample(distorted, grid).data
+    target = clean if kind != "RTS" else affine_place(clean, 0.0, 1.0, (0, 0), canvas=(42, 42))
+    error = np.linalg.norm(undone - target) / np.linalg.norm(target)
+    unaided = np.linalg.norm(distorted - target) / np.linalg.norm(target)
+    # R and RTS are undone up to interpolation; the best affine leaves part of P and E
+    assert error < (0.12 if kind in ("R", "RTS") else 0.7 * unaided), (error, unaided)
+    if kind in ("R", "RTS"):
+        angle = np.degrees(np.arctan2(theta[:, 1, 0], theta[:, 0, 0]))
+        np.testing.assert_allclose(angle, -params["degrees"], atol=1e-9)
+
+
+def test_the_least_squares_undoing_is_exact_for_an_affine_warp():
+    from cnnlab.data.distort import _affine_source, _fitted_undoing
+
+    _, params = distort_images(np.zeros((5, 1, 28, 28)), "R", seed=1, return_parameters=True)
+    src = _affine_source(np.deg2rad(params["degrees"]), np.ones(5), np.zeros((5, 2)),
+                         (28, 28), (28, 28))
+    np.testing.assert_allclose(_fitted_undoing(src, 28, 28), undoing_theta("R", params, (28, 28)),
+                               atol=1e-10)
