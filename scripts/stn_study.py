@@ -17,7 +17,9 @@ rate, seed) and scored on the distorted test split:
 A cell's arm label names its configuration: ``st-cnn`` is the default one, ``st-cnn-rst-loc0.1``
 the RST transformer with a localisation net at 0.1× the learning rate; each cell's JSON records
 the configuration and the budget, and a finished cell whose budget differs from the one asked
-for is reported, never silently mixed in.
+for is reported, never silently mixed in. ``--st-warm-epochs W`` spends the first W
+of the ST-CNN's epochs on a warm start of its localisation net (``stn_warm_start``: it learns to
+undo fresh distortions of the clean training images), labelled ``-warmW``.
 
 ``--validation F`` is the selection mode: it holds out a seeded fraction F of the distorted
 *training* split (``default_rng([seed, 2])``), trains on the rest and scores each epoch on the
@@ -40,7 +42,8 @@ pieces (``--only R,RTS --data digits``). Every invocation rewrites ``OUT/stn_stu
 Usage:
     python scripts/stn_study.py --data digits [--only R,RTS] [--arms plain,augment,st-cnn]
         [--epochs 30] [--batch-size 64] [--lr 1e-3] [--seed 0] [--train-images N]
-        [--st-transform affine|rst|translation] [--st-loc-lr-scale 1] [--validation F]
+        [--st-transform affine|rst|translation] [--st-loc-lr-scale 1] [--st-warm-epochs W]
+        [--validation F]
         [--out runs/stn_study]
 """
 
@@ -79,6 +82,7 @@ from stn_study_report import (
     summary,
     theta_stats,
 )
+from stn_warm_start import warm_start
 
 
 def standin_plain_cnn(input_shape, num_classes: int = 10, seed: int = 0) -> nn.Sequential:
@@ -108,7 +112,10 @@ def plain_model_name(requested: str | None) -> str:
 
 def st_config(args) -> dict:
     """The ST-CNN's configuration asked for on the command line (recorded in its cells)."""
-    return {"transform": args.st_transform, "localization_lr_scale": args.st_loc_lr_scale}
+    config = {"transform": args.st_transform, "localization_lr_scale": args.st_loc_lr_scale}
+    if args.st_warm_epochs:
+        config["warm_epochs"] = args.st_warm_epochs
+    return config
 
 
 def arm_label(arm: str, args) -> str:
@@ -118,6 +125,8 @@ def arm_label(arm: str, args) -> str:
     label = arm if args.st_transform == "affine" else f"{arm}-{args.st_transform}"
     if args.st_loc_lr_scale != 1.0:
         label += f"-loc{args.st_loc_lr_scale:g}"
+    if args.st_warm_epochs:
+        label += f"-warm{args.st_warm_epochs}"
     return label
 
 
@@ -168,10 +177,19 @@ def hold_out(clean: Splits, distorted: Splits, fraction: float, seed: int):
 
 
 def train_cell(arm, model, clean_train, train_split, kind, args, validation=None):
-    """Train ``model`` for one cell; returns (seconds, validation error per epoch or None)."""
+    """Train ``model`` for one cell; returns (seconds, validation error per epoch or None).
+
+    An ST-CNN with ``--st-warm-epochs W`` spends the first W of the epochs on the warm start
+    of its localisation net (``stn_warm_start``), then trains end to end for the rest.
+    """
     start = time.perf_counter()
     if arm != "augment":
-        history = fit(model, train_split, epochs=args.epochs, batch_size=args.batch_size,
+        epochs = args.epochs
+        if arm == "st-cnn" and args.st_warm_epochs:
+            warm_start(model, clean_train, train_split, kind, args.st_warm_epochs, lr=args.lr,
+                       batch_size=args.batch_size, seed=args.seed, verbose=args.verbose)
+            epochs -= args.st_warm_epochs
+        history = fit(model, train_split, epochs=epochs, batch_size=args.batch_size,
                       lr=args.lr, seed=args.seed, verbose=args.verbose, validation=validation)
         curve = history.get("val_accuracy")
         return time.perf_counter() - start, None if curve is None else [1 - a for a in curve]
@@ -280,6 +298,10 @@ def main(argv=None) -> int:
     parser.add_argument("--st-loc-lr-scale", type=number_flag(float, 0, low_open=True),
                         default=1.0, help="the localisation net's learning rate as a multiple "
                         "of --lr (default 1)")
+    parser.add_argument("--st-warm-epochs", type=number_flag(int, 0), default=0,
+                        help="spend the first W epochs training the localisation net alone to "
+                        "undo fresh distortions of the clean images (stn_warm_start; default 0: "
+                        "none)")
     parser.add_argument("--validation", type=number_flag(float, 0, 0.9), default=0.0,
                         help="selection mode: hold out this fraction of the distorted training "
                         "split and score on it; the test split is not used (default 0: off)")
@@ -302,6 +324,8 @@ def main(argv=None) -> int:
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             parser.error(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)})")
+    if args.st_warm_epochs and args.st_warm_epochs >= args.epochs:
+        parser.error("--st-warm-epochs must be fewer than --epochs")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plain_name = plain_model_name(args.plain_model)

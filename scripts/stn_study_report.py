@@ -67,8 +67,10 @@ def arm_labels(cells: dict, data: str) -> list[str]:
 def configuration(record: dict) -> str:
     if record.get("st_config"):
         config = record["st_config"]
+        warm = config.get("warm_epochs")
         return (f"{config['transform']}, localisation lr × "
-                f"{config.get('localization_lr_scale') or 1:g}")
+                f"{config.get('localization_lr_scale') or 1:g}"
+                + (f", warm start {warm} epochs" if warm else ""))
     return record.get("model", "?")
 
 
@@ -106,10 +108,18 @@ def summary(cells: dict) -> str:
 SELECTION_EPOCHS = 5
 
 
+def selection_mean(record: dict) -> float:
+    """The selection rule's score of a validation cell: its mean validation error over the
+    last ``SELECTION_EPOCHS`` epochs."""
+    return float(np.mean(record["val_curve"][-SELECTION_EPOCHS:]))
+
+
 def selection_table(cells: dict) -> str:
     """Validation error along training for the cells of a selection run, and the ST-CNN
     configuration the rule picks (lowest mean over the last ``SELECTION_EPOCHS`` epochs)."""
-    curves = {key: r["val_curve"] for key, r in cells.items() if r.get("val_curve")}
+    # A warm-started ST-CNN's curve starts after its warm-start epochs: align it by epoch.
+    curves = {key: [None] * ((r.get("st_config") or {}).get("warm_epochs") or 0) + r["val_curve"]
+              for key, r in cells.items() if r.get("val_curve")}
     if not curves:
         return ""
     epochs = max(len(c) for c in curves.values())
@@ -121,9 +131,10 @@ def selection_table(cells: dict) -> str:
     means = {}
     for key in sorted(curves):
         curve = curves[key]
-        means[key] = float(np.mean(curve[-SELECTION_EPOCHS:]))
+        means[key] = selection_mean(cells[key])
         lines.append(f"| {'_'.join(key)} | " + " | ".join(
-            f"{100 * curve[e - 1]:.2f}" if e <= len(curve) else "–" for e in marks)
+            f"{100 * curve[e - 1]:.2f}" if e <= len(curve) and curve[e - 1] is not None
+            else "–" for e in marks)
             + f" | {100 * means[key]:.2f} |")
     for data, kind in sorted({key[:2] for key in curves}):
         st = {key: m for key, m in means.items() if key[:2] == (data, kind)
