@@ -202,9 +202,16 @@ def _fitted_undoing(src: np.ndarray, height: int, width: int) -> np.ndarray:
               & (src[..., 1] >= 0) & (src[..., 1] <= height - 1)).astype(np.float64)
     design = np.concatenate([(src - centre) * norm, np.ones(src.shape[:2] + (1,))], -1)
     weighted = design * inside[..., None]
-    normal = weighted.transpose(0, 2, 1) @ design                         # (N, 3, 3)
-    right = weighted.transpose(0, 2, 1) @ target                          # (N, 3, 2)
+    # A whisker of ridge towards the identity: an image whose frame the warp folds onto too
+    # few pixels to fix an affine gets the identity in the directions they leave free.
+    ridge = 1e-9 * np.eye(3)
+    normal = weighted.transpose(0, 2, 1) @ design + ridge                 # (N, 3, 3)
+    right = weighted.transpose(0, 2, 1) @ target + ridge @ _IDENTITY_T    # (N, 3, 2)
     return np.linalg.solve(normal, right).transpose(0, 2, 1)
+
+
+#: the identity θ, transposed (3, 2): rows x, y, 1
+_IDENTITY_T = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
 
 
 def _corners(height: int, width: int) -> np.ndarray:

@@ -191,3 +191,13 @@ def test_the_least_squares_undoing_is_exact_for_an_affine_warp():
                          (28, 28), (28, 28))
     np.testing.assert_allclose(_fitted_undoing(src, 28, 28), undoing_theta("R", params, (28, 28)),
                                atol=1e-10)
+
+
+def test_a_fit_with_no_pixel_inside_the_frame_falls_back_to_the_identity():
+    from cnnlab.data.distort import _fitted_undoing
+
+    src = np.full((2, 28 * 28, 2), -50.0)      # every source point outside the frame
+    src[1, :2] = [[3.0, 4.0], [10.0, 4.0]]      # two points: an affine is not fixed by them
+    theta = _fitted_undoing(src, 28, 28)
+    assert np.isfinite(theta).all()
+    np.testing.assert_allclose(theta[0], [[1, 0, 0], [0, 1, 0]], atol=1e-12)
