@@ -32,7 +32,7 @@ import numpy as np
 from cnnlab.atomic import write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stn_study_report import DATASETS, KINDS, arm_labels, selection_mean  # noqa: E402
+from stn_study_report import DATASETS, KINDS, arm_labels, selection_mean
 
 
 def collect(folders, scored_on: str = "test") -> dict:
