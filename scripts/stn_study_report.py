@@ -30,7 +30,7 @@ def theta_stats(model, dataset: ArrayDataset, degrees=None, limit: int = 2000):
     images were distorted by (``degrees``), the least-squares slope and the correlation of θ's
     angle on them: a slope of −1 would undo every rotation, 0 is no rotation at all.
     """
-    layer = _spatial_transformer(model)
+    layer = spatial_transformer(model)
     if layer is None:
         return None
     count = min(limit, len(dataset))
@@ -178,7 +178,8 @@ def distortion_figure(data: str, clean: Splits, seed: int, out: Path, count: int
                         f"{data}: test images, clean and distorted (seed {seed})")
 
 
-def _spatial_transformer(model):
+def spatial_transformer(model):
+    """The model's first SpatialTransformer, or None."""
     layer_type = getattr(nn, "SpatialTransformer", None)
     if layer_type is None:
         return None
@@ -191,7 +192,7 @@ def st_output_figure(data, kind, distorted: Splits, record: dict, out: Path, cou
     from cnnlab.tensor import Tensor, no_grad
 
     model = load_model(out / record["model_file"])
-    layer = _spatial_transformer(model)
+    layer = spatial_transformer(model)
     if layer is None:
         print(f"{data} {kind}: the st-cnn model has no nn.SpatialTransformer; no figure")
         return None

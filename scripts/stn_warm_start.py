@@ -25,19 +25,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from stn_study_report import spatial_transformer
 
 from cnnlab import optim
 from cnnlab.data.distort import distort_images, undoing_theta
-from cnnlab.nn import SpatialTransformer
 from cnnlab.training import fit
-
-
-def transformer_of(model) -> SpatialTransformer:
-    """The model's first ``SpatialTransformer`` (ValueError when it has none)."""
-    for module in model.modules():
-        if isinstance(module, SpatialTransformer):
-            return module
-    raise ValueError(f"warm start: {type(model).__name__} has no SpatialTransformer")
 
 
 def target_parameters(transform: str, theta: np.ndarray) -> np.ndarray:
@@ -65,7 +57,9 @@ def warm_start(model, clean_train, normalized_like, kind: str, epochs: int, *, l
         kind: 'R', 'RTS', 'P' or 'E'.
     """
     start = time.perf_counter()
-    transformer = transformer_of(model)
+    transformer = spatial_transformer(model)
+    if transformer is None:
+        raise ValueError(f"warm start: {type(model).__name__} has no SpatialTransformer")
     localization = transformer.localization
     # Its own optimiser at the full rate: the localisation's lr_scale is for the end-to-end phase.
     optimizer = optim.get_optimizer("adam", localization.parameters(), lr=lr)
