@@ -3,7 +3,8 @@
 - ``audio``: WAV files read with SciPy, mono, resampled to 8 kHz (``read_wav``);
 - ``spectrogram``: log-STFT, log-mel, MFCC as (F, T) images (``FeatureSettings``, ``features``);
 - ``augment``: seeded spectrogram augmentation (shift, tempo, pitch, noise, SpecAugment masks);
-- ``models``: ``freq`` (filters along frequency only) and ``2d`` (time × frequency);
+- ``models``: ``freq`` (filters along frequency, time left to a later layer) and ``2d``
+  (time × frequency);
 - ``fsdd``: the Free Spoken Digit Dataset and its standard and speaker-held-out splits;
 - ``train``: runs in run folders with checkpoints and resume; ``model_file``: the model format
   with its feature settings, and the shipped model; ``inference``: predict and show;

@@ -29,8 +29,9 @@ def register(subparsers) -> None:
     """Add ``cnnlab speech`` and its sub-commands to an argparse sub-parser group."""
     speech = subparsers.add_parser(
         "speech", help="spoken digits: train a spectrogram CNN, predict, show",
-        description="Spoken-digit recognition on spectrograms (FSDD): a CNN whose filters "
-        "slide along frequency only ('freq', the lecture's design) or an ordinary 2-D CNN.")
+        description="Spoken-digit recognition on spectrograms (FSDD): a CNN whose first filters "
+        "slide along frequency only, time left to a later layer ('freq', the lecture's "
+        "design), or an ordinary 2-D CNN.")
     commands = speech.add_subparsers(dest="speech_command", metavar="{train,predict,show}")
     speech.set_defaults(func=lambda args: _usage(speech))
 

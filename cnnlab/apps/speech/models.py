@@ -5,8 +5,9 @@ Both take (N, 1, F, T) spectrograms (F frequency rows, T time frames) and return
 ``freq`` is the lecture's design (Abdel-Hamid et al. 2014): the same sound from a man and
 from a woman differs by a shift along frequency, so the filters are 1-D, (k, 1), and
 slide along frequency within each time frame; max pooling along frequency makes them
-tolerate that shift. Time is left to the end: a max over blocks of frames, then the
-dense layers read the sequence of blocks.
+tolerate that shift. Time is left to the later layers: one (1, k) convolution along
+time over the frequency features, a max over blocks of frames, then the dense layers
+read the sequence of blocks.
 
 ``2d`` convolves time × frequency with 3 × 3 kernels, as for an image.
 """
@@ -31,11 +32,15 @@ MODEL_NAMES = ("freq", "2d")
 
 def freq_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0,
                time_blocks: int = 8, dense: int = 64, dropout: float = 0.3) -> Sequential:
-    """Frequency-axis CNN: kernels (k, 1) along F, pooling (2, 1) along F, then over time.
+    """Frequency-axis CNN: kernels (k, 1) along F, pooling (2, 1) along F, then time.
 
     Conv 32@(7,1) → BN → ReLU → MaxPool (2,1) → Conv 64@(5,1) → BN → ReLU → MaxPool (2,1)
-    → MaxPool (1, T / time_blocks) over time → Flatten → Dropout 0.3 → Dense 64 ReLU →
-    Dropout 0.3 → Dense num_classes. For (1, 40, 64): Flatten gives 64·10·8 = 5,120.
+    → Conv 64@(1,5) along time → BN → ReLU → MaxPool (1, T / time_blocks) over time →
+    Flatten → Dropout 0.3 → Dense 64 ReLU → Dropout 0.3 → Dense num_classes.
+    For (1, 40, 64): Flatten gives 64·10·8 = 5,120.
+
+    The (1, 5) layer is the "later layer" that takes time: without it (only the max over
+    blocks) the model reached 97-98 % on the standard split, with it 99 % (README).
     """
     frames = input_shape[2]
     if frames % time_blocks:
@@ -46,6 +51,7 @@ def freq_model(input_shape=(1, 40, 64), num_classes: int = 10, seed: int = 0,
         MaxPool2D((2, 1)),
         Conv2D(64, (5, 1), padding=(2, 0)), BatchNorm(), ReLU(),
         MaxPool2D((2, 1)),
+        Conv2D(64, (1, 5), padding=(0, 2)), BatchNorm(), ReLU(),
         MaxPool2D((1, frames // time_blocks)),
         Flatten(), Dropout(dropout),
         Dense(dense, activation="relu"), Dropout(dropout),
