@@ -11,7 +11,8 @@ Rerunning the same command continues: units whose result file exists are skipped
 that was killed continues from its last finished epoch, so a 10-fold × 5-seed job runs in
 pieces (``max_units``). Each unit is deterministic (its seed and
 fold fix the dev split, the weights, the dropout masks and the batch order), so a unit run
-again gives the same numbers. Asking a run folder for other settings is an error.
+again gives the same numbers. Asking a run folder for other settings is an error, except
+for more seeds, which adds their units to the run.
 
 One unit, as Kim: the vocabulary from the unit's training sentences only; 10% of them
 (seeded) held out as the dev set, unless the corpus has its own (SST-2); Adadelta
@@ -227,24 +228,30 @@ def unit_file(seed: int, fold: int | None) -> str:
 
 
 def _open_folder(directory: Path, settings: TextSettings) -> None:
-    """Create the run folder, or check that the one there was asked for the same settings."""
+    """Create the run folder, or check that the one there was asked for the same settings.
+
+    Only the number of seeds may change: every unit is one seed's, so asking for more
+    seeds adds units to the same run (and fewer reports the first ones)."""
     settings_file = directory / SETTINGS_FILE
+    wanted = asdict(settings)
     if settings_file.exists():
         saved = read_json(settings_file, "text run settings")
-        wanted = asdict(settings)
-        if not isinstance(saved, dict) or saved.get("settings") != wanted:
-            old = saved.get("settings") if isinstance(saved, dict) else None
-            old = old if isinstance(old, dict) else {}
-            changed = sorted(k for k in wanted if old.get(k) != wanted[k])
+        old = saved.get("settings") if isinstance(saved, dict) else None
+        old = old if isinstance(old, dict) else {}
+        changed = sorted(k for k in wanted if k != "seeds" and old.get(k) != wanted[k])
+        if changed or set(old) != set(wanted) or not isinstance(old["seeds"], int):
+            changed = changed or sorted(set(old) ^ set(wanted)) or ["seeds"]
             raise RunError(settings_file, f"this run was started with other settings "
                                           f"({', '.join(changed)} differ); use another --name")
         atomic.remove_stale_temporaries(directory)
-        return
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(directory, f"cannot create the run folder: {error.strerror}") from None
-    atomic.write_text(settings_file, json.dumps({"settings": asdict(settings)}, indent=1) + "\n")
+        if old["seeds"] >= settings.seeds:
+            return
+    else:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(directory, f"cannot create the run folder: {error.strerror}") from None
+    atomic.write_text(settings_file, json.dumps({"settings": wanted}, indent=1) + "\n")
 
 
 def _read_result(path: Path) -> dict:

@@ -65,6 +65,14 @@ def test_units_resume_after_a_partial_run_with_the_same_numbers(tmp_path):
     with pytest.raises(RunError, match=r"text.json: .*\(epochs differ\)"):
         run_units(corpus, TextSettings("toy", folds=3, seeds=2, **{**TINY, "epochs": 7}),
                   tmp_path / "pieces")
+    # more seeds continue the same run; fewer report the first seeds' units
+    more = run_units(corpus, TextSettings("toy", folds=3, seeds=3, **TINY), tmp_path / "pieces",
+                     max_units=1)
+    assert [(r["seed"], r["fold"]) for r in more[-2:]] == [(1, 2), (2, 0)] and len(more) == 7
+    saved = json.loads((tmp_path / "pieces" / "text.json").read_text())["settings"]
+    assert saved["seeds"] == 3
+    fewer = run_units(corpus, TextSettings("toy", folds=3, seeds=1, **TINY), tmp_path / "pieces")
+    assert [r["test_accuracy"] for r in fewer] == [r["test_accuracy"] for r in whole[:3]]
     (tmp_path / "pieces" / unit_file(1, 0)).write_text(json.dumps({"seed": 1}))
     with pytest.raises(RunError, match="not a unit result"):
         run_units(corpus, settings, tmp_path / "pieces")
