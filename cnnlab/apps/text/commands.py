@@ -37,8 +37,8 @@ def register(subparsers) -> None:
                    "then ../shared/datasets)")
     p.add_argument("--folds", type=number_flag(int, 2), default=10,
                    help="cross-validation folds for mr and folders (default 10)")
-    p.add_argument("--seeds", type=number_flag(int, 1), default=5, help="seeds 0..S-1 (default 5); asking a run for more seeds adds "
-                   "their units to it")
+    p.add_argument("--seeds", type=number_flag(int, 1), default=5,
+                   help="seeds 0..S-1 (default 5); asking a run for more seeds adds their units")
     p.add_argument("--epochs", type=number_flag(int, 1), default=25, help="epochs (default 25)")
     p.add_argument("--batch-size", type=number_flag(int, 1), default=50, help="default 50")
     p.add_argument("--optimizer", choices=("adadelta", "adam"), default="adadelta",
