@@ -238,9 +238,12 @@ def _open_folder(directory: Path, settings: TextSettings) -> None:
         saved = read_json(settings_file, "text run settings")
         old = saved.get("settings") if isinstance(saved, dict) else None
         old = old if isinstance(old, dict) else {}
-        changed = sorted(k for k in wanted if k != "seeds" and old.get(k) != wanted[k])
-        if changed or set(old) != set(wanted) or not isinstance(old["seeds"], int):
-            changed = changed or sorted(set(old) ^ set(wanted)) or ["seeds"]
+        absent = object()  # a key on one side only differs, whatever its value
+        changed = sorted(k for k in set(old) | set(wanted)
+                         if k != "seeds" and old.get(k, absent) != wanted.get(k, absent))
+        if not isinstance(old.get("seeds"), int):  # a foreign or hand-edited file
+            changed.append("seeds")
+        if changed:
             raise RunError(settings_file, f"this run was started with other settings "
                                           f"({', '.join(changed)} differ); use another --name")
         atomic.remove_stale_temporaries(directory)
